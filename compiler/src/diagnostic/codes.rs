@@ -1,0 +1,262 @@
+//! The registry of diagnostic codes.
+//!
+//! A code is stable once released: tests, CI filters and editor settings refer to it.
+//! Each code is documented exactly once, here; `meshc explain CODE` prints that text.
+//! Codes starting with `E` are errors, `W` warnings.
+
+use super::Severity;
+
+/// A stable diagnostic code such as `E0203`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(pub &'static str);
+
+impl Code {
+    pub fn severity(self) -> Severity {
+        if self.0.starts_with('W') { Severity::Warning } else { Severity::Error }
+    }
+
+    pub fn info(self) -> Option<&'static CodeInfo> {
+        lookup(self.0)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+pub struct CodeInfo {
+    pub code: Code,
+    /// A few words, shown in listings.
+    pub title: &'static str,
+    /// Markdown: what the diagnostic means, an example, and how to fix it.
+    pub explanation: &'static str,
+}
+
+pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+    let wanted = code.trim().to_ascii_uppercase();
+    ALL.iter().find(|info| info.code.0 == wanted)
+}
+
+macro_rules! codes {
+    ($( $name:ident = $code:literal, $title:literal, $explanation:literal; )*) => {
+        $( pub const $name: Code = Code($code); )*
+        pub static ALL: &[CodeInfo] = &[
+            $( CodeInfo { code: $name, title: $title, explanation: $explanation }, )*
+        ];
+    };
+}
+
+codes! {
+    // Syntax: E01xx.
+    SYNTAX = "E0100", "syntax error",
+"The text does not follow meshc's grammar at this point.
+The message says what the parser expected; the rest of the file is still checked,
+so fix the first error of a region before trusting the ones right after it.
+
+    telemetry defaults mesh {
+      tracing zipkin { sampling 5% }
+      access_log envoy when           # E0100: expected an expression after `when`
+    }";
+    UNKNOWN_KEYWORD = "E0101", "unknown declaration or statement",
+"A declaration or statement starts with a word that meshc does not know in this place.
+Declarations are `package`, `import`, `let`, `schema`, `telemetry`, `wasm_plugin` and
+`envoy_filter`; each block lists the statements it accepts in the language tour.
+A did-you-mean names the nearest known word.
+
+    telemtry defaults mesh { }        # E0101: did you mean `telemetry`?";
+    UNTERMINATED_STRING = "E0102", "unterminated string",
+"A string literal is not closed before the end of its line (for `\"...\"`) or the end of
+the file (for `\"\"\"...\"\"\"`). Close it, or use a triple-quoted string for text that spans lines.
+
+    url \"oci://ghcr.io/myorg/plugin:v1     # E0102";
+    INVALID_UTF8 = "E0103", "file is not valid UTF-8",
+"meshc reads source files as UTF-8. The label points at the first byte that is not valid
+UTF-8; everything before it is still checked. Re-save the file as UTF-8.";
+    EMPTY_FILE = "W0104", "empty file",
+"The file contains no declarations (only white space or comments). It contributes
+nothing to the package; delete it or add declarations.";
+    INVALID_ESCAPE = "E0105", "invalid escape in a string",
+"Strings accept the escapes `\\\\`, `\\\"`, `\\n`, `\\r`, `\\t` and `\\u{...}`.
+Any other backslash sequence is an error; write `\\\\` for a literal backslash
+(regular expressions in `proxy_version` need it).";
+    INVALID_NUMBER = "E0106", "invalid number or unit",
+"A number is malformed, too large, or carries a unit meshc does not know.
+Units are `%` for percentages and `ns`, `us`, `ms`, `s`, `m`, `h` for durations.
+
+    sampling 5 %      # E0106: write `5%` without a space";
+    MISSING_PACKAGE = "E0107", "package declaration does not match mesh.toml",
+"Every `.mesh` file of a package may start with `package NAME`; when it does, NAME must
+equal the `name` in the package's `mesh.toml`, so that files moved between packages are noticed.";
+    STDLIB_ONLY = "E0108", "declaration only allowed in the standard library",
+"`attribute`, `metric` and `provider_kind` declarations describe the vocabulary that
+meshc checks against; they are part of the embedded standard library and cannot be
+declared by a package.";
+
+    // Package, manifest and names: E02xx.
+    MISSING_MANIFEST = "E0200", "missing mesh.toml",
+"A package is a directory with a `mesh.toml`. meshc looked for it in the directory
+given on the command line (or the directory of the given file) and its parents.
+Create one:
+
+    [package]
+    name = \"payments\"
+    istio = [\"1.30\"]
+    root_namespace = \"istio-system\"
+
+    [providers]
+    prometheus = { kind = \"prometheus\" }";
+    INVALID_MANIFEST = "E0201", "invalid mesh.toml",
+"The manifest is not valid TOML, or a key has the wrong type or an unknown value.
+The label points at the offending key in `mesh.toml`.";
+    DUPLICATE_NAME = "E0202", "duplicate declaration",
+"Two declarations of the same kind share a name in one package, or two declarations
+would generate a resource with the same kind, namespace and name. Resource names must
+be unique, because a later one would silently replace the earlier in the cluster.";
+    UNKNOWN_PROVIDER = "E0203", "unknown provider",
+"A telemetry block names a provider that the package's `mesh.toml` does not declare
+under `[providers]`. Istio resolves provider names against MeshConfig's
+`extensionProviders`; a name that is not there is silently ignored at runtime, so meshc
+rejects it. Declare the provider in `mesh.toml`, or fix the name.
+
+    tracing zipkn { }      # E0203: did you mean `zipkin`?";
+    UNKNOWN_MODULE = "E0204", "unknown module",
+"An `import` names a module that is neither in the standard library (`std.*`) nor a
+`.mesh` file of this package. Stdlib modules are `std.metrics`, `std.attributes`,
+`std.providers` and `std.filters`.";
+    UNKNOWN_NAME = "E0205", "unknown name",
+"A reference names no `let`, `schema` or imported declaration in scope.
+Names from an imported module are written `module.name` (`filters.router`).";
+    UNKNOWN_ISTIO_VERSION = "E0206", "unsupported target version",
+"`mesh.toml` names an Istio or Envoy version that meshc does not support.
+`meshc --version` lists the supported releases.";
+    PROVIDER_KIND_MISMATCH = "E0207", "provider of the wrong kind",
+"A provider is used where its kind does not fit: a tracing block needs a tracing
+provider (zipkin, opentelemetry, datadog, skywalking, stackdriver), a metrics block a
+metrics provider (prometheus, stackdriver) and an access_log an access-log provider
+(envoy_file_access_log, envoy_otel_als, envoy_http_als, envoy_tcp_als, opentelemetry).
+Istio ignores such a provider without an error.";
+    UNUSED_IMPORT = "W0208", "unused import",
+"A module is imported but none of its names are used in the file.";
+
+    // Istio resources: E03xx.
+    UNKNOWN_ENUM_VALUE = "E0300", "unknown value",
+"A value must be one of a fixed set (a metric name, a mode, a phase, a patch operation,
+an applyTo, a context, a pull policy, ...). The message lists the accepted values and
+a did-you-mean names the nearest one. Values are written in lower snake case
+(`client_and_server`, `sidecar_inbound`), except metric names, which keep Istio's
+upper case (`REQUEST_COUNT`).";
+    WRONG_UNIT = "E0301", "value of the wrong type or unit",
+"A setting expects a value of a given type: a percentage (`5%`), a duration (`10s`,
+`250ms`), a whole number, a string, a boolean, a list or a map. Units are types: a bare
+`5` is not a percentage, and `5%` is not a duration.";
+    OUT_OF_RANGE = "E0302", "value out of range",
+"A number lies outside the range the setting accepts: sampling between 0% and 100%,
+ports between 1 and 65535, a reporting interval of at least 1ms, priorities within
+32-bit integers.";
+    SELECTOR_AND_TARGET_REFS = "E0303", "selector and targetRefs together",
+"A resource selects its workloads either by labels (`for workload {...}`) or by
+`for targets [...]`, never both: Istio rejects a resource that sets both.";
+    INVALID_SCOPE = "E0304", "invalid scope",
+"The scope clauses of a declaration contradict each other or are incomplete:
+`mesh` places a resource in the root namespace and cannot be combined with
+`in namespace`; a workload selector or target reference needs a namespace (it is
+taken from `in namespace`); a declaration without any scope needs one.";
+    INVALID_OPERATION_FOR_APPLY_TO = "E0305", "operation not valid for its applyTo",
+"Istio accepts only some patch operations per `applyTo`:
+INSERT_BEFORE, INSERT_AFTER and INSERT_FIRST only for the list elements
+NETWORK_FILTER, HTTP_FILTER, LISTENER_FILTER (and FILTER_CHAIN for INSERT_FIRST is
+not valid); ADD is not valid for ROUTE_CONFIGURATION or EXTENSION_CONFIG patches with a
+match; MERGE cannot target BOOTSTRAP and REMOVE needs a match. Anything else is
+rejected or silently ignored by istiod.";
+    DUPLICATE_SETTING = "E0306", "setting given twice",
+"A setting appears twice in the same block; only the last one would take effect.";
+    UNKNOWN_SETTING = "E0307", "unknown setting",
+"This block does not have a setting of this name. The message lists the settings the
+block accepts; a did-you-mean names the nearest one.";
+    MISSING_SETTING = "E0308", "missing required setting",
+"A required setting is absent, for example `url` of a `wasm_plugin`, `operation` or
+`value` of an EnvoyFilter patch that needs one, or the value of an UPSERT tag.";
+    TYPE_MISMATCH = "E0309", "value of the wrong shape",
+"A value has a different shape than the setting or schema field expects: a string where
+a number belongs, an object where a list belongs, a field the plugin's config schema
+does not declare.";
+    DUPLICATE_SCOPE = "E0310", "two Telemetry resources at the same scope",
+"Istio applies at most one Telemetry resource per scope (the mesh, one namespace, or one
+workload selector); with two, which one wins is undefined. Merge them into one declaration.";
+    UNAVAILABLE_IN_VERSION = "E0311", "not available in a targeted Istio release",
+"The construct exists only in some Istio releases, and the package targets one where it
+does not (for example the `WAYPOINT` patch context and waypoint matches before 1.29,
+or the `formatter` custom tag before 1.29). The resource would be rejected by those
+releases' CRD validation. The message names the releases that lack it.";
+    PLUGIN_CONFIG_MISMATCH = "E0312", "plugin config does not match its schema",
+"A `config SCHEMA { ... }` of a wasm_plugin is checked against the `schema` declaration of
+that name: every required field present, no unknown field, each value of its declared type.";
+    INVALID_RESOURCE_NAME = "E0313", "invalid Kubernetes name",
+"Resource names, namespaces and label values must be valid Kubernetes names: lower-case
+letters, digits and `-` (declaration names may use `_`, emitted as `-`), at most 63
+characters for namespaces and label values and 253 for names, starting and ending with a
+letter or digit. Label keys may carry a DNS prefix (`app.kubernetes.io/name`).";
+    UNPINNED_IMAGE = "W0314", "Wasm image not pinned",
+"A wasm_plugin's `url` points at a remote image by a mutable tag (or no tag) and no
+`sha256` is given, so the code Envoy runs can change without a change to the package.
+Pin it: add `sha256 \"...\"` or reference the image by digest (`@sha256:...`).";
+    EMPTY_SELECTOR = "E0315", "empty selector",
+"`for workload {}` with no labels would select every workload in the namespace, which is
+what leaving out `for workload` already means; Istio rejects an empty selector in some
+kinds. Give at least one label or drop the clause.";
+    MATCH_NEVER_APPLIES = "W0316", "match that cannot apply",
+"The match of an EnvoyFilter patch cannot select anything that Istio generates for the
+targeted release: a listener match on an applyTo that patches clusters, a route
+configuration match on a filter patch, a `sub_filter` without a `filter`, or a
+`proxy_version` regex that no targeted Istio release satisfies. istiod applies such a
+patch to nothing, silently.";
+    PATCH_VALUE_MISSING = "E0317", "patch value required",
+"Every patch operation except REMOVE needs a `value`; REMOVE must not have one.";
+    DEPRECATED_ISTIO_FIELD = "W0318", "deprecated Istio field",
+"The field is deprecated in the targeted Istio releases (`targetRef`: use `targetRefs`).";
+
+    // Attribute expressions (CEL): E04xx.
+    CEL_SYNTAX = "E0400", "invalid attribute expression",
+"A tag value or access-log filter is a CEL expression over Istio's attributes, and this
+one does not parse as CEL.";
+    UNKNOWN_ATTRIBUTE = "E0401", "unknown attribute",
+"The expression names an attribute that Envoy does not provide. The vocabulary is the
+`std.attributes` module (request.*, response.*, source.*, destination.*, connection.*,
+upstream.*, xds.*, filter_state, metadata); a did-you-mean names the nearest one.
+
+    tag request_host = request.hots     # E0401: did you mean `request.host`?";
+    CEL_TYPE_MISMATCH = "E0402", "type error in attribute expression",
+"The operands of an operator or the arguments of a function have types it does not
+accept. `response.code` is an int, so it compares with `400`, not with `\"400\"`:
+
+    access_log envoy when response.code >= \"400\"    # E0402";
+    CEL_WRONG_RESULT_TYPE = "E0403", "expression has the wrong result type",
+"An access-log filter must be a boolean expression; a custom tag or tag override
+produces the tag's value and must not be a boolean condition when a value is intended
+(a string or number is expected).";
+    UNKNOWN_FUNCTION = "E0404", "unknown function",
+"The expression calls a function that is neither a CEL standard function nor one of the
+custom-tag forms (`env(NAME [, DEFAULT])`, `header(NAME [, DEFAULT])`, `formatter(FORMAT)`).";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_documented() {
+        let mut seen = std::collections::HashSet::new();
+        for info in ALL {
+            assert!(seen.insert(info.code.0), "duplicate code {}", info.code);
+            assert!(!info.explanation.trim().is_empty(), "{} has no explanation", info.code);
+            let digits = &info.code.0[1..];
+            assert!(digits.len() == 4 && digits.chars().all(|c| c.is_ascii_digit()), "malformed {}", info.code);
+        }
+    }
+}

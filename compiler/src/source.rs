@@ -1,0 +1,83 @@
+//! The texts a compilation reads: package files, the manifest and the embedded stdlib.
+//!
+//! The compiler core never touches the file system; the CLI, the language server and
+//! the tests fill a [`SourceDb`] and hand it in.
+
+use crate::span::{FileId, LineIndex};
+
+/// What a source text is, which decides how it is parsed and whether it is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A `.mesh` file of the package being compiled.
+    Package,
+    /// The package's `mesh.toml`.
+    Manifest,
+    /// A `.mesh` module of the standard library embedded in the compiler.
+    Stdlib,
+    /// A file outside the grammar that a package refers to (a Lua script, a golden file).
+    Other,
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// The path as the user should read it: relative to the package root for
+    /// package files, `std/<module>.mesh` for the stdlib.
+    pub path: String,
+    pub text: String,
+    pub kind: SourceKind,
+    pub line_index: LineIndex,
+}
+
+/// All source texts of one compilation, addressed by [`FileId`].
+#[derive(Clone, Debug, Default)]
+pub struct SourceDb {
+    files: Vec<SourceFile>,
+}
+
+impl SourceDb {
+    pub fn new() -> SourceDb {
+        SourceDb::default()
+    }
+
+    pub fn add(&mut self, path: impl Into<String>, text: impl Into<String>, kind: SourceKind) -> FileId {
+        let text = text.into();
+        let line_index = LineIndex::new(&text);
+        self.files.push(SourceFile { path: path.into(), text, kind, line_index });
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    /// Replaces the text of a file in place, keeping its id (for editor buffers).
+    pub fn set_text(&mut self, id: FileId, text: impl Into<String>) {
+        let file = &mut self.files[id.0 as usize];
+        file.text = text.into();
+        file.line_index = LineIndex::new(&file.text);
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn text(&self, id: FileId) -> &str {
+        &self.get(id).text
+    }
+
+    pub fn path(&self, id: FileId) -> &str {
+        &self.get(id).path
+    }
+
+    pub fn find(&self, path: &str) -> Option<FileId> {
+        self.files.iter().position(|f| f.path == path).map(|i| FileId(i as u32))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}

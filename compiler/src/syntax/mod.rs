@@ -1,0 +1,7 @@
+//! Parsing: text to AST, never failing, with one diagnostic per mistake.
+
+pub mod ast;
+mod grammar;
+mod parse;
+
+pub use parse::parse_file;
