@@ -5,7 +5,15 @@
 //! `meshc` binary (src/main.rs and src/cli/) and the language server do that.
 //! See ARCHITECTURE.md for the pipeline and the invariants.
 
+pub mod analysis;
+pub mod check;
+pub mod cli;
 pub mod diagnostic;
+pub mod istio;
+pub mod manifest;
+pub mod stdlib;
+pub mod versions;
+
 pub mod source;
 pub mod span;
 pub mod syntax;

@@ -26,6 +26,9 @@ pub struct SourceFile {
     pub text: String,
     pub kind: SourceKind,
     pub line_index: LineIndex,
+    /// Where the bytes stopped being UTF-8, for files added with [`SourceDb::add_bytes`];
+    /// the text then holds a lossy decoding so everything before it is still checked.
+    pub invalid_utf8_at: Option<u32>,
 }
 
 /// All source texts of one compilation, addressed by [`FileId`].
@@ -42,8 +45,31 @@ impl SourceDb {
     pub fn add(&mut self, path: impl Into<String>, text: impl Into<String>, kind: SourceKind) -> FileId {
         let text = text.into();
         let line_index = LineIndex::new(&text);
-        self.files.push(SourceFile { path: path.into(), text, kind, line_index });
+        self.files.push(SourceFile { path: path.into(), text, kind, line_index, invalid_utf8_at: None });
         FileId(self.files.len() as u32 - 1)
+    }
+
+    /// Adds a file read as bytes, decoding invalid UTF-8 lossily and remembering where.
+    pub fn add_bytes(&mut self, path: impl Into<String>, bytes: Vec<u8>, kind: SourceKind) -> FileId {
+        let (text, invalid_at) = match String::from_utf8(bytes) {
+            Ok(text) => (text, None),
+            Err(error) => {
+                let offset = error.utf8_error().valid_up_to() as u32;
+                (String::from_utf8_lossy(error.as_bytes()).into_owned(), Some(offset))
+            }
+        };
+        let id = self.add(path, text, kind);
+        self.files[id.0 as usize].invalid_utf8_at = invalid_at;
+        id
+    }
+
+    /// A database holding the embedded standard library, ready for a package's files.
+    pub fn with_stdlib() -> SourceDb {
+        let mut db = SourceDb::new();
+        for (path, text) in crate::stdlib::MODULES {
+            db.add(*path, *text, SourceKind::Stdlib);
+        }
+        db
     }
 
     /// Replaces the text of a file in place, keeping its id (for editor buffers).
@@ -51,6 +77,15 @@ impl SourceDb {
         let file = &mut self.files[id.0 as usize];
         file.text = text.into();
         file.line_index = LineIndex::new(&file.text);
+    }
+
+    /// Renames every file; golden tests use it to show paths relative to the case.
+    pub fn map_paths(&mut self, mut rename: impl FnMut(&str) -> String) {
+        for file in &mut self.files {
+            if file.kind != SourceKind::Stdlib {
+                file.path = rename(&file.path);
+            }
+        }
     }
 
     pub fn get(&self, id: FileId) -> &SourceFile {

@@ -186,9 +186,11 @@ block accepts; a did-you-mean names the nearest one.";
 "A value has a different shape than the setting or schema field expects: a string where
 a number belongs, an object where a list belongs, a field the plugin's config schema
 does not declare.";
-    DUPLICATE_SCOPE = "E0310", "two Telemetry resources at the same scope",
-"Istio applies at most one Telemetry resource per scope (the mesh, one namespace, or one
-workload selector); with two, which one wins is undefined. Merge them into one declaration.";
+    DUPLICATE_SCOPE = "W0310", "two Telemetry resources at the same scope",
+"Istio expects at most one Telemetry resource per scope (the mesh, one namespace, or one
+workload selector); with two, istiod applies one of them (the oldest) and ignores the
+other without an error. Merge them into one declaration. This is a warning because
+Istio accepts both resources; set the package up so that it does not occur.";
     UNAVAILABLE_IN_VERSION = "E0311", "not available in a targeted Istio release",
 "The construct exists only in some Istio releases, and the package targets one where it
 does not (for example the `WAYPOINT` patch context and waypoint matches before 1.29,

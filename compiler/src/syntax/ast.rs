@@ -243,7 +243,7 @@ pub enum StmtKind {
         apply_to: Ident,
         position: InsertPosition,
         position_span: Span,
-        anchor: Option<StringLit>,
+        anchor: Option<Value>,
         context: Option<Ident>,
         value: Value,
     },

@@ -113,9 +113,18 @@ fn inner(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
 }
 
 impl<'t> Lowerer<'t> {
+    /// The span of a pair without the white space and comments that pest counts into
+    /// a rule when an optional or repeated part at its end does not match.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start() as u32, s.end() as u32)
+        let (start, mut end) = (s.start(), s.end());
+        if let Some(last_inner_end) = pair.clone().into_inner().filter(|p| p.as_rule() != Rule::COMMENT).map(|p| p.as_span().end()).max()
+            && only_trivia(&self.text[last_inner_end..end])
+        {
+            end = last_inner_end;
+        }
+        let trimmed = self.text[start..end].trim_end();
+        Span::new(self.file, start as u32, (start + trimmed.len()) as u32)
     }
 
     fn collect_comments(&mut self, file_pair: &Pair<'_, Rule>) {
@@ -531,9 +540,7 @@ impl<'t> Lowerer<'t> {
                             };
                             position = Some((kind, position_span));
                         }
-                        Rule::string_lit if value.is_none() && anchor.is_none() && context.is_none() => {
-                            anchor = Some(self.string_lit(child))
-                        }
+                        Rule::insert_anchor => anchor = inner(child).next().map(|p| self.value(p)),
                         _ => value = Some(self.value(child)),
                     }
                 }
@@ -869,6 +876,26 @@ impl<'t> Lowerer<'t> {
             .with_label_message(label)
             .with_secondary(span.sub(0, token_len(text) as u32), format!("in this {what}"));
         self.diagnostics.push(diagnostic);
+    }
+}
+
+/// Whether `text` holds nothing but white space and comments.
+fn only_trivia(text: &str) -> bool {
+    let mut rest = text.trim_start();
+    loop {
+        if rest.is_empty() {
+            return true;
+        }
+        if let Some(comment) = rest.strip_prefix("//") {
+            rest = comment.find('\n').map(|i| &comment[i..]).unwrap_or("").trim_start();
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            match comment.find("*/") {
+                Some(i) => rest = comment[i + 2..].trim_start(),
+                None => return false,
+            }
+        } else {
+            return false;
+        }
     }
 }
 

@@ -1,0 +1,141 @@
+//! The compiler's entry point: a package's sources in, resources and diagnostics out.
+//!
+//! Phases run in order (parse, resolve, check and lower, emit) and each returns what
+//! it could build together with its diagnostics, so one broken file or declaration
+//! never hides the mistakes in another. The CLI, the language server and the tests
+//! all call [`analyze`].
+
+use crate::check;
+use crate::diagnostic::{self, Diagnostic, codes};
+use crate::istio::{emit, model::Resource};
+use crate::manifest::{Manifest, parse_manifest};
+use crate::source::{SourceDb, SourceKind};
+use crate::span::{FileId, Span};
+use crate::syntax::{ast, parse_file};
+
+/// One parsed `.mesh` file (package or stdlib).
+#[derive(Clone, Debug)]
+pub struct ParsedFile {
+    pub file: FileId,
+    pub ast: ast::File,
+}
+
+/// A resource the package generates, with the declaration it came from.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    pub resource: Resource,
+    /// The span of the declaration's name, for diagnostics about the whole resource.
+    pub origin: Span,
+}
+
+/// Everything the compiler learnt about a package.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub manifest: Option<Manifest>,
+    pub files: Vec<ParsedFile>,
+    pub resources: Vec<Generated>,
+    /// All diagnostics of all phases, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The diagnostics about package files and the manifest, without those about the stdlib
+    /// (which would be a compiler bug, and are reported by the stdlib's own tests).
+    pub fn user_diagnostics<'a>(&'a self, db: &'a SourceDb) -> impl Iterator<Item = &'a Diagnostic> {
+        self.diagnostics.iter().filter(move |d| db.get(d.primary_span().file).kind != SourceKind::Stdlib)
+    }
+}
+
+/// A file to write: its path relative to the output directory, and its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFile {
+    pub path: String,
+    pub contents: String,
+}
+
+/// Analyses the package in `db`: its `mesh.toml` (the one file of kind
+/// [`SourceKind::Manifest`]), its `.mesh` files and the stdlib modules.
+pub fn analyze(db: &SourceDb) -> Analysis {
+    let mut diagnostics = Vec::new();
+
+    let manifest = match db.iter().find(|(_, f)| f.kind == SourceKind::Manifest) {
+        Some((id, file)) => {
+            let (manifest, manifest_diagnostics) = parse_manifest(&file.text, id);
+            diagnostics.extend(manifest_diagnostics);
+            manifest
+        }
+        None => {
+            // Without a manifest there is nowhere to point; the first package file
+            // (or an empty span of file 0) carries the diagnostic.
+            let anchor = db.iter().find(|(_, f)| f.kind == SourceKind::Package).map(|(id, _)| id).unwrap_or(FileId(0));
+            if !db.is_empty() {
+                diagnostics.push(
+                    Diagnostic::new(codes::MISSING_MANIFEST, Span::new(anchor, 0, 0), "this package has no mesh.toml")
+                        .with_help("create a mesh.toml next to the .mesh files; `meshc explain E0200` shows an example"),
+                );
+            }
+            None
+        }
+    };
+
+    let mut files = Vec::new();
+    for (id, file) in db.iter() {
+        if let Some(offset) = file.invalid_utf8_at {
+            diagnostics.push(
+                Diagnostic::new(codes::INVALID_UTF8, Span::new(id, offset, offset + 1), "this file is not valid UTF-8")
+                    .with_label_message("the first invalid byte is here")
+                    .with_help("save the file as UTF-8"),
+            );
+        }
+        if matches!(file.kind, SourceKind::Package | SourceKind::Stdlib) {
+            let (ast, parse_diagnostics) = parse_file(id, &file.text);
+            diagnostics.extend(parse_diagnostics);
+            files.push(ParsedFile { file: id, ast });
+        }
+    }
+
+    let (resources, check_diagnostics) = check::check_package(db, manifest.as_ref(), &files);
+    diagnostics.extend(check_diagnostics);
+    diagnostic::sort(&mut diagnostics);
+    Analysis { manifest, files, resources, diagnostics }
+}
+
+/// The files `meshc build` writes for an analysis, in a stable order.
+///
+/// Two declarations that would produce the same path were already reported as
+/// duplicates by the checker; here the first one wins.
+pub fn outputs(analysis: &Analysis) -> Vec<OutputFile> {
+    let mut files: Vec<OutputFile> = Vec::new();
+    for generated in &analysis.resources {
+        let path = emit::output_path(&generated.resource);
+        if files.iter().any(|f| f.path == path) {
+            continue;
+        }
+        files.push(OutputFile { path, contents: emit::to_yaml(&generated.resource) });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stdlib_has_no_diagnostics_and_declares_the_vocabulary() {
+        let db = SourceDb::with_stdlib();
+        let analysis = analyze(&db);
+        let stdlib: Vec<&Diagnostic> = analysis.diagnostics.iter().filter(|d| d.code != codes::MISSING_MANIFEST).collect();
+        assert!(stdlib.is_empty(), "{stdlib:#?}");
+        let mut diagnostics = Vec::new();
+        let symbols = crate::check::symbols::Symbols::collect(&db, None, &analysis.files, &mut diagnostics);
+        assert!(symbols.vocabulary.get("request.host").is_some());
+        assert!(symbols.metrics.contains_key("REQUEST_COUNT"));
+        assert!(symbols.provider_kinds.contains_key("zipkin"));
+        assert_eq!(symbols.filter_name_for_type("envoy.extensions.filters.http.lua.v3.Lua").as_deref(), Some("envoy.filters.http.lua"));
+    }
+}

@@ -1,0 +1,729 @@
+//! What every resource checker needs: the checking context, settings tables with
+//! did-you-mean, enums, typed value accessors, scopes and the conversion of values to
+//! the JSON that ends up in a resource.
+
+use super::symbols::Symbols;
+use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::manifest::Manifest;
+use crate::source::SourceDb;
+use crate::span::{FileId, Span};
+use crate::syntax::ast::*;
+use crate::versions::{self, Feature, IstioRelease};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+
+/// The state shared while checking one declaration.
+pub struct Ctx<'a> {
+    pub db: &'a SourceDb,
+    pub manifest: Option<&'a Manifest>,
+    pub symbols: &'a Symbols<'a>,
+    /// The Istio releases the package targets; empty when the manifest is missing.
+    pub releases: Vec<&'static IstioRelease>,
+    pub root_namespace: String,
+    /// The file of the declaration being checked, for its imports.
+    pub file: FileId,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    pub fn report(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Reports `what` at `span` unless every targeted release supports `feature`.
+    pub fn require_feature(&mut self, feature: Feature, span: Span, what: &str) -> bool {
+        let missing: Vec<&str> =
+            self.releases.iter().filter(|r| !versions::istio_supports(r.version, feature)).map(|r| r.version).collect();
+        if missing.is_empty() {
+            return true;
+        }
+        self.report(
+            Diagnostic::new(
+                codes::UNAVAILABLE_IN_VERSION,
+                span,
+                format!("{what} is not available in Istio {}", missing.join(", ")),
+            )
+            .with_label_message(format!("not in Istio {}", missing.join(", ")))
+            .with_help("drop those releases from `istio` in mesh.toml, or do without this"),
+        );
+        false
+    }
+
+    /// Checks provider references of a telemetry block: declared, and serving `signal`.
+    pub fn check_providers(&mut self, providers: &[Key], signal: &str, block: &str) {
+        for key in providers {
+            let Some(manifest) = self.manifest else { return };
+            let Some(provider) = manifest.providers.iter().find(|p| p.name.value == key.name) else {
+                let names: Vec<&str> = manifest.providers.iter().map(|p| p.name.value.as_str()).collect();
+                let mut diagnostic = Diagnostic::new(
+                    codes::UNKNOWN_PROVIDER,
+                    key.span,
+                    format!("the provider `{}` is not declared in mesh.toml", key.name),
+                )
+                .with_label_message("unknown provider");
+                diagnostic = match did_you_mean(&key.name, names.iter().copied()) {
+                    Some(suggestion) => diagnostic.with_did_you_mean(key.span, suggestion),
+                    None => diagnostic.with_help(format!(
+                        "declare it under [providers] in mesh.toml; declared providers: {}",
+                        names.join(", ")
+                    )),
+                };
+                self.report(diagnostic);
+                continue;
+            };
+            let kind = provider.kind.value.clone();
+            if let Some(info) = self.symbols.provider_kinds.get(&kind)
+                && !info.signals.iter().any(|s| s == signal)
+            {
+                self.report(
+                    Diagnostic::new(
+                        codes::PROVIDER_KIND_MISMATCH,
+                        key.span,
+                        format!("the provider `{}` is a {kind} provider, which does not serve {block}", key.name),
+                    )
+                    .with_label_message(format!("a {kind} provider"))
+                    .with_secondary(provider.kind.span, "its kind is declared here"),
+                );
+            }
+        }
+    }
+}
+
+/// The settings (`key value` and `key { }`) of a block, checked against the names
+/// the block accepts. Other statement forms are left to the caller.
+pub struct Settings<'s> {
+    pub entries: BTreeMap<&'s str, &'s Stmt>,
+}
+
+impl<'s> Settings<'s> {
+    pub fn collect(ctx: &mut Ctx, body: &'s [Stmt], allowed: &[&str], block: &str) -> Settings<'s> {
+        let mut entries: BTreeMap<&'s str, &'s Stmt> = BTreeMap::new();
+        for stmt in body {
+            let key = match &stmt.kind {
+                StmtKind::Setting { key, .. } | StmtKind::Section { key, .. } => key,
+                _ => continue,
+            };
+            if !allowed.contains(&key.name.as_str()) {
+                ctx.report(unknown_setting(key, allowed, block));
+                continue;
+            }
+            if let Some(previous) = entries.get(key.name.as_str()) {
+                ctx.report(
+                    Diagnostic::new(codes::DUPLICATE_SETTING, key.span, format!("`{}` is set twice", key.name))
+                        .with_label_message("set again here")
+                        .with_secondary(previous.span, "first set here"),
+                );
+                continue;
+            }
+            entries.insert(key.name.as_str(), stmt);
+        }
+        Settings { entries }
+    }
+
+    /// The value of a `key value` setting; a `key { }` block where a value belongs is reported.
+    pub fn value(&self, ctx: &mut Ctx, key: &str) -> Option<&'s Value> {
+        match &self.entries.get(key)?.kind {
+            StmtKind::Setting { value, .. } => Some(value),
+            StmtKind::Section { key, .. } => {
+                ctx.report(
+                    Diagnostic::new(codes::TYPE_MISMATCH, key.span, format!("`{}` takes a value, not a block", key.name))
+                        .with_help(format!("write `{}: {{ ... }}` for an object value", key.name)),
+                );
+                None
+            }
+            _ => None,
+        }
+    }
+
+    pub fn stmt(&self, key: &str) -> Option<&'s Stmt> {
+        self.entries.get(key).copied()
+    }
+}
+
+pub fn unknown_setting(key: &Key, allowed: &[&str], block: &str) -> Diagnostic {
+    let mut diagnostic = Diagnostic::new(codes::UNKNOWN_SETTING, key.span, format!("{block} has no setting `{}`", key.name))
+        .with_label_message("unknown setting");
+    diagnostic = match did_you_mean(&key.name, allowed.iter().copied()) {
+        Some(suggestion) => diagnostic.with_did_you_mean(key.span, suggestion),
+        None if allowed.is_empty() => diagnostic.with_note(format!("{block} takes no settings")),
+        None => diagnostic.with_note(format!("{block} accepts: {}", allowed.join(", "))),
+    };
+    diagnostic
+}
+
+/// Reports a statement form that the block does not accept.
+pub fn misplaced_statement(stmt: &Stmt, block: &str) -> Diagnostic {
+    let what = match &stmt.kind {
+        StmtKind::Metrics { .. } => "a `metrics` block",
+        StmtKind::MetricOverride { .. } => "a metric override",
+        StmtKind::Tracing { .. } => "a `tracing` block",
+        StmtKind::AccessLog { .. } => "an `access_log` statement",
+        StmtKind::TagSet { .. } => "a `tag` statement",
+        StmtKind::TagRemove { .. } => "a `remove tag` statement",
+        StmtKind::Config { .. } => "a `config` statement",
+        StmtKind::Env { .. } => "an `env` statement",
+        StmtKind::WasmMatch { .. } | StmtKind::PatchMatch { .. } => "a `match` statement",
+        StmtKind::Patch { .. } => "a `patch` block",
+        StmtKind::PatchValue { .. } => "a `value` statement",
+        StmtKind::Insert { .. } => "an `insert` statement",
+        StmtKind::Setting { .. } | StmtKind::Section { .. } => "a setting",
+        StmtKind::Error => "this",
+    };
+    let first_line_end = stmt.span.start + 1;
+    Diagnostic::new(codes::UNKNOWN_KEYWORD, Span::new(stmt.span.file, stmt.span.start, first_line_end.max(stmt.span.start)), format!("{what} is not allowed in {block}"))
+        .with_label_message("not allowed here")
+}
+
+/// An enum value written as a bare word; `choices` pairs the written word with Istio's spelling.
+pub fn enum_word(ctx: &mut Ctx, word: &Ident, choices: &[(&str, &'static str)], what: &str) -> Option<&'static str> {
+    if let Some((_, istio)) = choices.iter().find(|(written, _)| *written == word.name) {
+        return Some(istio);
+    }
+    let written: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+    let mut diagnostic = Diagnostic::new(codes::UNKNOWN_ENUM_VALUE, word.span, format!("`{}` is not a {what}", word.name))
+        .with_label_message(format!("unknown {what}"))
+        .with_note(format!("expected one of: {}", written.join(", ")));
+    if let Some(suggestion) = did_you_mean(&word.name, written.iter().copied()) {
+        diagnostic = diagnostic.with_did_you_mean(word.span, suggestion);
+    }
+    ctx.report(diagnostic);
+    None
+}
+
+/// An enum value from a setting's value, which must be a single bare word.
+pub fn enum_value(ctx: &mut Ctx, value: &Value, choices: &[(&str, &'static str)], what: &str) -> Option<&'static str> {
+    match &value.kind {
+        ValueKind::Path(path) if path.segments.len() == 1 => enum_word(ctx, &path.segments[0], choices, what),
+        ValueKind::String(s) => {
+            let written: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+            let suggestion = written.iter().find(|w| w.eq_ignore_ascii_case(&s.value) || choices.iter().any(|(c, i)| c == *w && *i == s.value));
+            let mut diagnostic = Diagnostic::new(codes::WRONG_UNIT, value.span, format!("a {what} is written as a bare word, not a string"))
+                .with_note(format!("expected one of: {}", written.join(", ")));
+            if let Some(suggestion) = suggestion {
+                diagnostic = diagnostic.with_did_you_mean(value.span, suggestion);
+            }
+            ctx.report(diagnostic);
+            None
+        }
+        ValueKind::Error => None,
+        _ => {
+            ctx.report(wrong_shape(value, &format!("a {what}")));
+            None
+        }
+    }
+}
+
+pub fn wrong_shape(value: &Value, expected: &str) -> Diagnostic {
+    Diagnostic::new(codes::WRONG_UNIT, value.span, format!("expected {expected}, found {}", value.describe()))
+        .with_label_message(format!("expected {expected}"))
+}
+
+/// A value after following `let` references, so `sampling default_rate` works like `sampling 5%`.
+pub fn resolved<'v>(ctx: &Ctx<'v>, value: &'v Value) -> &'v Value {
+    let mut current = value;
+    for _ in 0..16 {
+        let ValueKind::Path(path) = &current.kind else { return current };
+        match ctx.symbols.resolve_let(ctx.file, path) {
+            Some(decl) => current = &decl.value,
+            None => return current,
+        }
+    }
+    current
+}
+
+pub fn string_value(ctx: &mut Ctx, value: &Value) -> Option<String> {
+    let value_resolved = resolved(ctx, value);
+    match &value_resolved.kind {
+        ValueKind::String(s) => Some(s.value.clone()),
+        ValueKind::Error => None,
+        ValueKind::Path(path) => {
+            ctx.report(unknown_name(ctx, path));
+            None
+        }
+        _ => {
+            ctx.report(wrong_shape(value, "a string"));
+            None
+        }
+    }
+}
+
+pub fn bool_value(ctx: &mut Ctx, value: &Value) -> Option<bool> {
+    match &resolved(ctx, value).kind {
+        ValueKind::Bool(b) => Some(*b),
+        ValueKind::Error => None,
+        _ => {
+            ctx.report(wrong_shape(value, "`true` or `false`"));
+            None
+        }
+    }
+}
+
+/// A whole number within `min..=max`.
+pub fn int_value(ctx: &mut Ctx, value: &Value, min: i64, max: i64, what: &str) -> Option<i64> {
+    match &resolved(ctx, value).kind {
+        ValueKind::Number { value: number, raw } => {
+            if raw.contains(['.', 'e', 'E']) || number.fract() != 0.0 {
+                ctx.report(wrong_shape(value, &format!("a whole number for {what}")));
+                return None;
+            }
+            if *number < min as f64 || *number > max as f64 {
+                ctx.report(
+                    Diagnostic::new(codes::OUT_OF_RANGE, value.span, format!("{what} must be between {min} and {max}"))
+                        .with_label_message(format!("{raw} is out of range")),
+                );
+                return None;
+            }
+            Some(*number as i64)
+        }
+        ValueKind::Error => None,
+        _ => {
+            ctx.report(wrong_shape(value, &format!("a whole number for {what}")));
+            None
+        }
+    }
+}
+
+/// A percentage within 0..=100, as a number of percent.
+pub fn percent_value(ctx: &mut Ctx, value: &Value, what: &str) -> Option<f64> {
+    match &resolved(ctx, value).kind {
+        ValueKind::Percent(p) => {
+            if !(0.0..=100.0).contains(p) {
+                ctx.report(
+                    Diagnostic::new(codes::OUT_OF_RANGE, value.span, format!("{what} must be between 0% and 100%"))
+                        .with_label_message("out of range"),
+                );
+                return None;
+            }
+            Some(*p)
+        }
+        ValueKind::Number { raw, .. } => {
+            ctx.report(
+                Diagnostic::new(codes::WRONG_UNIT, value.span, format!("{what} is a percentage"))
+                    .with_label_message("a bare number")
+                    .with_did_you_mean(value.span, &format!("{raw}%")),
+            );
+            None
+        }
+        ValueKind::Error => None,
+        _ => {
+            ctx.report(wrong_shape(value, "a percentage such as `5%`"));
+            None
+        }
+    }
+}
+
+/// A duration of at least `min_seconds`, in protobuf JSON form (`"10s"`, `"0.250s"`).
+pub fn duration_value(ctx: &mut Ctx, value: &Value, min_seconds: f64, what: &str) -> Option<String> {
+    match &resolved(ctx, value).kind {
+        ValueKind::Duration { seconds, raw } => {
+            if *seconds < min_seconds {
+                ctx.report(
+                    Diagnostic::new(codes::OUT_OF_RANGE, value.span, format!("{what} must be at least {}", format_seconds(min_seconds)))
+                        .with_label_message(format!("{raw} is too short")),
+                );
+                return None;
+            }
+            Some(format_seconds(*seconds))
+        }
+        ValueKind::Number { raw, .. } => {
+            ctx.report(
+                Diagnostic::new(codes::WRONG_UNIT, value.span, format!("{what} is a duration"))
+                    .with_label_message("a bare number has no unit")
+                    .with_did_you_mean(value.span, &format!("{raw}s")),
+            );
+            None
+        }
+        ValueKind::Error => None,
+        _ => {
+            ctx.report(wrong_shape(value, "a duration such as `10s` or `250ms`"));
+            None
+        }
+    }
+}
+
+/// Seconds in the protobuf JSON duration form: `10s`, `0.250s`, `0.000001s`.
+pub fn format_seconds(seconds: f64) -> String {
+    let nanos = (seconds * 1e9).round() as u128;
+    let whole = nanos / 1_000_000_000;
+    let fraction = nanos % 1_000_000_000;
+    if fraction == 0 {
+        return format!("{whole}s");
+    }
+    let digits = format!("{fraction:09}");
+    // Protobuf JSON writes 0, 3, 6 or 9 fractional digits.
+    let trimmed = if digits.ends_with("000000") {
+        &digits[..3]
+    } else if digits.ends_with("000") {
+        &digits[..6]
+    } else {
+        &digits
+    };
+    format!("{whole}.{trimmed}s")
+}
+
+pub fn unknown_name(ctx: &Ctx, path: &Path) -> Diagnostic {
+    let text = path.text();
+    let names = ctx.symbols.visible_names(ctx.file);
+    let mut diagnostic =
+        Diagnostic::new(codes::UNKNOWN_NAME, path.span, format!("`{text}` is not defined")).with_label_message("unknown name");
+    if let Some(suggestion) = did_you_mean(&text, names.iter().map(String::as_str)) {
+        diagnostic = diagnostic.with_did_you_mean(path.span, suggestion);
+    } else {
+        diagnostic = diagnostic.with_help("write text as a string in quotes, or declare it with `let`");
+    }
+    diagnostic
+}
+
+/// Converts a value to the JSON that stands in the resource: objects keep their order,
+/// typed messages get their `@type`, durations become protobuf JSON durations, and
+/// names resolve to their `let`.
+pub fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
+    Some(match &value.kind {
+        ValueKind::String(s) => Json::String(s.value.clone()),
+        ValueKind::Number { value: number, raw } => number_json(*number, raw),
+        ValueKind::Bool(b) => Json::Bool(*b),
+        ValueKind::Null => Json::Null,
+        ValueKind::Duration { seconds, .. } => Json::String(format_seconds(*seconds)),
+        ValueKind::Percent(_) => {
+            ctx.report(
+                Diagnostic::new(codes::WRONG_UNIT, value.span, "a percentage has no meaning here")
+                    .with_help("Envoy's percentages are objects such as `{ value: 5 }` (`envoy.type.v3.Percent`); write the number"),
+            );
+            return None;
+        }
+        ValueKind::Path(path) => match ctx.symbols.resolve_let(ctx.file, path) {
+            Some(decl) => return to_json(ctx, &decl.value.clone()),
+            None => {
+                let diagnostic = unknown_name(ctx, path);
+                ctx.report(diagnostic);
+                return None;
+            }
+        },
+        ValueKind::Call { name, .. } => {
+            ctx.report(
+                Diagnostic::new(codes::TYPE_MISMATCH, name.span, format!("`{}(...)` is not a value", name.name))
+                    .with_help("function calls are only written in tag and filter expressions"),
+            );
+            return None;
+        }
+        ValueKind::List(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(to_json(ctx, item)?);
+            }
+            Json::Array(out)
+        }
+        ValueKind::Object(entries) => Json::Object(entries_to_json(ctx, entries)?),
+        ValueKind::Message { type_name, fields, .. } => {
+            let mut object = Map::new();
+            object.insert("@type".to_string(), Json::String(format!("type.googleapis.com/{}", type_name.text())));
+            object.extend(entries_to_json(ctx, fields)?);
+            Json::Object(object)
+        }
+        ValueKind::Error => return None,
+    })
+}
+
+fn entries_to_json(ctx: &mut Ctx, entries: &[Entry]) -> Option<Map<String, Json>> {
+    let mut object = Map::new();
+    let mut complete = true;
+    for entry in entries {
+        if let Some(previous) = entries.iter().take_while(|e| !std::ptr::eq(*e, entry)).find(|e| e.key.name == entry.key.name) {
+            ctx.report(
+                Diagnostic::new(codes::DUPLICATE_SETTING, entry.key.span, format!("the field `{}` is given twice", entry.key.name))
+                    .with_label_message("given again here")
+                    .with_secondary(previous.key.span, "first given here"),
+            );
+            complete = false;
+            continue;
+        }
+        match to_json(ctx, &entry.value) {
+            Some(json) => {
+                object.insert(entry.key.name.clone(), json);
+            }
+            None => complete = false,
+        }
+    }
+    complete.then_some(object)
+}
+
+pub fn number_json(number: f64, raw: &str) -> Json {
+    if !raw.contains(['.', 'e', 'E'])
+        && let Ok(integer) = raw.parse::<i64>()
+    {
+        return Json::from(integer);
+    }
+    serde_json::Number::from_f64(number).map(Json::Number).unwrap_or(Json::Null)
+}
+
+/// Where a resource goes and which workloads it selects.
+#[derive(Clone, Debug, Default)]
+pub struct ResolvedScope {
+    pub namespace: String,
+    pub selector: Option<BTreeMap<String, String>>,
+    pub target_refs: Vec<TargetRefOut>,
+    /// The span to point at when two resources collide on scope.
+    pub span: Option<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetRefOut {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// The kinds a target reference may name and their API groups.
+const TARGET_KINDS: &[(&str, &str)] = &[
+    ("Gateway", "gateway.networking.k8s.io"),
+    ("GatewayClass", "gateway.networking.k8s.io"),
+    ("Service", ""),
+    ("ServiceEntry", "networking.istio.io"),
+];
+
+pub fn resolve_scope(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<ResolvedScope> {
+    let mut scope = ResolvedScope::default();
+    let mut mesh: Option<Span> = None;
+    let mut namespace: Option<(String, Span)> = None;
+    let mut workload: Option<Span> = None;
+    let mut targets: Option<Span> = None;
+    let mut ok = true;
+    for clause in &decl.scopes {
+        let span = clause.span();
+        let previous = match clause {
+            Scope::Mesh(_) => mesh.replace(span),
+            Scope::Namespace(lit, _) => namespace.replace((lit.value.clone(), span)).map(|(_, s)| s),
+            Scope::Workload(..) => workload.replace(span),
+            Scope::Targets(..) => targets.replace(span),
+        };
+        if let Some(previous) = previous {
+            ctx.report(
+                Diagnostic::new(codes::INVALID_SCOPE, span, "this scope clause is given twice")
+                    .with_secondary(previous, "first given here"),
+            );
+            ok = false;
+        }
+        match clause {
+            Scope::Namespace(lit, _) => {
+                if !is_dns_label(&lit.value) {
+                    ctx.report(
+                        Diagnostic::new(codes::INVALID_RESOURCE_NAME, lit.span, format!("`{}` is not a valid namespace name", lit.value))
+                            .with_label_message("lower-case letters, digits and `-`, at most 63 characters"),
+                    );
+                    ok = false;
+                }
+            }
+            Scope::Workload(value, _) => match selector_labels(ctx, value) {
+                Some(labels) => scope.selector = Some(labels),
+                None => ok = false,
+            },
+            Scope::Targets(refs, span) => {
+                if refs.len() > 16 {
+                    ctx.report(Diagnostic::new(codes::OUT_OF_RANGE, *span, "at most 16 target references are allowed"));
+                    ok = false;
+                }
+                for target in refs {
+                    match target_ref(ctx, target) {
+                        Some(out) => scope.target_refs.push(out),
+                        None => ok = false,
+                    }
+                }
+            }
+            Scope::Mesh(_) => {}
+        }
+    }
+    if let (Some(mesh_span), Some((_, ns_span))) = (mesh, &namespace) {
+        ctx.report(
+            Diagnostic::new(codes::INVALID_SCOPE, *ns_span, "`mesh` and `in namespace` cannot be combined")
+                .with_secondary(mesh_span, "`mesh` places the resource in the root namespace")
+                .with_help(format!("the root namespace is `{}` (root_namespace in mesh.toml)", ctx.root_namespace)),
+        );
+        ok = false;
+    }
+    if let (Some(workload_span), Some(targets_span)) = (workload, targets) {
+        ctx.report(
+            Diagnostic::new(codes::SELECTOR_AND_TARGET_REFS, targets_span, "a workload selector and target references cannot be combined")
+                .with_secondary(workload_span, "the workload selector")
+                .with_help("Istio rejects a resource that sets both `selector` and `targetRefs`; keep one"),
+        );
+        ok = false;
+    }
+    scope.namespace = match (&mesh, namespace) {
+        (_, Some((ns, _))) => ns,
+        (Some(_), None) => ctx.root_namespace.clone(),
+        (None, None) => {
+            ctx.report(
+                Diagnostic::new(
+                    codes::INVALID_SCOPE,
+                    decl.name.span,
+                    format!("`{}` has no scope", decl.name.name),
+                )
+                .with_label_message("missing `mesh` or `in namespace \"...\"`")
+                .with_help(format!("add `mesh` (the root namespace `{}`) or `in namespace \"NAME\"` after the name", ctx.root_namespace)),
+            );
+            return None;
+        }
+    };
+    scope.span = Some(decl.scopes.first().map(|s| s.span()).unwrap_or(decl.name.span));
+    ok.then_some(scope)
+}
+
+fn selector_labels(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, String>> {
+    let value = resolved(ctx, value);
+    let entries = match &value.kind {
+        ValueKind::Object(entries) => entries,
+        ValueKind::Path(path) => {
+            let diagnostic = unknown_name(ctx, path);
+            ctx.report(diagnostic);
+            return None;
+        }
+        _ => {
+            ctx.report(wrong_shape(value, "labels such as `{ app: \"reviews\" }`"));
+            return None;
+        }
+    };
+    if entries.is_empty() {
+        ctx.report(
+            Diagnostic::new(codes::EMPTY_SELECTOR, value.span, "a workload selector needs at least one label")
+                .with_help("drop `for workload {}` to select every workload of the namespace"),
+        );
+        return None;
+    }
+    let mut labels = BTreeMap::new();
+    let mut ok = true;
+    for entry in entries {
+        if !is_label_key(&entry.key.name) {
+            ctx.report(
+                Diagnostic::new(codes::INVALID_RESOURCE_NAME, entry.key.span, format!("`{}` is not a valid label key", entry.key.name))
+                    .with_label_message("an optional DNS prefix and `/`, then at most 63 letters, digits, `-`, `_` or `.`"),
+            );
+            ok = false;
+            continue;
+        }
+        let Some(label_value) = string_value(ctx, &entry.value) else {
+            ok = false;
+            continue;
+        };
+        if !is_label_value(&label_value) {
+            ctx.report(
+                Diagnostic::new(codes::INVALID_RESOURCE_NAME, entry.value.span, format!("`{label_value}` is not a valid label value"))
+                    .with_label_message("at most 63 letters, digits, `-`, `_` or `.`, no wildcards"),
+            );
+            ok = false;
+            continue;
+        }
+        labels.insert(entry.key.name.clone(), label_value);
+    }
+    ok.then_some(labels)
+}
+
+fn target_ref(ctx: &mut Ctx, target: &TargetRef) -> Option<TargetRefOut> {
+    match target {
+        TargetRef::Named { kind, name, .. } => {
+            let kinds: Vec<(&str, &'static str)> = TARGET_KINDS.iter().map(|(k, _)| (*k, *k)).collect();
+            let kind_name = enum_word(ctx, kind, &kinds, "target kind")?;
+            let group = TARGET_KINDS.iter().find(|(k, _)| *k == kind_name).map(|(_, g)| *g).unwrap_or_default();
+            Some(TargetRefOut { group: group.to_string(), kind: kind_name.to_string(), name: name.value.clone() })
+        }
+        TargetRef::Object(value) => {
+            let ValueKind::Object(entries) = &value.kind else {
+                ctx.report(wrong_shape(value, "a target reference"));
+                return None;
+            };
+            let mut out = TargetRefOut { group: String::new(), kind: String::new(), name: String::new() };
+            for entry in entries {
+                let field = match entry.key.name.as_str() {
+                    "group" => &mut out.group,
+                    "kind" => &mut out.kind,
+                    "name" => &mut out.name,
+                    _ => {
+                        ctx.report(unknown_setting(&entry.key, &["group", "kind", "name"], "a target reference"));
+                        return None;
+                    }
+                };
+                *field = string_value(ctx, &entry.value)?;
+            }
+            if out.kind.is_empty() || out.name.is_empty() {
+                ctx.report(
+                    Diagnostic::new(codes::MISSING_SETTING, value.span, "a target reference needs `kind` and `name`"),
+                );
+                return None;
+            }
+            Some(out)
+        }
+    }
+}
+
+/// The Kubernetes resource name of a declaration: `_` becomes `-`.
+pub fn resource_name(ctx: &mut Ctx, name: &Ident) -> Option<String> {
+    let k8s = name.name.replace('_', "-");
+    if !is_dns_subdomain(&k8s) {
+        ctx.report(
+            Diagnostic::new(codes::INVALID_RESOURCE_NAME, name.span, format!("`{k8s}` is not a valid Kubernetes name"))
+                .with_label_message("lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit"),
+        );
+        return None;
+    }
+    Some(k8s)
+}
+
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+fn is_label_value(s: &str) -> bool {
+    s.is_empty()
+        || (s.len() <= 63
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric())
+}
+
+fn is_label_key(s: &str) -> bool {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, s),
+    };
+    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
+}
+
+/// Metadata settings every resource accepts.
+pub fn metadata_map(ctx: &mut Ctx, settings: &Settings, key: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(stmt) = settings.stmt(key) else { return out };
+    let pairs: Vec<(Key, Value)> = match &stmt.kind {
+        StmtKind::Setting { value, .. } => match &resolved(ctx, value).kind {
+            ValueKind::Object(entries) => entries.iter().map(|e| (e.key.clone(), e.value.clone())).collect(),
+            _ => {
+                ctx.report(wrong_shape(value, "an object of strings"));
+                return out;
+            }
+        },
+        StmtKind::Section { body, .. } => body
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Setting { key, value } => Some((key.clone(), value.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => return out,
+    };
+    for (k, v) in pairs {
+        if !is_label_key(&k.name) {
+            ctx.report(Diagnostic::new(codes::INVALID_RESOURCE_NAME, k.span, format!("`{}` is not a valid {key} key", k.name)));
+            continue;
+        }
+        if let Some(text) = string_value(ctx, &v) {
+            out.insert(k.name, text);
+        }
+    }
+    out
+}

@@ -1,0 +1,690 @@
+//! `envoy_filter` declarations: checked and lowered to `networking.istio.io/v1alpha3` EnvoyFilter.
+//!
+//! The rules Istio's validation webhook applies (which operations each `applyTo`
+//! accepts, which match fits which `applyTo`) are errors here, and matches that
+//! istiod would silently apply to nothing are warnings.
+
+use super::common::*;
+use super::telemetry::{metadata, target_ref};
+use crate::diagnostic::{Diagnostic, codes};
+use crate::istio::model as m;
+use crate::span::Span;
+use crate::syntax::ast::*;
+use crate::versions::Feature;
+use serde_json::{Map, Value as Json};
+
+const SETTINGS: &[&str] = &["priority", "labels", "annotations"];
+const PATCH_SETTINGS: &[&str] = &["operation", "filter_class"];
+
+const APPLY_TO: &[(&str, &str)] = &[
+    ("listener", "LISTENER"),
+    ("filter_chain", "FILTER_CHAIN"),
+    ("network_filter", "NETWORK_FILTER"),
+    ("http_filter", "HTTP_FILTER"),
+    ("route_configuration", "ROUTE_CONFIGURATION"),
+    ("virtual_host", "VIRTUAL_HOST"),
+    ("http_route", "HTTP_ROUTE"),
+    ("cluster", "CLUSTER"),
+    ("extension_config", "EXTENSION_CONFIG"),
+    ("bootstrap", "BOOTSTRAP"),
+    ("listener_filter", "LISTENER_FILTER"),
+];
+const OPERATIONS: &[(&str, &str)] = &[
+    ("merge", "MERGE"),
+    ("add", "ADD"),
+    ("remove", "REMOVE"),
+    ("insert_before", "INSERT_BEFORE"),
+    ("insert_after", "INSERT_AFTER"),
+    ("insert_first", "INSERT_FIRST"),
+    ("replace", "REPLACE"),
+];
+const CONTEXTS: &[(&str, &str)] = &[
+    ("any", "ANY"),
+    ("sidecar_inbound", "SIDECAR_INBOUND"),
+    ("sidecar_outbound", "SIDECAR_OUTBOUND"),
+    ("gateway", "GATEWAY"),
+    ("waypoint", "WAYPOINT"),
+];
+const FILTER_CLASSES: &[(&str, &str)] = &[("unspecified", "UNSPECIFIED"), ("authn", "AUTHN"), ("authz", "AUTHZ"), ("stats", "STATS")];
+const ROUTE_ACTIONS: &[(&str, &str)] =
+    &[("any", "ANY"), ("route", "ROUTE"), ("redirect", "REDIRECT"), ("direct_response", "DIRECT_RESPONSE")];
+
+const HTTP_CONNECTION_MANAGER: &str = "envoy.filters.network.http_connection_manager";
+
+/// The Envoy message each `applyTo` patches, for typed patch values.
+fn patched_type(apply_to: &str) -> Option<&'static str> {
+    Some(match apply_to {
+        "LISTENER" => "envoy.config.listener.v3.Listener",
+        "FILTER_CHAIN" => "envoy.config.listener.v3.FilterChain",
+        "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER_FILTER" => return None,
+        "ROUTE_CONFIGURATION" => "envoy.config.route.v3.RouteConfiguration",
+        "VIRTUAL_HOST" => "envoy.config.route.v3.VirtualHost",
+        "HTTP_ROUTE" => "envoy.config.route.v3.Route",
+        "CLUSTER" => "envoy.config.cluster.v3.Cluster",
+        "EXTENSION_CONFIG" => "envoy.config.core.v3.TypedExtensionConfig",
+        "BOOTSTRAP" => "envoy.config.bootstrap.v3.Bootstrap",
+        _ => return None,
+    })
+}
+
+fn is_filter(apply_to: &str) -> bool {
+    matches!(apply_to, "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER_FILTER")
+}
+
+pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::EnvoyFilter> {
+    let settings = Settings::collect(ctx, &decl.body, SETTINGS, "an envoy_filter");
+    let labels = metadata_map(ctx, &settings, "labels");
+    let annotations = metadata_map(ctx, &settings, "annotations");
+    let mut ok = true;
+    let mut spec = m::EnvoyFilterSpec::default();
+    if let Some(value) = settings.value(ctx, "priority") {
+        spec.priority = int_value(ctx, value, i32::MIN as i64, i32::MAX as i64, "the priority").map(|p| p as i32);
+        ok &= spec.priority.is_some();
+    }
+    for stmt in &decl.body {
+        let patch = match &stmt.kind {
+            StmtKind::Patch { apply_to, body } => patch_block(ctx, apply_to, body, stmt.span),
+            StmtKind::Insert { apply_to, position, position_span, anchor, context, value } => {
+                insert(ctx, apply_to, *position, *position_span, anchor.as_ref(), context.as_ref(), value)
+            }
+            StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error => continue,
+            _ => {
+                ctx.report(misplaced_statement(stmt, "an envoy_filter"));
+                ok = false;
+                continue;
+            }
+        };
+        match patch {
+            Some(patch) => spec.config_patches.push(patch),
+            None => ok = false,
+        }
+    }
+    if spec.config_patches.is_empty() && ok {
+        ctx.report(
+            Diagnostic::new(codes::MISSING_SETTING, decl.name.span, format!("the envoy_filter `{}` patches nothing", decl.name.name))
+                .with_help("add a `patch APPLY_TO { ... }` block or an `insert ...` statement"),
+        );
+        ok = false;
+    }
+    spec.workload_selector = scope.selector.clone().map(|labels| m::EnvoyFilterWorkloadSelector { labels });
+    spec.target_refs = scope.target_refs.iter().map(target_ref).collect();
+    ok.then(|| m::EnvoyFilter { metadata: metadata(name, scope, labels, annotations), spec })
+}
+
+fn insert(
+    ctx: &mut Ctx,
+    apply_to: &Ident,
+    position: InsertPosition,
+    position_span: Span,
+    anchor: Option<&Value>,
+    context: Option<&Ident>,
+    value: &Value,
+) -> Option<m::EnvoyConfigObjectPatch> {
+    let apply = enum_word(ctx, apply_to, APPLY_TO, "patch target (applyTo)")?;
+    let operation = match position {
+        InsertPosition::Before => "INSERT_BEFORE",
+        InsertPosition::After => "INSERT_AFTER",
+        InsertPosition::First => "INSERT_FIRST",
+    };
+    if !is_filter(apply) && apply != "HTTP_ROUTE" {
+        ctx.report(
+            Diagnostic::new(
+                codes::INVALID_OPERATION_FOR_APPLY_TO,
+                apply_to.span,
+                format!("`insert` places filters or routes in a chain; `{}` is not one", apply_to.name),
+            )
+            .with_label_message("not a list element")
+            .with_help("use `patch` with `operation add`, `merge`, `replace` or `remove` for this applyTo"),
+        );
+        return None;
+    }
+    let mut ok = true;
+    match (position, anchor) {
+        (InsertPosition::First, Some(anchor)) => {
+            ctx.report(
+                Diagnostic::new(codes::SYNTAX, anchor.span, "`insert ... first` takes no anchor")
+                    .with_label_message("the filter is inserted at the start of the chain"),
+            );
+            ok = false;
+        }
+        (InsertPosition::Before | InsertPosition::After, None) => {
+            ctx.report(
+                Diagnostic::new(codes::MISSING_SETTING, position_span, "`before` and `after` need the name of the filter to insert next to")
+                    .with_help("write `insert http_filter before \"envoy.filters.http.router\" ...`"),
+            );
+            ok = false;
+        }
+        _ => {}
+    }
+    let context = match context {
+        Some(context) => Some(context_value(ctx, context)?),
+        None => None,
+    };
+    let anchor = match anchor {
+        Some(value) => Some(string_value(ctx, value)?),
+        None => None,
+    };
+    let listener = match apply {
+        "HTTP_FILTER" => Some(m::ListenerMatch {
+            filter_chain: Some(m::FilterChainMatch {
+                filter: Some(m::FilterMatch {
+                    name: Some(HTTP_CONNECTION_MANAGER.to_string()),
+                    sub_filter: anchor.clone().map(|name| m::SubFilterMatch { name: Some(name) }),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        "NETWORK_FILTER" => Some(m::ListenerMatch {
+            filter_chain: anchor.clone().map(|name| m::FilterChainMatch {
+                filter: Some(m::FilterMatch { name: Some(name), sub_filter: None }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        "LISTENER_FILTER" => Some(m::ListenerMatch { listener_filter: anchor.clone(), ..Default::default() }),
+        _ => None,
+    };
+    let route_configuration = (apply == "HTTP_ROUTE").then(|| m::RouteConfigurationMatch {
+        vhost: anchor.clone().map(|name| m::VirtualHostMatch {
+            route: Some(m::RouteMatch { name: Some(name), action: None }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let value = patch_value(ctx, apply, value)?;
+    ok.then(|| m::EnvoyConfigObjectPatch {
+        apply_to: Some(apply.to_string()),
+        match_: Some(m::EnvoyConfigObjectMatch { context, listener, route_configuration, ..Default::default() }),
+        patch: Some(m::Patch { operation: Some(operation.to_string()), value: Some(value), filter_class: None }),
+    })
+}
+
+fn context_value(ctx: &mut Ctx, context: &Ident) -> Option<String> {
+    let value = enum_word(ctx, context, CONTEXTS, "patch context")?;
+    if value == "WAYPOINT" && !ctx.require_feature(Feature::WaypointContext, context.span, "the `waypoint` context") {
+        return None;
+    }
+    Some(value.to_string())
+}
+
+fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Option<m::EnvoyConfigObjectPatch> {
+    let apply = enum_word(ctx, apply_to, APPLY_TO, "patch target (applyTo)");
+    let settings = Settings::collect(ctx, body, PATCH_SETTINGS, "a patch");
+    let mut ok = apply.is_some();
+    let operation = match settings.value(ctx, "operation") {
+        Some(value) => {
+            let op = enum_value(ctx, value, OPERATIONS, "patch operation");
+            ok &= op.is_some();
+            op.map(|op| (op, value.span))
+        }
+        None => {
+            ctx.report(
+                Diagnostic::new(codes::MISSING_SETTING, apply_to.span, "this patch has no `operation`")
+                    .with_help("add `operation merge` (or add, remove, replace, insert_before, insert_after, insert_first)"),
+            );
+            ok = false;
+            None
+        }
+    };
+    let filter_class = match settings.value(ctx, "filter_class") {
+        Some(value) => {
+            let class = enum_value(ctx, value, FILTER_CLASSES, "filter class");
+            ok &= class.is_some();
+            class.map(str::to_string)
+        }
+        None => None,
+    };
+    let mut matches = body.iter().filter(|s| matches!(s.kind, StmtKind::PatchMatch { .. }));
+    let match_stmt = matches.next();
+    if let Some(second) = matches.next() {
+        ctx.report(Diagnostic::new(codes::DUPLICATE_SETTING, second.span, "a patch has one `match` block"));
+        ok = false;
+    }
+    let mut values = body.iter().filter(|s| matches!(s.kind, StmtKind::PatchValue { .. }));
+    let value_stmt = values.next();
+    if let Some(second) = values.next() {
+        ctx.report(Diagnostic::new(codes::DUPLICATE_SETTING, second.span, "a patch has one `value`"));
+        ok = false;
+    }
+    for stmt in body {
+        if !matches!(
+            stmt.kind,
+            StmtKind::PatchMatch { .. } | StmtKind::PatchValue { .. } | StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error
+        ) {
+            ctx.report(misplaced_statement(stmt, "a patch"));
+            ok = false;
+        }
+    }
+    let object_match = match match_stmt {
+        Some(Stmt { kind: StmtKind::PatchMatch { body }, .. }) => match_block(ctx, body),
+        _ => Some(m::EnvoyConfigObjectMatch::default()),
+    };
+    ok &= object_match.is_some();
+    let (Some(apply), Some((operation, operation_span))) = (apply, operation) else { return None };
+
+    // Istio's validation: which operations each applyTo supports.
+    let insert_op = matches!(operation, "INSERT_BEFORE" | "INSERT_AFTER" | "INSERT_FIRST");
+    let invalid = if insert_op && !(is_filter(apply) || apply == "HTTP_ROUTE") {
+        Some("insert operations only apply to network, HTTP and listener filters and HTTP routes")
+    } else if apply == "BOOTSTRAP" && operation != "MERGE" {
+        Some("`bootstrap` patches only support `merge`")
+    } else if apply == "EXTENSION_CONFIG" && !matches!(operation, "ADD" | "MERGE" | "REMOVE") {
+        Some("`extension_config` patches support `add`, `merge` and `remove`")
+    } else if operation == "REPLACE" && !matches!(apply, "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER" | "CLUSTER" | "VIRTUAL_HOST" | "HTTP_ROUTE" | "FILTER_CHAIN") {
+        Some("`replace` is not implemented for this applyTo")
+    } else {
+        None
+    };
+    if let Some(reason) = invalid {
+        ctx.report(
+            Diagnostic::new(
+                codes::INVALID_OPERATION_FOR_APPLY_TO,
+                operation_span,
+                format!("operation {operation} is not valid for applyTo {apply}"),
+            )
+            .with_label_message(reason)
+            .with_secondary(apply_to.span, "the applyTo"),
+        );
+        ok = false;
+    }
+
+    let value = match (value_stmt, operation) {
+        (Some(stmt), "REMOVE") => {
+            ctx.report(
+                Diagnostic::new(codes::PATCH_VALUE_MISSING, stmt.span, "a `remove` patch takes no value")
+                    .with_label_message("ignored by Istio"),
+            );
+            ok = false;
+            None
+        }
+        (Some(Stmt { kind: StmtKind::PatchValue { value }, .. }), _) => {
+            let converted = patch_value(ctx, apply, value);
+            ok &= converted.is_some();
+            converted
+        }
+        (None, "REMOVE") => None,
+        (_, _) => {
+            ctx.report(
+                Diagnostic::new(codes::PATCH_VALUE_MISSING, span.sub(0, 5), format!("a {} patch needs a `value`", operation.to_lowercase()))
+                    .with_label_message("missing `value`"),
+            );
+            ok = false;
+            None
+        }
+    };
+    let object_match = object_match?;
+    ok &= check_match_fits(ctx, apply, &object_match, match_stmt.map(|s| s.span).unwrap_or(apply_to.span), operation);
+    ok.then(|| m::EnvoyConfigObjectPatch {
+        apply_to: Some(apply.to_string()),
+        match_: (object_match != m::EnvoyConfigObjectMatch::default()).then_some(object_match),
+        patch: Some(m::Patch { operation: Some(operation.to_string()), value, filter_class }),
+    })
+}
+
+/// Istio rejects a match of one object class on an applyTo of another, and applies a
+/// sub-filter match without a filter to nothing.
+fn check_match_fits(ctx: &mut Ctx, apply: &str, object_match: &m::EnvoyConfigObjectMatch, span: Span, operation: &str) -> bool {
+    let class = match apply {
+        "LISTENER" | "FILTER_CHAIN" | "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER_FILTER" => "listener",
+        "ROUTE_CONFIGURATION" | "VIRTUAL_HOST" | "HTTP_ROUTE" => "route_configuration",
+        "CLUSTER" => "cluster",
+        _ => "",
+    };
+    let given = if object_match.listener.is_some() {
+        Some("listener")
+    } else if object_match.route_configuration.is_some() {
+        Some("route_configuration")
+    } else if object_match.cluster.is_some() {
+        Some("cluster")
+    } else if object_match.waypoint.is_some() {
+        Some("waypoint")
+    } else {
+        None
+    };
+    let mut ok = true;
+    if let Some(given) = given
+        && given != "waypoint"
+        && given != class
+    {
+        ctx.report(
+            Diagnostic::new(
+                codes::INVALID_OPERATION_FOR_APPLY_TO,
+                span,
+                format!("a `{given}` match cannot select the objects that applyTo {apply} patches"),
+            )
+            .with_label_message(if class.is_empty() {
+                format!("applyTo {apply} takes no object match")
+            } else {
+                format!("applyTo {apply} needs a `{class}` match")
+            }),
+        );
+        ok = false;
+    }
+    if object_match.waypoint.is_some() && object_match.context.as_deref() != Some("WAYPOINT") {
+        ctx.report(Diagnostic::new(
+            codes::INVALID_OPERATION_FOR_APPLY_TO,
+            span,
+            "a `waypoint` match is only supported with `context waypoint`",
+        ));
+        ok = false;
+    }
+    if let Some(listener) = &object_match.listener
+        && let Some(chain) = &listener.filter_chain
+        && let Some(filter) = &chain.filter
+        && filter.sub_filter.is_some()
+        && filter.name.is_none()
+    {
+        ctx.report(
+            Diagnostic::new(codes::MATCH_NEVER_APPLIES, span, "a `sub_filter` match without a filter `name` matches nothing")
+                .with_help(format!("add `name \"{HTTP_CONNECTION_MANAGER}\"` to the `filter` block")),
+        );
+    }
+    if apply == "HTTP_FILTER"
+        && operation != "ADD"
+        && let Some(listener) = &object_match.listener
+        && let Some(chain) = &listener.filter_chain
+        && let Some(filter) = &chain.filter
+        && let Some(name) = &filter.name
+        && name != HTTP_CONNECTION_MANAGER
+    {
+        ctx.report(
+            Diagnostic::new(codes::MATCH_NEVER_APPLIES, span, format!("HTTP filters live in `{HTTP_CONNECTION_MANAGER}`, not in `{name}`"))
+                .with_help("an HTTP_FILTER patch must match the HTTP connection manager as its network filter"),
+        );
+    }
+    ok
+}
+
+/// The `value` of a patch: a message literal of the patched type loses its `@type`
+/// (EnvoyFilter values are the message itself), and a typed filter config becomes a
+/// named filter.
+fn patch_value(ctx: &mut Ctx, apply: &str, value: &Value) -> Option<Map<String, Json>> {
+    let value = resolved(ctx, value);
+    if let ValueKind::Message { type_name, fields, .. } = &value.kind {
+        let type_text = type_name.text();
+        if is_filter(apply) {
+            let Some(filter_name) = ctx.symbols.filter_name_for_type(&type_text) else {
+                ctx.report(
+                    Diagnostic::new(codes::MISSING_SETTING, type_name.span, format!("meshc does not know the filter name of `{type_text}`"))
+                        .with_help(format!("write the filter out: `{{ name: \"envoy.filters...\", typed_config: {type_text} {{ ... }} }}`")),
+                );
+                return None;
+            };
+            let typed_config = to_json(ctx, value)?;
+            let mut filter = Map::new();
+            filter.insert("name".to_string(), Json::String(filter_name));
+            filter.insert("typed_config".to_string(), typed_config);
+            return Some(filter);
+        }
+        if let Some(expected) = patched_type(apply)
+            && expected != type_text
+        {
+            ctx.report(
+                Diagnostic::new(codes::TYPE_MISMATCH, type_name.span, format!("applyTo {apply} patches `{expected}`, not `{type_text}`"))
+                    .with_did_you_mean(type_name.span, expected),
+            );
+            return None;
+        }
+        let object = Value { kind: ValueKind::Object(fields.clone()), span: value.span };
+        return match to_json(ctx, &object)? {
+            Json::Object(map) => Some(map),
+            _ => None,
+        };
+    }
+    match to_json(ctx, value)? {
+        Json::Object(map) => Some(map),
+        _ => {
+            ctx.report(wrong_shape(value, "an object or a typed message"));
+            None
+        }
+    }
+}
+
+// -- The match block ---------------------------------------------------------------
+
+/// One level of a match block: its settings by name, checked against `allowed`.
+struct Block<'s> {
+    settings: Settings<'s>,
+}
+
+impl<'s> Block<'s> {
+    fn new(ctx: &mut Ctx, body: &'s [Stmt], allowed: &[&str], what: &str) -> Block<'s> {
+        for stmt in body {
+            if !matches!(stmt.kind, StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error) {
+                ctx.report(misplaced_statement(stmt, what));
+            }
+        }
+        Block { settings: Settings::collect(ctx, body, allowed, what) }
+    }
+
+    fn string(&self, ctx: &mut Ctx, key: &str, ok: &mut bool) -> Option<String> {
+        let value = self.settings.value(ctx, key)?;
+        let text = string_value(ctx, value);
+        *ok &= text.is_some();
+        text
+    }
+
+    fn port(&self, ctx: &mut Ctx, key: &str, ok: &mut bool) -> Option<u32> {
+        let value = self.settings.value(ctx, key)?;
+        let port = int_value(ctx, value, 0, u32::MAX as i64, "a port number").map(|p| p as u32);
+        *ok &= port.is_some();
+        port
+    }
+
+    /// The body of a `key { ... }` section.
+    fn section(&self, ctx: &mut Ctx, key: &str, ok: &mut bool) -> Option<&'s [Stmt]> {
+        match &self.settings.stmt(key)?.kind {
+            StmtKind::Section { body, .. } => Some(body),
+            StmtKind::Setting { key: k, value } => {
+                ctx.report(
+                    wrong_shape(value, &format!("a block: `{} {{ ... }}`", k.name)),
+                );
+                *ok = false;
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch> {
+    let block = Block::new(ctx, body, &["context", "proxy", "listener", "route_configuration", "cluster", "waypoint"], "a patch match");
+    let mut ok = true;
+    let mut out = m::EnvoyConfigObjectMatch::default();
+    if let Some(value) = block.settings.value(ctx, "context") {
+        match value.kind {
+            ValueKind::Path(ref path) if path.segments.len() == 1 => {
+                out.context = context_value(ctx, &path.segments[0]);
+                ok &= out.context.is_some();
+            }
+            _ => {
+                ok &= enum_value(ctx, value, CONTEXTS, "patch context").is_some();
+            }
+        }
+    }
+    if let Some(proxy) = block.section(ctx, "proxy", &mut ok) {
+        let proxy_block = Block::new(ctx, proxy, &["proxy_version", "metadata"], "a proxy match");
+        let mut proxy_match = m::ProxyMatch::default();
+        if let Some(value) = proxy_block.settings.value(ctx, "proxy_version") {
+            match string_value(ctx, value) {
+                Some(regex) => {
+                    ok &= check_proxy_version(ctx, &regex, value.span);
+                    proxy_match.proxy_version = Some(regex);
+                }
+                None => ok = false,
+            }
+        }
+        if proxy_block.settings.stmt("metadata").is_some() {
+            proxy_match.metadata = metadata_map(ctx, &proxy_block.settings, "metadata");
+        }
+        out.proxy = Some(proxy_match);
+    }
+    let mut object_matches = Vec::new();
+    if let Some(listener) = block.section(ctx, "listener", &mut ok) {
+        object_matches.push(block.settings.stmt("listener").map(|s| s.span));
+        out.listener = listener_match(ctx, listener, &mut ok);
+    }
+    if let Some(route) = block.section(ctx, "route_configuration", &mut ok) {
+        object_matches.push(block.settings.stmt("route_configuration").map(|s| s.span));
+        out.route_configuration = route_match(ctx, route, &mut ok);
+    }
+    if let Some(cluster) = block.section(ctx, "cluster", &mut ok) {
+        object_matches.push(block.settings.stmt("cluster").map(|s| s.span));
+        let cluster_block = Block::new(ctx, cluster, &["port_number", "service", "subset", "name"], "a cluster match");
+        out.cluster = Some(m::ClusterMatch {
+            port_number: cluster_block.port(ctx, "port_number", &mut ok),
+            service: cluster_block.string(ctx, "service", &mut ok),
+            subset: cluster_block.string(ctx, "subset", &mut ok),
+            name: cluster_block.string(ctx, "name", &mut ok),
+        });
+    }
+    if let Some(waypoint) = block.section(ctx, "waypoint", &mut ok) {
+        let span = block.settings.stmt("waypoint").map(|s| s.span);
+        object_matches.push(span);
+        if let Some(span) = span {
+            ok &= ctx.require_feature(Feature::WaypointContext, span, "a `waypoint` match");
+        }
+        let waypoint_block = Block::new(ctx, waypoint, &["port_number", "filter", "route"], "a waypoint match");
+        let mut waypoint_match = m::WaypointMatch { port_number: waypoint_block.port(ctx, "port_number", &mut ok), ..Default::default() };
+        if let Some(port) = waypoint_match.port_number
+            && !(1..=65535).contains(&port)
+            && let Some(value) = waypoint_block.settings.value(ctx, "port_number")
+        {
+            ctx.report(Diagnostic::new(codes::OUT_OF_RANGE, value.span, "a waypoint port must be between 1 and 65535"));
+            ok = false;
+        }
+        if let Some(filter) = waypoint_block.section(ctx, "filter", &mut ok) {
+            waypoint_match.filter = filter_match(ctx, filter, &mut ok);
+        }
+        if let Some(route) = waypoint_block.section(ctx, "route", &mut ok) {
+            let route_block = Block::new(ctx, route, &["name"], "a waypoint route match");
+            waypoint_match.route = Some(m::WaypointRouteMatch { name: route_block.string(ctx, "name", &mut ok) });
+        }
+        out.waypoint = Some(waypoint_match);
+    }
+    if object_matches.len() > 1
+        && let Some(Some(second)) = object_matches.get(1)
+    {
+        ctx.report(
+            Diagnostic::new(codes::INVALID_OPERATION_FOR_APPLY_TO, *second, "a match selects one kind of object")
+                .with_label_message("a second object match")
+                .with_help("keep one of `listener`, `route_configuration`, `cluster` and `waypoint`"),
+        );
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::ListenerMatch> {
+    let block = Block::new(ctx, body, &["port_number", "port_name", "filter_chain", "listener_filter", "name"], "a listener match");
+    let mut out = m::ListenerMatch {
+        port_number: block.port(ctx, "port_number", ok),
+        port_name: block.string(ctx, "port_name", ok),
+        listener_filter: block.string(ctx, "listener_filter", ok),
+        name: block.string(ctx, "name", ok),
+        ..Default::default()
+    };
+    if let Some(chain) = block.section(ctx, "filter_chain", ok) {
+        let chain_block = Block::new(
+            ctx,
+            chain,
+            &["name", "sni", "transport_protocol", "application_protocols", "filter", "destination_port", "transport_socket"],
+            "a filter chain match",
+        );
+        let mut chain_match = m::FilterChainMatch {
+            name: chain_block.string(ctx, "name", ok),
+            sni: chain_block.string(ctx, "sni", ok),
+            transport_protocol: chain_block.string(ctx, "transport_protocol", ok),
+            application_protocols: chain_block.string(ctx, "application_protocols", ok),
+            destination_port: chain_block.port(ctx, "destination_port", ok),
+            ..Default::default()
+        };
+        if let Some(stmt) = chain_block.settings.stmt("transport_socket") {
+            *ok &= ctx.require_feature(Feature::FilterChainTransportSocketMatch, stmt.span, "a `transport_socket` filter chain match");
+            chain_match.transport_socket = chain_block.string(ctx, "transport_socket", ok);
+        }
+        if let Some(filter) = chain_block.section(ctx, "filter", ok) {
+            chain_match.filter = filter_match(ctx, filter, ok);
+        }
+        out.filter_chain = Some(chain_match);
+    }
+    Some(out)
+}
+
+fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::FilterMatch> {
+    let block = Block::new(ctx, body, &["name", "sub_filter"], "a filter match");
+    let mut out = m::FilterMatch { name: block.string(ctx, "name", ok), sub_filter: None };
+    if let Some(sub) = block.section(ctx, "sub_filter", ok) {
+        let sub_block = Block::new(ctx, sub, &["name"], "a sub-filter match");
+        out.sub_filter = Some(m::SubFilterMatch { name: sub_block.string(ctx, "name", ok) });
+    }
+    Some(out)
+}
+
+fn route_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::RouteConfigurationMatch> {
+    let block = Block::new(ctx, body, &["port_number", "port_name", "gateway", "vhost", "name"], "a route configuration match");
+    let mut out = m::RouteConfigurationMatch {
+        port_number: block.port(ctx, "port_number", ok),
+        port_name: block.string(ctx, "port_name", ok),
+        gateway: block.string(ctx, "gateway", ok),
+        name: block.string(ctx, "name", ok),
+        vhost: None,
+    };
+    if let Some(vhost) = block.section(ctx, "vhost", ok) {
+        let vhost_block = Block::new(ctx, vhost, &["name", "domain_name", "route"], "a virtual host match");
+        let mut vhost_match = m::VirtualHostMatch {
+            name: vhost_block.string(ctx, "name", ok),
+            domain_name: vhost_block.string(ctx, "domain_name", ok),
+            route: None,
+        };
+        if let Some(route) = vhost_block.section(ctx, "route", ok) {
+            let route_block = Block::new(ctx, route, &["name", "action"], "a route match");
+            let action = match route_block.settings.value(ctx, "action") {
+                Some(value) => {
+                    let action = enum_value(ctx, value, ROUTE_ACTIONS, "route action");
+                    *ok &= action.is_some();
+                    action.map(str::to_string)
+                }
+                None => None,
+            };
+            vhost_match.route = Some(m::RouteMatch { name: route_block.string(ctx, "name", ok), action });
+        }
+        out.vhost = Some(vhost_match);
+    }
+    Some(out)
+}
+
+/// A `proxy_version` regex must compile (Istio uses Go's RE2 syntax, which the regex
+/// crate shares) and match a proxy of at least one targeted Istio release.
+fn check_proxy_version(ctx: &mut Ctx, pattern: &str, span: Span) -> bool {
+    let regex = match regex::Regex::new(pattern) {
+        Ok(regex) => regex,
+        Err(error) => {
+            ctx.report(
+                Diagnostic::new(codes::TYPE_MISMATCH, span, "`proxy_version` is not a valid regular expression")
+                    .with_note(error.to_string().lines().last().unwrap_or_default().to_string()),
+            );
+            return false;
+        }
+    };
+    if ctx.releases.is_empty() {
+        return true;
+    }
+    // Proxies report versions such as 1.28.3; try every patch release up to .99.
+    let matching: Vec<&str> = ctx
+        .releases
+        .iter()
+        .filter(|r| (0..100).any(|patch| regex.is_match(&format!("{}.{patch}", r.version))))
+        .map(|r| r.version)
+        .collect();
+    if matching.is_empty() {
+        let targeted: Vec<&str> = ctx.releases.iter().map(|r| r.version).collect();
+        ctx.report(
+            Diagnostic::new(codes::MATCH_NEVER_APPLIES, span, "this `proxy_version` matches no proxy of the targeted Istio releases")
+                .with_label_message(format!("matches none of {}", targeted.iter().map(|v| format!("{v}.x")).collect::<Vec<_>>().join(", ")))
+                .with_help("istiod will apply the patch to nothing after the upgrade; widen the regex or drop it"),
+        );
+    }
+    true
+}

@@ -1,0 +1,150 @@
+//! Checking and lowering: resolves names, checks every declaration against Istio's
+//! rules and lowers it into the output model ([`crate::istio::model`]).
+//!
+//! Each declaration is checked on its own, so a mistake in one never hides the
+//! mistakes in another; a declaration with an error produces no resource.
+
+pub mod cel;
+mod common;
+mod envoy_filter;
+pub mod symbols;
+mod telemetry;
+mod wasm_plugin;
+
+use crate::analysis::{Generated, ParsedFile};
+use crate::diagnostic::{Diagnostic, codes};
+use crate::istio::model::Resource;
+use crate::manifest::Manifest;
+use crate::source::{SourceDb, SourceKind};
+use crate::span::Span;
+use crate::syntax::ast::{ItemKind, ResourceKind};
+use crate::versions;
+use common::{Ctx, ResolvedScope};
+use symbols::Symbols;
+use std::collections::HashMap;
+
+pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[ParsedFile]) -> (Vec<Generated>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let package_name = manifest.map(|m| m.name.value.as_str());
+    let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
+    let releases: Vec<&'static versions::IstioRelease> = manifest
+        .map(|m| m.istio.iter().filter_map(|v| versions::istio_release(&v.value)).collect())
+        .unwrap_or_default();
+    let root_namespace = manifest.map(|m| m.root_namespace.value.clone()).unwrap_or_else(|| "istio-system".to_string());
+
+    let mut generated = Vec::new();
+    // Resource identity (kind, namespace, name) to the span of the declaration's name.
+    let mut identities: HashMap<(ResourceKind, String, String), Span> = HashMap::new();
+    // Telemetry scope (namespace, selector, targets) to the declaration that claimed it.
+    let mut telemetry_scopes: HashMap<String, Span> = HashMap::new();
+
+    for parsed in files {
+        if db.get(parsed.file).kind != SourceKind::Package {
+            continue;
+        }
+        for item in &parsed.ast.items {
+            match &item.kind {
+                ItemKind::Package(path) => {
+                    if let Some(expected) = package_name
+                        && path.text() != expected
+                    {
+                        diagnostics.push(
+                            Diagnostic::new(
+                                codes::MISSING_PACKAGE,
+                                path.span,
+                                format!("this file says `package {}`, but mesh.toml names the package `{expected}`", path.text()),
+                            )
+                            .with_did_you_mean(path.span, expected),
+                        );
+                    }
+                }
+                ItemKind::Resource(decl) => {
+                    let mut ctx = Ctx {
+                        db,
+                        manifest,
+                        symbols: &symbols,
+                        releases: releases.clone(),
+                        root_namespace: root_namespace.clone(),
+                        file: parsed.file,
+                        diagnostics: Vec::new(),
+                    };
+                    let scope = common::resolve_scope(&mut ctx, decl);
+                    let name = common::resource_name(&mut ctx, &decl.name);
+                    let resource = match (&scope, name) {
+                        (Some(scope), Some(name)) => lower(&mut ctx, decl, scope, name),
+                        _ => {
+                            // Still check the body, so its mistakes show up now too.
+                            let placeholder = ResolvedScope::default();
+                            let _ = lower(&mut ctx, decl, &placeholder, "placeholder".to_string());
+                            None
+                        }
+                    };
+                    diagnostics.append(&mut ctx.diagnostics);
+                    let Some(resource) = resource else { continue };
+                    let meta = resource.metadata();
+                    let identity = (decl.kind, meta.namespace.clone(), meta.name.clone());
+                    if let Some(previous) = identities.get(&identity) {
+                        diagnostics.push(
+                            Diagnostic::new(
+                                codes::DUPLICATE_NAME,
+                                decl.name.span,
+                                format!("a {} named `{}` in namespace `{}` is declared twice", decl.kind.keyword(), identity.2, identity.1),
+                            )
+                            .with_label_message("declared again here")
+                            .with_secondary(*previous, "first declared here"),
+                        );
+                        continue;
+                    }
+                    identities.insert(identity, decl.name.span);
+                    if let (Resource::Telemetry(_), Some(scope)) = (&resource, &scope) {
+                        let key = telemetry_scope_key(scope);
+                        if let Some(previous) = telemetry_scopes.get(&key) {
+                            diagnostics.push(
+                                Diagnostic::new(
+                                    codes::DUPLICATE_SCOPE,
+                                    decl.name.span,
+                                    format!("another telemetry declaration already applies to {}", describe_scope(scope, &root_namespace)),
+                                )
+                                .with_label_message("second Telemetry at this scope")
+                                .with_secondary(*previous, "the first one")
+                                .with_help("merge the two declarations; istiod applies one of them and ignores the other"),
+                            );
+                        } else {
+                            telemetry_scopes.insert(key, decl.name.span);
+                        }
+                    }
+                    generated.push(Generated { resource, origin: decl.name.span });
+                }
+                _ => {}
+            }
+        }
+    }
+    (generated, diagnostics)
+}
+
+fn lower(ctx: &mut Ctx, decl: &crate::syntax::ast::ResourceDecl, scope: &ResolvedScope, name: String) -> Option<Resource> {
+    match decl.kind {
+        ResourceKind::Telemetry => telemetry::lower(ctx, decl, scope, name).map(Resource::Telemetry),
+        ResourceKind::WasmPlugin => wasm_plugin::lower(ctx, decl, scope, name).map(Resource::WasmPlugin),
+        ResourceKind::EnvoyFilter => envoy_filter::lower(ctx, decl, scope, name).map(Resource::EnvoyFilter),
+    }
+}
+
+fn telemetry_scope_key(scope: &ResolvedScope) -> String {
+    let selector = scope.selector.as_ref().map(|labels| format!("{labels:?}")).unwrap_or_default();
+    let targets = scope.target_refs.iter().map(|t| format!("{}/{}/{}", t.group, t.kind, t.name)).collect::<Vec<_>>().join(",");
+    format!("{}|{selector}|{targets}", scope.namespace)
+}
+
+fn describe_scope(scope: &ResolvedScope, root_namespace: &str) -> String {
+    if let Some(labels) = &scope.selector {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("the workloads {{{}}} in namespace `{}`", labels.join(", "), scope.namespace)
+    } else if !scope.target_refs.is_empty() {
+        format!("the same targets in namespace `{}`", scope.namespace)
+    } else if scope.namespace == root_namespace {
+        "the whole mesh".to_string()
+    } else {
+        format!("namespace `{}`", scope.namespace)
+    }
+}

@@ -1,0 +1,210 @@
+//! Name resolution: the package's `let` and `schema` declarations, each file's
+//! imports, and the vocabulary the stdlib declares (metrics, attributes, provider kinds).
+
+use super::cel::{self, Attribute, Vocabulary};
+use crate::analysis::ParsedFile;
+use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::source::{SourceDb, SourceKind};
+use crate::span::{FileId, Span};
+use crate::stdlib;
+use crate::syntax::ast::*;
+use std::collections::{BTreeMap, HashMap};
+
+/// A standard Istio metric from `std.metrics`.
+#[derive(Clone, Debug)]
+pub struct MetricInfo {
+    pub name: String,
+    pub labels: Vec<String>,
+    pub doc: String,
+}
+
+/// A provider kind from `std.providers` and the signals it serves.
+#[derive(Clone, Debug)]
+pub struct ProviderKindInfo {
+    pub name: String,
+    pub signals: Vec<String>,
+    pub doc: String,
+}
+
+/// A `let` or `schema` declaration and where it stands.
+#[derive(Clone, Debug)]
+pub struct Definition<'a> {
+    pub name: &'a Ident,
+    pub file: FileId,
+    pub docs: &'a [String],
+}
+
+/// Everything names can resolve to in one package.
+pub struct Symbols<'a> {
+    /// Module name (`std.filters`, or the package name for package files) to its lets.
+    pub lets: HashMap<String, BTreeMap<String, (&'a LetDecl, Definition<'a>)>>,
+    pub schemas: BTreeMap<String, (&'a SchemaDecl, Definition<'a>)>,
+    /// Per package file: alias to module name.
+    pub imports: HashMap<FileId, HashMap<String, (String, Span)>>,
+    pub metrics: BTreeMap<String, MetricInfo>,
+    pub provider_kinds: BTreeMap<String, ProviderKindInfo>,
+    pub vocabulary: Vocabulary,
+    pub package_module: String,
+}
+
+pub const STD_MODULES: &[&str] = &["std.attributes", "std.metrics", "std.providers", "std.filters"];
+
+impl<'a> Symbols<'a> {
+    pub fn collect(db: &SourceDb, package_name: Option<&str>, files: &'a [ParsedFile], diagnostics: &mut Vec<Diagnostic>) -> Symbols<'a> {
+        let package_module = package_name.unwrap_or("package").to_string();
+        let mut symbols = Symbols {
+            lets: HashMap::new(),
+            schemas: BTreeMap::new(),
+            imports: HashMap::new(),
+            metrics: BTreeMap::new(),
+            provider_kinds: BTreeMap::new(),
+            vocabulary: Vocabulary::new(Vec::new()),
+            package_module: package_module.clone(),
+        };
+        let mut attributes = Vec::new();
+        for parsed in files {
+            let source = db.get(parsed.file);
+            let is_stdlib = source.kind == SourceKind::Stdlib;
+            let module = if is_stdlib { stdlib::module_name(&source.path).unwrap_or_default() } else { package_module.clone() };
+            for item in &parsed.ast.items {
+                let doc = item.docs.join("\n");
+                match &item.kind {
+                    ItemKind::Let(decl) => {
+                        let lets = symbols.lets.entry(module.clone()).or_default();
+                        let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
+                        if let Some((previous, _)) = lets.get(&decl.name.name) {
+                            diagnostics.push(duplicate(&decl.name, previous.name.span, "let"));
+                        } else {
+                            lets.insert(decl.name.name.clone(), (decl, definition));
+                        }
+                    }
+                    ItemKind::Schema(decl) => {
+                        let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
+                        if let Some((previous, _)) = symbols.schemas.get(&decl.name.name) {
+                            diagnostics.push(duplicate(&decl.name, previous.name.span, "schema"));
+                        } else {
+                            symbols.schemas.insert(decl.name.name.clone(), (decl, definition));
+                        }
+                    }
+                    ItemKind::Attribute(decl) if is_stdlib => {
+                        let type_text = &source.text[decl.ty.span.range()];
+                        match cel::parse_type_name(type_text) {
+                            Some(ty) => attributes.push(Attribute { path: decl.path.text(), ty, doc }),
+                            None => diagnostics.push(Diagnostic::new(
+                                codes::TYPE_MISMATCH,
+                                decl.ty.span,
+                                format!("`{type_text}` is not an attribute type"),
+                            )),
+                        }
+                    }
+                    ItemKind::Metric(decl) if is_stdlib => {
+                        let labels = string_list_setting(&decl.body, "labels");
+                        symbols.metrics.insert(decl.name.name.clone(), MetricInfo { name: decl.name.name.clone(), labels, doc });
+                    }
+                    ItemKind::ProviderKind(decl) if is_stdlib => {
+                        let signals = string_list_setting(&decl.body, "signals");
+                        symbols
+                            .provider_kinds
+                            .insert(decl.name.name.clone(), ProviderKindInfo { name: decl.name.name.clone(), signals, doc });
+                    }
+                    ItemKind::Attribute(_) | ItemKind::Metric(_) | ItemKind::ProviderKind(_) => {
+                        diagnostics.push(
+                            Diagnostic::new(codes::STDLIB_ONLY, item.span, "this declaration is only allowed in the standard library")
+                                .with_label_message("not allowed in a package"),
+                        );
+                    }
+                    ItemKind::Import(import) if !is_stdlib => {
+                        let module_name = import.module.text();
+                        let known = STD_MODULES.contains(&module_name.as_str());
+                        if !known {
+                            let mut diagnostic = Diagnostic::new(
+                                codes::UNKNOWN_MODULE,
+                                import.module.span,
+                                format!("there is no module `{module_name}`"),
+                            )
+                            .with_label_message("unknown module");
+                            diagnostic = match did_you_mean(&module_name, STD_MODULES.iter().copied()) {
+                                Some(suggestion) => diagnostic.with_did_you_mean(import.module.span, suggestion),
+                                None => diagnostic.with_note(format!("the standard modules are {}", STD_MODULES.join(", "))),
+                            };
+                            diagnostics.push(diagnostic);
+                            continue;
+                        }
+                        let alias = import
+                            .alias
+                            .as_ref()
+                            .map(|a| a.name.clone())
+                            .unwrap_or_else(|| import.module.segments.last().map(|s| s.name.clone()).unwrap_or_default());
+                        symbols.imports.entry(parsed.file).or_default().insert(alias, (module_name, import.module.span));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        symbols.vocabulary = Vocabulary::new(attributes);
+        symbols
+    }
+
+    /// Resolves a dotted name used as a value in `file`: `name` (a package `let`) or
+    /// `alias.name` (a `let` of an imported module).
+    pub fn resolve_let(&self, file: FileId, path: &Path) -> Option<&'a LetDecl> {
+        match path.segments.as_slice() {
+            [name] => self.lets.get(&self.package_module).and_then(|lets| lets.get(&name.name)).map(|(decl, _)| *decl),
+            [alias, name] => {
+                let (module, _) = self.imports.get(&file)?.get(&alias.name)?;
+                self.lets.get(module)?.get(&name.name).map(|(decl, _)| *decl)
+            }
+            _ => None,
+        }
+    }
+
+    /// Every name a value could refer to in `file`, for did-you-mean.
+    pub fn visible_names(&self, file: FileId) -> Vec<String> {
+        let mut names: Vec<String> = self.lets.get(&self.package_module).map(|l| l.keys().cloned().collect()).unwrap_or_default();
+        if let Some(imports) = self.imports.get(&file) {
+            for (alias, (module, _)) in imports {
+                if let Some(lets) = self.lets.get(module) {
+                    names.extend(lets.keys().map(|name| format!("{alias}.{name}")));
+                }
+            }
+        }
+        names
+    }
+
+    /// The filter name Envoy registers for a typed config, from `std.filters.names_by_type`.
+    pub fn filter_name_for_type(&self, type_name: &str) -> Option<String> {
+        let (decl, _) = self.lets.get("std.filters")?.get("names_by_type")?;
+        let ValueKind::Object(entries) = &decl.value.kind else { return None };
+        entries.iter().find(|e| e.key.name == type_name).and_then(|e| match &e.value.kind {
+            ValueKind::String(s) => Some(s.value.clone()),
+            _ => None,
+        })
+    }
+}
+
+fn duplicate(name: &Ident, previous: Span, what: &str) -> Diagnostic {
+    Diagnostic::new(codes::DUPLICATE_NAME, name.span, format!("the {what} `{}` is declared twice", name.name))
+        .with_label_message("declared again here")
+        .with_secondary(previous, "first declared here")
+}
+
+/// The strings of a `key [..]` setting in a stdlib vocabulary body.
+fn string_list_setting(body: &[Stmt], key: &str) -> Vec<String> {
+    body.iter()
+        .find_map(|stmt| match &stmt.kind {
+            StmtKind::Setting { key: k, value } if k.name == key => match &value.kind {
+                ValueKind::List(items) => Some(
+                    items
+                        .iter()
+                        .filter_map(|v| match &v.kind {
+                            ValueKind::String(s) => Some(s.value.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,369 @@
+//! The `meshc` command line: the only part of the crate that touches files,
+//! terminals and exit codes. It reads packages into a [`SourceDb`], calls the pure
+//! core ([`crate::analysis`], [`crate::fmt`]) and prints or writes what comes back.
+//!
+//! Exit codes: 0 when there is no error, 1 when the input has errors (or a check
+//! such as `fmt --check` fails), 2 when meshc itself could not run.
+
+pub mod golden;
+pub mod package;
+pub mod write;
+
+use crate::analysis;
+use crate::diagnostic::{Diagnostic, codes, render};
+use crate::source::SourceDb;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "meshc", version, about = "Typed observability and extension config for Istio and Envoy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check packages and print every diagnostic.
+    Check {
+        /// Package directories or files (default: the current directory).
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
+    /// Check, then write the generated Istio resources as YAML.
+    Build {
+        paths: Vec<PathBuf>,
+        /// The output directory; one file per resource at NAMESPACE/KIND/NAME.yaml.
+        #[arg(short, long, default_value = "out")]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
+    /// Format .mesh files in place.
+    Fmt {
+        paths: Vec<PathBuf>,
+        /// Do not write; exit 1 and list the files that are not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run a package's golden cases (PATH/tests/*/ with expected/ folders).
+    Test {
+        path: Option<PathBuf>,
+        /// Rewrite the expected files to what the cases produce now (also UPDATE_GOLDEN=1).
+        #[arg(long)]
+        update: bool,
+    },
+    /// Print the documentation of a diagnostic code, such as E0203.
+    Explain { code: String },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Runs the command line; `main` only maps the result to the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Check { paths, format, color } => check(&paths, format, color).map(|outcome| outcome.exit),
+        Command::Build { paths, output, format, color } => build(&paths, &output, format, color),
+        Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Test { path, update } => test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some()),
+        Command::Explain { code } => explain(&code),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct CheckOutcome {
+    exit: ExitCode,
+    analyses: Vec<(package::LoadedPackage, analysis::Analysis)>,
+}
+
+fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() }
+}
+
+/// Loads each package named by `paths` once (two paths in one package are one package).
+fn load_packages(paths: &[PathBuf]) -> Result<Vec<package::LoadedPackage>, String> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for path in default_paths(paths) {
+        let root = package::package_root(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
+    roots
+        .iter()
+        .map(|root| package::load(root, None).map_err(|e| format!("cannot read the package in {}: {e}", root.display())))
+        .collect()
+}
+
+fn print_diagnostics(db: &SourceDb, diagnostics: &[Diagnostic], format: Format, color: ColorChoice) {
+    match format {
+        Format::Json => {
+            print!("{}", render::render_json(db, diagnostics));
+        }
+        Format::Text => {
+            let coloured = match color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            if coloured {
+                let mut stderr = codespan_reporting::term::termcolor::StandardStream::stderr(
+                    codespan_reporting::term::termcolor::ColorChoice::Always,
+                );
+                let _ = render::render_coloured(db, diagnostics, &mut stderr);
+            } else {
+                eprint!("{}", render::render_plain(db, diagnostics));
+            }
+        }
+    }
+}
+
+fn summary(diagnostics: &[Diagnostic]) -> Option<String> {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, 0) => None,
+        (0, w) => Some(plural(w, "warning")),
+        (e, 0) => Some(plural(e, "error")),
+        (e, w) => Some(format!("{}, {}", plural(e, "error"), plural(w, "warning"))),
+    }
+}
+
+fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckOutcome, String> {
+    let packages = load_packages(paths)?;
+    let mut any_error = false;
+    let mut analyses = Vec::new();
+    let mut all_json: Vec<serde_json::Value> = Vec::new();
+    for loaded in packages {
+        let analysis = analysis::analyze(&loaded.db);
+        let diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+        any_error |= diagnostics.iter().any(Diagnostic::is_error);
+        match format {
+            // One JSON array for the whole run, even across packages.
+            Format::Json => {
+                let json: Vec<serde_json::Value> =
+                    serde_json::from_str(&render::render_json(&loaded.db, &diagnostics)).unwrap_or_default();
+                all_json.extend(json);
+            }
+            Format::Text => {
+                print_diagnostics(&loaded.db, &diagnostics, format, color);
+                if let Some(line) = summary(&diagnostics) {
+                    eprintln!("{}: {line}", package::display(&loaded.root));
+                }
+            }
+        }
+        analyses.push((loaded, analysis));
+    }
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&all_json).unwrap_or_else(|_| "[]".to_string()));
+    }
+    Ok(CheckOutcome { exit: if any_error { ExitCode::from(1) } else { ExitCode::SUCCESS }, analyses })
+}
+
+fn build(paths: &[PathBuf], output: &Path, format: Format, color: ColorChoice) -> Result<ExitCode, String> {
+    let outcome = check(paths, format, color)?;
+    if outcome.exit != ExitCode::SUCCESS {
+        eprintln!("nothing was written, because of the errors above");
+        return Ok(outcome.exit);
+    }
+    let mut outputs: Vec<analysis::OutputFile> = Vec::new();
+    for (loaded, analysis) in &outcome.analyses {
+        for file in analysis::outputs(analysis) {
+            if outputs.iter().any(|o| o.path == file.path) {
+                eprintln!(
+                    "error[{}]: two packages generate {}; the second is in {}",
+                    codes::DUPLICATE_NAME,
+                    file.path,
+                    package::display(&loaded.root)
+                );
+                eprintln!("nothing was written");
+                return Ok(ExitCode::from(1));
+            }
+            outputs.push(file);
+        }
+    }
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    match write::write_outputs(output, &outputs) {
+        Ok(report) => {
+            let mut line = format!(
+                "wrote {} resource{} to {} ({} changed, {} unchanged",
+                outputs.len(),
+                if outputs.len() == 1 { "" } else { "s" },
+                output.display(),
+                report.written,
+                report.unchanged
+            );
+            if !report.removed.is_empty() {
+                line.push_str(&format!(", {} stale removed", report.removed.len()));
+            }
+            line.push(')');
+            eprintln!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(write::WriteError::WouldOverwrite(paths)) => {
+            eprintln!("error: {}", write::WriteError::WouldOverwrite(paths));
+            Ok(ExitCode::from(1))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn mesh_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in default_paths(paths) {
+        let metadata = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if metadata.is_file() {
+            files.push(path);
+        } else {
+            collect_recursive(&path, &mut files).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn collect_recursive(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if entry.file_type()?.is_dir() {
+            if !hidden && entry.file_name() != "target" && entry.file_name() != "node_modules" {
+                collect_recursive(&path, out)?;
+            }
+        } else if path.extension().is_some_and(|e| e == "mesh") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
+    let mut unformatted = Vec::new();
+    let mut broken = false;
+    for path in mesh_files(paths)? {
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut db = SourceDb::new();
+        let id = db.add_bytes(package::display(&path), bytes, crate::source::SourceKind::Package);
+        if db.get(id).invalid_utf8_at.is_some() {
+            eprintln!("{}: not valid UTF-8; not formatted", package::display(&path));
+            broken = true;
+            continue;
+        }
+        let text = db.text(id).to_string();
+        match Some(text.clone()) {
+            Some(formatted) if formatted != text => {
+                if check_only {
+                    println!("{}", package::display(&path));
+                } else {
+                    write::write_atomic(&path, formatted.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    eprintln!("formatted {}", package::display(&path));
+                }
+                unformatted.push(path);
+            }
+            Some(_) => {}
+            None => {
+                let (_, diagnostics) = crate::syntax::parse_file(id, &text);
+                let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();
+                eprint!("{}", render::render_plain(&db, &errors));
+                eprintln!("{}: has syntax errors; not formatted", package::display(&path));
+                broken = true;
+            }
+        }
+    }
+    if broken || (check_only && !unformatted.is_empty()) {
+        if check_only && !unformatted.is_empty() {
+            eprintln!("{} file(s) are not formatted; run `meshc fmt`", unformatted.len());
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, String> {
+    let path = path.unwrap_or(Path::new("."));
+    let root = package::package_root(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let manifest = root.join("mesh.toml");
+    let manifest = manifest.is_file().then_some(manifest);
+    let tests_dir = root.join("tests");
+    let cases = golden::find_cases(&tests_dir).map_err(|e| format!("cannot read {}: {e}", tests_dir.display()))?;
+    if cases.is_empty() {
+        eprintln!("no golden cases in {} (a case is a folder of .mesh files with an expected/ folder)", package::display(&tests_dir));
+        return Ok(ExitCode::from(1));
+    }
+    let (mut passed, mut failed) = (0, 0);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for case in cases {
+        let name = package::display(&case);
+        let run = golden::run_case(&case, manifest.as_deref()).map_err(|e| format!("cannot run {name}: {e}"))?;
+        let mismatches = run.mismatches();
+        if mismatches.is_empty() {
+            passed += 1;
+            let _ = writeln!(out, "ok      {name}");
+        } else if update {
+            run.bless().map_err(|e| format!("cannot update {name}: {e}"))?;
+            passed += 1;
+            let _ = writeln!(out, "updated {name}");
+        } else {
+            failed += 1;
+            let _ = writeln!(out, "FAILED  {name}");
+            for mismatch in mismatches {
+                let _ = writeln!(out, "  {}", mismatch.to_string().replace('\n', "\n  "));
+            }
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn explain(code: &str) -> Result<ExitCode, String> {
+    match codes::lookup(code) {
+        Some(info) => {
+            println!("{}: {}\n", info.code, info.title);
+            println!("{}", info.explanation);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let known: Vec<&str> = codes::ALL.iter().map(|i| i.code.as_str()).collect();
+            let mut message = format!("there is no diagnostic code `{code}`");
+            if let Some(suggestion) = crate::diagnostic::did_you_mean(code, known.iter().copied()) {
+                message.push_str(&format!("; did you mean `{suggestion}`?"));
+            }
+            Err(message)
+        }
+    }
+}
