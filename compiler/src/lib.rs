@@ -13,6 +13,7 @@ pub mod istio;
 pub mod manifest;
 pub mod stdlib;
 pub mod versions;
+pub mod fmt;
 
 pub mod source;
 pub mod span;

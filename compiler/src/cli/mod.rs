@@ -284,7 +284,7 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
             continue;
         }
         let text = db.text(id).to_string();
-        match Some(text.clone()) {
+        match crate::fmt::format_source(&text) {
             Some(formatted) if formatted != text => {
                 if check_only {
                     println!("{}", package::display(&path));

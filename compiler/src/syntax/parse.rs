@@ -118,13 +118,21 @@ impl<'t> Lowerer<'t> {
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
         let (start, mut end) = (s.start(), s.end());
-        if let Some(last_inner_end) = pair.clone().into_inner().filter(|p| p.as_rule() != Rule::COMMENT).map(|p| p.as_span().end()).max()
-            && only_trivia(&self.text[last_inner_end..end])
-        {
-            end = last_inner_end;
+        let comments: Vec<(usize, usize)> = pair
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|p| p.as_rule() == Rule::COMMENT)
+            .map(|p| (p.as_span().start(), p.as_span().end()))
+            .collect();
+        loop {
+            end = start + self.text[start..end].trim_end().len();
+            match comments.iter().find(|(_, comment_end)| *comment_end == end) {
+                Some((comment_start, _)) if *comment_start > start => end = *comment_start,
+                _ => break,
+            }
         }
-        let trimmed = self.text[start..end].trim_end();
-        Span::new(self.file, start as u32, (start + trimmed.len()) as u32)
+        Span::new(self.file, start as u32, end as u32)
     }
 
     fn collect_comments(&mut self, file_pair: &Pair<'_, Rule>) {
