@@ -69,7 +69,7 @@ telemetry {app}_telemetry for workload {{ app: "{app}", version: "v{v}" }} in na
   metrics prometheus {{
     REQUEST_COUNT (client_and_server) {{
       tag request_host = request.host
-      tag route = has(request.headers["x-route"]) ? request.headers["x-route"] : "default"
+      tag route = "x-route" in request.headers ? request.headers["x-route"] : "default"
       remove tag response_flags
     }}
     REQUEST_DURATION (server) disabled

@@ -45,6 +45,13 @@ impl CelType {
         }
     }
 
+    /// The type with its article, for messages: "an int", "a string".
+    pub fn with_article(&self) -> String {
+        let name = self.display();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {name}")
+    }
+
     fn is_numeric(&self) -> bool {
         matches!(self, CelType::Int | CelType::Uint | CelType::Double)
     }
@@ -138,8 +145,8 @@ pub fn check_expression(text: &str, span: Span, vocabulary: &Vocabulary, context
         && !matches!(ty, CelType::Bool | CelType::Dyn)
     {
         checker.diagnostics.push(
-            Diagnostic::new(codes::CEL_WRONG_RESULT_TYPE, span, format!("an access-log filter must be a condition, but this is a {}", ty.display()))
-                .with_label_message(format!("a {}, not a bool", ty.display()))
+            Diagnostic::new(codes::CEL_WRONG_RESULT_TYPE, span, format!("an access-log filter must be a condition, but this is {}", ty.with_article()))
+                .with_label_message(format!("{}, not a bool", ty.with_article()))
                 .with_help("compare it, for example `response.code >= 400`"),
         );
     }
@@ -498,7 +505,7 @@ impl Checker<'_> {
             CelType::Dyn => Some(CelType::Dyn),
             other => {
                 let span = self.node_span(expr);
-                self.error(codes::CEL_TYPE_MISMATCH, span, format!("a {} has no field `{field}`", other.display()));
+                self.error(codes::CEL_TYPE_MISMATCH, span, format!("{} has no field `{field}`", other.with_article()));
                 None
             }
         }
@@ -518,9 +525,9 @@ impl Checker<'_> {
                     {
                         let span = self.node_span(arg);
                         let op = if name == "_&&_" { "&&" } else { "||" };
-                        self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{op}` needs bool operands, but this is a {}", ty.display()))
+                        self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{op}` needs bool operands, but this is {}", ty.with_article()))
                             .labels[0]
-                            .message = format!("a {}", ty.display());
+                            .message = ty.with_article();
                     }
                 }
                 Some(CelType::Bool)
@@ -530,7 +537,7 @@ impl Checker<'_> {
                     && !matches!(ty, CelType::Bool | CelType::Dyn)
                 {
                     let span = self.node_span(args[0].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`!` needs a bool, but this is a {}", ty.display()));
+                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`!` needs a bool, but this is {}", ty.with_article()));
                 }
                 Some(CelType::Bool)
             }
@@ -538,7 +545,7 @@ impl Checker<'_> {
                 let ty = known(0)?;
                 if !(ty.is_numeric() || ty.is_dyn() || ty == CelType::Duration) {
                     let span = self.node_span(args[0].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("a {} cannot be negated", ty.display()));
+                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("{} cannot be negated", ty.with_article()));
                     return None;
                 }
                 Some(ty)
@@ -552,10 +559,10 @@ impl Checker<'_> {
                     let diagnostic = Diagnostic::new(
                         codes::CEL_TYPE_MISMATCH,
                         right_span,
-                        format!("cannot compare a {} with a {} using `{op}`", left.display(), right.display()),
+                        format!("cannot compare {} with {} using `{op}`", left.with_article(), right.with_article()),
                     )
-                    .with_label_message(format!("this is a {}", right.display()))
-                    .with_secondary(left_span, format!("this is a {}", left.display()));
+                    .with_label_message(format!("this is {}", right.with_article()))
+                    .with_secondary(left_span, format!("this is {}", left.with_article()));
                     let diagnostic = match (&left, &right) {
                         (CelType::Int | CelType::Uint | CelType::Double, CelType::String) => {
                             let literal = &self.text[(right_span.start - self.span.start) as usize..(right_span.end - self.span.start) as usize];
@@ -582,7 +589,7 @@ impl Checker<'_> {
                         self.error(
                             codes::CEL_TYPE_MISMATCH,
                             span,
-                            format!("`{op}` is not defined for a {} and a {}", left.display(), right.display()),
+                            format!("`{op}` is not defined for {} and {}", left.with_article(), right.with_article()),
                         );
                         None
                     }
@@ -612,7 +619,7 @@ impl Checker<'_> {
                     CelType::Dyn => Some(CelType::Dyn),
                     other => {
                         let span = self.node_span(args[0].0);
-                        self.error(codes::CEL_TYPE_MISMATCH, span, format!("a {} cannot be indexed", other.display()));
+                        self.error(codes::CEL_TYPE_MISMATCH, span, format!("{} cannot be indexed", other.with_article()));
                         None
                     }
                 }
@@ -622,7 +629,7 @@ impl Checker<'_> {
                     && !matches!(condition, CelType::Bool | CelType::Dyn)
                 {
                     let span = self.node_span(args[0].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("the condition of `? :` must be a bool, not a {}", condition.display()));
+                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("the condition of `? :` must be a bool, not {}", condition.with_article()));
                 }
                 match (known(1), known(2)) {
                     (Some(a), Some(b)) if a == b => Some(a),
@@ -634,7 +641,7 @@ impl Checker<'_> {
                 let container = known(1)?;
                 if !matches!(container, CelType::List(_) | CelType::Map(..) | CelType::Dyn) {
                     let span = self.node_span(args[1].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`in` needs a list or a map, not a {}", container.display()));
+                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`in` needs a list or a map, not {}", container.with_article()));
                 }
                 Some(CelType::Bool)
             }
@@ -660,21 +667,21 @@ impl Checker<'_> {
                     && !matches!(ty, CelType::String | CelType::Bytes | CelType::List(_) | CelType::Map(..) | CelType::Dyn)
                 {
                     let span = self.node_span(expr);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`size` is not defined for a {}", ty.display()));
+                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`size` is not defined for {}", ty.with_article()));
                 }
                 CelType::Int
             }
             "startsWith" | "endsWith" | "contains" | "matches" if target.is_some() => {
                 if !string_method(&receiver) {
                     let span = self.node_span(target.expect("checked").0);
-                    let ty = receiver.map(|t| t.display()).unwrap_or_default();
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{name}` is a string method, but this is a {ty}"));
+                    let ty = receiver.map(|t| t.with_article()).unwrap_or_default();
+                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{name}` is a string method, but this is {ty}"));
                 }
                 if let Some(arg) = &first_arg
                     && !matches!(arg, CelType::String | CelType::Dyn)
                 {
                     let span = self.node_span(args[0].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{name}` takes a string, not a {}", arg.display()));
+                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{name}` takes a string, not {}", arg.with_article()));
                 }
                 CelType::Bool
             }
@@ -789,7 +796,7 @@ mod tests {
     #[test]
     fn comparing_an_int_with_a_string_points_at_the_string() {
         let (_, diagnostics) = check("response.code >= \"400\"", ExprContext::AccessLogFilter);
-        assert_eq!(diagnostics, [("E0402".into(), "\"400\"".into(), "cannot compare a int with a string using `>=`".into())]);
+        assert_eq!(diagnostics, [("E0402".into(), "\"400\"".into(), "cannot compare an int with a string using `>=`".into())]);
     }
 
     #[test]

@@ -75,15 +75,18 @@ impl Ctx<'_> {
             if let Some(info) = self.symbols.provider_kinds.get(&kind)
                 && !info.signals.iter().any(|s| s == signal)
             {
-                self.report(
-                    Diagnostic::new(
-                        codes::PROVIDER_KIND_MISMATCH,
-                        key.span,
-                        format!("the provider `{}` is a {kind} provider, which does not serve {block}", key.name),
-                    )
-                    .with_label_message(format!("a {kind} provider"))
-                    .with_secondary(provider.kind.span, "its kind is declared here"),
-                );
+                let mut diagnostic = Diagnostic::new(
+                    codes::PROVIDER_KIND_MISMATCH,
+                    key.span,
+                    format!("the provider `{}` (kind {kind}) does not serve {block}", key.name),
+                )
+                .with_label_message(format!("a {kind} provider"));
+                diagnostic = if provider.builtin {
+                    diagnostic.with_note(format!("`{}` is built into every mesh", key.name))
+                } else {
+                    diagnostic.with_secondary(provider.kind.span, "its kind is declared here")
+                };
+                self.report(diagnostic);
             }
         }
     }
@@ -169,9 +172,38 @@ pub fn misplaced_statement(stmt: &Stmt, block: &str) -> Diagnostic {
         StmtKind::Setting { .. } | StmtKind::Section { .. } => "a setting",
         StmtKind::Error => "this",
     };
-    let first_line_end = stmt.span.start + 1;
-    Diagnostic::new(codes::UNKNOWN_KEYWORD, Span::new(stmt.span.file, stmt.span.start, first_line_end.max(stmt.span.start)), format!("{what} is not allowed in {block}"))
+    let text = &ctx_text(stmt);
+    let word_len = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len()).max(1) as u32;
+    Diagnostic::new(codes::UNKNOWN_KEYWORD, stmt.span.sub(0, word_len.min(stmt.span.len())), format!("{what} is not allowed in {block}"))
         .with_label_message("not allowed here")
+}
+
+/// The keyword a statement starts with, from its kind.
+fn ctx_text(stmt: &Stmt) -> String {
+    match &stmt.kind {
+        StmtKind::Metrics { .. } => "metrics",
+        StmtKind::Tracing { .. } => "tracing",
+        StmtKind::AccessLog { .. } => "access_log",
+        StmtKind::TagSet { .. } => "tag",
+        StmtKind::TagRemove { .. } => "remove",
+        StmtKind::Config { .. } => "config",
+        StmtKind::Env { .. } => "env",
+        StmtKind::WasmMatch { .. } | StmtKind::PatchMatch { .. } => "match",
+        StmtKind::Patch { .. } => "patch",
+        StmtKind::PatchValue { .. } => "value",
+        StmtKind::Insert { .. } => "insert",
+        StmtKind::MetricOverride { metric: MetricRef::Standard(name), .. } => return name.name.clone(),
+        StmtKind::MetricOverride { .. } => "custom",
+        StmtKind::Setting { key, .. } | StmtKind::Section { key, .. } => return key.name.clone(),
+        StmtKind::Error => "",
+    }
+    .to_string()
+}
+
+/// Whether a block holds statements that did not parse; checks for missing
+/// settings then stay quiet, since the setting may be in the broken part.
+pub fn has_broken_statements(body: &[Stmt]) -> bool {
+    body.iter().any(|s| matches!(s.kind, StmtKind::Error))
 }
 
 /// An enum value written as a bare word; `choices` pairs the written word with Istio's spelling.
@@ -313,12 +345,12 @@ pub fn percent_value(ctx: &mut Ctx, value: &Value, what: &str) -> Option<f64> {
 }
 
 /// A duration of at least `min_seconds`, in protobuf JSON form (`"10s"`, `"0.250s"`).
-pub fn duration_value(ctx: &mut Ctx, value: &Value, min_seconds: f64, what: &str) -> Option<String> {
+pub fn duration_value(ctx: &mut Ctx, value: &Value, min_seconds: f64, min_text: &str, what: &str) -> Option<String> {
     match &resolved(ctx, value).kind {
         ValueKind::Duration { seconds, raw } => {
             if *seconds < min_seconds {
                 ctx.report(
-                    Diagnostic::new(codes::OUT_OF_RANGE, value.span, format!("{what} must be at least {}", format_seconds(min_seconds)))
+                    Diagnostic::new(codes::OUT_OF_RANGE, value.span, format!("{what} must be at least {min_text}"))
                         .with_label_message(format!("{raw} is too short")),
                 );
                 return None;
@@ -660,7 +692,8 @@ pub fn resource_name(ctx: &mut Ctx, name: &Ident) -> Option<String> {
     if !is_dns_subdomain(&k8s) {
         ctx.report(
             Diagnostic::new(codes::INVALID_RESOURCE_NAME, name.span, format!("`{k8s}` is not a valid Kubernetes name"))
-                .with_label_message("lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit"),
+                .with_label_message("lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit")
+                .with_did_you_mean(name.span, &name.name.to_ascii_lowercase()),
         );
         return None;
     }

@@ -99,7 +99,7 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
             None => ok = false,
         }
     }
-    if spec.config_patches.is_empty() && ok {
+    if spec.config_patches.is_empty() && ok && !has_broken_statements(&decl.body) {
         ctx.report(
             Diagnostic::new(codes::MISSING_SETTING, decl.name.span, format!("the envoy_filter `{}` patches nothing", decl.name.name))
                 .with_help("add a `patch APPLY_TO { ... }` block or an `insert ...` statement"),
@@ -157,11 +157,21 @@ fn insert(
         _ => {}
     }
     let context = match context {
-        Some(context) => Some(context_value(ctx, context)?),
+        Some(context) => {
+            let value = context_value(ctx, context);
+            ok &= value.is_some();
+            value
+        }
         None => None,
     };
     let anchor = match anchor {
-        Some(value) => Some(string_value(ctx, value)?),
+        Some(value) => match string_value(ctx, value) {
+            Some(text) => Some(text),
+            None => {
+                ok = false;
+                None
+            }
+        },
         None => None,
     };
     let listener = match apply {
@@ -369,17 +379,6 @@ fn check_match_fits(ctx: &mut Ctx, apply: &str, object_match: &m::EnvoyConfigObj
         ));
         ok = false;
     }
-    if let Some(listener) = &object_match.listener
-        && let Some(chain) = &listener.filter_chain
-        && let Some(filter) = &chain.filter
-        && filter.sub_filter.is_some()
-        && filter.name.is_none()
-    {
-        ctx.report(
-            Diagnostic::new(codes::MATCH_NEVER_APPLIES, span, "a `sub_filter` match without a filter `name` matches nothing")
-                .with_help(format!("add `name \"{HTTP_CONNECTION_MANAGER}\"` to the `filter` block")),
-        );
-    }
     if apply == "HTTP_FILTER"
         && operation != "ADD"
         && let Some(listener) = &object_match.listener
@@ -563,9 +562,9 @@ fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch
         }
         out.waypoint = Some(waypoint_match);
     }
-    if object_matches.len() > 1
-        && let Some(Some(second)) = object_matches.get(1)
-    {
+    let mut object_matches: Vec<Span> = object_matches.into_iter().flatten().collect();
+    object_matches.sort_by_key(|s| s.start);
+    if let Some(second) = object_matches.get(1) {
         ctx.report(
             Diagnostic::new(codes::INVALID_OPERATION_FOR_APPLY_TO, *second, "a match selects one kind of object")
                 .with_label_message("a second object match")
@@ -615,6 +614,15 @@ fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::List
 fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::FilterMatch> {
     let block = Block::new(ctx, body, &["name", "sub_filter"], "a filter match");
     let mut out = m::FilterMatch { name: block.string(ctx, "name", ok), sub_filter: None };
+    if out.name.is_none()
+        && let Some(Stmt { kind: StmtKind::Section { key, .. }, .. }) = block.settings.stmt("sub_filter")
+    {
+        ctx.report(
+            Diagnostic::new(codes::MATCH_NEVER_APPLIES, key.span, "a `sub_filter` match without a filter `name` matches nothing")
+                .with_label_message("the filter it belongs to is not named")
+                .with_help(format!("add `name \"{HTTP_CONNECTION_MANAGER}\"` to the `filter` block")),
+        );
+    }
     if let Some(sub) = block.section(ctx, "sub_filter", ok) {
         let sub_block = Block::new(ctx, sub, &["name"], "a sub-filter match");
         out.sub_filter = Some(m::SubFilterMatch { name: sub_block.string(ctx, "name", ok) });

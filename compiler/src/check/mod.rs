@@ -9,6 +9,7 @@ mod common;
 mod envoy_filter;
 pub mod symbols;
 mod telemetry;
+mod usage;
 mod wasm_plugin;
 
 use crate::analysis::{Generated, ParsedFile};
@@ -41,6 +42,18 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
     for parsed in files {
         if db.get(parsed.file).kind != SourceKind::Package {
             continue;
+        }
+        if let Some(imports) = symbols.imports.get(&parsed.file) {
+            let used = usage::referenced_roots(&parsed.ast);
+            let mut unused: Vec<(&String, &(String, Span))> = imports.iter().filter(|(alias, _)| !used.contains(*alias)).collect();
+            unused.sort_by_key(|(_, (_, span))| span.start);
+            for (alias, (module, span)) in unused {
+                diagnostics.push(
+                    Diagnostic::new(codes::UNUSED_IMPORT, *span, format!("the module `{module}` is imported but `{alias}.` is never used"))
+                        .with_label_message("unused import")
+                        .with_help("remove the import"),
+                );
+            }
         }
         for item in &parsed.ast.items {
             match &item.kind {

@@ -96,7 +96,7 @@ fn metrics(ctx: &mut Ctx, providers: &[Key], body: &[Stmt]) -> Option<m::Metrics
     let mut ok = true;
     let reporting_interval = match settings.value(ctx, "reporting_interval") {
         Some(value) => {
-            let interval = duration_value(ctx, value, 0.001, "the reporting interval");
+            let interval = duration_value(ctx, value, 0.001, "1ms", "the reporting interval");
             ok &= interval.is_some();
             interval
         }
@@ -243,6 +243,7 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
                 if let Some(previous) = seen.get(&name.name) {
                     ctx.report(
                         Diagnostic::new(codes::DUPLICATE_SETTING, name.span, format!("the tag `{}` is set twice", name.name))
+                            .with_label_message("set again here")
                             .with_secondary(previous.span, "first set here"),
                     );
                     ok = false;

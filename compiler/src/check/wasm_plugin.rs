@@ -50,6 +50,7 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
             }
             None => ok = false,
         },
+        None if has_broken_statements(&decl.body) => ok = false,
         None => {
             ctx.report(
                 Diagnostic::new(codes::MISSING_SETTING, decl.name.span, format!("the wasm_plugin `{}` has no `url`", decl.name.name))
@@ -228,7 +229,9 @@ fn check_pinned(ctx: &mut Ctx, spec: &m::WasmPluginSpec, span: Span) {
         .with_label_message("a tag can point at different code tomorrow")
         .with_help("add `sha256 \"<64 hex digits>\"`, or reference the image as `...@sha256:<digest>`");
     if required {
-        diagnostic = diagnostic.with_severity(Severity::Error).with_note("mesh.toml sets `require_pinned_images = true`");
+        diagnostic.code = codes::UNPINNED_IMAGE_REQUIRED;
+        diagnostic.severity = Severity::Error;
+        diagnostic = diagnostic.with_note("mesh.toml sets `require_pinned_images = true`");
     }
     ctx.report(diagnostic);
 }
@@ -255,13 +258,15 @@ fn plugin_config(ctx: &mut Ctx, schema: Option<&Path>, value: &Value) -> Option<
         return None;
     };
     let decl = *decl;
-    match check_against_schema(ctx, decl, value, 0)? {
+    match check_against_schema(ctx, decl, value, schema_path.span, 0)? {
         Json::Object(map) => Some(map),
         _ => None,
     }
 }
 
-fn check_against_schema(ctx: &mut Ctx, schema: &SchemaDecl, value: &Value, depth: usize) -> Option<Json> {
+/// Checks an object against a schema; `anchor` is where a missing field is reported
+/// (the schema name of a `config`, or the start of a nested object).
+fn check_against_schema(ctx: &mut Ctx, schema: &SchemaDecl, value: &Value, anchor: Span, depth: usize) -> Option<Json> {
     let value = resolved(ctx, value);
     let ValueKind::Object(entries) = &value.kind else {
         ctx.report(schema_mismatch(value, &format!("an object of schema `{}`", schema.name.name)));
@@ -294,6 +299,7 @@ fn check_against_schema(ctx: &mut Ctx, schema: &SchemaDecl, value: &Value, depth
             None => ok = false,
         }
     }
+    let mut missing = Vec::new();
     for field in &schema.fields {
         if entries.iter().any(|e| e.key.name == field.name.name) {
             continue;
@@ -303,17 +309,23 @@ fn check_against_schema(ctx: &mut Ctx, schema: &SchemaDecl, value: &Value, depth
                 out.insert(field.name.name.clone(), json);
             }
         } else if !field.optional {
-            ctx.report(
-                Diagnostic::new(
-                    codes::PLUGIN_CONFIG_MISMATCH,
-                    value.span,
-                    format!("the field `{}` of schema `{}` is missing", field.name.name, schema.name.name),
-                )
-                .with_label_message(format!("missing `{}`", field.name.name))
-                .with_secondary(field.span, "declared as required here"),
-            );
-            ok = false;
+            missing.push(field);
         }
+    }
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name.name)).collect();
+        let (noun, verb) = if missing.len() == 1 { ("field", "is") } else { ("fields", "are") };
+        let mut diagnostic = Diagnostic::new(
+            codes::PLUGIN_CONFIG_MISMATCH,
+            anchor,
+            format!("the required {noun} {} of schema `{}` {verb} missing", names.join(", "), schema.name.name),
+        )
+        .with_label_message(format!("missing {}", names.join(", ")));
+        for field in missing {
+            diagnostic = diagnostic.with_secondary(field.name.span, "declared as required here");
+        }
+        ctx.report(diagnostic);
+        ok = false;
     }
     ok.then_some(Json::Object(out))
 }
@@ -420,7 +432,7 @@ fn check_atom(ctx: &mut Ctx, atom: &TypeAtom, value: &Value, depth: usize) -> Op
                 _ => match ctx.symbols.schemas.get(&name) {
                     Some((decl, _)) => {
                         let decl = *decl;
-                        check_against_schema(ctx, decl, value, depth + 1)
+                        check_against_schema(ctx, decl, value, value.span.sub(0, 1), depth + 1)
                     }
                     None => {
                         ctx.report(

@@ -208,6 +208,10 @@ letter or digit. Label keys may carry a DNS prefix (`app.kubernetes.io/name`).";
 "A wasm_plugin's `url` points at a remote image by a mutable tag (or no tag) and no
 `sha256` is given, so the code Envoy runs can change without a change to the package.
 Pin it: add `sha256 \"...\"` or reference the image by digest (`@sha256:...`).";
+    UNPINNED_IMAGE_REQUIRED = "E0319", "Wasm image not pinned where policy requires it",
+"The package's mesh.toml sets `require_pinned_images = true` under [policy], and a
+wasm_plugin's `url` points at a remote image by a mutable tag without a `sha256`.
+Pin it: add `sha256 \"...\"` or reference the image by digest (`@sha256:...`).";
     EMPTY_SELECTOR = "E0315", "empty selector",
 "`for workload {}` with no labels would select every workload in the namespace, which is
 what leaving out `for workload` already means; Istio rejects an empty selector in some
@@ -220,8 +224,6 @@ configuration match on a filter patch, a `sub_filter` without a `filter`, or a
 patch to nothing, silently.";
     PATCH_VALUE_MISSING = "E0317", "patch value required",
 "Every patch operation except REMOVE needs a `value`; REMOVE must not have one.";
-    DEPRECATED_ISTIO_FIELD = "W0318", "deprecated Istio field",
-"The field is deprecated in the targeted Istio releases (`targetRef`: use `targetRefs`).";
 
     // Attribute expressions (CEL): E04xx.
     CEL_SYNTAX = "E0400", "invalid attribute expression",
@@ -239,9 +241,9 @@ accept. `response.code` is an int, so it compares with `400`, not with `\"400\"`
 
     access_log envoy when response.code >= \"400\"    # E0402";
     CEL_WRONG_RESULT_TYPE = "E0403", "expression has the wrong result type",
-"An access-log filter must be a boolean expression; a custom tag or tag override
-produces the tag's value and must not be a boolean condition when a value is intended
-(a string or number is expected).";
+"An access-log filter must be a boolean expression (a condition); `response.code` alone
+is an int, `response.code >= 400` is a condition. A tracing custom tag must be one of
+its four forms: a string, `env(...)`, `header(...)` or `formatter(...)`.";
     UNKNOWN_FUNCTION = "E0404", "unknown function",
 "The expression calls a function that is neither a CEL standard function nor one of the
 custom-tag forms (`env(NAME [, DEFAULT])`, `header(NAME [, DEFAULT])`, `formatter(FORMAT)`).";

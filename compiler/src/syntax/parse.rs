@@ -848,6 +848,16 @@ impl<'t> Lowerer<'t> {
                 // The strict rule matched a prefix: the error is what follows it.
                 let end = pairs.last().map(|p| p.as_span().end()).unwrap_or(0);
                 let rest = &text[end..];
+                if rest.trim().is_empty() {
+                    // The whole text is a well-formed statement of another block.
+                    let word_len = token_len(text);
+                    let word = &text[..word_len];
+                    self.diagnostics.push(
+                        Diagnostic::new(codes::UNKNOWN_KEYWORD, span.sub(0, word_len as u32), format!("`{word}` is not allowed in this {what}'s block"))
+                            .with_label_message("not allowed here"),
+                    );
+                    return;
+                }
                 (end + (rest.len() - rest.trim_start().len()), Vec::new())
             }
             Err(error) => {
@@ -884,26 +894,6 @@ impl<'t> Lowerer<'t> {
             .with_label_message(label)
             .with_secondary(span.sub(0, token_len(text) as u32), format!("in this {what}"));
         self.diagnostics.push(diagnostic);
-    }
-}
-
-/// Whether `text` holds nothing but white space and comments.
-fn only_trivia(text: &str) -> bool {
-    let mut rest = text.trim_start();
-    loop {
-        if rest.is_empty() {
-            return true;
-        }
-        if let Some(comment) = rest.strip_prefix("//") {
-            rest = comment.find('\n').map(|i| &comment[i..]).unwrap_or("").trim_start();
-        } else if let Some(comment) = rest.strip_prefix("/*") {
-            match comment.find("*/") {
-                Some(i) => rest = comment[i + 2..].trim_start(),
-                None => return false,
-            }
-        } else {
-            return false;
-        }
     }
 }
 

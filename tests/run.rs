@@ -1,0 +1,172 @@
+//! The workspace's data-driven tests, one test per case:
+//!
+//! - `golden/ok/*` and `golden/err/*`: each case folder is a package whose outputs and
+//!   rendered diagnostics must equal its `expected/` folder byte for byte;
+//!   `UPDATE_GOLDEN=1` rewrites the expectations. ok cases must have no error, err
+//!   cases at least one.
+//! - every generated resource (golden and examples) validates against Istio's CRD
+//!   schema of each release its package targets;
+//! - `examples/seed` reproduces every YAML example of the reference document;
+//! - every example package builds without errors and is formatted.
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use meshc::analysis;
+use meshc::cli::{golden, package};
+use meshc_tests::{crd, shared, workspace};
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for kind in ["ok", "err"] {
+        let dir = workspace().join("golden").join(kind);
+        for case in golden::find_cases(&dir).expect("golden cases are readable") {
+            let name = format!("golden::{kind}::{}", case.file_name().unwrap().to_string_lossy());
+            let expect_errors = kind == "err";
+            trials.push(Trial::test(name, move || golden_case(&case, expect_errors)));
+        }
+    }
+    for example in examples() {
+        let name = format!("examples::{}", example.file_name().unwrap().to_string_lossy());
+        trials.push(Trial::test(name, move || example_builds(&example)));
+    }
+    trials.push(Trial::test("examples::seed_reproduces_the_reference_yaml", seed_reproduces_reference));
+    trials.push(Trial::test("crd::the_validator_rejects_invalid_resources", validator_rejects_invalid));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(workspace().join("examples"))
+        .expect("examples/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("mesh.toml").is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+fn golden_case(case: &Path, expect_errors: bool) -> Result<(), Failed> {
+    let run = golden::run_case(case, None).map_err(|e| format!("cannot run the case: {e}"))?;
+    if expect_errors && !run.has_errors {
+        return Err("an err case must produce at least one error".into());
+    }
+    if !expect_errors && run.has_errors {
+        let diagnostics = run.actual.get(golden::DIAGNOSTICS_FILE).cloned().unwrap_or_default();
+        return Err(format!("an ok case must produce no error:\n{diagnostics}").into());
+    }
+    let mismatches = run.mismatches();
+    if !mismatches.is_empty() {
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            run.bless().map_err(|e| format!("cannot update {}: {e}", case.display()))?;
+        } else {
+            let report: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
+            return Err(format!("{}\n(run with UPDATE_GOLDEN=1 to accept)", report.join("\n")).into());
+        }
+    }
+    // A build with errors writes nothing, so only ok cases have outputs to validate.
+    if expect_errors { Ok(()) } else { validate_package_outputs(case) }
+}
+
+/// Every resource the package generates is valid for each release it targets.
+fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
+    let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
+    let analysis = analysis::analyze(&loaded.db);
+    let Some(manifest) = &analysis.manifest else { return Ok(()) };
+    let mut problems = Vec::new();
+    for generated in &analysis.resources {
+        let json = meshc::istio::emit::to_json_value(&generated.resource);
+        // Validate what a user gets: the YAML text, read back.
+        let yaml = meshc::istio::emit::to_yaml(&generated.resource);
+        let reread: Json = serde_norway::from_str(&yaml).map_err(|e| format!("the YAML does not read back: {e}"))?;
+        if reread != json {
+            problems.push(format!("{}: the YAML reads back as different data", meshc::istio::emit::output_path(&generated.resource)));
+        }
+        for istio in &manifest.istio {
+            let release = crd::schema_release(&istio.value);
+            if let Err(errors) = crd::validate(&reread, &release) {
+                problems.push(format!(
+                    "{} is invalid for Istio {release}:\n  {}",
+                    meshc::istio::emit::output_path(&generated.resource),
+                    errors.join("\n  ")
+                ));
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+}
+
+fn example_builds(dir: &Path) -> Result<(), Failed> {
+    let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
+    let analysis = analysis::analyze(&loaded.db);
+    if analysis.has_errors() {
+        let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+        return Err(meshc::diagnostic::render::render_plain(&loaded.db, &diagnostics).into());
+    }
+    if analysis.resources.is_empty() {
+        return Err("the example generates nothing".into());
+    }
+    for (_, file) in loaded.db.iter().filter(|(_, f)| f.kind == meshc::source::SourceKind::Package) {
+        if meshc::fmt::format_source(&file.text).as_deref() != Some(file.text.as_str()) {
+            return Err(format!("{} is not formatted (run `meshc fmt`)", file.path).into());
+        }
+    }
+    validate_package_outputs(dir)
+}
+
+fn seed_reproduces_reference() -> Result<(), Failed> {
+    let loaded = package::load(&workspace().join("examples/seed"), None).map_err(|e| e.to_string())?;
+    let analysis = analysis::analyze(&loaded.db);
+    if analysis.has_errors() {
+        return Err("examples/seed has errors".into());
+    }
+    let generated: Vec<Json> = analysis.resources.iter().map(|g| meshc::istio::emit::to_json_value(&g.resource)).collect();
+    let mut seen = 0;
+    let mut problems = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared().join("reference/seed-yaml"))
+        .map_err(|e| format!("cannot read the reference YAML: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        let expected: Json = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let identity = |r: &Json| (r["kind"].clone(), r["metadata"]["namespace"].clone(), r["metadata"]["name"].clone());
+        match generated.iter().find(|g| identity(g) == identity(&expected)) {
+            Some(actual) if *actual == expected => seen += 1,
+            Some(actual) => problems.push(format!(
+                "{} differs:\nexpected {}\nactual   {}",
+                file.display(),
+                serde_json::to_string(&expected).unwrap_or_default(),
+                serde_json::to_string(actual).unwrap_or_default()
+            )),
+            None => problems.push(format!("{} is not generated by examples/seed", file.display())),
+        }
+    }
+    if seen == 0 && problems.is_empty() {
+        return Err("no reference YAML found".into());
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+}
+
+/// A validator that passes everything would make every other CRD check worthless.
+fn validator_rejects_invalid() -> Result<(), Failed> {
+    let invalid = serde_json::json!({
+        "apiVersion": "telemetry.istio.io/v1",
+        "kind": "Telemetry",
+        "metadata": { "name": "t", "namespace": "n" },
+        "spec": { "tracing": [{ "randomSamplingPercentage": 150.0 }], "metrics": [{ "overrides": [{ "match": { "metric": "REQUEST_CONT" } }] }] }
+    });
+    for release in crd::releases() {
+        match crd::validate(&invalid, &release) {
+            Ok(()) => return Err(format!("Istio {release}'s schema accepted an invalid Telemetry").into()),
+            Err(errors) if errors.len() < 2 => return Err(format!("expected two errors, got {errors:?}").into()),
+            Err(_) => {}
+        }
+    }
+    if crd::releases().len() < 3 {
+        return Err("expected CRD schemas of at least three releases".into());
+    }
+    Ok(())
+}
