@@ -101,7 +101,8 @@ impl Printer<'_> {
     fn trailing_comments(&mut self, end: u32) {
         while let Some(comment) = self.comments.get(self.next_comment) {
             let between = &self.text[(end as usize).min(comment.span.start as usize)..comment.span.start as usize];
-            if comment.span.start < end || between.contains('\n') {
+            // Only a comment with nothing but blanks between it and `end` trails it.
+            if comment.span.start < end || between.contains('\n') || !between.trim().is_empty() {
                 break;
             }
             self.out.push(' ');

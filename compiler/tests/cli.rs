@@ -1,0 +1,191 @@
+//! The `meshc` binary as a user runs it: exit codes, what it prints, and what it
+//! writes (and never removes) on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MANIFEST: &str = "[package]\nname = \"demo\"\nistio = [\"1.30\"]\n\n[providers]\nzipkin = { kind = \"zipkin\", service = \"zipkin.istio-system.svc.cluster.local\", port = 9411 }\n";
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meshc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn meshc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshc")).args(args).current_dir(cwd).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn package(name: &str, mesh: &str) -> PathBuf {
+    let dir = scratch(name);
+    write(&dir.join("pkg/mesh.toml"), MANIFEST);
+    write(&dir.join("pkg/main.mesh"), mesh);
+    dir
+}
+
+#[test]
+fn check_reports_every_mistake_and_exits_1() {
+    let dir = package(
+        "check-errors",
+        "telemetry t in namespace \"shop\" {\n  tracing zipkn { sampling 150% }\n  access_log envoy when response.code >= \"400\"\n}\n",
+    );
+    let output = meshc(&["check", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    for expected in ["error[E0203]", "did you mean `zipkin`?", "error[E0302]", "error[E0402]", "pkg/main.mesh:2:11", "3 errors"] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn check_prints_json_with_positions() {
+    let dir = package("check-json", "telemetry t in namespace \"shop\" {\n  access_log envoy when request.hots == \"a\"\n}\n");
+    let output = meshc(&["check", "--format", "json", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    let first = &json[0];
+    assert_eq!(first["code"], "E0401");
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["file"], "pkg/main.mesh");
+    assert_eq!(first["start"]["line"], 2);
+    assert_eq!(first["start"]["column"], 25);
+    assert_eq!(first["end"]["column"], 37);
+    assert_eq!(first["suggestions"][0]["replacement"], "request.host");
+}
+
+#[test]
+fn a_clean_package_exits_0_and_meshc_failures_exit_2() {
+    let dir = package("check-clean", "telemetry t in namespace \"shop\" {\n  access_log envoy\n}\n");
+    assert_eq!(meshc(&["check", "pkg"], &dir).status.code(), Some(0));
+    let missing = meshc(&["check", "does-not-exist"], &dir);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read does-not-exist"));
+    assert_eq!(meshc(&["check", "--format", "yaml"], &dir).status.code(), Some(2));
+    assert_eq!(meshc(&["frobnicate"], &dir).status.code(), Some(2));
+}
+
+#[test]
+fn malformed_files_get_diagnostics_not_panics() {
+    let dir = scratch("malformed");
+    write(&dir.join("pkg/mesh.toml"), MANIFEST);
+    std::fs::write(dir.join("pkg/bytes.mesh"), b"telemetry t in namespace \"a\" {\n  access_log envoy when request.host == \"\xff\"\n}\n").unwrap();
+    write(&dir.join("pkg/empty.mesh"), "");
+    write(&dir.join("pkg/broken.mesh"), "telemetry {{{ \"unterminated\nwasm_plugin w mesh { url \"oci://x@sha256:");
+    let output = meshc(&["check", "--format", "json", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let codes: Vec<&str> = json.as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"E0103"), "{codes:?}");
+    assert!(codes.contains(&"W0104"), "{codes:?}");
+    assert!(codes.contains(&"E0102"), "{codes:?}");
+
+    let no_manifest = scratch("no-manifest");
+    write(&no_manifest.join("main.mesh"), "telemetry t mesh { access_log envoy }\n");
+    let output = meshc(&["check", "."], &no_manifest);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("error[E0200]"));
+}
+
+#[test]
+fn build_writes_nothing_when_there_are_errors() {
+    let dir = package("build-errors", "telemetry t in namespace \"shop\" { tracing nope { } }\n");
+    let output = meshc(&["build", "pkg", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!dir.join("out").exists());
+    assert!(stderr(&output).contains("nothing was written"));
+}
+
+#[test]
+fn build_replaces_only_what_it_generated() {
+    let dir = package(
+        "build-outputs",
+        "telemetry a in namespace \"shop\" { access_log envoy }\ntelemetry b in namespace \"other\" { access_log envoy }\n",
+    );
+    let output = meshc(&["build", "pkg", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let a = dir.join("out/shop/telemetry/a.yaml");
+    assert!(std::fs::read_to_string(&a).unwrap().starts_with("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\n"));
+    assert!(dir.join("out/other/telemetry/b.yaml").is_file());
+    write(&dir.join("out/notes.txt"), "mine");
+    write(&dir.join("out/shop/telemetry/handwritten.yaml"), "mine too");
+
+    // Dropping a declaration removes its file, and only its file.
+    write(&dir.join("pkg/main.mesh"), "telemetry a in namespace \"shop\" { access_log envoy }\n");
+    let output = meshc(&["build", "pkg", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stderr(&output).contains("1 stale removed"), "{}", stderr(&output));
+    assert!(!dir.join("out/other").exists());
+    assert_eq!(std::fs::read_to_string(dir.join("out/notes.txt")).unwrap(), "mine");
+    assert_eq!(std::fs::read_to_string(dir.join("out/shop/telemetry/handwritten.yaml")).unwrap(), "mine too");
+
+    // A file meshc would write but did not generate is never overwritten.
+    write(&dir.join("pkg/main.mesh"), "telemetry a in namespace \"shop\" { access_log envoy }\ntelemetry handwritten in namespace \"shop\" { access_log envoy }\n");
+    let output = meshc(&["build", "pkg", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("refusing to overwrite"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(dir.join("out/shop/telemetry/handwritten.yaml")).unwrap(), "mine too");
+}
+
+#[test]
+fn fmt_check_lists_unformatted_files_and_fmt_fixes_them() {
+    let dir = package("fmt", "// keep me\ntelemetry t in namespace \"shop\" {   access_log envoy // and me\n}\n");
+    let output = meshc(&["fmt", "--check", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("pkg/main.mesh"));
+    assert_eq!(meshc(&["fmt", "pkg"], &dir).status.code(), Some(0));
+    let formatted = std::fs::read_to_string(dir.join("pkg/main.mesh")).unwrap();
+    assert_eq!(formatted, "// keep me\ntelemetry t in namespace \"shop\" {\n  access_log envoy // and me\n}\n");
+    assert_eq!(meshc(&["fmt", "--check", "pkg"], &dir).status.code(), Some(0));
+    write(&dir.join("pkg/bad.mesh"), "telemetry t in namespace \"shop\" { tag = }\n");
+    let output = meshc(&["fmt", "pkg/bad.mesh"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("has syntax errors; not formatted"));
+}
+
+#[test]
+fn explain_documents_codes() {
+    let dir = scratch("explain");
+    let output = meshc(&["explain", "e0203"], &dir);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).starts_with("E0203: unknown provider\n"));
+    let output = meshc(&["explain", "E0230"], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no diagnostic code `E0230`"));
+}
+
+#[test]
+fn test_runs_a_packages_golden_cases() {
+    let dir = package("golden", "telemetry t in namespace \"shop\" { access_log envoy }\n");
+    write(&dir.join("pkg/tests/logs/case.mesh"), "telemetry logs in namespace \"shop\" { access_log envoy }\n");
+    let output = meshc(&["test", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("expected/shop/telemetry/logs.yaml is missing"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("0 passed, 1 failed"));
+
+    let output = meshc(&["test", "pkg", "--update"], &dir);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(dir.join("pkg/tests/logs/expected/shop/telemetry/logs.yaml").is_file());
+    let output = meshc(&["test", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("1 passed, 0 failed"));
+
+    write(&dir.join("pkg/tests/logs/expected/stray.yaml"), "x");
+    let output = meshc(&["test", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("expected/stray.yaml is stray"));
+}
