@@ -101,8 +101,8 @@ impl Printer<'_> {
     fn trailing_comments(&mut self, end: u32) {
         while let Some(comment) = self.comments.get(self.next_comment) {
             let between = &self.text[(end as usize).min(comment.span.start as usize)..comment.span.start as usize];
-            // Only a comment with nothing but blanks between it and `end` trails it.
-            if comment.span.start < end || between.contains('\n') || !between.trim().is_empty() {
+            // Only a comment with nothing but blanks (or a separator) after `end` trails it.
+            if comment.span.start < end || between.contains('\n') || !between.trim().trim_matches([',', ';']).trim().is_empty() {
                 break;
             }
             self.out.push(' ');
