@@ -109,10 +109,11 @@ pub fn analyze(db: &SourceDb) -> Analysis {
 /// Two declarations that would produce the same path were already reported as
 /// duplicates by the checker; here the first one wins.
 pub fn outputs(analysis: &Analysis) -> Vec<OutputFile> {
+    let mut seen = std::collections::HashSet::new();
     let mut files: Vec<OutputFile> = Vec::new();
     for generated in &analysis.resources {
         let path = emit::output_path(&generated.resource);
-        if files.iter().any(|f| f.path == path) {
+        if !seen.insert(path.clone()) {
             continue;
         }
         files.push(OutputFile { path, contents: emit::to_yaml(&generated.resource) });

@@ -9,7 +9,8 @@ use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::span::Span;
 use cel::common::ast::{Expr, IdedExpr, LiteralValue, SourceInfo};
 use cel::parser::Parser;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum CelType {
@@ -123,7 +124,7 @@ impl Vocabulary {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExprContext {
     /// `access_log ... when EXPR`: must be a boolean.
     AccessLogFilter,
@@ -151,6 +152,61 @@ pub fn check_expression(text: &str, span: Span, vocabulary: &Vocabulary, context
         );
     }
     (ty, checker.diagnostics)
+}
+
+/// Remembers the result of checking each distinct expression text in a package.
+///
+/// Packages repeat the same expressions across namespaces and workloads
+/// (`response.code >= 500`, `request.host`), and parsing CEL is the costliest step
+/// of checking them; the result depends only on the text and the context, so it is
+/// computed once relative to offset 0 and moved to each place it stands.
+#[derive(Default)]
+pub struct ExpressionCache {
+    checked: RefCell<HashMap<(String, ExprContext), (Option<CelType>, Vec<Diagnostic>)>>,
+    tags: RefCell<HashMap<String, (Option<CustomTag>, Vec<Diagnostic>)>>,
+}
+
+/// The file id under which cached diagnostics are computed, before being moved.
+const RELATIVE: crate::span::FileId = crate::span::FileId(u32::MAX);
+
+fn relocate(diagnostics: &[Diagnostic], span: Span) -> Vec<Diagnostic> {
+    let shift = |s: &mut Span| {
+        *s = Span::new(span.file, s.start + span.start, s.end + span.start);
+    };
+    diagnostics
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            d.labels.iter_mut().for_each(|l| shift(&mut l.span));
+            d.suggestions.iter_mut().for_each(|s| shift(&mut s.span));
+            d
+        })
+        .collect()
+}
+
+impl ExpressionCache {
+    pub fn check_expression(&self, text: &str, span: Span, vocabulary: &Vocabulary, context: ExprContext) -> (Option<CelType>, Vec<Diagnostic>) {
+        let key = (text.to_string(), context);
+        if let Some((ty, diagnostics)) = self.checked.borrow().get(&key) {
+            return (ty.clone(), relocate(diagnostics, span));
+        }
+        let relative = Span::new(RELATIVE, 0, text.len() as u32);
+        let (ty, diagnostics) = check_expression(text, relative, vocabulary, context);
+        let located = relocate(&diagnostics, span);
+        self.checked.borrow_mut().insert(key, (ty.clone(), diagnostics));
+        (ty, located)
+    }
+
+    pub fn interpret_custom_tag(&self, text: &str, span: Span) -> (Option<CustomTag>, Vec<Diagnostic>) {
+        if let Some((tag, diagnostics)) = self.tags.borrow().get(text) {
+            return (tag.clone(), relocate(diagnostics, span));
+        }
+        let relative = Span::new(RELATIVE, 0, text.len() as u32);
+        let (tag, diagnostics) = interpret_custom_tag(text, relative);
+        let located = relocate(&diagnostics, span);
+        self.tags.borrow_mut().insert(text.to_string(), (tag.clone(), diagnostics));
+        (tag, located)
+    }
 }
 
 /// A tracing custom tag, as Istio's `customTags` knows them.

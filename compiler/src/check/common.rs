@@ -23,6 +23,7 @@ pub struct Ctx<'a> {
     /// The file of the declaration being checked, for its imports.
     pub file: FileId,
     pub diagnostics: Vec<Diagnostic>,
+    pub expressions: &'a super::cel::ExpressionCache,
 }
 
 impl Ctx<'_> {

@@ -33,6 +33,7 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
         .unwrap_or_default();
     let root_namespace = manifest.map(|m| m.root_namespace.value.clone()).unwrap_or_else(|| "istio-system".to_string());
 
+    let expressions = cel::ExpressionCache::default();
     let mut generated = Vec::new();
     // Resource identity (kind, namespace, name) to the span of the declaration's name.
     let mut identities: HashMap<(ResourceKind, String, String), Span> = HashMap::new();
@@ -80,6 +81,7 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                         root_namespace: root_namespace.clone(),
                         file: parsed.file,
                         diagnostics: Vec::new(),
+                        expressions: &expressions,
                     };
                     let scope = common::resolve_scope(&mut ctx, decl);
                     let name = common::resource_name(&mut ctx, &decl.name);

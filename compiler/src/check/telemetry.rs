@@ -1,6 +1,6 @@
 //! `telemetry` declarations: checked and lowered to `telemetry.istio.io/v1` Telemetry.
 
-use super::cel::{self, CustomTag, ExprContext};
+use super::cel::{CustomTag, ExprContext};
 use super::common::*;
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::istio::model as m;
@@ -167,7 +167,7 @@ fn metric_override(
     for stmt in tags.unwrap_or_default() {
         let (name, tag) = match &stmt.kind {
             StmtKind::TagSet { name, expr } => {
-                let (_, diagnostics) = cel::check_expression(&expr.text, expr.span, &ctx.symbols.vocabulary, ExprContext::MetricTagValue);
+                let (_, diagnostics) = ctx.expressions.check_expression(&expr.text, expr.span, &ctx.symbols.vocabulary, ExprContext::MetricTagValue);
                 ok &= !diagnostics.iter().any(Diagnostic::is_error);
                 ctx.diagnostics.extend(diagnostics);
                 (name, m::TagOverride { operation: Some(m::TagOperation::Upsert), value: Some(expr.text.clone()) })
@@ -250,7 +250,7 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
                     continue;
                 }
                 seen.insert(name.name.clone(), name.clone());
-                let (tag, diagnostics) = cel::interpret_custom_tag(&expr.text, expr.span);
+                let (tag, diagnostics) = ctx.expressions.interpret_custom_tag(&expr.text, expr.span);
                 ok &= !diagnostics.iter().any(Diagnostic::is_error);
                 ctx.diagnostics.extend(diagnostics);
                 let Some(tag) = tag else {
@@ -299,7 +299,7 @@ fn access_log(
         None => ok = false,
     }
     if let Some(filter) = filter {
-        let (_, diagnostics) = cel::check_expression(&filter.text, filter.span, &ctx.symbols.vocabulary, ExprContext::AccessLogFilter);
+        let (_, diagnostics) = ctx.expressions.check_expression(&filter.text, filter.span, &ctx.symbols.vocabulary, ExprContext::AccessLogFilter);
         ok &= !diagnostics.iter().any(Diagnostic::is_error);
         ctx.diagnostics.extend(diagnostics);
         logging.filter = Some(m::AccessLogFilter { expression: filter.text.clone() });

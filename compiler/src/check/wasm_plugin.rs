@@ -351,6 +351,7 @@ fn check_type(ctx: &mut Ctx, ty: &TypeExpr, value: &Value, depth: usize) -> Opti
             root_namespace: ctx.root_namespace.clone(),
             file: ctx.file,
             diagnostics: Vec::new(),
+            expressions: ctx.expressions,
         };
         let result = check_atom(&mut trial, atom, value, depth);
         if result.is_some() && trial.diagnostics.iter().all(|d| !d.is_error()) {

@@ -58,9 +58,9 @@ fn write_value(out: &mut String, value: &Json, indent: usize, position: Position
                     if !out.is_empty() && !out.ends_with('\n') {
                         out.push('\n');
                     }
-                    out.push_str(&" ".repeat(indent));
+                    push_indent(out, indent);
                 }
-                out.push_str(&scalar(key));
+                push_scalar(out, key);
                 out.push(':');
                 match item {
                     Json::Object(m) if !m.is_empty() => write_value(out, item, indent + 2, Position::MapValue),
@@ -81,7 +81,7 @@ fn write_value(out: &mut String, value: &Json, indent: usize, position: Position
                 if !out.is_empty() && !out.ends_with('\n') {
                     out.push('\n');
                 }
-                out.push_str(&" ".repeat(indent));
+                push_indent(out, indent);
                 out.push_str("- ");
                 match item {
                     Json::Object(m) if !m.is_empty() => write_value(out, item, indent + 2, Position::ListItem),
@@ -106,6 +106,10 @@ fn write_value(out: &mut String, value: &Json, indent: usize, position: Position
     }
 }
 
+fn push_indent(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
 fn write_scalar(out: &mut String, value: &Json, indent: usize) {
     match value {
         Json::Null => out.push_str("null"),
@@ -113,7 +117,7 @@ fn write_scalar(out: &mut String, value: &Json, indent: usize) {
         Json::Number(n) => out.push_str(&n.to_string()),
         Json::String(text) => match literal_block(text, indent) {
             Some(block) => out.push_str(&block),
-            None => out.push_str(&scalar(text)),
+            None => push_scalar(out, text),
         },
         Json::Object(_) => out.push_str("{}"),
         Json::Array(_) => out.push_str("[]"),
@@ -143,6 +147,14 @@ fn literal_block(text: &str, indent: usize) -> Option<String> {
         }
     }
     Some(out)
+}
+
+fn push_scalar(out: &mut String, text: &str) {
+    if plain_is_safe(text) {
+        out.push_str(text);
+    } else {
+        out.push_str(&scalar(text));
+    }
 }
 
 /// A string as a YAML scalar: plain where every YAML reader (1.1 as in Kubernetes'

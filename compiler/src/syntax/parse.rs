@@ -118,12 +118,12 @@ impl<'t> Lowerer<'t> {
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
         let (start, mut end) = (s.start(), s.end());
-        let comments: Vec<(usize, usize)> = pair
-            .clone()
-            .into_inner()
-            .flatten()
-            .filter(|p| p.as_rule() == Rule::COMMENT)
-            .map(|p| (p.as_span().start(), p.as_span().end()))
+        // Comments are collected (sorted) before lowering; find the ones inside this pair.
+        let first = self.comments.partition_point(|c| (c.span.start as usize) < start);
+        let comments: Vec<(usize, usize)> = self.comments[first..]
+            .iter()
+            .take_while(|c| (c.span.end as usize) <= end)
+            .map(|c| (c.span.start as usize, c.span.end as usize))
             .collect();
         loop {
             end = start + self.text[start..end].trim_end().len();
