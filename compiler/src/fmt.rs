@@ -246,15 +246,7 @@ impl Printer<'_> {
                 }
             }
             StmtKind::Tracing { providers, mode, body } => {
-                let mut text = "tracing".to_string();
-                let providers = providers_text(providers);
-                if !providers.is_empty() {
-                    text.push(' ');
-                    text.push_str(&providers);
-                }
-                if let Some(mode) = mode {
-                    text.push_str(&format!(" ({})", mode.name));
-                }
+                let mut text = statement_head("tracing", providers, mode.as_ref());
                 if body.is_empty() && !self.text[stmt.span.range()].trim_end().ends_with('}') {
                     self.line(&text);
                 } else {
@@ -264,15 +256,7 @@ impl Printer<'_> {
                 }
             }
             StmtKind::AccessLog { providers, mode, toggle, filter } => {
-                let mut text = "access_log".to_string();
-                let providers = providers_text(providers);
-                if !providers.is_empty() {
-                    text.push(' ');
-                    text.push_str(&providers);
-                }
-                if let Some(mode) = mode {
-                    text.push_str(&format!(" ({})", mode.name));
-                }
+                let mut text = statement_head("access_log", providers, mode.as_ref());
                 if let Some(toggle) = toggle {
                     text.push_str(if toggle.disabled { " disabled" } else { " enabled" });
                 }
@@ -570,6 +554,20 @@ fn tag_name(key: &Key) -> String {
         && key.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !KEYWORDS.contains(&key.name.as_str());
     if bare && !key.quoted { key.name.clone() } else { quote(&key.name) }
+}
+
+/// `KEYWORD PROVIDERS (MODE)`, the start of `tracing` and `access_log` statements.
+fn statement_head(keyword: &str, providers: &[Key], mode: Option<&Ident>) -> String {
+    let mut text = keyword.to_string();
+    let providers = providers_text(providers);
+    if !providers.is_empty() {
+        text.push(' ');
+        text.push_str(&providers);
+    }
+    if let Some(mode) = mode {
+        text.push_str(&format!(" ({})", mode.name));
+    }
+    text
 }
 
 fn providers_text(providers: &[Key]) -> String {

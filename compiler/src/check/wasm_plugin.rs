@@ -4,6 +4,7 @@ use super::common::*;
 use super::telemetry::{metadata, target_ref};
 use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
 use crate::istio::model as m;
+use crate::span::Span;
 use crate::syntax::ast::*;
 use serde_json::{Map, Value as Json};
 
@@ -181,8 +182,6 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
     spec.target_refs = scope.target_refs.iter().map(target_ref).collect();
     ok.then(|| m::WasmPlugin { metadata: metadata(name, scope, labels, annotations), spec })
 }
-
-use crate::span::Span;
 
 fn enum_setting(
     ctx: &mut Ctx,
