@@ -33,6 +33,7 @@ fn main() {
     }
     trials.push(Trial::test("examples::seed_reproduces_the_reference_yaml", seed_reproduces_reference));
     trials.push(Trial::test("crd::the_validator_rejects_invalid_resources", validator_rejects_invalid));
+    trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     libtest_mimic::run(&args, trials).exit();
 }
 
@@ -169,4 +170,20 @@ fn validator_rejects_invalid() -> Result<(), Failed> {
         return Err("expected CRD schemas of at least three releases".into());
     }
     Ok(())
+}
+
+/// Every documented diagnostic code is shown by at least one golden case.
+fn every_code_has_a_case() -> Result<(), Failed> {
+    let mut rendered = String::new();
+    for kind in ["ok", "err"] {
+        for case in golden::find_cases(&workspace().join("golden").join(kind)).map_err(|e| e.to_string())? {
+            rendered.push_str(&std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default());
+        }
+    }
+    let missing: Vec<&str> = meshc::diagnostic::codes::ALL
+        .iter()
+        .map(|info| info.code.as_str())
+        .filter(|code| !rendered.contains(&format!("[{code}]")))
+        .collect();
+    if missing.is_empty() { Ok(()) } else { Err(format!("no golden case shows {}", missing.join(", ")).into()) }
 }
