@@ -29,6 +29,9 @@ pub struct SourceFile {
     /// Where the bytes stopped being UTF-8, for files added with [`SourceDb::add_bytes`];
     /// the text then holds a lossy decoding so everything before it is still checked.
     pub invalid_utf8_at: Option<u32>,
+    /// For package files: the module path within the package, such as `lib.labels`
+    /// for `lib/labels.mesh`, which other files import as `PACKAGE.lib.labels`.
+    pub module: Option<String>,
 }
 
 /// All source texts of one compilation, addressed by [`FileId`].
@@ -45,7 +48,7 @@ impl SourceDb {
     pub fn add(&mut self, path: impl Into<String>, text: impl Into<String>, kind: SourceKind) -> FileId {
         let text = text.into();
         let line_index = LineIndex::new(&text);
-        self.files.push(SourceFile { path: path.into(), text, kind, line_index, invalid_utf8_at: None });
+        self.files.push(SourceFile { path: path.into(), text, kind, line_index, invalid_utf8_at: None, module: None });
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -77,6 +80,11 @@ impl SourceDb {
         let file = &mut self.files[id.0 as usize];
         file.text = text.into();
         file.line_index = LineIndex::new(&file.text);
+    }
+
+    /// Sets the module path of a package file (`lib/labels.mesh` is `lib.labels`).
+    pub fn set_module(&mut self, id: FileId, module: impl Into<String>) {
+        self.files[id.0 as usize].module = Some(module.into());
     }
 
     /// Renames every file; golden tests use it to show paths relative to the case.

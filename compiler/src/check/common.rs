@@ -270,7 +270,7 @@ pub fn string_value(ctx: &mut Ctx, value: &Value) -> Option<String> {
         ValueKind::String(s) => Some(s.value.clone()),
         ValueKind::Error => None,
         ValueKind::Path(path) => {
-            ctx.report(unknown_name(ctx, path));
+            report_unknown_name(ctx, path);
             None
         }
         _ => {
@@ -394,7 +394,18 @@ pub fn format_seconds(seconds: f64) -> String {
     format!("{whole}.{trimmed}s")
 }
 
-pub fn unknown_name(ctx: &Ctx, path: &Path) -> Diagnostic {
+/// Reports a name that resolves to nothing, unless it goes through an import that
+/// was already reported as unknown.
+pub fn report_unknown_name(ctx: &mut Ctx, path: &Path) {
+    let through_failed_import = path.segments.len() > 1
+        && ctx.symbols.failed_imports.get(&ctx.file).is_some_and(|aliases| aliases.contains(&path.segments[0].name));
+    if !through_failed_import {
+        let diagnostic = unknown_name(ctx, path);
+        ctx.report(diagnostic);
+    }
+}
+
+fn unknown_name(ctx: &Ctx, path: &Path) -> Diagnostic {
     let text = path.text();
     let names = ctx.symbols.visible_names(ctx.file);
     let mut diagnostic =
@@ -427,8 +438,7 @@ pub fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
         ValueKind::Path(path) => match ctx.symbols.resolve_let(ctx.file, path) {
             Some(decl) => return to_json(ctx, &decl.value.clone()),
             None => {
-                let diagnostic = unknown_name(ctx, path);
-                ctx.report(diagnostic);
+                report_unknown_name(ctx, path);
                 return None;
             }
         },
@@ -606,8 +616,7 @@ fn selector_labels(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Stri
     let entries = match &value.kind {
         ValueKind::Object(entries) => entries,
         ValueKind::Path(path) => {
-            let diagnostic = unknown_name(ctx, path);
-            ctx.report(diagnostic);
+            report_unknown_name(ctx, path);
             return None;
         }
         _ => {

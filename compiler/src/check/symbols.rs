@@ -8,7 +8,7 @@ use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
 use crate::stdlib;
 use crate::syntax::ast::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A standard Istio metric from `std.metrics`.
 #[derive(Clone, Debug)]
@@ -41,6 +41,8 @@ pub struct Symbols<'a> {
     pub schemas: BTreeMap<String, (&'a SchemaDecl, Definition<'a>)>,
     /// Per package file: alias to module name.
     pub imports: HashMap<FileId, HashMap<String, (String, Span)>>,
+    /// Per package file: the aliases of imports that name no module (already reported).
+    pub failed_imports: HashMap<FileId, HashSet<String>>,
     pub metrics: BTreeMap<String, MetricInfo>,
     pub provider_kinds: BTreeMap<String, ProviderKindInfo>,
     pub vocabulary: Vocabulary,
@@ -56,12 +58,18 @@ impl<'a> Symbols<'a> {
             lets: HashMap::new(),
             schemas: BTreeMap::new(),
             imports: HashMap::new(),
+            failed_imports: HashMap::new(),
             metrics: BTreeMap::new(),
             provider_kinds: BTreeMap::new(),
             vocabulary: Vocabulary::new(Vec::new()),
             package_module: package_module.clone(),
         };
         let mut attributes = Vec::new();
+        // Package files are also modules of their own, `PACKAGE.dir.file`, for imports.
+        let local_modules: Vec<String> = files
+            .iter()
+            .filter_map(|p| db.get(p.file).module.as_ref().map(|m| format!("{package_module}.{m}")))
+            .collect();
         for parsed in files {
             let source = db.get(parsed.file);
             let is_stdlib = source.kind == SourceKind::Stdlib;
@@ -70,6 +78,10 @@ impl<'a> Symbols<'a> {
                 let doc = item.docs.join("\n");
                 match &item.kind {
                     ItemKind::Let(decl) => {
+                        if let Some(local) = &source.module {
+                            let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
+                            symbols.lets.entry(format!("{package_module}.{local}")).or_default().insert(decl.name.name.clone(), (decl, definition));
+                        }
                         let lets = symbols.lets.entry(module.clone()).or_default();
                         let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
                         if let Some((previous, _)) = lets.get(&decl.name.name) {
@@ -115,7 +127,7 @@ impl<'a> Symbols<'a> {
                     }
                     ItemKind::Import(import) if !is_stdlib => {
                         let module_name = import.module.text();
-                        let known = STD_MODULES.contains(&module_name.as_str());
+                        let known = STD_MODULES.contains(&module_name.as_str()) || local_modules.contains(&module_name);
                         if !known {
                             let mut diagnostic = Diagnostic::new(
                                 codes::UNKNOWN_MODULE,
@@ -123,11 +135,18 @@ impl<'a> Symbols<'a> {
                                 format!("there is no module `{module_name}`"),
                             )
                             .with_label_message("unknown module");
-                            diagnostic = match did_you_mean(&module_name, STD_MODULES.iter().copied()) {
+                            let candidates = STD_MODULES.iter().copied().chain(local_modules.iter().map(String::as_str));
+                            diagnostic = match did_you_mean(&module_name, candidates) {
                                 Some(suggestion) => diagnostic.with_did_you_mean(import.module.span, suggestion),
-                                None => diagnostic.with_note(format!("the standard modules are {}", STD_MODULES.join(", "))),
+                                None => diagnostic.with_note(format!(
+                                    "the standard modules are {}; this package's files are {}",
+                                    STD_MODULES.join(", "),
+                                    if local_modules.is_empty() { "not modules (no package name)".to_string() } else { local_modules.join(", ") }
+                                )),
                             };
                             diagnostics.push(diagnostic);
+                            let alias = import.alias.as_ref().or(import.module.segments.last()).map(|a| a.name.clone()).unwrap_or_default();
+                            symbols.failed_imports.entry(parsed.file).or_default().insert(alias);
                             continue;
                         }
                         let alias = import

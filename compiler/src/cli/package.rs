@@ -44,7 +44,11 @@ pub fn load(root: &Path, manifest_fallback: Option<&Path>) -> std::io::Result<Lo
     files.sort();
     for file in files {
         let bytes = std::fs::read(&file)?;
-        db.add_bytes(display(&file), bytes, SourceKind::Package);
+        let id = db.add_bytes(display(&file), bytes, SourceKind::Package);
+        if let Ok(relative) = file.strip_prefix(root) {
+            let module = relative.with_extension("").to_string_lossy().replace(['/', '\\'], ".");
+            db.set_module(id, module);
+        }
     }
     Ok(LoadedPackage { root: root.to_path_buf(), db })
 }

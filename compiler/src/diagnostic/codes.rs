@@ -128,7 +128,10 @@ rejects it. Declare the provider in `mesh.toml`, or fix the name.
     UNKNOWN_MODULE = "E0204", "unknown module",
 "An `import` names a module that is neither in the standard library (`std.*`) nor a
 `.mesh` file of this package. Stdlib modules are `std.metrics`, `std.attributes`,
-`std.providers` and `std.filters`.";
+`std.providers` and `std.filters`. A package file `lib/labels.mesh` of the package
+`payments` is the module `payments.lib.labels`; its `let` declarations are then
+written `labels.NAME`. (Every file of a package also sees the others' declarations
+by their bare names.)";
     UNKNOWN_NAME = "E0205", "unknown name",
 "A reference names no `let`, `schema` or imported declaration in scope.
 Names from an imported module are written `module.name` (`filters.router`).";
