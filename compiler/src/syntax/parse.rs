@@ -791,9 +791,10 @@ impl<'t> Lowerer<'t> {
     fn report_unterminated_string(&mut self, text: &str, base: u32) -> bool {
         let bytes = text.as_bytes();
         let mut i = 0;
+        // Byte-wise: `i` may stop inside a multi-byte character, so never slice `text` at it.
         while i < bytes.len() {
-            if text[i..].starts_with("\"\"\"") {
-                match text[i + 3..].find("\"\"\"") {
+            if bytes[i..].starts_with(b"\"\"\"") {
+                match text.as_bytes()[i + 3..].windows(3).position(|w| w == b"\"\"\"") {
                     Some(end) => i += 3 + end + 3,
                     None => {
                         self.push_unterminated(base + i as u32, 3, "this multi-line string is never closed");
@@ -823,8 +824,8 @@ impl<'t> Lowerer<'t> {
                     }
                     i = j + 1;
                 }
-                b'/' if text[i..].starts_with("//") => {
-                    i = text[i..].find('\n').map(|n| i + n).unwrap_or(bytes.len());
+                b'/' if bytes[i..].starts_with(b"//") => {
+                    i = bytes[i..].iter().position(|b| *b == b'\n').map(|n| i + n).unwrap_or(bytes.len());
                 }
                 _ => i += 1,
             }
