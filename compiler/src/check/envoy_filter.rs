@@ -400,6 +400,28 @@ fn check_match_fits(ctx: &mut Ctx, apply: &str, object_match: &m::EnvoyConfigObj
 /// named filter.
 fn patch_value(ctx: &mut Ctx, apply: &str, value: &Value) -> Option<Map<String, Json>> {
     let value = resolved(ctx, value);
+    // Check against Envoy's schema of every targeted version: a typed message as its
+    // type, an object as what the applyTo patches (a filter for the filter kinds).
+    match &value.kind {
+        ValueKind::Message { type_name, fields, .. } => {
+            let type_text = type_name.text();
+            if !is_filter(apply) || ctx.symbols.filter_name_for_type(&type_text).is_some() {
+                super::envoy_schema::check_message(ctx, &type_text, type_name.span, fields);
+            }
+        }
+        ValueKind::Object(entries) => {
+            let object_type = match apply {
+                "HTTP_FILTER" => Some("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"),
+                "NETWORK_FILTER" => Some("envoy.config.listener.v3.Filter"),
+                "LISTENER_FILTER" => Some("envoy.config.listener.v3.ListenerFilter"),
+                other => patched_type(other),
+            };
+            if let Some(object_type) = object_type {
+                super::envoy_schema::check_message(ctx, object_type, value.span.sub(0, 1), entries);
+            }
+        }
+        _ => {}
+    }
     if let ValueKind::Message { type_name, fields, .. } = &value.kind {
         let type_text = type_name.text();
         if is_filter(apply) {

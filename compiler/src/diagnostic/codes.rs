@@ -228,6 +228,32 @@ patch to nothing, silently.";
     PATCH_VALUE_MISSING = "E0317", "patch value required",
 "Every patch operation except REMOVE needs a `value`; REMOVE must not have one.";
 
+    // Envoy messages against Envoy's schemas: E05xx.
+    UNKNOWN_ENVOY_TYPE = "E0500", "unknown Envoy message type",
+"A typed message (`envoy.extensions.filters.http.lua.v3.Lua { ... }`) or an `@type` names
+a message that the targeted Envoy versions do not have. The schemas are the descriptors
+compiled into each official Envoy build; a did-you-mean names the nearest type.";
+    UNKNOWN_ENVOY_FIELD = "E0501", "unknown field of an Envoy message",
+"The message has no field of this name in the targeted Envoy versions. Envoy rejects
+such a config (or, inside an EnvoyFilter patch, istiod's merge fails), so meshc reports
+it at the line you wrote, with the nearest field name. Fields are written in snake case
+as in Envoy's protos; their JSON camel-case names are accepted too.
+
+    envoy.extensions.filters.http.lua.v3.Lua { inline_cod: \"...\" }   # E0501: did you mean `inline_code`?";
+    ENVOY_VALUE_MISMATCH = "E0502", "value of the wrong kind for an Envoy field",
+"The value does not fit the field's type in Envoy's schema: a string for a number, an
+object for a list, a number out of the field's range, a message of another type.
+Durations are written `5s` or `250ms`; enums as their name in quotes.";
+    UNKNOWN_ENVOY_ENUM = "E0503", "unknown value of an Envoy enum",
+"An enum field is set to a name that the enum does not have in the targeted Envoy
+versions. The note lists the names it has.";
+    ENVOY_ONEOF_CONFLICT = "E0504", "two alternatives of an Envoy oneof",
+"The two fields belong to the same `oneof` of the message: only one of them can be set.
+Envoy rejects the config.";
+    ENVOY_DEPRECATED_FIELD = "W0505", "deprecated Envoy field",
+"The field is marked deprecated in the targeted Envoy version's schema. It still works,
+but a later Envoy release may reject it; the message says which versions deprecate it.";
+
     // Attribute expressions (CEL): E04xx.
     CEL_SYNTAX = "E0400", "invalid attribute expression",
 "A tag value or access-log filter is a CEL expression over Istio's attributes, and this

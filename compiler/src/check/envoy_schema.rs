@@ -1,0 +1,334 @@
+//! Envoy message literals checked against the schema of every targeted Envoy version.
+//!
+//! A typed message (`envoy.extensions.filters.http.lua.v3.Lua { ... }`), the value of
+//! an EnvoyFilter patch (typed by its `applyTo`) and everything nested in them, down
+//! through `typed_config` values resolved by their `@type`, is checked against the
+//! descriptors recovered from each Envoy build ([`crate::descriptors`]): unknown
+//! fields with did-you-mean, values of the wrong kind, enum values, oneof conflicts
+//! and deprecated fields. A mistake found in every version is reported once; one
+//! found in some versions names them.
+
+use super::common::Ctx;
+use crate::descriptors;
+use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
+use crate::span::Span;
+use crate::syntax::ast::*;
+use crate::versions;
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Linked schemas by Envoy version, loaded once per process: each takes tens of
+/// milliseconds to link, and is the same every time.
+fn pool(version: &str) -> Option<Arc<DescriptorPool>> {
+    static POOLS: OnceLock<Mutex<BTreeMap<String, Option<Arc<DescriptorPool>>>>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| Mutex::new(BTreeMap::new()));
+    let mut pools = pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    pools.entry(version.to_string()).or_insert_with(|| descriptors::load(version).ok().map(Arc::new)).clone()
+}
+
+/// The Envoy builds (versions) a package targets: those of its Istio releases and
+/// the extra Envoy minors of its manifest.
+pub fn targeted_envoys(ctx: &Ctx) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for release in &ctx.releases {
+        if let Some(build) = versions::envoy_build(release.envoy)
+            && !out.contains(&build.version)
+        {
+            out.push(build.version);
+        }
+    }
+    if let Some(manifest) = ctx.manifest {
+        for envoy in &manifest.envoy {
+            if let Some(build) = versions::envoy_build(&envoy.value)
+                && !out.contains(&build.version)
+            {
+                out.push(build.version);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Checks `fields` as a message of type `type_name` in every targeted Envoy version.
+pub fn check_message(ctx: &mut Ctx, type_name: &str, type_span: Span, fields: &[Entry]) {
+    let envoys = targeted_envoys(ctx);
+    let mut found: Vec<(Diagnostic, &'static str)> = Vec::new();
+    for version in &envoys {
+        let Some(pool) = pool(version) else { continue };
+        let mut checker = MessageChecker { pool: &pool, diagnostics: Vec::new() };
+        match pool.get_message_by_name(type_name) {
+            Some(message) => checker.fields(&message, fields),
+            None => checker.unknown_type(type_name, type_span),
+        }
+        found.extend(checker.diagnostics.into_iter().map(|d| (d, *version)));
+    }
+    report_by_version(ctx, found, &envoys);
+}
+
+/// One diagnostic per distinct mistake, saying which versions it applies to unless
+/// it applies to all of them.
+fn report_by_version(ctx: &mut Ctx, found: Vec<(Diagnostic, &'static str)>, envoys: &[&'static str]) {
+    let mut grouped: Vec<(Diagnostic, Vec<&'static str>)> = Vec::new();
+    for (diagnostic, version) in found {
+        match grouped.iter_mut().find(|(d, _)| *d == diagnostic) {
+            Some((_, versions)) => versions.push(version),
+            None => grouped.push((diagnostic, vec![version])),
+        }
+    }
+    for (mut diagnostic, versions) in grouped {
+        if versions.len() == envoys.len() {
+            diagnostic.notes.push(format!("in Envoy {}", versions.join(", ")));
+        } else {
+            diagnostic.message = format!("{} (Envoy {})", diagnostic.message, versions.join(", "));
+            let fine: Vec<&str> = envoys.iter().filter(|v| !versions.contains(v)).copied().collect();
+            diagnostic.notes.push(format!("Envoy {} accepts it", fine.join(", ")));
+        }
+        ctx.report(diagnostic);
+    }
+}
+
+struct MessageChecker<'p> {
+    pool: &'p DescriptorPool,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl MessageChecker<'_> {
+    fn unknown_type(&mut self, type_name: &str, span: Span) {
+        let names: Vec<String> = self.pool.all_messages().map(|m| m.full_name().to_string()).collect();
+        let mut diagnostic = Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
+            .with_label_message("unknown type");
+        if let Some(suggestion) = did_you_mean(type_name, names.iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_did_you_mean(span, suggestion);
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn fields(&mut self, message: &MessageDescriptor, entries: &[Entry]) {
+        let mut oneofs: BTreeMap<String, &Entry> = BTreeMap::new();
+        for entry in entries {
+            if entry.key.name == "@type" {
+                continue;
+            }
+            let Some(field) = message.get_field_by_name(&entry.key.name).or_else(|| message.get_field_by_json_name(&entry.key.name)) else {
+                self.unknown_field(message, &entry.key);
+                continue;
+            };
+            if let Some(oneof) = field.containing_oneof()
+                && !oneof.is_synthetic()
+            {
+                if let Some(previous) = oneofs.get(oneof.name()) {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::ENVOY_ONEOF_CONFLICT,
+                            entry.key.span,
+                            format!("`{}` and `{}` are alternatives of `{}`; set one", previous.key.name, entry.key.name, oneof.name()),
+                        )
+                        .with_label_message("a second alternative")
+                        .with_secondary(previous.key.span, "the first one"),
+                    );
+                } else {
+                    oneofs.insert(oneof.name().to_string(), entry);
+                }
+            }
+            if field.field_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()) {
+                self.diagnostics.push(
+                    Diagnostic::new(codes::ENVOY_DEPRECATED_FIELD, entry.key.span, format!("`{}` is deprecated in `{}`", field.name(), message.full_name()))
+                        .with_label_message("deprecated")
+                        .with_severity(Severity::Warning),
+                );
+            }
+            self.field_value(&field, &entry.value);
+        }
+    }
+
+    fn unknown_field(&mut self, message: &MessageDescriptor, key: &Key) {
+        let names: Vec<String> = message.fields().map(|f| f.name().to_string()).collect();
+        let mut diagnostic = Diagnostic::new(
+            codes::UNKNOWN_ENVOY_FIELD,
+            key.span,
+            format!("`{}` has no field `{}`", message.full_name(), key.name),
+        )
+        .with_label_message("unknown field");
+        diagnostic = match did_you_mean(&key.name, names.iter().map(String::as_str)) {
+            Some(suggestion) => diagnostic.with_did_you_mean(key.span, suggestion),
+            None if names.len() <= 12 => diagnostic.with_note(format!("its fields are: {}", names.join(", "))),
+            None => diagnostic,
+        };
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn field_value(&mut self, field: &FieldDescriptor, value: &Value) {
+        if field.is_map() {
+            let ValueKind::Object(entries) = &value.kind else {
+                self.wrong(value, &format!("a map for `{}`", field.name()));
+                return;
+            };
+            let Kind::Message(entry_type) = field.kind() else { return };
+            let value_field = entry_type.map_entry_value_field();
+            for entry in entries {
+                self.single(&value_field, &entry.value);
+            }
+            return;
+        }
+        if field.is_list() {
+            match &value.kind {
+                ValueKind::List(items) => items.iter().for_each(|item| self.single(field, item)),
+                _ => self.wrong(value, &format!("a list for `{}`", field.name())),
+            }
+            return;
+        }
+        self.single(field, value);
+    }
+
+    /// One value of a field's kind (a list's element, a map's value, or the field).
+    fn single(&mut self, field: &FieldDescriptor, value: &Value) {
+        if matches!(value.kind, ValueKind::Error | ValueKind::Path(_)) {
+            // Names resolve to `let` values elsewhere; errors were reported already.
+            return;
+        }
+        match field.kind() {
+            Kind::Message(message) => self.message_value(&message, value),
+            Kind::Enum(enumeration) => {
+                let word = match &value.kind {
+                    ValueKind::String(s) => Some(s.value.clone()),
+                    ValueKind::Number { raw, .. } => Some(raw.clone()),
+                    _ => None,
+                };
+                match word {
+                    Some(word) if enumeration.get_value_by_name(&word).is_some() || word.parse::<i32>().is_ok() => {}
+                    Some(word) => {
+                        let names: Vec<String> = enumeration.values().map(|v| v.name().to_string()).collect();
+                        let mut diagnostic = Diagnostic::new(
+                            codes::UNKNOWN_ENVOY_ENUM,
+                            value.span,
+                            format!("`{word}` is not a value of `{}`", enumeration.full_name()),
+                        )
+                        .with_label_message("unknown value")
+                        .with_note(format!("expected one of: {}", names.join(", ")));
+                        if let Some(suggestion) = did_you_mean(&word, names.iter().map(String::as_str)) {
+                            diagnostic = diagnostic.with_did_you_mean(value.span, &format!("\"{suggestion}\""));
+                        }
+                        self.diagnostics.push(diagnostic);
+                    }
+                    None => self.wrong(value, &format!("a value of `{}` (a string)", enumeration.full_name())),
+                }
+            }
+            Kind::Bool => {
+                if !matches!(value.kind, ValueKind::Bool(_)) {
+                    self.wrong(value, "`true` or `false`");
+                }
+            }
+            Kind::String | Kind::Bytes => {
+                if !matches!(value.kind, ValueKind::String(_)) {
+                    self.wrong(value, "a string");
+                }
+            }
+            Kind::Double | Kind::Float => {
+                if !matches!(value.kind, ValueKind::Number { .. }) {
+                    self.wrong(value, "a number");
+                }
+            }
+            kind => self.integer(&kind, value),
+        }
+    }
+
+    fn integer(&mut self, kind: &Kind, value: &Value) {
+        let ValueKind::Number { raw, .. } = &value.kind else {
+            self.wrong(value, "a whole number");
+            return;
+        };
+        let (min, max): (i128, i128) = match kind {
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => (i32::MIN.into(), i32::MAX.into()),
+            Kind::Uint32 | Kind::Fixed32 => (0, u32::MAX.into()),
+            Kind::Uint64 | Kind::Fixed64 => (0, u64::MAX.into()),
+            _ => (i64::MIN.into(), i64::MAX.into()),
+        };
+        match raw.parse::<i128>() {
+            Ok(number) if (min..=max).contains(&number) => {}
+            Ok(_) => self.diagnostics.push(
+                Diagnostic::new(codes::ENVOY_VALUE_MISMATCH, value.span, format!("{raw} is out of range for this field ({min} to {max})"))
+                    .with_label_message("out of range"),
+            ),
+            Err(_) => self.wrong(value, "a whole number"),
+        }
+    }
+
+    fn message_value(&mut self, message: &MessageDescriptor, value: &Value) {
+        match message.full_name() {
+            "google.protobuf.Any" => return self.any(value),
+            "google.protobuf.Duration" => {
+                if !matches!(value.kind, ValueKind::Duration { .. } | ValueKind::String(_)) {
+                    self.wrong(value, "a duration such as `5s`");
+                }
+                return;
+            }
+            "google.protobuf.Struct" | "google.protobuf.Value" | "google.protobuf.ListValue" => return,
+            "google.protobuf.Timestamp" => {
+                if !matches!(value.kind, ValueKind::String(_)) {
+                    self.wrong(value, "a timestamp string");
+                }
+                return;
+            }
+            name if name.starts_with("google.protobuf.") && name.ends_with("Value") => {
+                // Wrapper types read as their single `value` field.
+                if let Some(inner) = message.get_field_by_name("value")
+                    && !matches!(value.kind, ValueKind::Object(_))
+                {
+                    return self.single(&inner, value);
+                }
+            }
+            _ => {}
+        }
+        match &value.kind {
+            ValueKind::Object(entries) => self.fields(message, entries),
+            ValueKind::Message { type_name, fields, .. } => {
+                if type_name.text() != message.full_name() {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::ENVOY_VALUE_MISMATCH,
+                            type_name.span,
+                            format!("this field holds `{}`, not `{}`", message.full_name(), type_name.text()),
+                        )
+                        .with_did_you_mean(type_name.span, message.full_name()),
+                    );
+                } else {
+                    self.fields(message, fields);
+                }
+            }
+            _ => self.wrong(value, &format!("a `{}` object", message.full_name())),
+        }
+    }
+
+    /// `google.protobuf.Any`: a typed message, or an object with an `@type`.
+    fn any(&mut self, value: &Value) {
+        let (type_name, type_span, fields) = match &value.kind {
+            ValueKind::Message { type_name, fields, .. } => (type_name.text(), type_name.span, fields.as_slice()),
+            ValueKind::Object(entries) => match entries.iter().find(|e| e.key.name == "@type") {
+                Some(Entry { value: Value { kind: ValueKind::String(s), span }, .. }) => {
+                    (s.value.trim_start_matches("type.googleapis.com/").to_string(), *span, entries.as_slice())
+                }
+                _ => {
+                    self.diagnostics.push(
+                        Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, value.span, "this `Any` value does not say its type")
+                            .with_help("write a typed message, `envoy.extensions....Type { ... }`, or add `\"@type\": \"type.googleapis.com/...\"`"),
+                    );
+                    return;
+                }
+            },
+            _ => return self.wrong(value, "a typed message"),
+        };
+        match self.pool.get_message_by_name(&type_name) {
+            Some(message) => self.fields(&message, fields),
+            None => self.unknown_type(&type_name, type_span),
+        }
+    }
+
+    fn wrong(&mut self, value: &Value, expected: &str) {
+        self.diagnostics.push(
+            Diagnostic::new(codes::ENVOY_VALUE_MISMATCH, value.span, format!("expected {expected}, found {}", value.describe()))
+                .with_label_message(format!("expected {expected}")),
+        );
+    }
+}
