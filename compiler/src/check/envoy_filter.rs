@@ -11,6 +11,7 @@ use crate::istio::model as m;
 use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::versions::Feature;
+use super::envoy_schema::Completeness;
 use serde_json::{Map, Value as Json};
 
 const SETTINGS: &[&str] = &["priority", "labels", "annotations"];
@@ -202,7 +203,7 @@ fn insert(
         }),
         ..Default::default()
     });
-    let value = patch_value(ctx, apply, value)?;
+    let value = patch_value(ctx, apply, operation, value)?;
     ok.then(|| m::EnvoyConfigObjectPatch {
         apply_to: Some(apply.to_string()),
         match_: Some(m::EnvoyConfigObjectMatch { context, listener, route_configuration, ..Default::default() }),
@@ -309,7 +310,7 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
             None
         }
         (Some(Stmt { kind: StmtKind::PatchValue { value }, .. }), _) => {
-            let converted = patch_value(ctx, apply, value);
+            let converted = patch_value(ctx, apply, operation, value);
             ok &= converted.is_some();
             converted
         }
@@ -398,15 +399,16 @@ fn check_match_fits(ctx: &mut Ctx, apply: &str, object_match: &m::EnvoyConfigObj
 /// The `value` of a patch: a message literal of the patched type loses its `@type`
 /// (EnvoyFilter values are the message itself), and a typed filter config becomes a
 /// named filter.
-fn patch_value(ctx: &mut Ctx, apply: &str, value: &Value) -> Option<Map<String, Json>> {
+fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Option<Map<String, Json>> {
     let value = resolved(ctx, value);
+    let completeness = if operation == "MERGE" { Completeness::Partial } else { Completeness::Whole };
     // Check against Envoy's schema of every targeted version: a typed message as its
     // type, an object as what the applyTo patches (a filter for the filter kinds).
     match &value.kind {
         ValueKind::Message { type_name, fields, .. } => {
             let type_text = type_name.text();
             if !is_filter(apply) || ctx.symbols.filter_name_for_type(&type_text).is_some() {
-                super::envoy_schema::check_message(ctx, &type_text, type_name.span, fields);
+                super::envoy_schema::check_message(ctx, &type_text, type_name.span, fields, completeness);
             }
         }
         ValueKind::Object(entries) => {
@@ -417,7 +419,7 @@ fn patch_value(ctx: &mut Ctx, apply: &str, value: &Value) -> Option<Map<String, 
                 other => patched_type(other),
             };
             if let Some(object_type) = object_type {
-                super::envoy_schema::check_message(ctx, object_type, value.span.sub(0, 1), entries);
+                super::envoy_schema::check_message(ctx, object_type, value.span.sub(0, 1), entries, completeness);
             }
         }
         _ => {}

@@ -14,7 +14,7 @@ use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
 use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::versions;
-use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value as Reflected};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -51,15 +51,24 @@ pub fn targeted_envoys(ctx: &Ctx) -> Vec<&'static str> {
     out
 }
 
+/// Whether a value stands for a whole message, or for a part merged into one that
+/// Envoy already has (an EnvoyFilter MERGE), where required fields may be left out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    Whole,
+    Partial,
+}
+
 /// Checks `fields` as a message of type `type_name` in every targeted Envoy version.
-pub fn check_message(ctx: &mut Ctx, type_name: &str, type_span: Span, fields: &[Entry]) {
+pub fn check_message(ctx: &mut Ctx, type_name: &str, type_span: Span, fields: &[Entry], completeness: Completeness) {
     let envoys = targeted_envoys(ctx);
     let mut found: Vec<(Diagnostic, &'static str)> = Vec::new();
     for version in &envoys {
         let Some(pool) = pool(version) else { continue };
-        let mut checker = MessageChecker { pool: &pool, diagnostics: Vec::new() };
+        let rules = pool.get_extension_by_name("validate.rules");
+        let mut checker = MessageChecker { pool: &pool, diagnostics: Vec::new(), rules, completeness };
         match pool.get_message_by_name(type_name) {
-            Some(message) => checker.fields(&message, fields),
+            Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
         }
         found.extend(checker.diagnostics.into_iter().map(|d| (d, *version)));
@@ -92,6 +101,47 @@ fn report_by_version(ctx: &mut Ctx, found: Vec<(Diagnostic, &'static str)>, envo
 struct MessageChecker<'p> {
     pool: &'p DescriptorPool,
     diagnostics: Vec<Diagnostic>,
+    /// The protoc-gen-validate field option, when the schema has it.
+    rules: Option<prost_reflect::ExtensionDescriptor>,
+    completeness: Completeness,
+}
+
+/// A sub-message of validate rules, if it is set.
+fn rule_group(rules: &DynamicMessage, name: &str) -> Option<DynamicMessage> {
+    let field = rules.descriptor().get_field_by_name(name)?;
+    if !rules.has_field(&field) {
+        return None;
+    }
+    match rules.get_field(&field).into_owned() {
+        Reflected::Message(message) => Some(message),
+        _ => None,
+    }
+}
+
+/// A number-valued rule (`gt`, `min_len`, ...) if it is set, as f64.
+fn rule_number(rules: &DynamicMessage, name: &str) -> Option<f64> {
+    let field = rules.descriptor().get_field_by_name(name)?;
+    if !rules.has_field(&field) {
+        return None;
+    }
+    match rules.get_field(&field).as_ref() {
+        Reflected::I32(v) => Some(f64::from(*v)),
+        Reflected::I64(v) => Some(*v as f64),
+        Reflected::U32(v) => Some(f64::from(*v)),
+        Reflected::U64(v) => Some(*v as f64),
+        Reflected::F32(v) => Some(f64::from(*v)),
+        Reflected::F64(v) => Some(*v),
+        Reflected::Message(duration) => {
+            let seconds = rule_number(duration, "seconds").unwrap_or(0.0);
+            let nanos = rule_number(duration, "nanos").unwrap_or(0.0);
+            Some(seconds + nanos / 1e9)
+        }
+        _ => None,
+    }
+}
+
+fn rule_flag(rules: &DynamicMessage, name: &str) -> bool {
+    rules.descriptor().get_field_by_name(name).is_some_and(|f| matches!(rules.get_field(&f).as_ref(), Reflected::Bool(true)))
 }
 
 impl MessageChecker<'_> {
@@ -105,7 +155,10 @@ impl MessageChecker<'_> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn fields(&mut self, message: &MessageDescriptor, entries: &[Entry]) {
+    fn fields(&mut self, message: &MessageDescriptor, entries: &[Entry], anchor: Span) {
+        if self.completeness == Completeness::Whole {
+            self.required(message, entries, anchor);
+        }
         let mut oneofs: BTreeMap<String, &Entry> = BTreeMap::new();
         for entry in entries {
             if entry.key.name == "@type" {
@@ -140,6 +193,120 @@ impl MessageChecker<'_> {
                 );
             }
             self.field_value(&field, &entry.value);
+            self.validate(&field, &entry.value);
+        }
+    }
+
+    /// The validate rules of a field, if the schema gives it any.
+    fn field_rules(&self, field: &FieldDescriptor) -> Option<DynamicMessage> {
+        let extension = self.rules.as_ref()?;
+        let options = field.options();
+        if !options.has_extension(extension) {
+            return None;
+        }
+        match options.get_extension(extension).into_owned() {
+            Reflected::Message(rules) => Some(rules),
+            _ => None,
+        }
+    }
+
+    /// Fields that a whole message must have: required messages and durations, and
+    /// strings and lists with a minimum size.
+    fn required(&mut self, message: &MessageDescriptor, entries: &[Entry], anchor: Span) {
+        let mut missing = Vec::new();
+        for field in message.fields() {
+            let given = entries.iter().any(|e| e.key.name == field.name() || e.key.name == field.json_name());
+            if given {
+                continue;
+            }
+            // A field of a oneof is only required when the oneof itself is.
+            if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
+                continue;
+            }
+            let Some(rules) = self.field_rules(&field) else { continue };
+            let required = ["message", "duration", "any", "timestamp"].iter().any(|group| rule_group(&rules, group).is_some_and(|g| rule_flag(&g, "required")))
+                || rule_group(&rules, "string").is_some_and(|g| rule_number(&g, "min_len").unwrap_or(0.0) >= 1.0 || rule_number(&g, "min_bytes").unwrap_or(0.0) >= 1.0)
+                || rule_group(&rules, "repeated").is_some_and(|g| rule_number(&g, "min_items").unwrap_or(0.0) >= 1.0)
+                || rule_group(&rules, "map").is_some_and(|g| rule_number(&g, "min_pairs").unwrap_or(0.0) >= 1.0);
+            if required {
+                missing.push(field.name().to_string());
+            }
+        }
+        // Oneofs marked required need one of their fields.
+        for oneof in message.oneofs().filter(|o| !o.is_synthetic()) {
+            let required = oneof_required(self.pool, &oneof);
+            if required && !oneof.fields().any(|f| entries.iter().any(|e| e.key.name == f.name() || e.key.name == f.json_name())) {
+                missing.push(format!("one of {}", oneof.fields().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")));
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        let shown: Vec<String> = missing.iter().map(|m| if m.starts_with("one of") { m.clone() } else { format!("`{m}`") }).collect();
+        self.diagnostics.push(
+            Diagnostic::new(
+                codes::ENVOY_RULE_VIOLATED,
+                anchor,
+                format!("`{}` requires {}", message.full_name(), shown.join(", ")),
+            )
+            .with_label_message(format!("missing {}", shown.join(", "))),
+        );
+    }
+
+    /// protoc-gen-validate rules on a given value: lengths, ranges, item counts.
+    fn validate(&mut self, field: &FieldDescriptor, value: &Value) {
+        let Some(rules) = self.field_rules(field) else { return };
+        let mut problems = Vec::new();
+        match &value.kind {
+            ValueKind::String(s) => {
+                if let Some(string) = rule_group(&rules, "string") {
+                    let length = s.value.chars().count() as f64;
+                    if let Some(min) = rule_number(&string, "min_len").or(rule_number(&string, "min_bytes"))
+                        && length < min
+                    {
+                        problems.push(if min == 1.0 { "non-empty".to_string() } else { format!("at least {min} characters long") });
+                    }
+                    if let Some(max) = rule_number(&string, "max_len").or(rule_number(&string, "max_bytes"))
+                        && length > max
+                    {
+                        problems.push(format!("at most {max} characters long"));
+                    }
+                }
+            }
+            ValueKind::Number { value: number, .. } => {
+                for group in ["uint32", "int32", "uint64", "int64", "double", "float", "sint32", "sint64", "fixed32", "fixed64"] {
+                    if let Some(range) = rule_group(&rules, group) {
+                        problems.extend(range_problems(&range, *number, ""));
+                    }
+                }
+            }
+            ValueKind::Duration { seconds, .. } => {
+                if let Some(range) = rule_group(&rules, "duration") {
+                    problems.extend(range_problems(&range, *seconds, "s"));
+                }
+            }
+            ValueKind::List(items) => {
+                if let Some(repeated) = rule_group(&rules, "repeated") {
+                    let count = items.len() as f64;
+                    if let Some(min) = rule_number(&repeated, "min_items")
+                        && count < min
+                    {
+                        problems.push(format!("a list of at least {min} items"));
+                    }
+                    if let Some(max) = rule_number(&repeated, "max_items")
+                        && count > max
+                    {
+                        problems.push(format!("a list of at most {max} items"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if !problems.is_empty() {
+            self.diagnostics.push(
+                Diagnostic::new(codes::ENVOY_RULE_VIOLATED, value.span, format!("`{}` must be {}", field.name(), problems.join(" and ")))
+                    .with_label_message("violates the schema's validation rule"),
+            );
         }
     }
 
@@ -282,7 +449,7 @@ impl MessageChecker<'_> {
             _ => {}
         }
         match &value.kind {
-            ValueKind::Object(entries) => self.fields(message, entries),
+            ValueKind::Object(entries) => self.fields(message, entries, value.span.sub(0, 1)),
             ValueKind::Message { type_name, fields, .. } => {
                 if type_name.text() != message.full_name() {
                     self.diagnostics.push(
@@ -294,7 +461,7 @@ impl MessageChecker<'_> {
                         .with_did_you_mean(type_name.span, message.full_name()),
                     );
                 } else {
-                    self.fields(message, fields);
+                    self.fields(message, fields, type_name.span);
                 }
             }
             _ => self.wrong(value, &format!("a `{}` object", message.full_name())),
@@ -320,7 +487,7 @@ impl MessageChecker<'_> {
             _ => return self.wrong(value, "a typed message"),
         };
         match self.pool.get_message_by_name(&type_name) {
-            Some(message) => self.fields(&message, fields),
+            Some(message) => self.fields(&message, fields, type_span),
             None => self.unknown_type(&type_name, type_span),
         }
     }
@@ -331,4 +498,37 @@ impl MessageChecker<'_> {
                 .with_label_message(format!("expected {expected}")),
         );
     }
+}
+
+/// Whether a oneof carries `(validate.required) = true`.
+fn oneof_required(pool: &DescriptorPool, oneof: &prost_reflect::OneofDescriptor) -> bool {
+    let Some(extension) = pool.get_extension_by_name("validate.required") else { return false };
+    let options = oneof.options();
+    options.has_extension(&extension) && matches!(options.get_extension(&extension).as_ref(), Reflected::Bool(true))
+}
+
+/// `gt`, `gte`, `lt`, `lte` of a numeric or duration rule group, against a value.
+fn range_problems(range: &DynamicMessage, value: f64, unit: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(bound) = rule_number(range, "gt")
+        && value <= bound
+    {
+        problems.push(format!("greater than {bound}{unit}"));
+    }
+    if let Some(bound) = rule_number(range, "gte")
+        && value < bound
+    {
+        problems.push(format!("at least {bound}{unit}"));
+    }
+    if let Some(bound) = rule_number(range, "lt")
+        && value >= bound
+    {
+        problems.push(format!("less than {bound}{unit}"));
+    }
+    if let Some(bound) = rule_number(range, "lte")
+        && value > bound
+    {
+        problems.push(format!("at most {bound}{unit}"));
+    }
+    problems
 }

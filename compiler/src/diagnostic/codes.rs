@@ -250,6 +250,12 @@ versions. The note lists the names it has.";
     ENVOY_ONEOF_CONFLICT = "E0504", "two alternatives of an Envoy oneof",
 "The two fields belong to the same `oneof` of the message: only one of them can be set.
 Envoy rejects the config.";
+    ENVOY_RULE_VIOLATED = "E0506", "Envoy validation rule violated",
+"Envoy's schema attaches validation rules (protoc-gen-validate) to many fields: a
+required message, a string of at least one character, a number within a range, a list
+with a minimum number of items. Envoy rejects a config that breaks them, so meshc checks
+them for every targeted version. Inside an EnvoyFilter `merge` patch, required fields
+may be left out, since the value is merged into an object Envoy already has.";
     ENVOY_DEPRECATED_FIELD = "W0505", "deprecated Envoy field",
 "The field is marked deprecated in the targeted Envoy version's schema. It still works,
 but a later Envoy release may reject it; the message says which versions deprecate it.";
