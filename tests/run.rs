@@ -36,6 +36,10 @@ fn main() {
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
+    for file in corpus_files() {
+        let name = format!("envoy_validate::agrees_with_envoy_1_38::{}", file.file_stem().unwrap().to_string_lossy());
+        trials.push(Trial::test(name, move || agrees_with_real_envoy(&file)));
+    }
     libtest_mimic::run(&args, trials).exit();
 }
 
@@ -182,6 +186,13 @@ fn every_code_has_a_case() -> Result<(), Failed> {
             rendered.push_str(&std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default());
         }
     }
+    // `meshc envoy validate` reports on raw Envoy files; its corpus counts too.
+    for file in corpus_files() {
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        for diagnostic in meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &text, "1.38.2") {
+            rendered.push_str(&format!("[{}]", diagnostic.code));
+        }
+    }
     let missing: Vec<&str> = meshc::diagnostic::codes::ALL
         .iter()
         .map(|info| info.code.as_str())
@@ -261,6 +272,47 @@ fn re_extraction_matches_committed() -> Result<(), Failed> {
             extracted.len(),
             files.len(),
             committed.len()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn corpus_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join("tests/envoy-corpus"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// `meshc envoy validate` and the real `envoy --mode validate` of the pinned 1.38 build
+/// accept and reject the same files; the file name says which it is (`accept-...`,
+/// `reject-...`), so a case where both are wrong still fails.
+fn agrees_with_real_envoy(file: &Path) -> Result<(), Failed> {
+    let build = meshc::versions::envoy_build("1.38").ok_or("1.38 is pinned")?;
+    let cache = workspace().join("target/meshc-test-cache");
+    let envoy = match meshc::cli::envoy::cached(&cache, build) {
+        Some(path) => path,
+        None => meshc::cli::envoy::fetch(&cache, build, None)?,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let meshc_accepts = !meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &text, build.version).iter().any(|d| d.is_error());
+    let output = std::process::Command::new(&envoy)
+        .args(["--mode", "validate", "--log-level", "critical", "-c"])
+        .arg(file)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", envoy.display()))?;
+    let envoy_accepts = output.status.success();
+    let expected = file.file_name().unwrap().to_string_lossy().starts_with("accept-");
+    if meshc_accepts != envoy_accepts || envoy_accepts != expected {
+        return Err(format!(
+            "meshc {}, Envoy {} {}, the file name says {}\n{}",
+            if meshc_accepts { "accepts" } else { "rejects" },
+            build.version,
+            if envoy_accepts { "accepts" } else { "rejects" },
+            if expected { "accept" } else { "reject" },
+            String::from_utf8_lossy(&output.stdout)
         )
         .into());
     }

@@ -10,6 +10,7 @@ pub mod check;
 pub mod descriptors;
 pub mod cli;
 pub mod diagnostic;
+pub mod envoy_config;
 pub mod istio;
 pub mod manifest;
 pub mod stdlib;

@@ -62,23 +62,46 @@ pub enum Completeness {
 /// Checks `fields` as a message of type `type_name` in every targeted Envoy version.
 pub fn check_message(ctx: &mut Ctx, type_name: &str, type_span: Span, fields: &[Entry], completeness: Completeness) {
     let envoys = targeted_envoys(ctx);
+    let diagnostics = check_in_versions(&envoys, type_name, type_span, fields, completeness, Strictness::Language);
+    ctx.diagnostics.extend(diagnostics);
+}
+
+/// How literally values must match their fields' types.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// meshc's own values: a number is written as a number.
+    Language,
+    /// Envoy's own YAML and JSON, which accept proto3 JSON's loose forms, such as
+    /// `"8080"` for an integer.
+    ProtoJson,
+}
+
+/// Checks a message in each of `envoys`, reporting every distinct mistake once.
+pub fn check_in_versions(
+    envoys: &[&'static str],
+    type_name: &str,
+    type_span: Span,
+    fields: &[Entry],
+    completeness: Completeness,
+    strictness: Strictness,
+) -> Vec<Diagnostic> {
     let mut found: Vec<(Diagnostic, &'static str)> = Vec::new();
-    for version in &envoys {
+    for version in envoys {
         let Some(pool) = pool(version) else { continue };
         let rules = pool.get_extension_by_name("validate.rules");
-        let mut checker = MessageChecker { pool: &pool, diagnostics: Vec::new(), rules, completeness };
+        let mut checker = MessageChecker { pool: &pool, diagnostics: Vec::new(), rules, completeness, strictness };
         match pool.get_message_by_name(type_name) {
             Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
         }
         found.extend(checker.diagnostics.into_iter().map(|d| (d, *version)));
     }
-    report_by_version(ctx, found, &envoys);
+    report_by_version(found, envoys)
 }
 
 /// One diagnostic per distinct mistake, saying which versions it applies to unless
 /// it applies to all of them.
-fn report_by_version(ctx: &mut Ctx, found: Vec<(Diagnostic, &'static str)>, envoys: &[&'static str]) {
+fn report_by_version(found: Vec<(Diagnostic, &'static str)>, envoys: &[&'static str]) -> Vec<Diagnostic> {
     let mut grouped: Vec<(Diagnostic, Vec<&'static str>)> = Vec::new();
     for (diagnostic, version) in found {
         match grouped.iter_mut().find(|(d, _)| *d == diagnostic) {
@@ -86,16 +109,19 @@ fn report_by_version(ctx: &mut Ctx, found: Vec<(Diagnostic, &'static str)>, envo
             None => grouped.push((diagnostic, vec![version])),
         }
     }
-    for (mut diagnostic, versions) in grouped {
-        if versions.len() == envoys.len() {
-            diagnostic.notes.push(format!("in Envoy {}", versions.join(", ")));
-        } else {
-            diagnostic.message = format!("{} (Envoy {})", diagnostic.message, versions.join(", "));
-            let fine: Vec<&str> = envoys.iter().filter(|v| !versions.contains(v)).copied().collect();
-            diagnostic.notes.push(format!("Envoy {} accepts it", fine.join(", ")));
-        }
-        ctx.report(diagnostic);
-    }
+    grouped
+        .into_iter()
+        .map(|(mut diagnostic, versions)| {
+            if versions.len() == envoys.len() {
+                diagnostic.notes.push(format!("in Envoy {}", versions.join(", ")));
+            } else {
+                diagnostic.message = format!("{} (Envoy {})", diagnostic.message, versions.join(", "));
+                let fine: Vec<&str> = envoys.iter().filter(|v| !versions.contains(v)).copied().collect();
+                diagnostic.notes.push(format!("Envoy {} accepts it", fine.join(", ")));
+            }
+            diagnostic
+        })
+        .collect()
 }
 
 struct MessageChecker<'p> {
@@ -104,6 +130,7 @@ struct MessageChecker<'p> {
     /// The protoc-gen-validate field option, when the schema has it.
     rules: Option<prost_reflect::ExtensionDescriptor>,
     completeness: Completeness,
+    strictness: Strictness,
 }
 
 /// A sub-message of validate rules, if it is set.
@@ -393,7 +420,9 @@ impl MessageChecker<'_> {
                 }
             }
             Kind::Double | Kind::Float => {
-                if !matches!(value.kind, ValueKind::Number { .. }) {
+                let loose = self.strictness == Strictness::ProtoJson
+                    && matches!(&value.kind, ValueKind::String(s) if s.value.parse::<f64>().is_ok() || matches!(s.value.as_str(), "NaN" | "Infinity" | "-Infinity"));
+                if !matches!(value.kind, ValueKind::Number { .. }) && !loose {
                     self.wrong(value, "a number");
                 }
             }
@@ -402,9 +431,13 @@ impl MessageChecker<'_> {
     }
 
     fn integer(&mut self, kind: &Kind, value: &Value) {
-        let ValueKind::Number { raw, .. } = &value.kind else {
-            self.wrong(value, "a whole number");
-            return;
+        let raw = match &value.kind {
+            ValueKind::Number { raw, .. } => raw.clone(),
+            ValueKind::String(s) if self.strictness == Strictness::ProtoJson => s.value.clone(),
+            _ => {
+                self.wrong(value, "a whole number");
+                return;
+            }
         };
         let (min, max): (i128, i128) = match kind {
             Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => (i32::MIN.into(), i32::MAX.into()),

@@ -7,7 +7,7 @@
 pub mod cel;
 mod common;
 mod envoy_filter;
-mod envoy_schema;
+pub mod envoy_schema;
 pub mod symbols;
 mod telemetry;
 mod usage;

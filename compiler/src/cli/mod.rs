@@ -83,6 +83,15 @@ enum EnvoyCommand {
     },
     /// Print the path of the cached binary of VERSION.
     Path { version: String },
+    /// Check Envoy bootstrap files (YAML or JSON) against the schema of an Envoy version.
+    Validate {
+        /// The Envoy version whose schema applies, such as 1.38.
+        #[arg(long)]
+        envoy: String,
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -390,6 +399,26 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        EnvoyCommand::Validate { envoy: version, files, format } => {
+            let build = envoy::resolve(&version)?;
+            if files.is_empty() {
+                return Err("name at least one bootstrap file".to_string());
+            }
+            let mut db = SourceDb::new();
+            let mut diagnostics = Vec::new();
+            for file in &files {
+                let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let id = db.add_bytes(package::display(file), bytes, crate::source::SourceKind::Other);
+                diagnostics.extend(crate::envoy_config::validate_bootstrap(id, db.text(id), build.version));
+            }
+            crate::diagnostic::sort(&mut diagnostics);
+            print_diagnostics(&db, &diagnostics, format, ColorChoice::Auto);
+            let errors = diagnostics.iter().any(Diagnostic::is_error);
+            if format == Format::Text && !errors {
+                eprintln!("{} valid for Envoy {}", if files.len() == 1 { "the file is" } else { "the files are" }, build.version);
+            }
+            Ok(if errors { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         EnvoyCommand::Path { version } => {
             let build = envoy::resolve(&version)?;

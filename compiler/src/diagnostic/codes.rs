@@ -256,6 +256,9 @@ required message, a string of at least one character, a number within a range, a
 with a minimum number of items. Envoy rejects a config that breaks them, so meshc checks
 them for every targeted version. Inside an EnvoyFilter `merge` patch, required fields
 may be left out, since the value is merged into an object Envoy already has.";
+    INVALID_ENVOY_CONFIG = "E0507", "unreadable Envoy configuration",
+"`meshc envoy validate` could not read the file as YAML or JSON (or it uses a YAML
+feature Envoy's loader does not, such as aliases). The label points at the place.";
     ENVOY_DEPRECATED_FIELD = "W0505", "deprecated Envoy field",
 "The field is marked deprecated in the targeted Envoy version's schema. It still works,
 but a later Envoy release may reject it; the message says which versions deprecate it.";
