@@ -36,9 +36,9 @@ fn main() {
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
-    for file in corpus_files() {
-        let name = format!("envoy_validate::agrees_with_envoy_1_38::{}", file.file_stem().unwrap().to_string_lossy());
-        trials.push(Trial::test(name, move || agrees_with_real_envoy(&file)));
+    for build in meshc::versions::ENVOY_BUILDS {
+        let name = format!("envoy_validate::agrees_with_envoy_{}", build.version.replace('.', "_"));
+        trials.push(Trial::test(name, move || agrees_with_real_envoy(build)));
     }
     libtest_mimic::run(&args, trials).exit();
 }
@@ -87,7 +87,10 @@ fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
         let yaml = meshc::istio::emit::to_yaml(&generated.resource);
         let reread: Json = serde_norway::from_str(&yaml).map_err(|e| format!("the YAML does not read back: {e}"))?;
         if reread != json {
-            problems.push(format!("{}: the YAML reads back as different data", meshc::istio::emit::output_path(&generated.resource)));
+            problems.push(format!(
+                "{}: the YAML reads back as different data",
+                meshc::istio::emit::output_path(&generated.resource)
+            ));
         }
         for istio in &manifest.istio {
             let release = crd::schema_release(&istio.value);
@@ -127,7 +130,8 @@ fn seed_reproduces_reference() -> Result<(), Failed> {
     if analysis.has_errors() {
         return Err("examples/seed has errors".into());
     }
-    let generated: Vec<Json> = analysis.resources.iter().map(|g| meshc::istio::emit::to_json_value(&g.resource)).collect();
+    let generated: Vec<Json> =
+        analysis.resources.iter().map(|g| meshc::istio::emit::to_json_value(&g.resource)).collect();
     let mut seen = 0;
     let mut problems = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(shared().join("reference/seed-yaml"))
@@ -139,7 +143,8 @@ fn seed_reproduces_reference() -> Result<(), Failed> {
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
         let expected: Json = serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-        let identity = |r: &Json| (r["kind"].clone(), r["metadata"]["namespace"].clone(), r["metadata"]["name"].clone());
+        let identity =
+            |r: &Json| (r["kind"].clone(), r["metadata"]["namespace"].clone(), r["metadata"]["name"].clone());
         match generated.iter().find(|g| identity(g) == identity(&expected)) {
             Some(actual) if *actual == expected => seen += 1,
             Some(actual) => problems.push(format!(
@@ -183,7 +188,9 @@ fn every_code_has_a_case() -> Result<(), Failed> {
     let mut rendered = String::new();
     for kind in ["ok", "err"] {
         for case in golden::find_cases(&workspace().join("golden").join(kind)).map_err(|e| e.to_string())? {
-            rendered.push_str(&std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default());
+            rendered.push_str(
+                &std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default(),
+            );
         }
     }
     // `meshc envoy validate` reports on raw Envoy files; its corpus counts too.
@@ -280,41 +287,108 @@ fn re_extraction_matches_committed() -> Result<(), Failed> {
 
 fn corpus_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join("tests/envoy-corpus"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
 }
 
-/// `meshc envoy validate` and the real `envoy --mode validate` of the pinned 1.38 build
-/// accept and reject the same files; the file name says which it is (`accept-...`,
-/// `reject-...`), so a case where both are wrong still fails.
-fn agrees_with_real_envoy(file: &Path) -> Result<(), Failed> {
-    let build = meshc::versions::envoy_build("1.38").ok_or("1.38 is pinned")?;
+/// A bootstrap file of the differential corpus and whether Envoy should accept it.
+struct CorpusCase {
+    name: String,
+    text: String,
+    accept: bool,
+}
+
+/// The files of `tests/envoy-corpus/` (named `accept-*` or `reject-*`), and mutations
+/// of each accepted one: every mapping key misspelled, every number and duration
+/// replaced by a list, every enum value made unknown. Each must be rejected.
+fn corpus() -> Vec<CorpusCase> {
+    let key = regex::Regex::new(r"([A-Za-z_@]{3,}):").expect("regex");
+    let number = regex::Regex::new(r":\s*([0-9][0-9.]*s?)(?:[\s,}]|$)").expect("regex");
+    let enumeration = regex::Regex::new(r"(?:codec_type|type): ([A-Z_]+)").expect("regex");
+    let mut cases = Vec::new();
+    for file in corpus_files() {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let accept = name.starts_with("accept-");
+        if accept {
+            let lines: Vec<&str> = text.lines().collect();
+            for (index, line) in lines.iter().enumerate() {
+                // Comments and the Lua code inside block scalars are not YAML keys.
+                if line.trim_start().starts_with('#') || line.contains('(') {
+                    continue;
+                }
+                let mut mutate = |range: std::ops::Range<usize>, replacement: String, what: &str| {
+                    let mut mutated = lines.clone();
+                    let changed = format!("{}{}{}", &line[..range.start], replacement, &line[range.end..]);
+                    mutated[index] = &changed;
+                    cases.push(CorpusCase {
+                        name: format!("{name}/line-{}-{what}", index + 1),
+                        text: mutated.join("\n") + "\n",
+                        accept: false,
+                    });
+                };
+                for found in key.captures_iter(line) {
+                    let word = found.get(1).unwrap();
+                    let text = word.as_str();
+                    let misspelled = format!("{}{}", &text[..text.len() - 2], &text[text.len() - 1..]);
+                    mutate(word.range(), misspelled, &format!("key-{text}"));
+                }
+                for found in number.captures_iter(line) {
+                    mutate(found.get(1).unwrap().range(), "[oops]".to_string(), "value");
+                }
+                for found in enumeration.captures_iter(line) {
+                    let word = found.get(1).unwrap();
+                    mutate(word.range(), format!("{}X", word.as_str()), "enum");
+                }
+            }
+        }
+        cases.push(CorpusCase { name, text, accept });
+    }
+    cases
+}
+
+/// `meshc envoy validate` and the real `envoy --mode validate` of a pinned build
+/// accept and reject the same files of the corpus, and both as the corpus says (so a
+/// case where both are wrong still fails).
+fn agrees_with_real_envoy(build: &'static meshc::versions::EnvoyBuild) -> Result<(), Failed> {
     let cache = workspace().join("target/meshc-test-cache");
     let envoy = match meshc::cli::envoy::cached(&cache, build) {
         Some(path) => path,
         None => meshc::cli::envoy::fetch(&cache, build, None)?,
     };
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let meshc_accepts = !meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &text, build.version).iter().any(|d| d.is_error());
-    let output = std::process::Command::new(&envoy)
-        .args(["--mode", "validate", "--log-level", "critical", "-c"])
-        .arg(file)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", envoy.display()))?;
-    let envoy_accepts = output.status.success();
-    let expected = file.file_name().unwrap().to_string_lossy().starts_with("accept-");
-    if meshc_accepts != envoy_accepts || envoy_accepts != expected {
-        return Err(format!(
-            "meshc {}, Envoy {} {}, the file name says {}\n{}",
-            if meshc_accepts { "accepts" } else { "rejects" },
-            build.version,
-            if envoy_accepts { "accepts" } else { "rejects" },
-            if expected { "accept" } else { "reject" },
-            String::from_utf8_lossy(&output.stdout)
-        )
-        .into());
+    let scratch = std::env::temp_dir().join(format!("meshc-corpus-{}-{}", build.version, std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let cases = corpus();
+    let mut problems = Vec::new();
+    for case in &cases {
+        let meshc_accepts = !meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &case.text, build.version)
+            .iter()
+            .any(|d| d.is_error());
+        let path = scratch.join("bootstrap.yaml");
+        std::fs::write(&path, &case.text).map_err(|e| e.to_string())?;
+        let output = std::process::Command::new(&envoy)
+            .args(["--mode", "validate", "--log-level", "critical", "-c"])
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", envoy.display()))?;
+        let envoy_accepts = output.status.success();
+        if meshc_accepts != envoy_accepts || envoy_accepts != case.accept {
+            problems.push(format!(
+                "{}: meshc {}, Envoy {}, the corpus says {}",
+                case.name,
+                if meshc_accepts { "accepts" } else { "rejects" },
+                if envoy_accepts { "accepts" } else { "rejects" },
+                if case.accept { "accept" } else { "reject" },
+            ));
+        }
     }
-    Ok(())
+    let _ = std::fs::remove_dir_all(&scratch);
+    if cases.len() < 60 {
+        problems.push(format!("the corpus has only {} cases", cases.len()));
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
 }

@@ -75,7 +75,9 @@ pub fn analyze(db: &SourceDb) -> Analysis {
             if !db.is_empty() {
                 diagnostics.push(
                     Diagnostic::new(codes::MISSING_MANIFEST, Span::new(anchor, 0, 0), "this package has no mesh.toml")
-                        .with_help("create a mesh.toml next to the .mesh files; `meshc explain E0200` shows an example"),
+                        .with_help(
+                            "create a mesh.toml next to the .mesh files; `meshc explain E0200` shows an example",
+                        ),
                 );
             }
             None
@@ -130,13 +132,17 @@ mod tests {
     fn the_stdlib_has_no_diagnostics_and_declares_the_vocabulary() {
         let db = SourceDb::with_stdlib();
         let analysis = analyze(&db);
-        let stdlib: Vec<&Diagnostic> = analysis.diagnostics.iter().filter(|d| d.code != codes::MISSING_MANIFEST).collect();
+        let stdlib: Vec<&Diagnostic> =
+            analysis.diagnostics.iter().filter(|d| d.code != codes::MISSING_MANIFEST).collect();
         assert!(stdlib.is_empty(), "{stdlib:#?}");
         let mut diagnostics = Vec::new();
         let symbols = crate::check::symbols::Symbols::collect(&db, None, &analysis.files, &mut diagnostics);
         assert!(symbols.vocabulary.get("request.host").is_some());
         assert!(symbols.metrics.contains_key("REQUEST_COUNT"));
         assert!(symbols.provider_kinds.contains_key("zipkin"));
-        assert_eq!(symbols.filter_name_for_type("envoy.extensions.filters.http.lua.v3.Lua").as_deref(), Some("envoy.filters.http.lua"));
+        assert_eq!(
+            symbols.filter_name_for_type("envoy.extensions.filters.http.lua.v3.Lua").as_deref(),
+            Some("envoy.filters.http.lua")
+        );
     }
 }

@@ -152,7 +152,8 @@ pub fn embedded(version: &str) -> Option<&'static [u8]> {
 /// The linked schema of an Envoy build, from the embedded descriptor set.
 pub fn load(version: &str) -> Result<prost_reflect::DescriptorPool, String> {
     let compressed = embedded(version).ok_or_else(|| format!("no descriptor set is embedded for Envoy {version}"))?;
-    let set = decompress(compressed).map_err(|e| format!("the embedded descriptor set of Envoy {version} is damaged: {e}"))?;
+    let set = decompress(compressed)
+        .map_err(|e| format!("the embedded descriptor set of Envoy {version} is damaged: {e}"))?;
     link(&set)
 }
 

@@ -28,7 +28,11 @@ pub fn validate_bootstrap(file: FileId, text: &str, envoy: &'static str) -> Vec<
             ));
         }
         ValueKind::Null => {}
-        _ => diagnostics.push(Diagnostic::new(codes::ENVOY_VALUE_MISMATCH, value.span, "a bootstrap is a mapping of fields")),
+        _ => diagnostics.push(Diagnostic::new(
+            codes::ENVOY_VALUE_MISMATCH,
+            value.span,
+            "a bootstrap is a mapping of fields",
+        )),
     }
     diagnostics
 }
@@ -42,7 +46,10 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Option<Value>, Vec<Diagnostic>) 
     let mut builder = Builder { file, stack: Vec::new(), root: None, diagnostics: Vec::new() };
     for event in Parser::new_from_str(text) {
         match event {
-            Ok((event, span)) => builder.event(event, Span::new(file, byte(span.start.index()), byte(span.end.index()).max(byte(span.start.index())))),
+            Ok((event, span)) => builder.event(
+                event,
+                Span::new(file, byte(span.start.index()), byte(span.end.index()).max(byte(span.start.index()))),
+            ),
             Err(error) => {
                 let at = byte(error.marker().index());
                 builder.diagnostics.push(Diagnostic::new(
@@ -77,7 +84,10 @@ impl Builder {
             Event::MappingEnd => {
                 if let Some(Frame::Map { start, entries, .. }) = self.stack.pop() {
                     let end = entries.last().map(|e| e.span.end).unwrap_or(span.end).max(start.end);
-                    self.value(Value { kind: ValueKind::Object(entries), span: Span::new(self.file, start.start, end) });
+                    self.value(Value {
+                        kind: ValueKind::Object(entries),
+                        span: Span::new(self.file, start.start, end),
+                    });
                 }
             }
             Event::SequenceEnd => {
@@ -115,7 +125,11 @@ impl Builder {
                 }
                 None => {
                     // A mapping or list used as a key: not something Envoy reads.
-                    self.diagnostics.push(Diagnostic::new(codes::INVALID_ENVOY_CONFIG, value.span, "keys must be plain strings"));
+                    self.diagnostics.push(Diagnostic::new(
+                        codes::INVALID_ENVOY_CONFIG,
+                        value.span,
+                        "keys must be plain strings",
+                    ));
                     *key = Some(Key { name: String::new(), span: value.span, quoted: true });
                 }
             },
@@ -134,7 +148,8 @@ fn scalar_kind(text: &str, style: ScalarStyle, span: Span) -> ValueKind {
             "false" | "False" | "FALSE" => return ValueKind::Bool(false),
             _ => {}
         }
-        let looks_numeric = text.trim_start_matches(['-', '+']).chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.');
+        let looks_numeric =
+            text.trim_start_matches(['-', '+']).chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.');
         if looks_numeric && let Ok(value) = text.parse::<f64>() {
             return ValueKind::Number { value, raw: text.to_string() };
         }

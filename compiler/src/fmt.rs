@@ -7,9 +7,9 @@
 //! before the next statement, or at the end of the line they ended. Formatting is
 //! idempotent, and a file with syntax errors is not formatted at all.
 
+use crate::span::FileId;
 use crate::syntax::ast::*;
 use crate::syntax::parse_file;
-use crate::span::FileId;
 
 const WIDTH: usize = 100;
 
@@ -19,7 +19,8 @@ pub fn format_source(text: &str) -> Option<String> {
     if diagnostics.iter().any(|d| d.is_error()) {
         return None;
     }
-    let mut printer = Printer { text, out: String::new(), comments: &file.comments, next_comment: 0, indent: 0, last_end: 0 };
+    let mut printer =
+        Printer { text, out: String::new(), comments: &file.comments, next_comment: 0, indent: 0, last_end: 0 };
     printer.file(&file);
     Some(printer.finish())
 }
@@ -102,7 +103,10 @@ impl Printer<'_> {
         while let Some(comment) = self.comments.get(self.next_comment) {
             let between = &self.text[(end as usize).min(comment.span.start as usize)..comment.span.start as usize];
             // Only a comment with nothing but blanks (or a separator) after `end` trails it.
-            if comment.span.start < end || between.contains('\n') || !between.trim().trim_matches([',', ';']).trim().is_empty() {
+            if comment.span.start < end
+                || between.contains('\n')
+                || !between.trim().trim_matches([',', ';']).trim().is_empty()
+            {
                 break;
             }
             self.out.push(' ');
@@ -148,7 +152,7 @@ impl Printer<'_> {
                 self.line(&format!("schema {} {{", decl.name.name));
                 self.indent += 1;
                 for field in &decl.fields {
-                                        self.comments_before(field.span.start);
+                    self.comments_before(field.span.start);
                     self.keep_blank_line(field.span.start);
                     let optional = if field.optional { "?" } else { "" };
                     let ty = self.type_text(&field.ty);
@@ -190,7 +194,7 @@ impl Printer<'_> {
     fn block_body(&mut self, body: &[Stmt], end: u32) {
         self.indent += 1;
         for stmt in body {
-                        self.comments_before(stmt.span.start);
+            self.comments_before(stmt.span.start);
             self.keep_blank_line(stmt.span.start);
             self.stmt(stmt);
             self.trailing_comments(stmt.span.end);
@@ -342,16 +346,25 @@ impl Printer<'_> {
         match scope {
             Scope::Mesh(_) => "mesh".to_string(),
             Scope::Namespace(lit, _) => format!("in namespace {}", quote(&lit.value)),
-            Scope::Workload(value, _) => format!("for workload {}", inline_value(value).unwrap_or_else(|| self.text[value.span.range()].to_string())),
+            Scope::Workload(value, _) => format!(
+                "for workload {}",
+                inline_value(value).unwrap_or_else(|| self.text[value.span.range()].to_string())
+            ),
             Scope::Targets(refs, _) => {
                 let refs: Vec<String> = refs
                     .iter()
                     .map(|r| match r {
                         TargetRef::Named { kind, name, .. } => format!("{} {}", kind.name, quote(&name.value)),
-                        TargetRef::Object(value) => inline_value(value).unwrap_or_else(|| self.text[value.span.range()].to_string()),
+                        TargetRef::Object(value) => {
+                            inline_value(value).unwrap_or_else(|| self.text[value.span.range()].to_string())
+                        }
                     })
                     .collect();
-                if refs.len() == 1 { format!("for target {}", refs[0]) } else { format!("for targets [{}]", refs.join(", ")) }
+                if refs.len() == 1 {
+                    format!("for target {}", refs[0])
+                } else {
+                    format!("for targets [{}]", refs.join(", "))
+                }
             }
         }
     }
@@ -427,7 +440,7 @@ impl Printer<'_> {
     fn entries(&mut self, entries: &[Entry], end: u32) {
         self.indent += 1;
         for entry in entries {
-                        self.comments_before(entry.span.start);
+            self.comments_before(entry.span.start);
             self.keep_blank_line(entry.span.start);
             self.line(&format!("{}: ", key_text(&entry.key)));
             self.value(&entry.value);
@@ -451,7 +464,8 @@ impl Printer<'_> {
     /// that the parser's indentation removal gives back exactly the same text.
     fn triple_string(&mut self, lit: &StringLit) {
         let tag = lit.tag.clone().unwrap_or_default();
-        let line_indent = self.out[self.out.rfind('\n').map(|i| i + 1).unwrap_or(0)..].chars().take_while(|c| *c == ' ').count();
+        let line_indent =
+            self.out[self.out.rfind('\n').map(|i| i + 1).unwrap_or(0)..].chars().take_while(|c| *c == ' ').count();
         let content_indent = " ".repeat(line_indent + 2);
         self.out.push_str(&tag);
         self.out.push_str("\"\"\"\n");
@@ -479,7 +493,9 @@ fn inline_value(value: &Value) -> Option<String> {
     Some(match &value.kind {
         ValueKind::String(lit) => match lit.style {
             StringStyle::Plain => quote(&lit.value),
-            StringStyle::Triple if !lit.value.contains('\n') && !lit.value.contains("\"\"\"") && !lit.value.ends_with('"') => {
+            StringStyle::Triple
+                if !lit.value.contains('\n') && !lit.value.contains("\"\"\"") && !lit.value.ends_with('"') =>
+            {
                 format!("{}\"\"\"{}\"\"\"", lit.tag.clone().unwrap_or_default(), lit.value)
             }
             StringStyle::Triple if !triple_safe(&lit.value) => quote(&lit.value),
@@ -525,19 +541,56 @@ fn inline_entries(entries: &[Entry]) -> Option<String> {
     if entries.iter().any(|e| matches!(e.value.kind, ValueKind::Object(_) | ValueKind::Message { .. })) {
         return None;
     }
-    let parts: Option<Vec<String>> = entries.iter().map(|e| inline_value(&e.value).map(|v| format!("{}: {v}", key_text(&e.key)))).collect();
+    let parts: Option<Vec<String>> =
+        entries.iter().map(|e| inline_value(&e.value).map(|v| format!("{}: {v}", key_text(&e.key)))).collect();
     Some(format!("{{ {} }}", parts?.join(", ")))
 }
 
 fn is_identifier(text: &str) -> bool {
     let mut chars = text.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 const KEYWORDS: &[&str] = &[
-    "package", "import", "as", "let", "schema", "telemetry", "wasm_plugin", "envoy_filter", "attribute", "metric", "provider_kind", "mesh",
-    "in", "namespace", "for", "workload", "targets", "target", "metrics", "tracing", "access_log", "custom", "disabled", "enabled", "tag",
-    "remove", "when", "config", "env", "from", "match", "ports", "patch", "value", "insert", "before", "after", "first",
+    "package",
+    "import",
+    "as",
+    "let",
+    "schema",
+    "telemetry",
+    "wasm_plugin",
+    "envoy_filter",
+    "attribute",
+    "metric",
+    "provider_kind",
+    "mesh",
+    "in",
+    "namespace",
+    "for",
+    "workload",
+    "targets",
+    "target",
+    "metrics",
+    "tracing",
+    "access_log",
+    "custom",
+    "disabled",
+    "enabled",
+    "tag",
+    "remove",
+    "when",
+    "config",
+    "env",
+    "from",
+    "match",
+    "ports",
+    "patch",
+    "value",
+    "insert",
+    "before",
+    "after",
+    "first",
 ];
 
 fn key_text(key: &Key) -> String {
@@ -546,7 +599,11 @@ fn key_text(key: &Key) -> String {
 
 /// A setting's key, quoted when it would read as a keyword.
 fn setting_key(key: &Key) -> String {
-    if key.quoted || !is_identifier(&key.name) || KEYWORDS.contains(&key.name.as_str()) { quote(&key.name) } else { key.name.clone() }
+    if key.quoted || !is_identifier(&key.name) || KEYWORDS.contains(&key.name.as_str()) {
+        quote(&key.name)
+    } else {
+        key.name.clone()
+    }
 }
 
 fn tag_name(key: &Key) -> String {
@@ -669,7 +726,12 @@ envoy_filter add_lua for workload { app: "my-service" } in namespace "my-app" {
         let formatted = assert_formats(EXAMPLE);
         assert!(formatted.contains("\n\ntelemetry mesh_defaults mesh {\n  tracing opentelemetry {\n    sampling 5%\n    tag cluster_name = env(\"CLUSTER_NAME\")\n  }\n"), "{formatted}");
         assert!(formatted.contains("  access_log envoy when response.code >= 400 // only errors\n"), "{formatted}");
-        assert!(formatted.contains("      default_source_code: {\n        inline_string: lua\"\"\"\n          function envoy_on_request(h)"), "{formatted}");
+        assert!(
+            formatted.contains(
+                "      default_source_code: {\n        inline_string: lua\"\"\"\n          function envoy_on_request(h)"
+            ),
+            "{formatted}"
+        );
         assert!(formatted.contains("    match {\n      context sidecar_outbound\n      cluster {\n        service \"foo.svc\"\n      }\n    }\n"), "{formatted}");
     }
 
@@ -722,7 +784,10 @@ envoy_filter e mesh {
     fn multi_line_strings_keep_their_text() {
         let input = "let s = \"\"\"\n    a\n      b\n\n    c\n    \"\"\"\nlet t = lua\"\"\"one line\"\"\"\nlet u = \"\"\"\n  x\n  y\"\"\"\n";
         let formatted = assert_formats(input);
-        assert_eq!(formatted, "let s = \"\"\"\n  a\n    b\n\n  c\n\"\"\"\n\nlet t = lua\"\"\"one line\"\"\"\n\nlet u = \"\"\"\n  x\n  y\"\"\"\n");
+        assert_eq!(
+            formatted,
+            "let s = \"\"\"\n  a\n    b\n\n  c\n\"\"\"\n\nlet t = lua\"\"\"one line\"\"\"\n\nlet u = \"\"\"\n  x\n  y\"\"\"\n"
+        );
     }
 
     #[test]

@@ -7,15 +7,15 @@
 
 pub mod analysis;
 pub mod check;
-pub mod descriptors;
 pub mod cli;
+pub mod descriptors;
 pub mod diagnostic;
 pub mod envoy_config;
+pub mod fmt;
 pub mod istio;
 pub mod manifest;
 pub mod stdlib;
 pub mod versions;
-pub mod fmt;
 
 pub mod source;
 pub mod span;

@@ -105,11 +105,8 @@ impl LineIndex {
         let offset = (offset as usize).min(text.len());
         let line = self.line_of(offset as u32);
         let start = self.line_starts[line] as usize;
-        let column: usize = text[start..]
-            .char_indices()
-            .take_while(|(i, _)| start + i < offset)
-            .map(|(_, c)| c.len_utf16())
-            .sum();
+        let column: usize =
+            text[start..].char_indices().take_while(|(i, _)| start + i < offset).map(|(_, c)| c.len_utf16()).sum();
         (line as u32, column as u32)
     }
 

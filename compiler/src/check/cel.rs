@@ -134,21 +134,31 @@ pub enum ExprContext {
 
 /// Parses and checks an expression; returns its type (None when it could not be
 /// determined) and every diagnostic, with spans into the user's file.
-pub fn check_expression(text: &str, span: Span, vocabulary: &Vocabulary, context: ExprContext) -> (Option<CelType>, Vec<Diagnostic>) {
+pub fn check_expression(
+    text: &str,
+    span: Span,
+    vocabulary: &Vocabulary,
+    context: ExprContext,
+) -> (Option<CelType>, Vec<Diagnostic>) {
     let (expr, info) = match parse(text, span) {
         Ok(parsed) => parsed,
         Err(diagnostic) => return (None, vec![diagnostic]),
     };
-    let mut checker = Checker { text, span, info: &info, vocabulary, diagnostics: Vec::new(), offsets: char_offsets(text) };
+    let mut checker =
+        Checker { text, span, info: &info, vocabulary, diagnostics: Vec::new(), offsets: char_offsets(text) };
     let ty = checker.check(&expr);
     if context == ExprContext::AccessLogFilter
         && let Some(ty) = &ty
         && !matches!(ty, CelType::Bool | CelType::Dyn)
     {
         checker.diagnostics.push(
-            Diagnostic::new(codes::CEL_WRONG_RESULT_TYPE, span, format!("an access-log filter must be a condition, but this is {}", ty.with_article()))
-                .with_label_message(format!("{}, not a bool", ty.with_article()))
-                .with_help("compare it, for example `response.code >= 400`"),
+            Diagnostic::new(
+                codes::CEL_WRONG_RESULT_TYPE,
+                span,
+                format!("an access-log filter must be a condition, but this is {}", ty.with_article()),
+            )
+            .with_label_message(format!("{}, not a bool", ty.with_article()))
+            .with_help("compare it, for example `response.code >= 400`"),
         );
     }
     (ty, checker.diagnostics)
@@ -185,7 +195,13 @@ fn relocate(diagnostics: &[Diagnostic], span: Span) -> Vec<Diagnostic> {
 }
 
 impl ExpressionCache {
-    pub fn check_expression(&self, text: &str, span: Span, vocabulary: &Vocabulary, context: ExprContext) -> (Option<CelType>, Vec<Diagnostic>) {
+    pub fn check_expression(
+        &self,
+        text: &str,
+        span: Span,
+        vocabulary: &Vocabulary,
+        context: ExprContext,
+    ) -> (Option<CelType>, Vec<Diagnostic>) {
         let key = (text.to_string(), context);
         if let Some((ty, diagnostics)) = self.checked.borrow().get(&key) {
             return (ty.clone(), relocate(diagnostics, span));
@@ -226,7 +242,8 @@ pub fn interpret_custom_tag(text: &str, span: Span) -> (Option<CustomTag>, Vec<D
         Err(diagnostic) => return (None, vec![diagnostic]),
     };
     let offsets = char_offsets(text);
-    let checker = Checker { text, span, info: &info, vocabulary: &Vocabulary::default(), diagnostics: Vec::new(), offsets };
+    let checker =
+        Checker { text, span, info: &info, vocabulary: &Vocabulary::default(), diagnostics: Vec::new(), offsets };
     let shape_error = |message: &str| {
         Diagnostic::new(codes::CEL_WRONG_RESULT_TYPE, span, message.to_string())
             .with_label_message("not a tracing tag")
@@ -258,7 +275,11 @@ pub fn interpret_custom_tag(text: &str, span: Span) -> (Option<CustomTag>, Vec<D
                         vec![Diagnostic::new(
                             codes::CEL_WRONG_RESULT_TYPE,
                             function_span,
-                            format!("`{}` takes {} arguments, not {arity}", call.func_name, if call.func_name == "formatter" { "1" } else { "1 or 2" }),
+                            format!(
+                                "`{}` takes {} arguments, not {arity}",
+                                call.func_name,
+                                if call.func_name == "formatter" { "1" } else { "1 or 2" }
+                            ),
                         )],
                     );
                 }
@@ -272,7 +293,9 @@ pub fn interpret_custom_tag(text: &str, span: Span) -> (Option<CustomTag>, Vec<D
                     let name_only = name_span(&checker, &expr, name);
                     diagnostic = match did_you_mean(name, ["env", "header", "formatter"]) {
                         Some(suggestion) => diagnostic.with_did_you_mean(name_only, suggestion),
-                        None => diagnostic.with_note("tracing tags are env(...), header(...), formatter(...) or a string"),
+                        None => {
+                            diagnostic.with_note("tracing tags are env(...), header(...), formatter(...) or a string")
+                        }
                     };
                     return (None, vec![diagnostic]);
                 }
@@ -325,7 +348,12 @@ fn line_column_offset(text: &str, line: isize, column: isize) -> usize {
     for (index, line_text) in text.split_inclusive('\n').enumerate() {
         if index as isize + 1 == line {
             let chars = (column - 1).max(0) as usize;
-            return offset + line_text.char_indices().nth(chars).map(|(i, _)| i).unwrap_or(line_text.trim_end_matches('\n').len());
+            return offset
+                + line_text
+                    .char_indices()
+                    .nth(chars)
+                    .map(|(i, _)| i)
+                    .unwrap_or(line_text.trim_end_matches('\n').len());
         }
         offset += line_text.len();
     }
@@ -348,7 +376,10 @@ fn plain_syntax_message(raw: &str, rest: &str) -> (String, usize) {
     let message = if raw.contains("token recognition error") {
         format!("`{quoted}` cannot appear in an expression")
     } else {
-        format!("unexpected `{}` in the expression", if quoted.is_empty() { &rest[..token_len.unwrap_or(0)] } else { quoted })
+        format!(
+            "unexpected `{}` in the expression",
+            if quoted.is_empty() { &rest[..token_len.unwrap_or(0)] } else { quoted }
+        )
     };
     (message, token_len.unwrap_or(0))
 }
@@ -497,7 +528,11 @@ impl Checker<'_> {
             }
             Expr::Struct(_) => {
                 let span = self.node_span(expr);
-                self.error(codes::CEL_TYPE_MISMATCH, span, "message construction is not available in Istio expressions".into());
+                self.error(
+                    codes::CEL_TYPE_MISMATCH,
+                    span,
+                    "message construction is not available in Istio expressions".into(),
+                );
                 None
             }
             Expr::Call(call) => self.check_call(expr, call),
@@ -535,7 +570,8 @@ impl Checker<'_> {
         let full = path.join(".");
         let span = self.node_span(expr);
         if self.vocabulary.is_namespace(&full) {
-            let examples: Vec<String> = self.vocabulary.children(&full).iter().take(4).map(|a| a.path.clone()).collect();
+            let examples: Vec<String> =
+                self.vocabulary.children(&full).iter().take(4).map(|a| a.path.clone()).collect();
             self.error(codes::UNKNOWN_ATTRIBUTE, span, format!("`{full}` is a group of attributes, not an attribute"))
                 .notes
                 .push(format!("for example: {}", examples.join(", ")));
@@ -543,11 +579,13 @@ impl Checker<'_> {
         }
         let candidates: Vec<&str> = self.vocabulary.attributes().map(|a| a.path.as_str()).collect();
         let suggestion = did_you_mean(&full, candidates.iter().copied()).map(str::to_string);
-        let diagnostic = self.error(codes::UNKNOWN_ATTRIBUTE, span, format!("`{full}` is not an attribute Envoy provides"));
+        let diagnostic =
+            self.error(codes::UNKNOWN_ATTRIBUTE, span, format!("`{full}` is not an attribute Envoy provides"));
         diagnostic.labels[0].message = "unknown attribute".to_string();
         match suggestion {
             Some(suggestion) => {
-                let taken = std::mem::replace(diagnostic, Diagnostic::new(codes::UNKNOWN_ATTRIBUTE, span, String::new()));
+                let taken =
+                    std::mem::replace(diagnostic, Diagnostic::new(codes::UNKNOWN_ATTRIBUTE, span, String::new()));
                 *diagnostic = taken.with_did_you_mean(span, &suggestion);
             }
             None => diagnostic.notes.push("the attributes are listed in the std.attributes module".to_string()),
@@ -581,8 +619,12 @@ impl Checker<'_> {
                     {
                         let span = self.node_span(arg);
                         let op = if name == "_&&_" { "&&" } else { "||" };
-                        self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{op}` needs bool operands, but this is {}", ty.with_article()))
-                            .labels[0]
+                        self.error(
+                            codes::CEL_TYPE_MISMATCH,
+                            span,
+                            format!("`{op}` needs bool operands, but this is {}", ty.with_article()),
+                        )
+                        .labels[0]
                             .message = ty.with_article();
                     }
                 }
@@ -593,7 +635,11 @@ impl Checker<'_> {
                     && !matches!(ty, CelType::Bool | CelType::Dyn)
                 {
                     let span = self.node_span(args[0].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`!` needs a bool, but this is {}", ty.with_article()));
+                    self.error(
+                        codes::CEL_TYPE_MISMATCH,
+                        span,
+                        format!("`!` needs a bool, but this is {}", ty.with_article()),
+                    );
                 }
                 Some(CelType::Bool)
             }
@@ -621,7 +667,8 @@ impl Checker<'_> {
                     .with_secondary(left_span, format!("this is {}", left.with_article()));
                     let diagnostic = match (&left, &right) {
                         (CelType::Int | CelType::Uint | CelType::Double, CelType::String) => {
-                            let literal = &self.text[(right_span.start - self.span.start) as usize..(right_span.end - self.span.start) as usize];
+                            let literal = &self.text[(right_span.start - self.span.start) as usize
+                                ..(right_span.end - self.span.start) as usize];
                             let unquoted = literal.trim_matches(['"', '\'']);
                             if unquoted.parse::<f64>().is_ok() {
                                 diagnostic.with_did_you_mean(right_span, unquoted)
@@ -668,14 +715,22 @@ impl Checker<'_> {
                     CelType::List(element) => {
                         if !matches!(key, CelType::Int | CelType::Uint | CelType::Dyn) {
                             let span = self.node_span(args[1].0);
-                            self.error(codes::CEL_TYPE_MISMATCH, span, format!("a list is indexed by int, not by {}", key.display()));
+                            self.error(
+                                codes::CEL_TYPE_MISMATCH,
+                                span,
+                                format!("a list is indexed by int, not by {}", key.display()),
+                            );
                         }
                         Some((**element).clone())
                     }
                     CelType::Dyn => Some(CelType::Dyn),
                     other => {
                         let span = self.node_span(args[0].0);
-                        self.error(codes::CEL_TYPE_MISMATCH, span, format!("{} cannot be indexed", other.with_article()));
+                        self.error(
+                            codes::CEL_TYPE_MISMATCH,
+                            span,
+                            format!("{} cannot be indexed", other.with_article()),
+                        );
                         None
                     }
                 }
@@ -685,7 +740,11 @@ impl Checker<'_> {
                     && !matches!(condition, CelType::Bool | CelType::Dyn)
                 {
                     let span = self.node_span(args[0].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("the condition of `? :` must be a bool, not {}", condition.with_article()));
+                    self.error(
+                        codes::CEL_TYPE_MISMATCH,
+                        span,
+                        format!("the condition of `? :` must be a bool, not {}", condition.with_article()),
+                    );
                 }
                 match (known(1), known(2)) {
                     (Some(a), Some(b)) if a == b => Some(a),
@@ -697,7 +756,11 @@ impl Checker<'_> {
                 let container = known(1)?;
                 if !matches!(container, CelType::List(_) | CelType::Map(..) | CelType::Dyn) {
                     let span = self.node_span(args[1].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`in` needs a list or a map, not {}", container.with_article()));
+                    self.error(
+                        codes::CEL_TYPE_MISMATCH,
+                        span,
+                        format!("`in` needs a list or a map, not {}", container.with_article()),
+                    );
                 }
                 Some(CelType::Bool)
             }
@@ -720,10 +783,17 @@ impl Checker<'_> {
         let result = match name {
             "size" => {
                 if let Some(ty) = &subject
-                    && !matches!(ty, CelType::String | CelType::Bytes | CelType::List(_) | CelType::Map(..) | CelType::Dyn)
+                    && !matches!(
+                        ty,
+                        CelType::String | CelType::Bytes | CelType::List(_) | CelType::Map(..) | CelType::Dyn
+                    )
                 {
                     let span = self.node_span(expr);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`size` is not defined for {}", ty.with_article()));
+                    self.error(
+                        codes::CEL_TYPE_MISMATCH,
+                        span,
+                        format!("`size` is not defined for {}", ty.with_article()),
+                    );
                 }
                 CelType::Int
             }
@@ -731,13 +801,21 @@ impl Checker<'_> {
                 if !string_method(&receiver) {
                     let span = self.node_span(target.expect("checked").0);
                     let ty = receiver.map(|t| t.with_article()).unwrap_or_default();
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{name}` is a string method, but this is {ty}"));
+                    self.error(
+                        codes::CEL_TYPE_MISMATCH,
+                        span,
+                        format!("`{name}` is a string method, but this is {ty}"),
+                    );
                 }
                 if let Some(arg) = &first_arg
                     && !matches!(arg, CelType::String | CelType::Dyn)
                 {
                     let span = self.node_span(args[0].0);
-                    self.error(codes::CEL_TYPE_MISMATCH, span, format!("`{name}` takes a string, not {}", arg.with_article()));
+                    self.error(
+                        codes::CEL_TYPE_MISMATCH,
+                        span,
+                        format!("`{name}` takes a string, not {}", arg.with_article()),
+                    );
                 }
                 CelType::Bool
             }
@@ -750,19 +828,37 @@ impl Checker<'_> {
             "duration" => CelType::Duration,
             "timestamp" => CelType::Timestamp,
             "dyn" | "type" => CelType::Dyn,
-            "getFullYear" | "getMonth" | "getDayOfYear" | "getDate" | "getDayOfMonth" | "getDayOfWeek" | "getHours" | "getMinutes"
-            | "getSeconds" | "getMilliseconds"
+            "getFullYear" | "getMonth" | "getDayOfYear" | "getDate" | "getDayOfMonth" | "getDayOfWeek" | "getHours"
+            | "getMinutes" | "getSeconds" | "getMilliseconds"
                 if target.is_some() =>
             {
                 CelType::Int
             }
             _ => {
                 let span = self.node_span(expr);
-                let known = ["size", "startsWith", "endsWith", "contains", "matches", "int", "uint", "double", "string", "duration", "timestamp"];
-                let mut diagnostic =
-                    Diagnostic::new(codes::UNKNOWN_FUNCTION, span, format!("`{name}` is not a function of Istio's expressions")).with_label_message("unknown function");
+                let known = [
+                    "size",
+                    "startsWith",
+                    "endsWith",
+                    "contains",
+                    "matches",
+                    "int",
+                    "uint",
+                    "double",
+                    "string",
+                    "duration",
+                    "timestamp",
+                ];
+                let mut diagnostic = Diagnostic::new(
+                    codes::UNKNOWN_FUNCTION,
+                    span,
+                    format!("`{name}` is not a function of Istio's expressions"),
+                )
+                .with_label_message("unknown function");
                 if matches!(name, "env" | "header" | "formatter") {
-                    diagnostic = diagnostic.with_note(format!("`{name}(...)` is a tracing custom tag, not a function of metric or log expressions"));
+                    diagnostic = diagnostic.with_note(format!(
+                        "`{name}(...)` is a tracing custom tag, not a function of metric or log expressions"
+                    ));
                 } else if let Some(suggestion) = did_you_mean(name, known) {
                     diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
                 }
@@ -785,7 +881,11 @@ fn comparable(left: &CelType, right: &CelType, ordering: bool) -> bool {
         return true;
     }
     if ordering {
-        return left == right && matches!(left, CelType::String | CelType::Bytes | CelType::Duration | CelType::Timestamp | CelType::Bool);
+        return left == right
+            && matches!(
+                left,
+                CelType::String | CelType::Bytes | CelType::Duration | CelType::Timestamp | CelType::Bool
+            );
     }
     match (left, right) {
         (CelType::List(_), CelType::List(_)) | (CelType::Map(..), CelType::Map(..)) => true,
@@ -844,7 +944,10 @@ mod tests {
 
     #[test]
     fn a_well_typed_filter_is_a_bool() {
-        let (ty, diagnostics) = check("response.code >= 400 && request.headers[\"x-user\"].startsWith(\"a\")", ExprContext::AccessLogFilter);
+        let (ty, diagnostics) = check(
+            "response.code >= 400 && request.headers[\"x-user\"].startsWith(\"a\")",
+            ExprContext::AccessLogFilter,
+        );
         assert_eq!(ty, Some(CelType::Bool));
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
     }
@@ -852,7 +955,10 @@ mod tests {
     #[test]
     fn comparing_an_int_with_a_string_points_at_the_string() {
         let (_, diagnostics) = check("response.code >= \"400\"", ExprContext::AccessLogFilter);
-        assert_eq!(diagnostics, [("E0402".into(), "\"400\"".into(), "cannot compare an int with a string using `>=`".into())]);
+        assert_eq!(
+            diagnostics,
+            [("E0402".into(), "\"400\"".into(), "cannot compare an int with a string using `>=`".into())]
+        );
     }
 
     #[test]
@@ -861,7 +967,12 @@ mod tests {
         assert_eq!(diagnostics[0].0, "E0401");
         assert_eq!(diagnostics[0].1, "request.hots");
         let span = Span::new(FileId(0), 10, 22);
-        let (_, raw) = check_expression("request.hots == \"a\"", Span::new(FileId(0), 10, 29), &vocabulary(), ExprContext::AccessLogFilter);
+        let (_, raw) = check_expression(
+            "request.hots == \"a\"",
+            Span::new(FileId(0), 10, 29),
+            &vocabulary(),
+            ExprContext::AccessLogFilter,
+        );
         assert_eq!(raw[0].suggestions[0].replacement, "request.host");
         assert_eq!(raw[0].suggestions[0].span, span);
     }
@@ -885,14 +996,16 @@ mod tests {
 
     #[test]
     fn independent_mistakes_are_all_reported() {
-        let (_, diagnostics) = check("request.hots == \"a\" || respons.code == 1 || !response.code", ExprContext::AccessLogFilter);
+        let (_, diagnostics) =
+            check("request.hots == \"a\" || respons.code == 1 || !response.code", ExprContext::AccessLogFilter);
         let codes: Vec<&str> = diagnostics.iter().map(|d| d.0.as_str()).collect();
         assert_eq!(codes, ["E0401", "E0401", "E0402"]);
     }
 
     #[test]
     fn dyn_and_map_fields_are_accepted() {
-        let (ty, diagnostics) = check("xds.node.id == \"a\" && request.headers.foo == \"b\"", ExprContext::AccessLogFilter);
+        let (ty, diagnostics) =
+            check("xds.node.id == \"a\" && request.headers.foo == \"b\"", ExprContext::AccessLogFilter);
         assert_eq!(ty, Some(CelType::Bool));
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
     }
@@ -905,7 +1018,10 @@ mod tests {
             interpret_custom_tag("env(\"A\", \"b\")", span).0,
             Some(CustomTag::Environment { name: "A".into(), default: Some("b".into()) })
         );
-        assert_eq!(interpret_custom_tag("header(\"x\")", span).0, Some(CustomTag::Header { name: "x".into(), default: None }));
+        assert_eq!(
+            interpret_custom_tag("header(\"x\")", span).0,
+            Some(CustomTag::Header { name: "x".into(), default: None })
+        );
         assert_eq!(interpret_custom_tag("formatter(\"%A%\")", span).0, Some(CustomTag::Formatter("%A%".into())));
         let (tag, diagnostics) = interpret_custom_tag("enviro(\"A\")", span);
         assert!(tag.is_none());
@@ -914,7 +1030,8 @@ mod tests {
 
     #[test]
     fn odd_input_never_panics() {
-        for text in ["", "   ", "(((", ")", "a[", "\"", "'''", &"(".repeat(500), "1 +", "{", "[1,", "é", "a.b.c.d.e.f"] {
+        for text in ["", "   ", "(((", ")", "a[", "\"", "'''", &"(".repeat(500), "1 +", "{", "[1,", "é", "a.b.c.d.e.f"]
+        {
             let span = Span::new(FileId(0), 0, text.len() as u32);
             let _ = check_expression(text, span, &vocabulary(), ExprContext::AccessLogFilter);
             let _ = interpret_custom_tag(text, span);

@@ -130,8 +130,12 @@ impl<'s> Settings<'s> {
             StmtKind::Setting { value, .. } => Some(value),
             StmtKind::Section { key, .. } => {
                 ctx.report(
-                    Diagnostic::new(codes::TYPE_MISMATCH, key.span, format!("`{}` takes a value, not a block", key.name))
-                        .with_help(format!("write `{}: {{ ... }}` for an object value", key.name)),
+                    Diagnostic::new(
+                        codes::TYPE_MISMATCH,
+                        key.span,
+                        format!("`{}` takes a value, not a block", key.name),
+                    )
+                    .with_help(format!("write `{}: {{ ... }}` for an object value", key.name)),
                 );
                 None
             }
@@ -145,8 +149,9 @@ impl<'s> Settings<'s> {
 }
 
 pub fn unknown_setting(key: &Key, allowed: &[&str], block: &str) -> Diagnostic {
-    let mut diagnostic = Diagnostic::new(codes::UNKNOWN_SETTING, key.span, format!("{block} has no setting `{}`", key.name))
-        .with_label_message("unknown setting");
+    let mut diagnostic =
+        Diagnostic::new(codes::UNKNOWN_SETTING, key.span, format!("{block} has no setting `{}`", key.name))
+            .with_label_message("unknown setting");
     diagnostic = match did_you_mean(&key.name, allowed.iter().copied()) {
         Some(suggestion) => diagnostic.with_did_you_mean(key.span, suggestion),
         None if allowed.is_empty() => diagnostic.with_note(format!("{block} takes no settings")),
@@ -175,8 +180,12 @@ pub fn misplaced_statement(stmt: &Stmt, block: &str) -> Diagnostic {
     };
     let text = &ctx_text(stmt);
     let word_len = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len()).max(1) as u32;
-    Diagnostic::new(codes::UNKNOWN_KEYWORD, stmt.span.sub(0, word_len.min(stmt.span.len())), format!("{what} is not allowed in {block}"))
-        .with_label_message("not allowed here")
+    Diagnostic::new(
+        codes::UNKNOWN_KEYWORD,
+        stmt.span.sub(0, word_len.min(stmt.span.len())),
+        format!("{what} is not allowed in {block}"),
+    )
+    .with_label_message("not allowed here")
 }
 
 /// The keyword a statement starts with, from its kind.
@@ -213,9 +222,10 @@ pub fn enum_word(ctx: &mut Ctx, word: &Ident, choices: &[(&str, &'static str)], 
         return Some(istio);
     }
     let written: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-    let mut diagnostic = Diagnostic::new(codes::UNKNOWN_ENUM_VALUE, word.span, format!("`{}` is not a {what}", word.name))
-        .with_label_message(format!("unknown {what}"))
-        .with_note(format!("expected one of: {}", written.join(", ")));
+    let mut diagnostic =
+        Diagnostic::new(codes::UNKNOWN_ENUM_VALUE, word.span, format!("`{}` is not a {what}", word.name))
+            .with_label_message(format!("unknown {what}"))
+            .with_note(format!("expected one of: {}", written.join(", ")));
     if let Some(suggestion) = did_you_mean(&word.name, written.iter().copied()) {
         diagnostic = diagnostic.with_did_you_mean(word.span, suggestion);
     }
@@ -229,9 +239,15 @@ pub fn enum_value(ctx: &mut Ctx, value: &Value, choices: &[(&str, &'static str)]
         ValueKind::Path(path) if path.segments.len() == 1 => enum_word(ctx, &path.segments[0], choices, what),
         ValueKind::String(s) => {
             let written: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-            let suggestion = written.iter().find(|w| w.eq_ignore_ascii_case(&s.value) || choices.iter().any(|(c, i)| c == *w && *i == s.value));
-            let mut diagnostic = Diagnostic::new(codes::WRONG_UNIT, value.span, format!("a {what} is written as a bare word, not a string"))
-                .with_note(format!("expected one of: {}", written.join(", ")));
+            let suggestion = written
+                .iter()
+                .find(|w| w.eq_ignore_ascii_case(&s.value) || choices.iter().any(|(c, i)| c == *w && *i == s.value));
+            let mut diagnostic = Diagnostic::new(
+                codes::WRONG_UNIT,
+                value.span,
+                format!("a {what} is written as a bare word, not a string"),
+            )
+            .with_note(format!("expected one of: {}", written.join(", ")));
             if let Some(suggestion) = suggestion {
                 diagnostic = diagnostic.with_did_you_mean(value.span, suggestion);
             }
@@ -408,8 +424,8 @@ pub fn report_unknown_name(ctx: &mut Ctx, path: &Path) {
 fn unknown_name(ctx: &Ctx, path: &Path) -> Diagnostic {
     let text = path.text();
     let names = ctx.symbols.visible_names(ctx.file);
-    let mut diagnostic =
-        Diagnostic::new(codes::UNKNOWN_NAME, path.span, format!("`{text}` is not defined")).with_label_message("unknown name");
+    let mut diagnostic = Diagnostic::new(codes::UNKNOWN_NAME, path.span, format!("`{text}` is not defined"))
+        .with_label_message("unknown name");
     if let Some(suggestion) = did_you_mean(&text, names.iter().map(String::as_str)) {
         diagnostic = diagnostic.with_did_you_mean(path.span, suggestion);
     } else {
@@ -429,10 +445,9 @@ pub fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
         ValueKind::Null => Json::Null,
         ValueKind::Duration { seconds, .. } => Json::String(format_seconds(*seconds)),
         ValueKind::Percent(_) => {
-            ctx.report(
-                Diagnostic::new(codes::WRONG_UNIT, value.span, "a percentage has no meaning here")
-                    .with_help("Envoy's percentages are objects such as `{ value: 5 }` (`envoy.type.v3.Percent`); write the number"),
-            );
+            ctx.report(Diagnostic::new(codes::WRONG_UNIT, value.span, "a percentage has no meaning here").with_help(
+                "Envoy's percentages are objects such as `{ value: 5 }` (`envoy.type.v3.Percent`); write the number",
+            ));
             return None;
         }
         ValueKind::Path(path) => match ctx.symbols.resolve_let(ctx.file, path) {
@@ -471,11 +486,17 @@ fn entries_to_json(ctx: &mut Ctx, entries: &[Entry]) -> Option<Map<String, Json>
     let mut object = Map::new();
     let mut complete = true;
     for entry in entries {
-        if let Some(previous) = entries.iter().take_while(|e| !std::ptr::eq(*e, entry)).find(|e| e.key.name == entry.key.name) {
+        if let Some(previous) =
+            entries.iter().take_while(|e| !std::ptr::eq(*e, entry)).find(|e| e.key.name == entry.key.name)
+        {
             ctx.report(
-                Diagnostic::new(codes::DUPLICATE_SETTING, entry.key.span, format!("the field `{}` is given twice", entry.key.name))
-                    .with_label_message("given again here")
-                    .with_secondary(previous.key.span, "first given here"),
+                Diagnostic::new(
+                    codes::DUPLICATE_SETTING,
+                    entry.key.span,
+                    format!("the field `{}` is given twice", entry.key.name),
+                )
+                .with_label_message("given again here")
+                .with_secondary(previous.key.span, "first given here"),
             );
             complete = false;
             continue;
@@ -550,8 +571,12 @@ pub fn resolve_scope(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<ResolvedScope
             Scope::Namespace(lit, _) => {
                 if !is_dns_label(&lit.value) {
                     ctx.report(
-                        Diagnostic::new(codes::INVALID_RESOURCE_NAME, lit.span, format!("`{}` is not a valid namespace name", lit.value))
-                            .with_label_message("lower-case letters, digits and `-`, at most 63 characters"),
+                        Diagnostic::new(
+                            codes::INVALID_RESOURCE_NAME,
+                            lit.span,
+                            format!("`{}` is not a valid namespace name", lit.value),
+                        )
+                        .with_label_message("lower-case letters, digits and `-`, at most 63 characters"),
                     );
                     ok = false;
                 }
@@ -585,9 +610,13 @@ pub fn resolve_scope(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<ResolvedScope
     }
     if let (Some(workload_span), Some(targets_span)) = (workload, targets) {
         ctx.report(
-            Diagnostic::new(codes::SELECTOR_AND_TARGET_REFS, targets_span, "a workload selector and target references cannot be combined")
-                .with_secondary(workload_span, "the workload selector")
-                .with_help("Istio rejects a resource that sets both `selector` and `targetRefs`; keep one"),
+            Diagnostic::new(
+                codes::SELECTOR_AND_TARGET_REFS,
+                targets_span,
+                "a workload selector and target references cannot be combined",
+            )
+            .with_secondary(workload_span, "the workload selector")
+            .with_help("Istio rejects a resource that sets both `selector` and `targetRefs`; keep one"),
         );
         ok = false;
     }
@@ -596,13 +625,12 @@ pub fn resolve_scope(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<ResolvedScope
         (Some(_), None) => ctx.root_namespace.clone(),
         (None, None) => {
             ctx.report(
-                Diagnostic::new(
-                    codes::INVALID_SCOPE,
-                    decl.name.span,
-                    format!("`{}` has no scope", decl.name.name),
-                )
-                .with_label_message("missing `mesh` or `in namespace \"...\"`")
-                .with_help(format!("add `mesh` (the root namespace `{}`) or `in namespace \"NAME\"` after the name", ctx.root_namespace)),
+                Diagnostic::new(codes::INVALID_SCOPE, decl.name.span, format!("`{}` has no scope", decl.name.name))
+                    .with_label_message("missing `mesh` or `in namespace \"...\"`")
+                    .with_help(format!(
+                        "add `mesh` (the root namespace `{}`) or `in namespace \"NAME\"` after the name",
+                        ctx.root_namespace
+                    )),
             );
             return None;
         }
@@ -636,8 +664,12 @@ fn selector_labels(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Stri
     for entry in entries {
         if !is_label_key(&entry.key.name) {
             ctx.report(
-                Diagnostic::new(codes::INVALID_RESOURCE_NAME, entry.key.span, format!("`{}` is not a valid label key", entry.key.name))
-                    .with_label_message("an optional DNS prefix and `/`, then at most 63 letters, digits, `-`, `_` or `.`"),
+                Diagnostic::new(
+                    codes::INVALID_RESOURCE_NAME,
+                    entry.key.span,
+                    format!("`{}` is not a valid label key", entry.key.name),
+                )
+                .with_label_message("an optional DNS prefix and `/`, then at most 63 letters, digits, `-`, `_` or `.`"),
             );
             ok = false;
             continue;
@@ -648,8 +680,12 @@ fn selector_labels(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Stri
         };
         if !is_label_value(&label_value) {
             ctx.report(
-                Diagnostic::new(codes::INVALID_RESOURCE_NAME, entry.value.span, format!("`{label_value}` is not a valid label value"))
-                    .with_label_message("at most 63 letters, digits, `-`, `_` or `.`, no wildcards"),
+                Diagnostic::new(
+                    codes::INVALID_RESOURCE_NAME,
+                    entry.value.span,
+                    format!("`{label_value}` is not a valid label value"),
+                )
+                .with_label_message("at most 63 letters, digits, `-`, `_` or `.`, no wildcards"),
             );
             ok = false;
             continue;
@@ -686,9 +722,11 @@ fn target_ref(ctx: &mut Ctx, target: &TargetRef) -> Option<TargetRefOut> {
                 *field = string_value(ctx, &entry.value)?;
             }
             if out.kind.is_empty() || out.name.is_empty() {
-                ctx.report(
-                    Diagnostic::new(codes::MISSING_SETTING, value.span, "a target reference needs `kind` and `name`"),
-                );
+                ctx.report(Diagnostic::new(
+                    codes::MISSING_SETTING,
+                    value.span,
+                    "a target reference needs `kind` and `name`",
+                ));
                 return None;
             }
             Some(out)
@@ -702,7 +740,9 @@ pub fn resource_name(ctx: &mut Ctx, name: &Ident) -> Option<String> {
     if !is_dns_subdomain(&k8s) {
         ctx.report(
             Diagnostic::new(codes::INVALID_RESOURCE_NAME, name.span, format!("`{k8s}` is not a valid Kubernetes name"))
-                .with_label_message("lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit")
+                .with_label_message(
+                    "lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit",
+                )
                 .with_did_you_mean(name.span, &name.name.to_ascii_lowercase()),
         );
         return None;
@@ -761,7 +801,11 @@ pub fn metadata_map(ctx: &mut Ctx, settings: &Settings, key: &str) -> BTreeMap<S
     };
     for (k, v) in pairs {
         if !is_label_key(&k.name) {
-            ctx.report(Diagnostic::new(codes::INVALID_RESOURCE_NAME, k.span, format!("`{}` is not a valid {key} key", k.name)));
+            ctx.report(Diagnostic::new(
+                codes::INVALID_RESOURCE_NAME,
+                k.span,
+                format!("`{}` is not a valid {key} key", k.name),
+            ));
             continue;
         }
         if let Some(text) = string_value(ctx, &v) {

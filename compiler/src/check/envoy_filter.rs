@@ -5,13 +5,13 @@
 //! istiod would silently apply to nothing are warnings.
 
 use super::common::*;
+use super::envoy_schema::Completeness;
 use super::telemetry::{metadata, target_ref};
 use crate::diagnostic::{Diagnostic, codes};
 use crate::istio::model as m;
 use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::versions::Feature;
-use super::envoy_schema::Completeness;
 use serde_json::{Map, Value as Json};
 
 const SETTINGS: &[&str] = &["priority", "labels", "annotations"];
@@ -38,6 +38,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("insert_after", "INSERT_AFTER"),
     ("insert_first", "INSERT_FIRST"),
     ("replace", "REPLACE"),
+    ("merge_and_replace_list", "MERGE_AND_REPLACE_LIST"),
 ];
 const CONTEXTS: &[(&str, &str)] = &[
     ("any", "ANY"),
@@ -46,7 +47,8 @@ const CONTEXTS: &[(&str, &str)] = &[
     ("gateway", "GATEWAY"),
     ("waypoint", "WAYPOINT"),
 ];
-const FILTER_CLASSES: &[(&str, &str)] = &[("unspecified", "UNSPECIFIED"), ("authn", "AUTHN"), ("authz", "AUTHZ"), ("stats", "STATS")];
+const FILTER_CLASSES: &[(&str, &str)] =
+    &[("unspecified", "UNSPECIFIED"), ("authn", "AUTHN"), ("authz", "AUTHZ"), ("stats", "STATS")];
 const ROUTE_ACTIONS: &[(&str, &str)] =
     &[("any", "ANY"), ("route", "ROUTE"), ("redirect", "REDIRECT"), ("direct_response", "DIRECT_RESPONSE")];
 
@@ -102,8 +104,12 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
     }
     if spec.config_patches.is_empty() && ok && !has_broken_statements(&decl.body) {
         ctx.report(
-            Diagnostic::new(codes::MISSING_SETTING, decl.name.span, format!("the envoy_filter `{}` patches nothing", decl.name.name))
-                .with_help("add a `patch APPLY_TO { ... }` block or an `insert ...` statement"),
+            Diagnostic::new(
+                codes::MISSING_SETTING,
+                decl.name.span,
+                format!("the envoy_filter `{}` patches nothing", decl.name.name),
+            )
+            .with_help("add a `patch APPLY_TO { ... }` block or an `insert ...` statement"),
         );
         ok = false;
     }
@@ -150,8 +156,12 @@ fn insert(
         }
         (InsertPosition::Before | InsertPosition::After, None) => {
             ctx.report(
-                Diagnostic::new(codes::MISSING_SETTING, position_span, "`before` and `after` need the name of the filter to insert next to")
-                    .with_help("write `insert http_filter before \"envoy.filters.http.router\" ...`"),
+                Diagnostic::new(
+                    codes::MISSING_SETTING,
+                    position_span,
+                    "`before` and `after` need the name of the filter to insert next to",
+                )
+                .with_help("write `insert http_filter before \"envoy.filters.http.router\" ...`"),
             );
             ok = false;
         }
@@ -231,8 +241,9 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
         }
         None => {
             ctx.report(
-                Diagnostic::new(codes::MISSING_SETTING, apply_to.span, "this patch has no `operation`")
-                    .with_help("add `operation merge` (or add, remove, replace, insert_before, insert_after, insert_first)"),
+                Diagnostic::new(codes::MISSING_SETTING, apply_to.span, "this patch has no `operation`").with_help(
+                    "add `operation merge` (or add, remove, replace, insert_before, insert_after, insert_first)",
+                ),
             );
             ok = false;
             None
@@ -261,7 +272,11 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
     for stmt in body {
         if !matches!(
             stmt.kind,
-            StmtKind::PatchMatch { .. } | StmtKind::PatchValue { .. } | StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error
+            StmtKind::PatchMatch { .. }
+                | StmtKind::PatchValue { .. }
+                | StmtKind::Setting { .. }
+                | StmtKind::Section { .. }
+                | StmtKind::Error
         ) {
             ctx.report(misplaced_statement(stmt, "a patch"));
             ok = false;
@@ -273,6 +288,15 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
     };
     ok &= object_match.is_some();
     let (Some(apply), Some((operation, operation_span))) = (apply, operation) else { return None };
+    if operation == "MERGE_AND_REPLACE_LIST"
+        && !ctx.require_feature(
+            Feature::PatchMergeAndReplaceList,
+            operation_span,
+            "the `merge_and_replace_list` operation",
+        )
+    {
+        return None;
+    }
 
     // Istio's validation: which operations each applyTo supports.
     let insert_op = matches!(operation, "INSERT_BEFORE" | "INSERT_AFTER" | "INSERT_FIRST");
@@ -282,7 +306,12 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
         Some("`bootstrap` patches only support `merge`")
     } else if apply == "EXTENSION_CONFIG" && !matches!(operation, "ADD" | "MERGE" | "REMOVE") {
         Some("`extension_config` patches support `add`, `merge` and `remove`")
-    } else if operation == "REPLACE" && !matches!(apply, "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER" | "CLUSTER" | "VIRTUAL_HOST" | "HTTP_ROUTE" | "FILTER_CHAIN") {
+    } else if operation == "REPLACE"
+        && !matches!(
+            apply,
+            "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER" | "CLUSTER" | "VIRTUAL_HOST" | "HTTP_ROUTE" | "FILTER_CHAIN"
+        )
+    {
         Some("`replace` is not implemented for this applyTo")
     } else {
         None
@@ -317,8 +346,12 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
         (None, "REMOVE") => None,
         (_, _) => {
             ctx.report(
-                Diagnostic::new(codes::PATCH_VALUE_MISSING, span.sub(0, 5), format!("a {} patch needs a `value`", operation.to_lowercase()))
-                    .with_label_message("missing `value`"),
+                Diagnostic::new(
+                    codes::PATCH_VALUE_MISSING,
+                    span.sub(0, 5),
+                    format!("a {} patch needs a `value`", operation.to_lowercase()),
+                )
+                .with_label_message("missing `value`"),
             );
             ok = false;
             None
@@ -335,7 +368,13 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
 
 /// Istio rejects a match of one object class on an applyTo of another, and applies a
 /// sub-filter match without a filter to nothing.
-fn check_match_fits(ctx: &mut Ctx, apply: &str, object_match: &m::EnvoyConfigObjectMatch, span: Span, operation: &str) -> bool {
+fn check_match_fits(
+    ctx: &mut Ctx,
+    apply: &str,
+    object_match: &m::EnvoyConfigObjectMatch,
+    span: Span,
+    operation: &str,
+) -> bool {
     let class = match apply {
         "LISTENER" | "FILTER_CHAIN" | "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER_FILTER" => "listener",
         "ROUTE_CONFIGURATION" | "VIRTUAL_HOST" | "HTTP_ROUTE" => "route_configuration",
@@ -389,8 +428,12 @@ fn check_match_fits(ctx: &mut Ctx, apply: &str, object_match: &m::EnvoyConfigObj
         && name != HTTP_CONNECTION_MANAGER
     {
         ctx.report(
-            Diagnostic::new(codes::MATCH_NEVER_APPLIES, span, format!("HTTP filters live in `{HTTP_CONNECTION_MANAGER}`, not in `{name}`"))
-                .with_help("an HTTP_FILTER patch must match the HTTP connection manager as its network filter"),
+            Diagnostic::new(
+                codes::MATCH_NEVER_APPLIES,
+                span,
+                format!("HTTP filters live in `{HTTP_CONNECTION_MANAGER}`, not in `{name}`"),
+            )
+            .with_help("an HTTP_FILTER patch must match the HTTP connection manager as its network filter"),
         );
     }
     ok
@@ -401,7 +444,7 @@ fn check_match_fits(ctx: &mut Ctx, apply: &str, object_match: &m::EnvoyConfigObj
 /// named filter.
 fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Option<Map<String, Json>> {
     let value = resolved(ctx, value);
-    let completeness = if operation == "MERGE" { Completeness::Partial } else { Completeness::Whole };
+    let completeness = if operation.starts_with("MERGE") { Completeness::Partial } else { Completeness::Whole };
     // Check against Envoy's schema of every targeted version: a typed message as its
     // type, an object as what the applyTo patches (a filter for the filter kinds).
     match &value.kind {
@@ -429,8 +472,14 @@ fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Op
         if is_filter(apply) {
             let Some(filter_name) = ctx.symbols.filter_name_for_type(&type_text) else {
                 ctx.report(
-                    Diagnostic::new(codes::MISSING_SETTING, type_name.span, format!("meshc does not know the filter name of `{type_text}`"))
-                        .with_help(format!("write the filter out: `{{ name: \"envoy.filters...\", typed_config: {type_text} {{ ... }} }}`")),
+                    Diagnostic::new(
+                        codes::MISSING_SETTING,
+                        type_name.span,
+                        format!("meshc does not know the filter name of `{type_text}`"),
+                    )
+                    .with_help(format!(
+                        "write the filter out: `{{ name: \"envoy.filters...\", typed_config: {type_text} {{ ... }} }}`"
+                    )),
                 );
                 return None;
             };
@@ -444,8 +493,12 @@ fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Op
             && expected != type_text
         {
             ctx.report(
-                Diagnostic::new(codes::TYPE_MISMATCH, type_name.span, format!("applyTo {apply} patches `{expected}`, not `{type_text}`"))
-                    .with_did_you_mean(type_name.span, expected),
+                Diagnostic::new(
+                    codes::TYPE_MISMATCH,
+                    type_name.span,
+                    format!("applyTo {apply} patches `{expected}`, not `{type_text}`"),
+                )
+                .with_did_you_mean(type_name.span, expected),
             );
             return None;
         }
@@ -500,9 +553,7 @@ impl<'s> Block<'s> {
         match &self.settings.stmt(key)?.kind {
             StmtKind::Section { body, .. } => Some(body),
             StmtKind::Setting { key: k, value } => {
-                ctx.report(
-                    wrong_shape(value, &format!("a block: `{} {{ ... }}`", k.name)),
-                );
+                ctx.report(wrong_shape(value, &format!("a block: `{} {{ ... }}`", k.name)));
                 *ok = false;
                 None
             }
@@ -512,7 +563,12 @@ impl<'s> Block<'s> {
 }
 
 fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch> {
-    let block = Block::new(ctx, body, &["context", "proxy", "listener", "route_configuration", "cluster", "waypoint"], "a patch match");
+    let block = Block::new(
+        ctx,
+        body,
+        &["context", "proxy", "listener", "route_configuration", "cluster", "waypoint"],
+        "a patch match",
+    );
     let mut ok = true;
     let mut out = m::EnvoyConfigObjectMatch::default();
     if let Some(value) = block.settings.value(ctx, "context") {
@@ -569,7 +625,8 @@ fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch
             ok &= ctx.require_feature(Feature::WaypointContext, span, "a `waypoint` match");
         }
         let waypoint_block = Block::new(ctx, waypoint, &["port_number", "filter", "route"], "a waypoint match");
-        let mut waypoint_match = m::WaypointMatch { port_number: waypoint_block.port(ctx, "port_number", &mut ok), ..Default::default() };
+        let mut waypoint_match =
+            m::WaypointMatch { port_number: waypoint_block.port(ctx, "port_number", &mut ok), ..Default::default() };
         if let Some(port) = waypoint_match.port_number
             && !(1..=65535).contains(&port)
             && let Some(value) = waypoint_block.settings.value(ctx, "port_number")
@@ -600,7 +657,12 @@ fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch
 }
 
 fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::ListenerMatch> {
-    let block = Block::new(ctx, body, &["port_number", "port_name", "filter_chain", "listener_filter", "name"], "a listener match");
+    let block = Block::new(
+        ctx,
+        body,
+        &["port_number", "port_name", "filter_chain", "listener_filter", "name"],
+        "a listener match",
+    );
     let mut out = m::ListenerMatch {
         port_number: block.port(ctx, "port_number", ok),
         port_name: block.string(ctx, "port_name", ok),
@@ -612,7 +674,15 @@ fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::List
         let chain_block = Block::new(
             ctx,
             chain,
-            &["name", "sni", "transport_protocol", "application_protocols", "filter", "destination_port", "transport_socket"],
+            &[
+                "name",
+                "sni",
+                "transport_protocol",
+                "application_protocols",
+                "filter",
+                "destination_port",
+                "transport_socket",
+            ],
             "a filter chain match",
         );
         let mut chain_match = m::FilterChainMatch {
@@ -624,7 +694,11 @@ fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::List
             ..Default::default()
         };
         if let Some(stmt) = chain_block.settings.stmt("transport_socket") {
-            *ok &= ctx.require_feature(Feature::FilterChainTransportSocketMatch, stmt.span, "a `transport_socket` filter chain match");
+            *ok &= ctx.require_feature(
+                Feature::FilterChainTransportSocketMatch,
+                stmt.span,
+                "a `transport_socket` filter chain match",
+            );
             chain_match.transport_socket = chain_block.string(ctx, "transport_socket", ok);
         }
         if let Some(filter) = chain_block.section(ctx, "filter", ok) {
@@ -642,9 +716,13 @@ fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::Filter
         && let Some(Stmt { kind: StmtKind::Section { key, .. }, .. }) = block.settings.stmt("sub_filter")
     {
         ctx.report(
-            Diagnostic::new(codes::MATCH_NEVER_APPLIES, key.span, "a `sub_filter` match without a filter `name` matches nothing")
-                .with_label_message("the filter it belongs to is not named")
-                .with_help(format!("add `name \"{HTTP_CONNECTION_MANAGER}\"` to the `filter` block")),
+            Diagnostic::new(
+                codes::MATCH_NEVER_APPLIES,
+                key.span,
+                "a `sub_filter` match without a filter `name` matches nothing",
+            )
+            .with_label_message("the filter it belongs to is not named")
+            .with_help(format!("add `name \"{HTTP_CONNECTION_MANAGER}\"` to the `filter` block")),
         );
     }
     if let Some(sub) = block.section(ctx, "sub_filter", ok) {
@@ -655,7 +733,8 @@ fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::Filter
 }
 
 fn route_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::RouteConfigurationMatch> {
-    let block = Block::new(ctx, body, &["port_number", "port_name", "gateway", "vhost", "name"], "a route configuration match");
+    let block =
+        Block::new(ctx, body, &["port_number", "port_name", "gateway", "vhost", "name"], "a route configuration match");
     let mut out = m::RouteConfigurationMatch {
         port_number: block.port(ctx, "port_number", ok),
         port_name: block.string(ctx, "port_name", ok),
@@ -713,9 +792,16 @@ fn check_proxy_version(ctx: &mut Ctx, pattern: &str, span: Span) -> bool {
     if matching.is_empty() {
         let targeted: Vec<&str> = ctx.releases.iter().map(|r| r.version).collect();
         ctx.report(
-            Diagnostic::new(codes::MATCH_NEVER_APPLIES, span, "this `proxy_version` matches no proxy of the targeted Istio releases")
-                .with_label_message(format!("matches none of {}", targeted.iter().map(|v| format!("{v}.x")).collect::<Vec<_>>().join(", ")))
-                .with_help("istiod will apply the patch to nothing after the upgrade; widen the regex or drop it"),
+            Diagnostic::new(
+                codes::MATCH_NEVER_APPLIES,
+                span,
+                "this `proxy_version` matches no proxy of the targeted Istio releases",
+            )
+            .with_label_message(format!(
+                "matches none of {}",
+                targeted.iter().map(|v| format!("{v}.x")).collect::<Vec<_>>().join(", ")
+            ))
+            .with_help("istiod will apply the patch to nothing after the upgrade; widen the regex or drop it"),
         );
     }
     true

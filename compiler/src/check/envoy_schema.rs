@@ -14,7 +14,9 @@ use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
 use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::versions;
-use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value as Reflected};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value as Reflected,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -168,14 +170,18 @@ fn rule_number(rules: &DynamicMessage, name: &str) -> Option<f64> {
 }
 
 fn rule_flag(rules: &DynamicMessage, name: &str) -> bool {
-    rules.descriptor().get_field_by_name(name).is_some_and(|f| matches!(rules.get_field(&f).as_ref(), Reflected::Bool(true)))
+    rules
+        .descriptor()
+        .get_field_by_name(name)
+        .is_some_and(|f| matches!(rules.get_field(&f).as_ref(), Reflected::Bool(true)))
 }
 
 impl MessageChecker<'_> {
     fn unknown_type(&mut self, type_name: &str, span: Span) {
         let names: Vec<String> = self.pool.all_messages().map(|m| m.full_name().to_string()).collect();
-        let mut diagnostic = Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
-            .with_label_message("unknown type");
+        let mut diagnostic =
+            Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
+                .with_label_message("unknown type");
         if let Some(suggestion) = did_you_mean(type_name, names.iter().map(String::as_str)) {
             diagnostic = diagnostic.with_did_you_mean(span, suggestion);
         }
@@ -191,7 +197,9 @@ impl MessageChecker<'_> {
             if entry.key.name == "@type" {
                 continue;
             }
-            let Some(field) = message.get_field_by_name(&entry.key.name).or_else(|| message.get_field_by_json_name(&entry.key.name)) else {
+            let Some(field) =
+                message.get_field_by_name(&entry.key.name).or_else(|| message.get_field_by_json_name(&entry.key.name))
+            else {
                 self.unknown_field(message, &entry.key);
                 continue;
             };
@@ -203,7 +211,12 @@ impl MessageChecker<'_> {
                         Diagnostic::new(
                             codes::ENVOY_ONEOF_CONFLICT,
                             entry.key.span,
-                            format!("`{}` and `{}` are alternatives of `{}`; set one", previous.key.name, entry.key.name, oneof.name()),
+                            format!(
+                                "`{}` and `{}` are alternatives of `{}`; set one",
+                                previous.key.name,
+                                entry.key.name,
+                                oneof.name()
+                            ),
                         )
                         .with_label_message("a second alternative")
                         .with_secondary(previous.key.span, "the first one"),
@@ -214,9 +227,13 @@ impl MessageChecker<'_> {
             }
             if field.field_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()) {
                 self.diagnostics.push(
-                    Diagnostic::new(codes::ENVOY_DEPRECATED_FIELD, entry.key.span, format!("`{}` is deprecated in `{}`", field.name(), message.full_name()))
-                        .with_label_message("deprecated")
-                        .with_severity(Severity::Warning),
+                    Diagnostic::new(
+                        codes::ENVOY_DEPRECATED_FIELD,
+                        entry.key.span,
+                        format!("`{}` is deprecated in `{}`", field.name(), message.full_name()),
+                    )
+                    .with_label_message("deprecated")
+                    .with_severity(Severity::Warning),
                 );
             }
             self.field_value(&field, &entry.value);
@@ -251,8 +268,13 @@ impl MessageChecker<'_> {
                 continue;
             }
             let Some(rules) = self.field_rules(&field) else { continue };
-            let required = ["message", "duration", "any", "timestamp"].iter().any(|group| rule_group(&rules, group).is_some_and(|g| rule_flag(&g, "required")))
-                || rule_group(&rules, "string").is_some_and(|g| rule_number(&g, "min_len").unwrap_or(0.0) >= 1.0 || rule_number(&g, "min_bytes").unwrap_or(0.0) >= 1.0)
+            let required = ["message", "duration", "any", "timestamp"]
+                .iter()
+                .any(|group| rule_group(&rules, group).is_some_and(|g| rule_flag(&g, "required")))
+                || rule_group(&rules, "string").is_some_and(|g| {
+                    rule_number(&g, "min_len").unwrap_or(0.0) >= 1.0
+                        || rule_number(&g, "min_bytes").unwrap_or(0.0) >= 1.0
+                })
                 || rule_group(&rules, "repeated").is_some_and(|g| rule_number(&g, "min_items").unwrap_or(0.0) >= 1.0)
                 || rule_group(&rules, "map").is_some_and(|g| rule_number(&g, "min_pairs").unwrap_or(0.0) >= 1.0);
             if required {
@@ -262,14 +284,22 @@ impl MessageChecker<'_> {
         // Oneofs marked required need one of their fields.
         for oneof in message.oneofs().filter(|o| !o.is_synthetic()) {
             let required = oneof_required(self.pool, &oneof);
-            if required && !oneof.fields().any(|f| entries.iter().any(|e| e.key.name == f.name() || e.key.name == f.json_name())) {
-                missing.push(format!("one of {}", oneof.fields().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")));
+            if required
+                && !oneof
+                    .fields()
+                    .any(|f| entries.iter().any(|e| e.key.name == f.name() || e.key.name == f.json_name()))
+            {
+                missing.push(format!(
+                    "one of {}",
+                    oneof.fields().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")
+                ));
             }
         }
         if missing.is_empty() {
             return;
         }
-        let shown: Vec<String> = missing.iter().map(|m| if m.starts_with("one of") { m.clone() } else { format!("`{m}`") }).collect();
+        let shown: Vec<String> =
+            missing.iter().map(|m| if m.starts_with("one of") { m.clone() } else { format!("`{m}`") }).collect();
         self.diagnostics.push(
             Diagnostic::new(
                 codes::ENVOY_RULE_VIOLATED,
@@ -291,7 +321,11 @@ impl MessageChecker<'_> {
                     if let Some(min) = rule_number(&string, "min_len").or(rule_number(&string, "min_bytes"))
                         && length < min
                     {
-                        problems.push(if min == 1.0 { "non-empty".to_string() } else { format!("at least {min} characters long") });
+                        problems.push(if min == 1.0 {
+                            "non-empty".to_string()
+                        } else {
+                            format!("at least {min} characters long")
+                        });
                     }
                     if let Some(max) = rule_number(&string, "max_len").or(rule_number(&string, "max_bytes"))
                         && length > max
@@ -301,7 +335,9 @@ impl MessageChecker<'_> {
                 }
             }
             ValueKind::Number { value: number, .. } => {
-                for group in ["uint32", "int32", "uint64", "int64", "double", "float", "sint32", "sint64", "fixed32", "fixed64"] {
+                for group in
+                    ["uint32", "int32", "uint64", "int64", "double", "float", "sint32", "sint64", "fixed32", "fixed64"]
+                {
                     if let Some(range) = rule_group(&rules, group) {
                         problems.extend(range_problems(&range, *number, ""));
                     }
@@ -331,8 +367,12 @@ impl MessageChecker<'_> {
         }
         if !problems.is_empty() {
             self.diagnostics.push(
-                Diagnostic::new(codes::ENVOY_RULE_VIOLATED, value.span, format!("`{}` must be {}", field.name(), problems.join(" and ")))
-                    .with_label_message("violates the schema's validation rule"),
+                Diagnostic::new(
+                    codes::ENVOY_RULE_VIOLATED,
+                    value.span,
+                    format!("`{}` must be {}", field.name(), problems.join(" and ")),
+                )
+                .with_label_message("violates the schema's validation rule"),
             );
         }
     }
@@ -448,8 +488,12 @@ impl MessageChecker<'_> {
         match raw.parse::<i128>() {
             Ok(number) if (min..=max).contains(&number) => {}
             Ok(_) => self.diagnostics.push(
-                Diagnostic::new(codes::ENVOY_VALUE_MISMATCH, value.span, format!("{raw} is out of range for this field ({min} to {max})"))
-                    .with_label_message("out of range"),
+                Diagnostic::new(
+                    codes::ENVOY_VALUE_MISMATCH,
+                    value.span,
+                    format!("{raw} is out of range for this field ({min} to {max})"),
+                )
+                .with_label_message("out of range"),
             ),
             Err(_) => self.wrong(value, "a whole number"),
         }
@@ -527,8 +571,12 @@ impl MessageChecker<'_> {
 
     fn wrong(&mut self, value: &Value, expected: &str) {
         self.diagnostics.push(
-            Diagnostic::new(codes::ENVOY_VALUE_MISMATCH, value.span, format!("expected {expected}, found {}", value.describe()))
-                .with_label_message(format!("expected {expected}")),
+            Diagnostic::new(
+                codes::ENVOY_VALUE_MISMATCH,
+                value.span,
+                format!("expected {expected}, found {}", value.describe()),
+            )
+            .with_label_message(format!("expected {expected}")),
         );
     }
 }

@@ -22,10 +22,14 @@ use crate::span::Span;
 use crate::syntax::ast::{ItemKind, ResourceKind};
 use crate::versions;
 use common::{Ctx, ResolvedScope};
-use symbols::Symbols;
 use std::collections::HashMap;
+use symbols::Symbols;
 
-pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[ParsedFile]) -> (Vec<Generated>, Vec<Diagnostic>) {
+pub fn check_package(
+    db: &SourceDb,
+    manifest: Option<&Manifest>,
+    files: &[ParsedFile],
+) -> (Vec<Generated>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let package_name = manifest.map(|m| m.name.value.as_str());
     let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
@@ -47,13 +51,18 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
         }
         if let Some(imports) = symbols.imports.get(&parsed.file) {
             let used = usage::referenced_roots(&parsed.ast);
-            let mut unused: Vec<(&String, &(String, Span))> = imports.iter().filter(|(alias, _)| !used.contains(*alias)).collect();
+            let mut unused: Vec<(&String, &(String, Span))> =
+                imports.iter().filter(|(alias, _)| !used.contains(*alias)).collect();
             unused.sort_by_key(|(_, (_, span))| span.start);
             for (alias, (module, span)) in unused {
                 diagnostics.push(
-                    Diagnostic::new(codes::UNUSED_IMPORT, *span, format!("the module `{module}` is imported but `{alias}.` is never used"))
-                        .with_label_message("unused import")
-                        .with_help("remove the import"),
+                    Diagnostic::new(
+                        codes::UNUSED_IMPORT,
+                        *span,
+                        format!("the module `{module}` is imported but `{alias}.` is never used"),
+                    )
+                    .with_label_message("unused import")
+                    .with_help("remove the import"),
                 );
             }
         }
@@ -67,7 +76,10 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                             Diagnostic::new(
                                 codes::MISSING_PACKAGE,
                                 path.span,
-                                format!("this file says `package {}`, but mesh.toml names the package `{expected}`", path.text()),
+                                format!(
+                                    "this file says `package {}`, but mesh.toml names the package `{expected}`",
+                                    path.text()
+                                ),
                             )
                             .with_did_you_mean(path.span, expected),
                         );
@@ -104,7 +116,12 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                             Diagnostic::new(
                                 codes::DUPLICATE_NAME,
                                 decl.name.span,
-                                format!("a {} named `{}` in namespace `{}` is declared twice", decl.kind.keyword(), identity.2, identity.1),
+                                format!(
+                                    "a {} named `{}` in namespace `{}` is declared twice",
+                                    decl.kind.keyword(),
+                                    identity.2,
+                                    identity.1
+                                ),
                             )
                             .with_label_message("declared again here")
                             .with_secondary(*previous, "first declared here"),
@@ -119,11 +136,16 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                                 Diagnostic::new(
                                     codes::DUPLICATE_SCOPE,
                                     decl.name.span,
-                                    format!("another telemetry declaration already applies to {}", describe_scope(scope, &root_namespace)),
+                                    format!(
+                                        "another telemetry declaration already applies to {}",
+                                        describe_scope(scope, &root_namespace)
+                                    ),
                                 )
                                 .with_label_message("second Telemetry at this scope")
                                 .with_secondary(*previous, "the first one")
-                                .with_help("merge the two declarations; istiod applies one of them and ignores the other"),
+                                .with_help(
+                                    "merge the two declarations; istiod applies one of them and ignores the other",
+                                ),
                             );
                         } else {
                             telemetry_scopes.insert(key, decl.name.span);
@@ -138,7 +160,12 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
     (generated, diagnostics)
 }
 
-fn lower(ctx: &mut Ctx, decl: &crate::syntax::ast::ResourceDecl, scope: &ResolvedScope, name: String) -> Option<Resource> {
+fn lower(
+    ctx: &mut Ctx,
+    decl: &crate::syntax::ast::ResourceDecl,
+    scope: &ResolvedScope,
+    name: String,
+) -> Option<Resource> {
     match decl.kind {
         ResourceKind::Telemetry => telemetry::lower(ctx, decl, scope, name).map(Resource::Telemetry),
         ResourceKind::WasmPlugin => wasm_plugin::lower(ctx, decl, scope, name).map(Resource::WasmPlugin),
@@ -148,7 +175,8 @@ fn lower(ctx: &mut Ctx, decl: &crate::syntax::ast::ResourceDecl, scope: &Resolve
 
 fn telemetry_scope_key(scope: &ResolvedScope) -> String {
     let selector = scope.selector.as_ref().map(|labels| format!("{labels:?}")).unwrap_or_default();
-    let targets = scope.target_refs.iter().map(|t| format!("{}/{}/{}", t.group, t.kind, t.name)).collect::<Vec<_>>().join(",");
+    let targets =
+        scope.target_refs.iter().map(|t| format!("{}/{}/{}", t.group, t.kind, t.name)).collect::<Vec<_>>().join(",");
     format!("{}|{selector}|{targets}", scope.namespace)
 }
 

@@ -52,7 +52,12 @@ pub struct Symbols<'a> {
 pub const STD_MODULES: &[&str] = &["std.attributes", "std.metrics", "std.providers", "std.filters"];
 
 impl<'a> Symbols<'a> {
-    pub fn collect(db: &SourceDb, package_name: Option<&str>, files: &'a [ParsedFile], diagnostics: &mut Vec<Diagnostic>) -> Symbols<'a> {
+    pub fn collect(
+        db: &SourceDb,
+        package_name: Option<&str>,
+        files: &'a [ParsedFile],
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Symbols<'a> {
         let package_module = package_name.unwrap_or("package").to_string();
         let mut symbols = Symbols {
             lets: HashMap::new(),
@@ -73,14 +78,19 @@ impl<'a> Symbols<'a> {
         for parsed in files {
             let source = db.get(parsed.file);
             let is_stdlib = source.kind == SourceKind::Stdlib;
-            let module = if is_stdlib { stdlib::module_name(&source.path).unwrap_or_default() } else { package_module.clone() };
+            let module =
+                if is_stdlib { stdlib::module_name(&source.path).unwrap_or_default() } else { package_module.clone() };
             for item in &parsed.ast.items {
                 let doc = item.docs.join("\n");
                 match &item.kind {
                     ItemKind::Let(decl) => {
                         if let Some(local) = &source.module {
                             let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
-                            symbols.lets.entry(format!("{package_module}.{local}")).or_default().insert(decl.name.name.clone(), (decl, definition));
+                            symbols
+                                .lets
+                                .entry(format!("{package_module}.{local}"))
+                                .or_default()
+                                .insert(decl.name.name.clone(), (decl, definition));
                         }
                         let lets = symbols.lets.entry(module.clone()).or_default();
                         let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
@@ -111,18 +121,25 @@ impl<'a> Symbols<'a> {
                     }
                     ItemKind::Metric(decl) if is_stdlib => {
                         let labels = string_list_setting(&decl.body, "labels");
-                        symbols.metrics.insert(decl.name.name.clone(), MetricInfo { name: decl.name.name.clone(), labels, doc });
+                        symbols
+                            .metrics
+                            .insert(decl.name.name.clone(), MetricInfo { name: decl.name.name.clone(), labels, doc });
                     }
                     ItemKind::ProviderKind(decl) if is_stdlib => {
                         let signals = string_list_setting(&decl.body, "signals");
-                        symbols
-                            .provider_kinds
-                            .insert(decl.name.name.clone(), ProviderKindInfo { name: decl.name.name.clone(), signals, doc });
+                        symbols.provider_kinds.insert(
+                            decl.name.name.clone(),
+                            ProviderKindInfo { name: decl.name.name.clone(), signals, doc },
+                        );
                     }
                     ItemKind::Attribute(_) | ItemKind::Metric(_) | ItemKind::ProviderKind(_) => {
                         diagnostics.push(
-                            Diagnostic::new(codes::STDLIB_ONLY, item.span, "this declaration is only allowed in the standard library")
-                                .with_label_message("not allowed in a package"),
+                            Diagnostic::new(
+                                codes::STDLIB_ONLY,
+                                item.span,
+                                "this declaration is only allowed in the standard library",
+                            )
+                            .with_label_message("not allowed in a package"),
                         );
                     }
                     ItemKind::Import(import) if !is_stdlib => {
@@ -135,26 +152,38 @@ impl<'a> Symbols<'a> {
                                 format!("there is no module `{module_name}`"),
                             )
                             .with_label_message("unknown module");
-                            let candidates = STD_MODULES.iter().copied().chain(local_modules.iter().map(String::as_str));
+                            let candidates =
+                                STD_MODULES.iter().copied().chain(local_modules.iter().map(String::as_str));
                             diagnostic = match did_you_mean(&module_name, candidates) {
                                 Some(suggestion) => diagnostic.with_did_you_mean(import.module.span, suggestion),
                                 None => diagnostic.with_note(format!(
                                     "the standard modules are {}; this package's files are {}",
                                     STD_MODULES.join(", "),
-                                    if local_modules.is_empty() { "not modules (no package name)".to_string() } else { local_modules.join(", ") }
+                                    if local_modules.is_empty() {
+                                        "not modules (no package name)".to_string()
+                                    } else {
+                                        local_modules.join(", ")
+                                    }
                                 )),
                             };
                             diagnostics.push(diagnostic);
-                            let alias = import.alias.as_ref().or(import.module.segments.last()).map(|a| a.name.clone()).unwrap_or_default();
+                            let alias = import
+                                .alias
+                                .as_ref()
+                                .or(import.module.segments.last())
+                                .map(|a| a.name.clone())
+                                .unwrap_or_default();
                             symbols.failed_imports.entry(parsed.file).or_default().insert(alias);
                             continue;
                         }
-                        let alias = import
-                            .alias
-                            .as_ref()
-                            .map(|a| a.name.clone())
-                            .unwrap_or_else(|| import.module.segments.last().map(|s| s.name.clone()).unwrap_or_default());
-                        symbols.imports.entry(parsed.file).or_default().insert(alias, (module_name, import.module.span));
+                        let alias = import.alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| {
+                            import.module.segments.last().map(|s| s.name.clone()).unwrap_or_default()
+                        });
+                        symbols
+                            .imports
+                            .entry(parsed.file)
+                            .or_default()
+                            .insert(alias, (module_name, import.module.span));
                     }
                     _ => {}
                 }
@@ -179,7 +208,8 @@ impl<'a> Symbols<'a> {
 
     /// Every name a value could refer to in `file`, for did-you-mean.
     pub fn visible_names(&self, file: FileId) -> Vec<String> {
-        let mut names: Vec<String> = self.lets.get(&self.package_module).map(|l| l.keys().cloned().collect()).unwrap_or_default();
+        let mut names: Vec<String> =
+            self.lets.get(&self.package_module).map(|l| l.keys().cloned().collect()).unwrap_or_default();
         if let Some(imports) = self.imports.get(&file) {
             for (alias, (module, _)) in imports {
                 if let Some(lets) = self.lets.get(module) {

@@ -8,7 +8,8 @@ use crate::syntax::ast::*;
 use crate::versions::Feature;
 use std::collections::BTreeMap;
 
-const MODES: &[(&str, &str)] = &[("client_and_server", "CLIENT_AND_SERVER"), ("client", "CLIENT"), ("server", "SERVER")];
+const MODES: &[(&str, &str)] =
+    &[("client_and_server", "CLIENT_AND_SERVER"), ("client", "CLIENT"), ("server", "SERVER")];
 
 const TOP_SETTINGS: &[&str] = &["labels", "annotations"];
 const METRICS_SETTINGS: &[&str] = &["reporting_interval"];
@@ -53,7 +54,12 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
     ok.then(|| m::Telemetry { metadata: metadata(name, scope, labels, annotations), spec })
 }
 
-pub fn metadata(name: String, scope: &ResolvedScope, labels: BTreeMap<String, String>, annotations: BTreeMap<String, String>) -> m::ObjectMeta {
+pub fn metadata(
+    name: String,
+    scope: &ResolvedScope,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> m::ObjectMeta {
     m::ObjectMeta { name, namespace: scope.namespace.clone(), labels, annotations }
 }
 
@@ -138,9 +144,16 @@ fn metric_override(
             }
             None => {
                 let names: Vec<&str> = ctx.symbols.metrics.keys().map(String::as_str).collect();
-                let mut diagnostic = Diagnostic::new(codes::UNKNOWN_ENUM_VALUE, ident.span, format!("`{}` is not a standard Istio metric", ident.name))
-                    .with_label_message("unknown metric")
-                    .with_note(format!("expected one of: {}; or `custom \"name\"` for a metric of your own", names.join(", ")));
+                let mut diagnostic = Diagnostic::new(
+                    codes::UNKNOWN_ENUM_VALUE,
+                    ident.span,
+                    format!("`{}` is not a standard Istio metric", ident.name),
+                )
+                .with_label_message("unknown metric")
+                .with_note(format!(
+                    "expected one of: {}; or `custom \"name\"` for a metric of your own",
+                    names.join(", ")
+                ));
                 if let Some(suggestion) = did_you_mean(&ident.name, names.iter().copied()) {
                     diagnostic = diagnostic.with_did_you_mean(ident.span, suggestion);
                 }
@@ -167,7 +180,12 @@ fn metric_override(
     for stmt in tags.unwrap_or_default() {
         let (name, tag) = match &stmt.kind {
             StmtKind::TagSet { name, expr } => {
-                let (_, diagnostics) = ctx.expressions.check_expression(&expr.text, expr.span, &ctx.symbols.vocabulary, ExprContext::MetricTagValue);
+                let (_, diagnostics) = ctx.expressions.check_expression(
+                    &expr.text,
+                    expr.span,
+                    &ctx.symbols.vocabulary,
+                    ExprContext::MetricTagValue,
+                );
                 ok &= !diagnostics.iter().any(Diagnostic::is_error);
                 ctx.diagnostics.extend(diagnostics);
                 (name, m::TagOverride { operation: Some(m::TagOperation::Upsert), value: Some(expr.text.clone()) })
@@ -199,9 +217,13 @@ fn metric_override(
         };
         if let Some(previous) = seen.get(&name.name) {
             ctx.report(
-                Diagnostic::new(codes::DUPLICATE_SETTING, name.span, format!("the tag `{}` is overridden twice", name.name))
-                    .with_label_message("again here")
-                    .with_secondary(previous.span, "first here"),
+                Diagnostic::new(
+                    codes::DUPLICATE_SETTING,
+                    name.span,
+                    format!("the tag `{}` is overridden twice", name.name),
+                )
+                .with_label_message("again here")
+                .with_secondary(previous.span, "first here"),
             );
             ok = false;
             continue;
@@ -225,6 +247,10 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
         tracing.random_sampling_percentage = percent_value(ctx, value, "sampling");
         ok &= tracing.random_sampling_percentage.is_some();
     }
+    if let Some(stmt) = settings.stmt("disable_context_propagation") {
+        ok &=
+            ctx.require_feature(Feature::TracingDisableContextPropagation, stmt.span, "`disable_context_propagation`");
+    }
     for (key, field) in [
         ("disable_span_reporting", &mut tracing.disable_span_reporting),
         ("disable_context_propagation", &mut tracing.disable_context_propagation),
@@ -242,9 +268,13 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
             StmtKind::TagSet { name, expr } => {
                 if let Some(previous) = seen.get(&name.name) {
                     ctx.report(
-                        Diagnostic::new(codes::DUPLICATE_SETTING, name.span, format!("the tag `{}` is set twice", name.name))
-                            .with_label_message("set again here")
-                            .with_secondary(previous.span, "first set here"),
+                        Diagnostic::new(
+                            codes::DUPLICATE_SETTING,
+                            name.span,
+                            format!("the tag `{}` is set twice", name.name),
+                        )
+                        .with_label_message("set again here")
+                        .with_secondary(previous.span, "first set here"),
                     );
                     ok = false;
                     continue;
@@ -258,7 +288,9 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
                     continue;
                 };
                 let custom = match tag {
-                    CustomTag::Literal(value) => m::CustomTag { literal: Some(m::LiteralTag { value }), ..Default::default() },
+                    CustomTag::Literal(value) => {
+                        m::CustomTag { literal: Some(m::LiteralTag { value }), ..Default::default() }
+                    }
                     CustomTag::Environment { name, default } => m::CustomTag {
                         environment: Some(m::EnvironmentTag { name, default_value: default }),
                         ..Default::default()
@@ -268,7 +300,11 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
                         ..Default::default()
                     },
                     CustomTag::Formatter(value) => {
-                        ok &= ctx.require_feature(Feature::TelemetryFormatterTag, expr.span, "the `formatter` custom tag");
+                        ok &= ctx.require_feature(
+                            Feature::TelemetryFormatterTag,
+                            expr.span,
+                            "the `formatter` custom tag",
+                        );
                         m::CustomTag { formatter: Some(m::FormatterTag { value }), ..Default::default() }
                     }
                 };
@@ -293,13 +329,22 @@ fn access_log(
 ) -> Option<m::AccessLogging> {
     ctx.check_providers(providers, "access_logging", "access logging");
     let mut ok = true;
-    let mut logging = m::AccessLogging { providers: providers_out(providers), disabled: toggle.map(|t| t.disabled), ..Default::default() };
+    let mut logging = m::AccessLogging {
+        providers: providers_out(providers),
+        disabled: toggle.map(|t| t.disabled),
+        ..Default::default()
+    };
     match mode_match(ctx, mode) {
         Some(mode) => logging.match_ = mode.map(|mode| m::AccessLogSelector { mode: Some(mode) }),
         None => ok = false,
     }
     if let Some(filter) = filter {
-        let (_, diagnostics) = ctx.expressions.check_expression(&filter.text, filter.span, &ctx.symbols.vocabulary, ExprContext::AccessLogFilter);
+        let (_, diagnostics) = ctx.expressions.check_expression(
+            &filter.text,
+            filter.span,
+            &ctx.symbols.vocabulary,
+            ExprContext::AccessLogFilter,
+        );
         ok &= !diagnostics.iter().any(Diagnostic::is_error);
         ctx.diagnostics.extend(diagnostics);
         logging.filter = Some(m::AccessLogFilter { expression: filter.text.clone() });

@@ -9,7 +9,9 @@ pub fn referenced_roots(file: &File) -> HashSet<String> {
     for item in &file.items {
         match &item.kind {
             ItemKind::Let(decl) => value(&decl.value, &mut roots),
-            ItemKind::Schema(decl) => decl.fields.iter().filter_map(|f| f.default.as_ref()).for_each(|v| value(v, &mut roots)),
+            ItemKind::Schema(decl) => {
+                decl.fields.iter().filter_map(|f| f.default.as_ref()).for_each(|v| value(v, &mut roots))
+            }
             ItemKind::Resource(decl) => {
                 for scope in &decl.scopes {
                     match scope {
@@ -33,7 +35,9 @@ pub fn referenced_roots(file: &File) -> HashSet<String> {
 fn stmts(body: &[Stmt], roots: &mut HashSet<String>) {
     for stmt in body {
         match &stmt.kind {
-            StmtKind::Setting { value: v, .. } | StmtKind::Config { value: v, .. } | StmtKind::PatchValue { value: v } => value(v, roots),
+            StmtKind::Setting { value: v, .. }
+            | StmtKind::Config { value: v, .. }
+            | StmtKind::PatchValue { value: v } => value(v, roots),
             StmtKind::Env { value: EnvValue::Inline(v), .. } => value(v, roots),
             StmtKind::WasmMatch { ports: Some(v), .. } => value(v, roots),
             StmtKind::Section { body, .. }
@@ -59,7 +63,9 @@ fn value(v: &Value, roots: &mut HashSet<String>) {
             roots.insert(path.segments[0].name.clone());
         }
         ValueKind::List(items) => items.iter().for_each(|i| value(i, roots)),
-        ValueKind::Object(entries) | ValueKind::Message { fields: entries, .. } => entries.iter().for_each(|e| value(&e.value, roots)),
+        ValueKind::Object(entries) | ValueKind::Message { fields: entries, .. } => {
+            entries.iter().for_each(|e| value(&e.value, roots))
+        }
         ValueKind::Call { args, .. } => args.iter().for_each(|a| value(a, roots)),
         _ => {}
     }

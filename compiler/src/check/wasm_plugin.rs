@@ -23,11 +23,14 @@ const SETTINGS: &[&str] = &[
     "annotations",
 ];
 
-const PHASES: &[(&str, &str)] = &[("authn", "AUTHN"), ("authz", "AUTHZ"), ("stats", "STATS"), ("unspecified", "UNSPECIFIED_PHASE")];
+const PHASES: &[(&str, &str)] =
+    &[("authn", "AUTHN"), ("authz", "AUTHZ"), ("stats", "STATS"), ("unspecified", "UNSPECIFIED_PHASE")];
 const PULL_POLICIES: &[(&str, &str)] =
     &[("if_not_present", "IfNotPresent"), ("always", "Always"), ("unspecified", "UNSPECIFIED_POLICY")];
-const FAIL_STRATEGIES: &[(&str, &str)] = &[("fail_close", "FAIL_CLOSE"), ("fail_open", "FAIL_OPEN"), ("fail_reload", "FAIL_RELOAD")];
-const PLUGIN_TYPES: &[(&str, &str)] = &[("http", "HTTP"), ("network", "NETWORK"), ("unspecified", "UNSPECIFIED_PLUGIN_TYPE")];
+const FAIL_STRATEGIES: &[(&str, &str)] =
+    &[("fail_close", "FAIL_CLOSE"), ("fail_open", "FAIL_OPEN"), ("fail_reload", "FAIL_RELOAD")];
+const PLUGIN_TYPES: &[(&str, &str)] =
+    &[("http", "HTTP"), ("network", "NETWORK"), ("unspecified", "UNSPECIFIED_PLUGIN_TYPE")];
 const MATCH_MODES: &[(&str, &str)] = &[
     ("undefined", "UNDEFINED"),
     ("client", "CLIENT"),
@@ -54,30 +57,65 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
         None if has_broken_statements(&decl.body) => ok = false,
         None => {
             ctx.report(
-                Diagnostic::new(codes::MISSING_SETTING, decl.name.span, format!("the wasm_plugin `{}` has no `url`", decl.name.name))
-                    .with_label_message("missing `url`")
-                    .with_help("add `url \"oci://registry/image:tag\"` (or https://, http://, file://)"),
+                Diagnostic::new(
+                    codes::MISSING_SETTING,
+                    decl.name.span,
+                    format!("the wasm_plugin `{}` has no `url`", decl.name.name),
+                )
+                .with_label_message("missing `url`")
+                .with_help("add `url \"oci://registry/image:tag\"` (or https://, http://, file://)"),
             );
             ok = false;
         }
     }
     if let Some(value) = settings.value(ctx, "sha256") {
         match string_value(ctx, value) {
-            Some(sha) if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => spec.sha256 = Some(sha),
+            Some(sha) if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+                spec.sha256 = Some(sha)
+            }
             Some(_) => {
                 ctx.report(
-                    Diagnostic::new(codes::TYPE_MISMATCH, value.span, "`sha256` must be 64 lower-case hexadecimal digits")
-                        .with_label_message("not a SHA-256 digest"),
+                    Diagnostic::new(
+                        codes::TYPE_MISMATCH,
+                        value.span,
+                        "`sha256` must be 64 lower-case hexadecimal digits",
+                    )
+                    .with_label_message("not a SHA-256 digest"),
                 );
                 ok = false;
             }
             None => ok = false,
         }
     }
-    ok &= enum_setting(ctx, &settings, "phase", PHASES, "plugin phase", |s, v| s.phase = Some(v.to_string()), &mut spec);
-    ok &= enum_setting(ctx, &settings, "image_pull_policy", PULL_POLICIES, "pull policy", |s, v| s.image_pull_policy = Some(v.to_string()), &mut spec);
-    ok &= enum_setting(ctx, &settings, "fail_strategy", FAIL_STRATEGIES, "fail strategy", |s, v| s.fail_strategy = Some(v.to_string()), &mut spec);
-    ok &= enum_setting(ctx, &settings, "type", PLUGIN_TYPES, "plugin type", |s, v| s.type_ = Some(v.to_string()), &mut spec);
+    ok &=
+        enum_setting(ctx, &settings, "phase", PHASES, "plugin phase", |s, v| s.phase = Some(v.to_string()), &mut spec);
+    ok &= enum_setting(
+        ctx,
+        &settings,
+        "image_pull_policy",
+        PULL_POLICIES,
+        "pull policy",
+        |s, v| s.image_pull_policy = Some(v.to_string()),
+        &mut spec,
+    );
+    ok &= enum_setting(
+        ctx,
+        &settings,
+        "fail_strategy",
+        FAIL_STRATEGIES,
+        "fail strategy",
+        |s, v| s.fail_strategy = Some(v.to_string()),
+        &mut spec,
+    );
+    ok &= enum_setting(
+        ctx,
+        &settings,
+        "type",
+        PLUGIN_TYPES,
+        "plugin type",
+        |s, v| s.type_ = Some(v.to_string()),
+        &mut spec,
+    );
     if let Some(value) = settings.value(ctx, "priority") {
         spec.priority = int_value(ctx, value, i32::MIN as i64, i32::MAX as i64, "the priority").map(|p| p as i32);
         ok &= spec.priority.is_some();
@@ -90,7 +128,11 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
         let Some(value) = settings.value(ctx, key) else { continue };
         match string_value(ctx, value) {
             Some(text) if text.len() > max => {
-                ctx.report(Diagnostic::new(codes::OUT_OF_RANGE, value.span, format!("`{key}` is at most {max} characters long")));
+                ctx.report(Diagnostic::new(
+                    codes::OUT_OF_RANGE,
+                    value.span,
+                    format!("`{key}` is at most {max} characters long"),
+                ));
                 ok = false;
             }
             Some(text) => *field = Some(text),
@@ -120,8 +162,12 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
             StmtKind::Env { name, value } => {
                 if let Some(previous) = env_names.iter().find(|k| k.name == name.name) {
                     ctx.report(
-                        Diagnostic::new(codes::DUPLICATE_SETTING, name.span, format!("the environment variable `{}` is set twice", name.name))
-                            .with_secondary(previous.span, "first set here"),
+                        Diagnostic::new(
+                            codes::DUPLICATE_SETTING,
+                            name.span,
+                            format!("the environment variable `{}` is set twice", name.name),
+                        )
+                        .with_secondary(previous.span, "first set here"),
                     );
                     ok = false;
                     continue;
@@ -133,10 +179,8 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
                         value_from: None,
                         value: Some(text),
                     }),
-                    EnvValue::From(source) => enum_word(ctx, source, ENV_SOURCES, "environment source").map(|from| m::EnvVar {
-                        name: name.name.clone(),
-                        value_from: Some(from.to_string()),
-                        value: None,
+                    EnvValue::From(source) => enum_word(ctx, source, ENV_SOURCES, "environment source").map(|from| {
+                        m::EnvVar { name: name.name.clone(), value_from: Some(from.to_string()), value: None }
                     }),
                 };
                 match env {
@@ -171,7 +215,11 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
         }
     }
     if spec.vm_config.as_ref().is_some_and(|vm| vm.env.len() > 256) {
-        ctx.report(Diagnostic::new(codes::OUT_OF_RANGE, decl.name.span, "a wasm_plugin takes at most 256 environment variables"));
+        ctx.report(Diagnostic::new(
+            codes::OUT_OF_RANGE,
+            decl.name.span,
+            "a wasm_plugin takes at most 256 environment variables",
+        ));
         ok = false;
     }
     if ok {
@@ -208,8 +256,12 @@ fn check_url(ctx: &mut Ctx, url: &str, span: Span) -> bool {
         None | Some("oci" | "http" | "https" | "file") if !url.is_empty() => true,
         _ => {
             ctx.report(
-                Diagnostic::new(codes::TYPE_MISMATCH, span, "a plugin url must use oci://, https://, http:// or file://")
-                    .with_label_message("unsupported url"),
+                Diagnostic::new(
+                    codes::TYPE_MISMATCH,
+                    span,
+                    "a plugin url must use oci://, https://, http:// or file://",
+                )
+                .with_label_message("unsupported url"),
             );
             false
         }
@@ -247,8 +299,9 @@ fn plugin_config(ctx: &mut Ctx, schema: Option<&Path>, value: &Value) -> Option<
     let schema_name = schema_path.text();
     let Some((decl, _)) = ctx.symbols.schemas.get(&schema_name) else {
         let names: Vec<&str> = ctx.symbols.schemas.keys().map(String::as_str).collect();
-        let mut diagnostic = Diagnostic::new(codes::UNKNOWN_NAME, schema_path.span, format!("there is no schema `{schema_name}`"))
-            .with_label_message("unknown schema");
+        let mut diagnostic =
+            Diagnostic::new(codes::UNKNOWN_NAME, schema_path.span, format!("there is no schema `{schema_name}`"))
+                .with_label_message("unknown schema");
         diagnostic = match did_you_mean(&schema_name, names.iter().copied()) {
             Some(suggestion) => diagnostic.with_did_you_mean(schema_path.span, suggestion),
             None => diagnostic.with_help(format!("declare it with `schema {schema_name} {{ field: type }}`")),
@@ -330,14 +383,22 @@ fn check_against_schema(ctx: &mut Ctx, schema: &SchemaDecl, value: &Value, ancho
 }
 
 fn schema_mismatch(value: &Value, expected: &str) -> Diagnostic {
-    Diagnostic::new(codes::PLUGIN_CONFIG_MISMATCH, value.span, format!("expected {expected}, found {}", value.describe()))
-        .with_label_message(format!("expected {expected}"))
+    Diagnostic::new(
+        codes::PLUGIN_CONFIG_MISMATCH,
+        value.span,
+        format!("expected {expected}, found {}", value.describe()),
+    )
+    .with_label_message(format!("expected {expected}"))
 }
 
 /// Checks a value against a schema type; the first alternative that fits wins.
 fn check_type(ctx: &mut Ctx, ty: &TypeExpr, value: &Value, depth: usize) -> Option<Json> {
     if depth > 32 {
-        ctx.report(Diagnostic::new(codes::PLUGIN_CONFIG_MISMATCH, value.span, "schemas nest too deeply (a schema refers to itself?)"));
+        ctx.report(Diagnostic::new(
+            codes::PLUGIN_CONFIG_MISMATCH,
+            value.span,
+            "schemas nest too deeply (a schema refers to itself?)",
+        ));
         return None;
     }
     // Try each alternative silently; report against the whole type only if none fits.

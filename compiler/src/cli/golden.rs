@@ -83,9 +83,11 @@ impl CaseRun {
         for (path, actual) in &self.actual {
             match self.expected.get(path) {
                 None => out.push(Mismatch::Missing(path.clone())),
-                Some(expected) if expected != actual => {
-                    out.push(Mismatch::Differs { path: path.clone(), expected: expected.clone(), actual: actual.clone() })
-                }
+                Some(expected) if expected != actual => out.push(Mismatch::Differs {
+                    path: path.clone(),
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                }),
                 Some(_) => {}
             }
         }
@@ -143,10 +145,13 @@ pub fn find_cases(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Ok(cases);
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
     entries.sort();
     for entry in entries {
-        let has_mesh = std::fs::read_dir(&entry)?.filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "mesh"));
+        let has_mesh = std::fs::read_dir(&entry)?
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "mesh"));
         if has_mesh {
             cases.push(entry);
         } else if entry.file_name().is_some_and(|n| n != EXPECTED_DIR) {
@@ -160,7 +165,11 @@ pub fn find_cases(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub fn line_diff(expected: &str, actual: &str) -> String {
     let expected_lines: Vec<&str> = expected.lines().collect();
     let actual_lines: Vec<&str> = actual.lines().collect();
-    let first = expected_lines.iter().zip(&actual_lines).position(|(a, b)| a != b).unwrap_or(expected_lines.len().min(actual_lines.len()));
+    let first = expected_lines
+        .iter()
+        .zip(&actual_lines)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected_lines.len().min(actual_lines.len()));
     let mut out = String::new();
     let from = first.saturating_sub(2);
     for line in &expected_lines[from..first] {

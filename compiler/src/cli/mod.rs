@@ -153,7 +153,9 @@ fn load_packages(paths: &[PathBuf]) -> Result<Vec<package::LoadedPackage>, Strin
     }
     roots
         .iter()
-        .map(|root| package::load(root, None).map_err(|e| format!("cannot read the package in {}: {e}", root.display())))
+        .map(|root| {
+            package::load(root, None).map_err(|e| format!("cannot read the package in {}: {e}", root.display()))
+        })
         .collect()
 }
 
@@ -320,7 +322,8 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
                 if check_only {
                     println!("{}", package::display(&path));
                 } else {
-                    write::write_atomic(&path, formatted.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    write::write_atomic(&path, formatted.as_bytes())
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     eprintln!("formatted {}", package::display(&path));
                 }
                 unformatted.push(path);
@@ -352,7 +355,10 @@ fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, String> {
     let tests_dir = root.join("tests");
     let cases = golden::find_cases(&tests_dir).map_err(|e| format!("cannot read {}: {e}", tests_dir.display()))?;
     if cases.is_empty() {
-        eprintln!("no golden cases in {} (a case is a folder of .mesh files with an expected/ folder)", package::display(&tests_dir));
+        eprintln!(
+            "no golden cases in {} (a case is a folder of .mesh files with an expected/ folder)",
+            package::display(&tests_dir)
+        );
         return Ok(ExitCode::from(1));
     }
     let (mut passed, mut failed) = (0, 0);
@@ -416,7 +422,11 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
             print_diagnostics(&db, &diagnostics, format, ColorChoice::Auto);
             let errors = diagnostics.iter().any(Diagnostic::is_error);
             if format == Format::Text && !errors {
-                eprintln!("{} valid for Envoy {}", if files.len() == 1 { "the file is" } else { "the files are" }, build.version);
+                eprintln!(
+                    "{} valid for Envoy {}",
+                    if files.len() == 1 { "the file is" } else { "the files are" },
+                    build.version
+                );
             }
             Ok(if errors { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }

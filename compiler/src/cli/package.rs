@@ -18,7 +18,8 @@ const SKIPPED_DIRS: &[&str] = &["tests", "target", "node_modules", "out"];
 /// reports the missing manifest).
 pub fn package_root(path: &Path) -> std::io::Result<PathBuf> {
     let metadata = std::fs::metadata(path)?;
-    let start = if metadata.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let start =
+        if metadata.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
     let mut current = Some(start.as_path());
     while let Some(dir) = current {
         if dir.join("mesh.toml").is_file() {

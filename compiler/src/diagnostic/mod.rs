@@ -109,7 +109,12 @@ impl Diagnostic {
     }
 
     pub fn primary_span(&self) -> Span {
-        self.labels.iter().find(|l| l.primary).or(self.labels.first()).map(|l| l.span).expect("a diagnostic always has a label")
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first())
+            .map(|l| l.span)
+            .expect("a diagnostic always has a label")
     }
 
     pub fn is_error(&self) -> bool {

@@ -127,7 +127,10 @@ fn write_scalar(out: &mut String, value: &Json, indent: usize) {
 /// A multi-line string as a literal block (`|`, `|-` or `|+` for its final line
 /// breaks), when YAML can hold it that way unchanged.
 fn literal_block(text: &str, indent: usize) -> Option<String> {
-    if !text.contains('\n') || text.starts_with([' ', '\t', '\n']) || text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !text.contains('\n')
+        || text.starts_with([' ', '\t', '\n'])
+        || text.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return None;
     }
     let body = text.trim_end_matches('\n');
@@ -171,15 +174,16 @@ fn scalar(text: &str) -> String {
 
 fn plain_is_safe(text: &str) -> bool {
     const RESERVED: &[&str] = &[
-        "null", "Null", "NULL", "~", "true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO", "on", "On",
-        "ON", "off", "Off", "OFF", "y", "Y", "n", "N", "=", "<<",
+        "null", "Null", "NULL", "~", "true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no",
+        "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N", "=", "<<",
     ];
     let Some(first) = text.chars().next() else { return false };
     if RESERVED.contains(&text) || looks_numeric(text) {
         return false;
     }
-    if text.starts_with(['-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' ', '\t'])
-        && !(first == '-' && text.len() > 1 && !text[1..].starts_with([' ', '\t']) && !looks_numeric(text))
+    if text.starts_with([
+        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' ', '\t',
+    ]) && !(first == '-' && text.len() > 1 && !text[1..].starts_with([' ', '\t']) && !looks_numeric(text))
     {
         return false;
     }
@@ -209,11 +213,16 @@ mod tests {
 
     #[test]
     fn ambiguous_strings_are_quoted() {
-        for text in ["yes", "no", "on", "off", "y", "null", "~", "123", "1.5", "0x1f", "1:20", "1_000", "1e3", "@at", "- dash", "a: b", "#x", " lead", "trail ", ""] {
+        for text in [
+            "yes", "no", "on", "off", "y", "null", "~", "123", "1.5", "0x1f", "1:20", "1_000", "1e3", "@at", "- dash",
+            "a: b", "#x", " lead", "trail ", "",
+        ] {
             let quoted = scalar(text);
             assert_ne!(quoted, text, "{text} must be quoted");
         }
-        for text in ["request.host", "envoy.filters.http.router", "x-custom-id", "IfNotPresent", "oci://ghcr.io/a/b:v1", "-x"] {
+        for text in
+            ["request.host", "envoy.filters.http.router", "x-custom-id", "IfNotPresent", "oci://ghcr.io/a/b:v1", "-x"]
+        {
             assert_eq!(scalar(text), text);
         }
         assert_eq!(scalar("a: 'b'"), "'a: ''b'''");

@@ -296,20 +296,33 @@ pub struct Value {
 pub enum ValueKind {
     String(StringLit),
     /// A number as written; `raw` keeps the spelling for the formatter and for integers.
-    Number { value: f64, raw: String },
+    Number {
+        value: f64,
+        raw: String,
+    },
     /// `5%`: the number of percent.
     Percent(f64),
     /// `10s`, `250ms`: in seconds, with the spelling kept.
-    Duration { seconds: f64, raw: String },
+    Duration {
+        seconds: f64,
+        raw: String,
+    },
     Bool(bool),
     Null,
     /// An enum value or a reference to a `let`, such as `authn` or `filters.router`.
     Path(Path),
-    Call { name: Ident, args: Vec<Value> },
+    Call {
+        name: Ident,
+        args: Vec<Value>,
+    },
     List(Vec<Value>),
     Object(Vec<Entry>),
     /// `TYPE { ... }`: a typed message (an Envoy type or a schema).
-    Message { type_name: Path, fields: Vec<Entry>, fields_span: Span },
+    Message {
+        type_name: Path,
+        fields: Vec<Entry>,
+        fields_span: Span,
+    },
     /// A value that did not parse; the parser reported it.
     Error,
 }

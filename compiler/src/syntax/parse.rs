@@ -92,7 +92,14 @@ fn attach_docs(items: &mut [Item], comments: &[Comment], text: &str) {
             if between.chars().filter(|c| *c == '\n').count() > 1 || !between.trim().is_empty() {
                 break;
             }
-            docs.push(comment.text.trim_start_matches('/').strip_prefix(' ').unwrap_or(comment.text.trim_start_matches('/')).to_string());
+            docs.push(
+                comment
+                    .text
+                    .trim_start_matches('/')
+                    .strip_prefix(' ')
+                    .unwrap_or(comment.text.trim_start_matches('/'))
+                    .to_string(),
+            );
             cursor = comment.span.start as usize;
         }
         docs.reverse();
@@ -209,7 +216,10 @@ impl<'t> Lowerer<'t> {
                         _ => {}
                     }
                 }
-                ItemKind::Attribute(AttributeDecl { path: path.expect("attribute path"), ty: ty.expect("attribute type") })
+                ItemKind::Attribute(AttributeDecl {
+                    path: path.expect("attribute path"),
+                    ty: ty.expect("attribute type"),
+                })
             }
             Rule::metric_decl | Rule::provider_kind_decl => {
                 let is_metric = pair.as_rule() == Rule::metric_decl;
@@ -252,8 +262,12 @@ impl<'t> Lowerer<'t> {
         }
         let body = self.stmts(body_pairs.into_iter());
         // The body starts at the `{` after the header, which pest does not give as a pair.
-        let header_end = scopes.last().map(|s| s.span().end).or(name.as_ref().map(|n| n.span.end)).unwrap_or(whole.start);
-        let brace = self.text[header_end as usize..whole.end as usize].find('{').map(|i| header_end + i as u32).unwrap_or(header_end);
+        let header_end =
+            scopes.last().map(|s| s.span().end).or(name.as_ref().map(|n| n.span.end)).unwrap_or(whole.start);
+        let brace = self.text[header_end as usize..whole.end as usize]
+            .find('{')
+            .map(|i| header_end + i as u32)
+            .unwrap_or(header_end);
         let body_span = Span::new(self.file, brace, whole.end);
         ResourceDecl { kind, keyword, name: name.expect("resource has a name"), scopes, body, body_span }
     }
@@ -274,7 +288,8 @@ impl<'t> Lowerer<'t> {
                 Scope::Workload(value, span)
             }
             Rule::scope_targets => {
-                let refs = inner(pair).filter(|p| p.as_rule() == Rule::target_ref).map(|p| self.target_ref(p)).collect();
+                let refs =
+                    inner(pair).filter(|p| p.as_rule() == Rule::target_ref).map(|p| self.target_ref(p)).collect();
                 Scope::Targets(refs, span)
             }
             rule => unreachable!("unexpected scope rule {rule:?}"),
@@ -409,7 +424,8 @@ impl<'t> Lowerer<'t> {
                     match child.as_rule() {
                         Rule::metric_name => metric = Some(MetricRef::Standard(self.ident(child))),
                         Rule::custom_metric => {
-                            let lit = inner(child).find(|p| p.as_rule() == Rule::string_lit).expect("custom metric name");
+                            let lit =
+                                inner(child).find(|p| p.as_rule() == Rule::string_lit).expect("custom metric name");
                             metric = Some(MetricRef::Custom(self.string_lit(lit)));
                         }
                         Rule::mode_clause => mode = Some(self.mode(child)),
@@ -523,7 +539,8 @@ impl<'t> Lowerer<'t> {
                 StmtKind::PatchMatch { body }
             }
             Rule::patch_value => {
-                let value = inner(pair).find(|p| p.as_rule() != Rule::kw_value).map(|p| self.value(p)).expect("patch value");
+                let value =
+                    inner(pair).find(|p| p.as_rule() != Rule::kw_value).map(|p| self.value(p)).expect("patch value");
                 StmtKind::PatchValue { value }
             }
             Rule::insert_stmt => {
@@ -603,7 +620,10 @@ impl<'t> Lowerer<'t> {
             .as_str()
             .split('.')
             .map(|segment| {
-                let ident = Ident { name: segment.to_string(), span: Span::new(self.file, offset, offset + segment.len() as u32) };
+                let ident = Ident {
+                    name: segment.to_string(),
+                    span: Span::new(self.file, offset, offset + segment.len() as u32),
+                };
                 offset += segment.len() as u32 + 1;
                 ident
             })
@@ -657,10 +677,10 @@ impl<'t> Lowerer<'t> {
                 't' => out.push('\t'),
                 'u' => {
                     let rest = &body[i + 2..];
-                    let decoded = rest
-                        .strip_prefix('{')
-                        .and_then(|r| r.find('}').map(|end| &r[..end]))
-                        .and_then(|hex| u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(|c| (c, hex.len())));
+                    let decoded =
+                        rest.strip_prefix('{').and_then(|r| r.find('}').map(|end| &r[..end])).and_then(|hex| {
+                            u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(|c| (c, hex.len()))
+                        });
                     match decoded {
                         Some((decoded, hex_len)) => {
                             out.push(decoded);
@@ -696,7 +716,11 @@ impl<'t> Lowerer<'t> {
                 match raw.parse::<f64>() {
                     Ok(value) if value.is_finite() => ValueKind::Number { value, raw },
                     _ => {
-                        self.diagnostics.push(Diagnostic::new(codes::INVALID_NUMBER, span, format!("`{raw}` is not a number meshc can represent")));
+                        self.diagnostics.push(Diagnostic::new(
+                            codes::INVALID_NUMBER,
+                            span,
+                            format!("`{raw}` is not a number meshc can represent"),
+                        ));
                         ValueKind::Error
                     }
                 }
@@ -766,8 +790,9 @@ impl<'t> Lowerer<'t> {
         let word = &text[..word_len];
         if word_len > 0 && !ITEM_KEYWORDS.contains(&word) {
             let word_span = span.sub(0, word_len as u32);
-            let mut diagnostic = Diagnostic::new(codes::UNKNOWN_KEYWORD, word_span, format!("unknown declaration `{word}`"))
-                .with_label_message("expected a declaration keyword");
+            let mut diagnostic =
+                Diagnostic::new(codes::UNKNOWN_KEYWORD, word_span, format!("unknown declaration `{word}`"))
+                    .with_label_message("expected a declaration keyword");
             diagnostic = match did_you_mean(word, ITEM_KEYWORDS.iter().copied()) {
                 Some(keyword) => diagnostic.with_did_you_mean(word_span, keyword),
                 None => diagnostic.with_note(format!("a declaration starts with one of: {}", ITEM_KEYWORDS.join(", "))),
@@ -819,7 +844,11 @@ impl<'t> Lowerer<'t> {
                         j += 1;
                     }
                     if !closed {
-                        self.push_unterminated(base + i as u32, (j.min(bytes.len()) - i) as u32, "this string is not closed before the end of the line");
+                        self.push_unterminated(
+                            base + i as u32,
+                            (j.min(bytes.len()) - i) as u32,
+                            "this string is not closed before the end of the line",
+                        );
                         return true;
                     }
                     i = j + 1;
@@ -854,8 +883,12 @@ impl<'t> Lowerer<'t> {
                     let word_len = token_len(text);
                     let word = &text[..word_len];
                     self.diagnostics.push(
-                        Diagnostic::new(codes::UNKNOWN_KEYWORD, span.sub(0, word_len as u32), format!("`{word}` is not allowed in this {what}'s block"))
-                            .with_label_message("not allowed here"),
+                        Diagnostic::new(
+                            codes::UNKNOWN_KEYWORD,
+                            span.sub(0, word_len as u32),
+                            format!("`{word}` is not allowed in this {what}'s block"),
+                        )
+                        .with_label_message("not allowed here"),
                     );
                     return;
                 }
@@ -926,7 +959,9 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
         Rule::ident | Rule::raw_ident | Rule::decl_name => "a name",
         Rule::path | Rule::module_path => "a (dotted) name",
         Rule::metric_name => "a metric name",
-        Rule::number | Rule::percent | Rule::duration | Rule::boolean | Rule::null | Rule::message_lit | Rule::call => "a value",
+        Rule::number | Rule::percent | Rule::duration | Rule::boolean | Rule::null | Rule::message_lit | Rule::call => {
+            "a value"
+        }
         Rule::object => "`{`",
         Rule::list => "`[`",
         Rule::expr_text => "an expression",
