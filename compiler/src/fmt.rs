@@ -9,7 +9,7 @@
 
 use crate::span::FileId;
 use crate::syntax::ast::*;
-use crate::syntax::parse_file;
+use crate::syntax::{KEYWORDS, parse_file};
 
 const WIDTH: usize = 100;
 
@@ -551,47 +551,6 @@ fn is_identifier(text: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
-
-const KEYWORDS: &[&str] = &[
-    "package",
-    "import",
-    "as",
-    "let",
-    "schema",
-    "telemetry",
-    "wasm_plugin",
-    "envoy_filter",
-    "attribute",
-    "metric",
-    "provider_kind",
-    "mesh",
-    "in",
-    "namespace",
-    "for",
-    "workload",
-    "targets",
-    "target",
-    "metrics",
-    "tracing",
-    "access_log",
-    "custom",
-    "disabled",
-    "enabled",
-    "tag",
-    "remove",
-    "when",
-    "config",
-    "env",
-    "from",
-    "match",
-    "ports",
-    "patch",
-    "value",
-    "insert",
-    "before",
-    "after",
-    "first",
-];
 
 fn key_text(key: &Key) -> String {
     if key.quoted || !is_identifier(&key.name) { quote(&key.name) } else { key.name.clone() }

@@ -4,4 +4,4 @@ pub mod ast;
 mod grammar;
 mod parse;
 
-pub use parse::parse_file;
+pub use parse::{KEYWORDS, parse_file};

@@ -11,6 +11,49 @@ use crate::span::{FileId, Span};
 use pest::Parser;
 use pest::iterators::Pair;
 
+/// Every reserved word of the grammar's `keyword` rule: they cannot be bare names
+/// (the formatter quotes keys that are keywords).
+pub const KEYWORDS: &[&str] = &[
+    "package",
+    "import",
+    "as",
+    "let",
+    "schema",
+    "telemetry",
+    "wasm_plugin",
+    "envoy_filter",
+    "attribute",
+    "metric",
+    "provider_kind",
+    "mesh",
+    "in",
+    "namespace",
+    "for",
+    "workload",
+    "targets",
+    "target",
+    "metrics",
+    "tracing",
+    "access_log",
+    "custom",
+    "disabled",
+    "enabled",
+    "tag",
+    "remove",
+    "when",
+    "config",
+    "env",
+    "from",
+    "match",
+    "ports",
+    "patch",
+    "value",
+    "insert",
+    "before",
+    "after",
+    "first",
+];
+
 /// The words that may start a declaration, for did-you-mean on unknown ones.
 pub const ITEM_KEYWORDS: &[&str] = &[
     "package",
@@ -1015,4 +1058,28 @@ pub fn dedent(body: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_lists_match_the_grammar() {
+        for word in KEYWORDS {
+            assert!(
+                MeshParser::parse(Rule::keyword, word).is_ok_and(|p| p.as_str() == *word),
+                "{word} is not a grammar keyword"
+            );
+        }
+        for word in ITEM_KEYWORDS.iter().chain(STATEMENT_KEYWORDS) {
+            assert!(KEYWORDS.contains(word), "{word} is missing from KEYWORDS");
+        }
+        for word in ["requests", "tagged", "inn", "mesh_x"] {
+            assert!(
+                MeshParser::parse(Rule::keyword, word).map(|p| p.as_str() != word).unwrap_or(true),
+                "{word} must not be a keyword"
+            );
+        }
+    }
 }
