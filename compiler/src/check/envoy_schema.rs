@@ -91,7 +91,8 @@ pub fn check_in_versions(
     for version in envoys {
         let Some(pool) = pool(version) else { continue };
         let rules = pool.get_extension_by_name("validate.rules");
-        let mut checker = MessageChecker { pool: &pool, diagnostics: Vec::new(), rules, completeness, strictness };
+        let mut checker =
+            MessageChecker { pool: &pool, version, diagnostics: Vec::new(), rules, completeness, strictness };
         match pool.get_message_by_name(type_name) {
             Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
@@ -128,6 +129,8 @@ fn report_by_version(found: Vec<(Diagnostic, &'static str)>, envoys: &[&'static 
 
 struct MessageChecker<'p> {
     pool: &'p DescriptorPool,
+    /// The Envoy version of `pool`, which keys the process-wide rule cache.
+    version: &'static str,
     diagnostics: Vec<Diagnostic>,
     /// The protoc-gen-validate field option, when the schema has it.
     rules: Option<prost_reflect::ExtensionDescriptor>,
@@ -242,16 +245,31 @@ impl MessageChecker<'_> {
     }
 
     /// The validate rules of a field, if the schema gives it any.
+    ///
+    /// Decoding a field's options is the costliest step of checking a message, so
+    /// fields without options are skipped outright and decoded rules are remembered
+    /// for the life of the process (the schemas never change).
     fn field_rules(&self, field: &FieldDescriptor) -> Option<DynamicMessage> {
+        type RuleCache = Mutex<std::collections::HashMap<(&'static str, String), Option<DynamicMessage>>>;
+        static CACHE: OnceLock<RuleCache> = OnceLock::new();
         let extension = self.rules.as_ref()?;
+        field.field_descriptor_proto().options.as_ref()?;
+        let key = (self.version, field.full_name().to_string());
+        let cache = CACHE.get_or_init(|| Mutex::new(std::collections::HashMap::new()));
+        if let Some(rules) = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key) {
+            return rules.clone();
+        }
         let options = field.options();
-        if !options.has_extension(extension) {
-            return None;
-        }
-        match options.get_extension(extension).into_owned() {
-            Reflected::Message(rules) => Some(rules),
-            _ => None,
-        }
+        let rules = if options.has_extension(extension) {
+            match options.get_extension(extension).into_owned() {
+                Reflected::Message(rules) => Some(rules),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, rules.clone());
+        rules
     }
 
     /// Fields that a whole message must have: required messages and durations, and
