@@ -64,8 +64,25 @@ pub enum Completeness {
 /// Checks `fields` as a message of type `type_name` in every targeted Envoy version.
 pub fn check_message(ctx: &mut Ctx, type_name: &str, type_span: Span, fields: &[Entry], completeness: Completeness) {
     let envoys = targeted_envoys(ctx);
-    let diagnostics = check_in_versions(&envoys, type_name, type_span, fields, completeness, Strictness::Language);
-    ctx.diagnostics.extend(diagnostics);
+    // A package thinks in Istio releases: name them beside the Envoy they ship.
+    let names: Vec<String> = envoys
+        .iter()
+        .map(|envoy| {
+            let istio: Vec<&str> = ctx
+                .releases
+                .iter()
+                .filter(|r| versions::envoy_build(r.envoy).is_some_and(|b| b.version == *envoy))
+                .map(|r| r.version)
+                .collect();
+            if istio.is_empty() { format!("Envoy {envoy}") } else { format!("Istio {} (Envoy {envoy})", istio.join(", ")) }
+        })
+        .collect();
+    let mut found = check_each_version(&envoys, type_name, type_span, fields, completeness, Strictness::Language);
+    for (_, version) in &mut found {
+        let index = envoys.iter().position(|v| v == version).unwrap_or(0);
+        *version = names[index].clone();
+    }
+    ctx.diagnostics.extend(report_by_version(found, &names));
 }
 
 /// How literally values must match their fields' types.
@@ -87,7 +104,24 @@ pub fn check_in_versions(
     completeness: Completeness,
     strictness: Strictness,
 ) -> Vec<Diagnostic> {
-    let mut found: Vec<(Diagnostic, &'static str)> = Vec::new();
+    let found = check_each_version(envoys, type_name, type_span, fields, completeness, strictness)
+        .into_iter()
+        .map(|(diagnostic, version)| (diagnostic, format!("Envoy {version}")))
+        .collect();
+    let names: Vec<String> = envoys.iter().map(|v| format!("Envoy {v}")).collect();
+    report_by_version(found, &names)
+}
+
+/// The diagnostics of each version, with the version they came from.
+fn check_each_version(
+    envoys: &[&'static str],
+    type_name: &str,
+    type_span: Span,
+    fields: &[Entry],
+    completeness: Completeness,
+    strictness: Strictness,
+) -> Vec<(Diagnostic, String)> {
+    let mut found: Vec<(Diagnostic, String)> = Vec::new();
     for version in envoys {
         let Some(pool) = pool(version) else { continue };
         let rules = pool.get_extension_by_name("validate.rules");
@@ -97,15 +131,15 @@ pub fn check_in_versions(
             Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
         }
-        found.extend(checker.diagnostics.into_iter().map(|d| (d, *version)));
+        found.extend(checker.diagnostics.into_iter().map(|d| (d, version.to_string())));
     }
-    report_by_version(found, envoys)
+    found
 }
 
 /// One diagnostic per distinct mistake, saying which versions it applies to unless
 /// it applies to all of them.
-fn report_by_version(found: Vec<(Diagnostic, &'static str)>, envoys: &[&'static str]) -> Vec<Diagnostic> {
-    let mut grouped: Vec<(Diagnostic, Vec<&'static str>)> = Vec::new();
+fn report_by_version(found: Vec<(Diagnostic, String)>, all: &[String]) -> Vec<Diagnostic> {
+    let mut grouped: Vec<(Diagnostic, Vec<String>)> = Vec::new();
     for (diagnostic, version) in found {
         match grouped.iter_mut().find(|(d, _)| *d == diagnostic) {
             Some((_, versions)) => versions.push(version),
@@ -115,12 +149,12 @@ fn report_by_version(found: Vec<(Diagnostic, &'static str)>, envoys: &[&'static 
     grouped
         .into_iter()
         .map(|(mut diagnostic, versions)| {
-            if versions.len() == envoys.len() {
-                diagnostic.notes.push(format!("in Envoy {}", versions.join(", ")));
+            if versions.len() == all.len() {
+                diagnostic.notes.push(format!("in {}", versions.join(", ")));
             } else {
-                diagnostic.message = format!("{} (Envoy {})", diagnostic.message, versions.join(", "));
-                let fine: Vec<&str> = envoys.iter().filter(|v| !versions.contains(v)).copied().collect();
-                diagnostic.notes.push(format!("Envoy {} accepts it", fine.join(", ")));
+                diagnostic.message = format!("{} in {}", diagnostic.message, versions.join(", "));
+                let fine: Vec<&str> = all.iter().filter(|v| !versions.contains(v)).map(String::as_str).collect();
+                diagnostic.notes.push(format!("{} accepts it", fine.join(", ")));
             }
             diagnostic
         })
