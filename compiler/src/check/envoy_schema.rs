@@ -4,29 +4,37 @@
 //! an EnvoyFilter patch (typed by its `applyTo`) and everything nested in them, down
 //! through `typed_config` values resolved by their `@type`, is checked against the
 //! descriptors recovered from each Envoy build ([`crate::descriptors`]): unknown
-//! fields with did-you-mean, values of the wrong kind, enum values, oneof conflicts
-//! and deprecated fields. A mistake found in every version is reported once; one
-//! found in some versions names them.
+//! fields with did-you-mean, values of the wrong kind, enum values, oneof conflicts,
+//! the protoc-gen-validate rules of every field ([`super::envoy_rules`]), deprecated
+//! fields (a warning, naming the replacement where one is known), fields and enum
+//! values disallowed by default (an error, as Envoy rejects them without a runtime
+//! override) and work-in-progress messages and fields (a warning). A mistake found in
+//! every version is reported once; one found in some versions names them.
 
 use super::common::Ctx;
+use super::envoy_rules::{FieldRules, Rules, Scalar, count_problems, parse_duration};
 use crate::descriptors;
 use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
 use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::versions;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value as Reflected,
+    DescriptorPool, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor, Kind, MessageDescriptor,
+    ReflectMessage, Value as Reflected,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Linked schemas by Envoy version, loaded once per process: each takes tens of
 /// milliseconds to link, and is the same every time.
-fn pool(version: &str) -> Option<Arc<DescriptorPool>> {
-    static POOLS: OnceLock<Mutex<BTreeMap<String, Option<Arc<DescriptorPool>>>>> = OnceLock::new();
-    let pools = POOLS.get_or_init(|| Mutex::new(BTreeMap::new()));
-    let mut pools = pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    pools.entry(version.to_string()).or_insert_with(|| descriptors::load(version).ok().map(Arc::new)).clone()
+fn schema(version: &'static str) -> Option<Arc<Schema>> {
+    static SCHEMAS: OnceLock<Mutex<BTreeMap<&'static str, Option<Arc<Schema>>>>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| Mutex::new(BTreeMap::new()));
+    let mut schemas = schemas.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    schemas
+        .entry(version)
+        .or_insert_with(|| descriptors::load(version).ok().map(|pool| Arc::new(Schema::new(pool))))
+        .clone()
 }
 
 /// The Envoy builds (versions) a package targets: those of its Istio releases and
@@ -74,7 +82,11 @@ pub fn check_message(ctx: &mut Ctx, type_name: &str, type_span: Span, fields: &[
                 .filter(|r| versions::envoy_build(r.envoy).is_some_and(|b| b.version == *envoy))
                 .map(|r| r.version)
                 .collect();
-            if istio.is_empty() { format!("Envoy {envoy}") } else { format!("Istio {} (Envoy {envoy})", istio.join(", ")) }
+            if istio.is_empty() {
+                format!("Envoy {envoy}")
+            } else {
+                format!("Istio {} (Envoy {envoy})", istio.join(", "))
+            }
         })
         .collect();
     let mut found = check_each_version(&envoys, type_name, type_span, fields, completeness, Strictness::Language);
@@ -123,11 +135,10 @@ fn check_each_version(
 ) -> Vec<(Diagnostic, String)> {
     let mut found: Vec<(Diagnostic, String)> = Vec::new();
     for version in envoys {
-        let Some(pool) = pool(version) else { continue };
-        let rules = pool.get_extension_by_name("validate.rules");
+        let Some(schema) = schema(version) else { continue };
         let mut checker =
-            MessageChecker { pool: &pool, version, diagnostics: Vec::new(), rules, completeness, strictness };
-        match pool.get_message_by_name(type_name) {
+            MessageChecker { schema: &schema, diagnostics: Vec::new(), inside_file: None, completeness, strictness };
+        match schema.pool.get_message_by_name(type_name) {
             Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
         }
@@ -161,61 +172,246 @@ fn report_by_version(found: Vec<(Diagnostic, String)>, all: &[String]) -> Vec<Di
         .collect()
 }
 
-struct MessageChecker<'p> {
-    pool: &'p DescriptorPool,
-    /// The Envoy version of `pool`, which keys the process-wide rule cache.
-    version: &'static str,
+/// One Envoy version's linked schema, with what the checker learns about each message
+/// on first use: the options of its fields are decoded once, not at every value.
+pub struct Schema {
+    pool: DescriptorPool,
+    annotations: Annotations,
+    messages: Mutex<HashMap<String, Arc<MessageInfo>>>,
+}
+
+/// The option extensions that carry Envoy's annotations, where the schema has them.
+struct Annotations {
+    rules: Option<ExtensionDescriptor>,
+    oneof_required: Option<ExtensionDescriptor>,
+    rules_disabled: Option<ExtensionDescriptor>,
+    disallowed: Option<ExtensionDescriptor>,
+    disallowed_enum: Option<ExtensionDescriptor>,
+    field_status: Option<ExtensionDescriptor>,
+    message_status: Option<ExtensionDescriptor>,
+    file_status: Vec<ExtensionDescriptor>,
+}
+
+/// What matters about one message type.
+struct MessageInfo {
+    /// Fields with rules or annotations, by field number.
+    fields: HashMap<u32, FieldInfo>,
+    /// Fields that a whole message must set (their rules fail on the default value),
+    /// with what their rule asks.
+    required: Vec<FieldDescriptor>,
+    /// Oneofs marked `(validate.required)`: one of their fields must be set.
+    required_oneofs: Vec<Vec<FieldDescriptor>>,
+    /// `(validate.disabled)`: the message's rules are not checked.
+    rules_disabled: bool,
+    /// The message is marked work in progress.
+    work_in_progress: bool,
+    /// Its whole file is, under this name.
+    work_in_progress_file: Option<String>,
+}
+
+#[derive(Default)]
+struct FieldInfo {
+    rules: Option<FieldRules>,
+    deprecated: bool,
+    disallowed: bool,
+    work_in_progress: bool,
+}
+
+impl Schema {
+    fn new(pool: DescriptorPool) -> Schema {
+        let extension = |name: &str| pool.get_extension_by_name(name);
+        let annotations = Annotations {
+            rules: extension("validate.rules"),
+            oneof_required: extension("validate.required"),
+            rules_disabled: extension("validate.disabled"),
+            disallowed: extension("envoy.annotations.disallowed_by_default"),
+            disallowed_enum: extension("envoy.annotations.disallowed_by_default_enum"),
+            field_status: extension("xds.annotations.v3.field_status"),
+            message_status: extension("xds.annotations.v3.message_status"),
+            file_status: ["xds.annotations.v3.file_status", "udpa.annotations.file_status"]
+                .into_iter()
+                .filter_map(extension)
+                .collect(),
+        };
+        Schema { pool, annotations, messages: Mutex::new(HashMap::new()) }
+    }
+
+    fn message_info(&self, message: &MessageDescriptor) -> Arc<MessageInfo> {
+        if let Some(info) = self.messages.lock().unwrap_or_else(|p| p.into_inner()).get(message.full_name()) {
+            return info.clone();
+        }
+        let info = Arc::new(self.learn(message));
+        self.messages.lock().unwrap_or_else(|p| p.into_inner()).insert(message.full_name().to_string(), info.clone());
+        info
+    }
+
+    fn learn(&self, message: &MessageDescriptor) -> MessageInfo {
+        let a = &self.annotations;
+        let mut fields = HashMap::new();
+        let mut required = Vec::new();
+        for field in message.fields() {
+            let proto_options = field.field_descriptor_proto().options.as_ref();
+            let Some(proto_options) = proto_options else { continue };
+            let options = field.options();
+            let mut info = FieldInfo { deprecated: proto_options.deprecated(), ..FieldInfo::default() };
+            if let Some(rules) = &a.rules
+                && options.has_extension(rules)
+                && let Reflected::Message(rules) = options.get_extension(rules).as_ref()
+            {
+                let compiled = FieldRules::compile(rules);
+                if !compiled.is_empty() {
+                    info.rules = Some(compiled);
+                }
+            }
+            info.disallowed = a.disallowed.as_ref().is_some_and(|d| extension_flag(&options, d));
+            info.work_in_progress = a.field_status.as_ref().is_some_and(|s| status_work_in_progress(&options, s));
+            if let Some(rules) = &info.rules
+                && field.containing_oneof().is_none()
+                && fails_when_unset(&field, rules)
+            {
+                required.push(field.clone());
+            }
+            fields.insert(field.number(), info);
+        }
+        let required_oneofs = message
+            .oneofs()
+            .filter(|o| !o.is_synthetic())
+            .filter(|o| a.oneof_required.as_ref().is_some_and(|r| extension_flag(&o.options(), r)))
+            .map(|o| o.fields().collect())
+            .collect();
+        let message_options = message.options();
+        let rules_disabled = a.rules_disabled.as_ref().is_some_and(|d| extension_flag(&message_options, d));
+        let file_options = message.parent_file().options();
+        let work_in_progress = a.message_status.as_ref().is_some_and(|s| status_work_in_progress(&message_options, s));
+        let work_in_progress_file = a
+            .file_status
+            .iter()
+            .any(|s| status_work_in_progress(&file_options, s))
+            .then(|| message.parent_file().name().to_string());
+        MessageInfo { fields, required, required_oneofs, rules_disabled, work_in_progress, work_in_progress_file }
+    }
+}
+
+/// Whether an unset field breaks its rules: a required message, or a scalar or list
+/// whose default value (empty, zero) the rules reject.
+fn fails_when_unset(field: &FieldDescriptor, rules: &FieldRules) -> bool {
+    if rules.required {
+        return true;
+    }
+    if field.is_list() || field.is_map() {
+        return !rules.default_problems().is_empty();
+    }
+    match field.kind() {
+        Kind::Message(_) => false,
+        _ => !rules.default_problems().is_empty(),
+    }
+}
+
+fn extension_flag(options: &DynamicMessage, extension: &ExtensionDescriptor) -> bool {
+    options.has_extension(extension) && matches!(options.get_extension(extension).as_ref(), Reflected::Bool(true))
+}
+
+/// `work_in_progress: true` inside a status annotation (xds or udpa).
+fn status_work_in_progress(options: &DynamicMessage, extension: &ExtensionDescriptor) -> bool {
+    if !options.has_extension(extension) {
+        return false;
+    }
+    match options.get_extension(extension).as_ref() {
+        Reflected::Message(status) => status
+            .descriptor()
+            .get_field_by_name("work_in_progress")
+            .is_some_and(|f| matches!(status.get_field(&f).as_ref(), Reflected::Bool(true))),
+        _ => false,
+    }
+}
+
+/// Deprecated fields and what replaces them, from Envoy's documentation of each field
+/// (the descriptors compiled into Envoy keep the deprecation but not the comments that
+/// name the replacement). A test checks that each entry is a deprecated field of a
+/// pinned build and that its replacement is a field of the same message.
+pub const REPLACEMENTS: &[(&str, &str)] = &[
+    ("envoy.extensions.filters.http.lua.v3.Lua.inline_code", "default_source_code"),
+    ("envoy.config.route.v3.HeaderMatcher.exact_match", "string_match"),
+    ("envoy.config.route.v3.HeaderMatcher.prefix_match", "string_match"),
+    ("envoy.config.route.v3.HeaderMatcher.suffix_match", "string_match"),
+    ("envoy.config.route.v3.HeaderMatcher.contains_match", "string_match"),
+    ("envoy.config.route.v3.HeaderMatcher.safe_regex_match", "string_match"),
+    ("envoy.config.core.v3.HeaderValueOption.append", "append_action"),
+    ("envoy.extensions.access_loggers.file.v3.FileAccessLog.format", "log_format"),
+    ("envoy.extensions.access_loggers.file.v3.FileAccessLog.json_format", "log_format"),
+    ("envoy.extensions.access_loggers.file.v3.FileAccessLog.typed_json_format", "log_format"),
+    ("envoy.config.cluster.v3.Cluster.http_protocol_options", "typed_extension_protocol_options"),
+    ("envoy.config.cluster.v3.Cluster.http2_protocol_options", "typed_extension_protocol_options"),
+    ("envoy.config.cluster.v3.Cluster.common_http_protocol_options", "typed_extension_protocol_options"),
+    ("envoy.config.cluster.v3.Cluster.upstream_http_protocol_options", "typed_extension_protocol_options"),
+    ("envoy.config.cluster.v3.Cluster.protocol_selection", "typed_extension_protocol_options"),
+    ("envoy.config.cluster.v3.Cluster.max_requests_per_connection", "typed_extension_protocol_options"),
+    ("envoy.config.cluster.v3.Cluster.dns_resolvers", "typed_dns_resolver_config"),
+    ("envoy.config.cluster.v3.Cluster.use_tcp_for_dns_lookups", "typed_dns_resolver_config"),
+    ("envoy.config.cluster.v3.Cluster.dns_resolution_config", "typed_dns_resolver_config"),
+    ("envoy.config.bootstrap.v3.Bootstrap.use_tcp_for_dns_lookups", "typed_dns_resolver_config"),
+    ("envoy.config.bootstrap.v3.Bootstrap.dns_resolution_config", "typed_dns_resolver_config"),
+    ("envoy.config.bootstrap.v3.Bootstrap.watchdog", "watchdogs"),
+    ("envoy.config.bootstrap.v3.Admin.access_log_path", "access_log"),
+    ("envoy.config.route.v3.RouteAction.internal_redirect_action", "internal_redirect_policy"),
+    ("envoy.config.route.v3.RouteAction.max_internal_redirects", "internal_redirect_policy"),
+    ("envoy.config.route.v3.RouteAction.max_grpc_timeout", "max_stream_duration"),
+    ("envoy.config.route.v3.RouteAction.grpc_timeout_offset", "max_stream_duration"),
+    ("envoy.config.route.v3.VirtualHost.cors", "typed_per_filter_config"),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.match_subject_alt_names",
+        "match_typed_subject_alt_names",
+    ),
+    ("envoy.config.core.v3.ConfigSource.path", "path_config_source"),
+    ("envoy.config.core.v3.SubstitutionFormatString.text_format", "text_format_source"),
+    ("envoy.config.core.v3.HealthCheck.event_log_path", "event_logger"),
+    ("envoy.config.listener.v3.Listener.reuse_port", "enable_reuse_port"),
+    ("envoy.config.core.v3.BindConfig.additional_source_addresses", "extra_source_addresses"),
+    ("envoy.config.rbac.v3.Principal.source_ip", "direct_remote_ip"),
+    ("envoy.config.rbac.v3.Principal.metadata", "sourced_metadata"),
+    ("envoy.config.rbac.v3.Permission.metadata", "sourced_metadata"),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.access_log_flush_interval",
+        "access_log_options",
+    ),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.flush_access_log_on_new_request",
+        "access_log_options",
+    ),
+    ("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.access_log_flush_interval", "access_log_options"),
+    ("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.flush_access_log_on_connected", "access_log_options"),
+    ("envoy.config.route.v3.Route.per_request_buffer_limit_bytes", "request_body_buffer_limit"),
+    ("envoy.config.route.v3.VirtualHost.per_request_buffer_limit_bytes", "request_body_buffer_limit"),
+];
+
+/// The replacement of a deprecated field, where one is known.
+pub fn replacement(field: &FieldDescriptor) -> Option<&'static str> {
+    REPLACEMENTS.iter().find(|(name, _)| *name == field.full_name()).map(|(_, replacement)| *replacement)
+}
+
+struct MessageChecker<'s> {
+    schema: &'s Schema,
     diagnostics: Vec<Diagnostic>,
-    /// The protoc-gen-validate field option, when the schema has it.
-    rules: Option<prost_reflect::ExtensionDescriptor>,
+    /// The work-in-progress file whose messages are being checked, if any.
+    inside_file: Option<String>,
     completeness: Completeness,
     strictness: Strictness,
 }
 
-/// A sub-message of validate rules, if it is set.
-fn rule_group(rules: &DynamicMessage, name: &str) -> Option<DynamicMessage> {
-    let field = rules.descriptor().get_field_by_name(name)?;
-    if !rules.has_field(&field) {
-        return None;
-    }
-    match rules.get_field(&field).into_owned() {
-        Reflected::Message(message) => Some(message),
-        _ => None,
-    }
+/// Whether a value stands for "not set": Envoy's JSON reader takes `null` as the
+/// field's default.
+fn is_null(value: &Value) -> bool {
+    matches!(value.kind, ValueKind::Null)
 }
 
-/// A number-valued rule (`gt`, `min_len`, ...) if it is set, as f64.
-fn rule_number(rules: &DynamicMessage, name: &str) -> Option<f64> {
-    let field = rules.descriptor().get_field_by_name(name)?;
-    if !rules.has_field(&field) {
-        return None;
-    }
-    match rules.get_field(&field).as_ref() {
-        Reflected::I32(v) => Some(f64::from(*v)),
-        Reflected::I64(v) => Some(*v as f64),
-        Reflected::U32(v) => Some(f64::from(*v)),
-        Reflected::U64(v) => Some(*v as f64),
-        Reflected::F32(v) => Some(f64::from(*v)),
-        Reflected::F64(v) => Some(*v),
-        Reflected::Message(duration) => {
-            let seconds = rule_number(duration, "seconds").unwrap_or(0.0);
-            let nanos = rule_number(duration, "nanos").unwrap_or(0.0);
-            Some(seconds + nanos / 1e9)
-        }
-        _ => None,
-    }
-}
-
-fn rule_flag(rules: &DynamicMessage, name: &str) -> bool {
-    rules
-        .descriptor()
-        .get_field_by_name(name)
-        .is_some_and(|f| matches!(rules.get_field(&f).as_ref(), Reflected::Bool(true)))
+/// The entry that sets a field, by its proto or JSON name.
+fn entry_for<'e>(entries: &'e [Entry], field: &FieldDescriptor) -> Option<&'e Entry> {
+    entries.iter().find(|e| (e.key.name == field.name() || e.key.name == field.json_name()) && !is_null(&e.value))
 }
 
 impl MessageChecker<'_> {
     fn unknown_type(&mut self, type_name: &str, span: Span) {
-        let names: Vec<String> = self.pool.all_messages().map(|m| m.full_name().to_string()).collect();
+        let names: Vec<String> = self.schema.pool.all_messages().map(|m| m.full_name().to_string()).collect();
         let mut diagnostic =
             Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
                 .with_label_message("unknown type");
@@ -226,8 +422,25 @@ impl MessageChecker<'_> {
     }
 
     fn fields(&mut self, message: &MessageDescriptor, entries: &[Entry], anchor: Span) {
-        if self.completeness == Completeness::Whole {
-            self.required(message, entries, anchor);
+        let info = self.schema.message_info(message);
+        // A work-in-progress file is reported where a value enters it, not at each of
+        // its messages.
+        let entered_file = info.work_in_progress_file.is_some() && info.work_in_progress_file != self.inside_file;
+        let outer_file = std::mem::replace(&mut self.inside_file, info.work_in_progress_file.clone());
+        if info.work_in_progress || entered_file {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_WORK_IN_PROGRESS,
+                    anchor,
+                    format!("`{}` is work in progress in Envoy", message.full_name()),
+                )
+                .with_label_message("work in progress")
+                .with_severity(Severity::Warning)
+                .with_note("Envoy accepts it, but its behaviour and schema may change without a deprecation period"),
+            );
+        }
+        if self.completeness == Completeness::Whole && !info.rules_disabled {
+            self.required(message, &info, entries, anchor);
         }
         let mut oneofs: BTreeMap<String, &Entry> = BTreeMap::new();
         for entry in entries {
@@ -240,6 +453,9 @@ impl MessageChecker<'_> {
                 self.unknown_field(message, &entry.key);
                 continue;
             };
+            if is_null(&entry.value) {
+                continue;
+            }
             if let Some(oneof) = field.containing_oneof()
                 && !oneof.is_synthetic()
             {
@@ -262,170 +478,219 @@ impl MessageChecker<'_> {
                     oneofs.insert(oneof.name().to_string(), entry);
                 }
             }
-            if field.field_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated()) {
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        codes::ENVOY_DEPRECATED_FIELD,
-                        entry.key.span,
-                        format!("`{}` is deprecated in `{}`", field.name(), message.full_name()),
-                    )
-                    .with_label_message("deprecated")
-                    .with_severity(Severity::Warning),
-                );
+            let field_info = info.fields.get(&field.number());
+            if let Some(field_info) = field_info
+                && is_set(&field, &entry.value)
+            {
+                self.annotations(message, &field, field_info, entry);
             }
             self.field_value(&field, &entry.value);
-            self.validate(&field, &entry.value);
-        }
-    }
-
-    /// The validate rules of a field, if the schema gives it any.
-    ///
-    /// Decoding a field's options is the costliest step of checking a message, so
-    /// fields without options are skipped outright and decoded rules are remembered
-    /// for the life of the process (the schemas never change).
-    fn field_rules(&self, field: &FieldDescriptor) -> Option<DynamicMessage> {
-        type RuleCache = Mutex<std::collections::HashMap<(&'static str, String), Option<DynamicMessage>>>;
-        static CACHE: OnceLock<RuleCache> = OnceLock::new();
-        let extension = self.rules.as_ref()?;
-        field.field_descriptor_proto().options.as_ref()?;
-        let key = (self.version, field.full_name().to_string());
-        let cache = CACHE.get_or_init(|| Mutex::new(std::collections::HashMap::new()));
-        if let Some(rules) = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key) {
-            return rules.clone();
-        }
-        let options = field.options();
-        let rules = if options.has_extension(extension) {
-            match options.get_extension(extension).into_owned() {
-                Reflected::Message(rules) => Some(rules),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, rules.clone());
-        rules
-    }
-
-    /// Fields that a whole message must have: required messages and durations, and
-    /// strings and lists with a minimum size.
-    fn required(&mut self, message: &MessageDescriptor, entries: &[Entry], anchor: Span) {
-        let mut missing = Vec::new();
-        for field in message.fields() {
-            let given = entries.iter().any(|e| e.key.name == field.name() || e.key.name == field.json_name());
-            if given {
-                continue;
-            }
-            // A field of a oneof is only required when the oneof itself is.
-            if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
-                continue;
-            }
-            let Some(rules) = self.field_rules(&field) else { continue };
-            let required = ["message", "duration", "any", "timestamp"]
-                .iter()
-                .any(|group| rule_group(&rules, group).is_some_and(|g| rule_flag(&g, "required")))
-                || rule_group(&rules, "string").is_some_and(|g| {
-                    rule_number(&g, "min_len").unwrap_or(0.0) >= 1.0
-                        || rule_number(&g, "min_bytes").unwrap_or(0.0) >= 1.0
-                })
-                || rule_group(&rules, "repeated").is_some_and(|g| rule_number(&g, "min_items").unwrap_or(0.0) >= 1.0)
-                || rule_group(&rules, "map").is_some_and(|g| rule_number(&g, "min_pairs").unwrap_or(0.0) >= 1.0);
-            if required {
-                missing.push(field.name().to_string());
-            }
-        }
-        // Oneofs marked required need one of their fields.
-        for oneof in message.oneofs().filter(|o| !o.is_synthetic()) {
-            let required = oneof_required(self.pool, &oneof);
-            if required
-                && !oneof
-                    .fields()
-                    .any(|f| entries.iter().any(|e| e.key.name == f.name() || e.key.name == f.json_name()))
+            if !info.rules_disabled
+                && let Some(rules) = field_info.and_then(|f| f.rules.as_ref())
             {
+                self.validate(&field, rules, &entry.value);
+            }
+        }
+        self.inside_file = outer_file;
+    }
+
+    /// Deprecated, disallowed and work-in-progress fields.
+    fn annotations(&mut self, message: &MessageDescriptor, field: &FieldDescriptor, info: &FieldInfo, entry: &Entry) {
+        if info.disallowed {
+            let mut diagnostic = Diagnostic::new(
+                codes::ENVOY_DISALLOWED_FIELD,
+                entry.key.span,
+                format!("`{}` of `{}` is deprecated and disallowed by default", field.name(), message.full_name()),
+            )
+            .with_label_message("disallowed by default")
+            .with_note("Envoy rejects it unless the runtime re-enables this deprecated feature");
+            if let Some(replacement) = replacement(field) {
+                diagnostic = diagnostic.with_help(format!("use `{replacement}` instead"));
+            }
+            self.diagnostics.push(diagnostic);
+        } else if info.deprecated {
+            let mut diagnostic = Diagnostic::new(
+                codes::ENVOY_DEPRECATED_FIELD,
+                entry.key.span,
+                format!("`{}` is deprecated in `{}`", field.name(), message.full_name()),
+            )
+            .with_label_message("deprecated")
+            .with_severity(Severity::Warning);
+            if let Some(replacement) = replacement(field) {
+                diagnostic = diagnostic.with_help(format!("use `{replacement}` instead"));
+                if message.get_field_by_name(replacement).is_some_and(|r| r.kind() == field.kind()) {
+                    diagnostic = diagnostic.with_did_you_mean(entry.key.span, replacement);
+                }
+            }
+            self.diagnostics.push(diagnostic);
+        }
+        if info.work_in_progress {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_WORK_IN_PROGRESS,
+                    entry.key.span,
+                    format!("`{}` of `{}` is work in progress in Envoy", field.name(), message.full_name()),
+                )
+                .with_label_message("work in progress")
+                .with_severity(Severity::Warning)
+                .with_note("Envoy accepts it, but its behaviour and schema may change without a deprecation period"),
+            );
+        }
+    }
+
+    /// Fields that a whole message must set, and required oneofs.
+    fn required(&mut self, message: &MessageDescriptor, info: &MessageInfo, entries: &[Entry], anchor: Span) {
+        let mut missing = Vec::new();
+        for field in &info.required {
+            if entry_for(entries, field).is_none() {
+                missing.push(format!("`{}`", field.name()));
+            }
+        }
+        for oneof in &info.required_oneofs {
+            if !oneof.iter().any(|f| entry_for(entries, f).is_some()) {
                 missing.push(format!(
                     "one of {}",
-                    oneof.fields().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")
+                    oneof.iter().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")
                 ));
             }
         }
         if missing.is_empty() {
             return;
         }
-        let shown: Vec<String> =
-            missing.iter().map(|m| if m.starts_with("one of") { m.clone() } else { format!("`{m}`") }).collect();
         self.diagnostics.push(
             Diagnostic::new(
                 codes::ENVOY_RULE_VIOLATED,
                 anchor,
-                format!("`{}` requires {}", message.full_name(), shown.join(", ")),
+                format!("`{}` requires {}", message.full_name(), missing.join(", ")),
             )
-            .with_label_message(format!("missing {}", shown.join(", "))),
+            .with_label_message(format!("missing {}", missing.join(", "))),
         );
     }
 
-    /// protoc-gen-validate rules on a given value: lengths, ranges, item counts.
-    fn validate(&mut self, field: &FieldDescriptor, value: &Value) {
-        let Some(rules) = self.field_rules(field) else { return };
+    /// protoc-gen-validate rules on a given value.
+    fn validate(&mut self, field: &FieldDescriptor, rules: &FieldRules, value: &Value) {
         let mut problems = Vec::new();
-        match &value.kind {
-            ValueKind::String(s) => {
-                if let Some(string) = rule_group(&rules, "string") {
-                    let length = s.value.chars().count() as f64;
-                    if let Some(min) = rule_number(&string, "min_len").or(rule_number(&string, "min_bytes"))
-                        && length < min
-                    {
-                        problems.push(if min == 1.0 {
-                            "non-empty".to_string()
-                        } else {
-                            format!("at least {min} characters long")
-                        });
+        match (&rules.kind, &value.kind) {
+            (Rules::Repeated(repeated), ValueKind::List(items)) => {
+                if !(repeated.ignore_empty && items.is_empty()) {
+                    problems.extend(
+                        count_problems(items.len() as u64, repeated.min_items, repeated.max_items, "item")
+                            .into_iter()
+                            .map(|p| format!("a list of {p}").replace("a list of non-empty", "a non-empty list")),
+                    );
+                    if let Some(item_rules) = &repeated.items {
+                        for item in items {
+                            self.validate_single(field, item_rules, item);
+                        }
                     }
-                    if let Some(max) = rule_number(&string, "max_len").or(rule_number(&string, "max_bytes"))
-                        && length > max
-                    {
-                        problems.push(format!("at most {max} characters long"));
-                    }
-                }
-            }
-            ValueKind::Number { value: number, .. } => {
-                for group in
-                    ["uint32", "int32", "uint64", "int64", "double", "float", "sint32", "sint64", "fixed32", "fixed64"]
-                {
-                    if let Some(range) = rule_group(&rules, group) {
-                        problems.extend(range_problems(&range, *number, ""));
+                    if repeated.unique {
+                        let mut seen: Vec<String> = Vec::new();
+                        for item in items {
+                            let Some(text) = scalar_text(item) else { continue };
+                            if seen.contains(&text) {
+                                self.violation(field, item, vec!["a list of unique items".to_string()]);
+                            }
+                            seen.push(text);
+                        }
                     }
                 }
             }
-            ValueKind::Duration { seconds, .. } => {
-                if let Some(range) = rule_group(&rules, "duration") {
-                    problems.extend(range_problems(&range, *seconds, "s"));
+            (Rules::Map(map), ValueKind::Object(entries)) => {
+                if !(map.ignore_empty && entries.is_empty()) {
+                    problems.extend(
+                        count_problems(entries.len() as u64, map.min_pairs, map.max_pairs, "entry")
+                            .into_iter()
+                            .map(|p| format!("a map of {p}").replace("a map of non-empty", "a non-empty map")),
+                    );
+                    for entry in entries {
+                        if let Some(key_rules) = &map.keys {
+                            let key_problems = key_rules.scalar_problems(Scalar::Str(&entry.key.name));
+                            if !key_problems.is_empty() {
+                                self.diagnostics.push(
+                                    Diagnostic::new(
+                                        codes::ENVOY_RULE_VIOLATED,
+                                        entry.key.span,
+                                        format!(
+                                            "the keys of `{}` must be {}",
+                                            field.name(),
+                                            key_problems.join(" and ")
+                                        ),
+                                    )
+                                    .with_label_message("violates the schema's validation rule"),
+                                );
+                            }
+                        }
+                        if let Some(value_rules) = &map.values
+                            && let Kind::Message(entry_type) = field.kind()
+                        {
+                            self.validate_single(&entry_type.map_entry_value_field(), value_rules, &entry.value);
+                        }
+                    }
                 }
             }
-            ValueKind::List(items) => {
-                if let Some(repeated) = rule_group(&rules, "repeated") {
-                    let count = items.len() as f64;
-                    if let Some(min) = rule_number(&repeated, "min_items")
-                        && count < min
-                    {
-                        problems.push(format!("a list of at least {min} items"));
-                    }
-                    if let Some(max) = rule_number(&repeated, "max_items")
-                        && count > max
-                    {
-                        problems.push(format!("a list of at most {max} items"));
-                    }
-                }
-            }
-            _ => {}
+            _ => return self.validate_single(field, rules, value),
         }
         if !problems.is_empty() {
-            self.diagnostics.push(
-                Diagnostic::new(
-                    codes::ENVOY_RULE_VIOLATED,
-                    value.span,
-                    format!("`{}` must be {}", field.name(), problems.join(" and ")),
-                )
-                .with_label_message("violates the schema's validation rule"),
-            );
+            self.violation(field, value, problems);
+        }
+    }
+
+    /// Rules of one value: the field's own, or those of a list's items.
+    fn validate_single(&mut self, field: &FieldDescriptor, rules: &FieldRules, value: &Value) {
+        let Some(scalar) = self.scalar(field, value) else { return };
+        let problems = rules.scalar_problems(scalar);
+        if !problems.is_empty() {
+            self.violation(field, value, problems);
+        }
+    }
+
+    fn violation(&mut self, field: &FieldDescriptor, value: &Value, problems: Vec<String>) {
+        self.diagnostics.push(
+            Diagnostic::new(
+                codes::ENVOY_RULE_VIOLATED,
+                value.span,
+                format!("`{}` must be {}", field.name(), problems.join(" and ")),
+            )
+            .with_label_message("violates the schema's validation rule"),
+        );
+    }
+
+    /// A value as the rules see it, given its field's type; `None` when it is not of
+    /// that type (reported elsewhere) or the rules have nothing to say of it.
+    fn scalar<'v>(&self, field: &FieldDescriptor, value: &'v Value) -> Option<Scalar<'v>> {
+        let loose = self.strictness == Strictness::ProtoJson;
+        let number = |value: &'v Value| match &value.kind {
+            ValueKind::Number { value, .. } => Some(*value),
+            ValueKind::String(s) if loose => s.value.parse::<f64>().ok(),
+            _ => None,
+        };
+        match field.kind() {
+            Kind::String | Kind::Bytes => match &value.kind {
+                ValueKind::String(s) => Some(Scalar::Str(&s.value)),
+                _ => None,
+            },
+            Kind::Bool => match &value.kind {
+                ValueKind::Bool(b) => Some(Scalar::Bool(*b)),
+                _ => None,
+            },
+            Kind::Enum(enumeration) => enum_number(&enumeration, value).map(|(n, defined)| Scalar::Enum(n, defined)),
+            Kind::Message(message) => match message.full_name() {
+                "google.protobuf.Duration" => duration_seconds(value).map(Scalar::Duration),
+                "google.protobuf.Any" => any_type_url(value).map(Scalar::TypeUrl),
+                "google.protobuf.StringValue" | "google.protobuf.BytesValue" => match &value.kind {
+                    ValueKind::String(s) => Some(Scalar::Str(&s.value)),
+                    _ => None,
+                },
+                "google.protobuf.BoolValue" => match &value.kind {
+                    ValueKind::Bool(b) => Some(Scalar::Bool(*b)),
+                    _ => None,
+                },
+                name if name.starts_with("google.protobuf.") && name.ends_with("Value") => {
+                    number(value).map(Scalar::Number)
+                }
+                _ => None,
+            },
+            _ => number(value).map(Scalar::Number),
         }
     }
 
@@ -470,37 +735,14 @@ impl MessageChecker<'_> {
 
     /// One value of a field's kind (a list's element, a map's value, or the field).
     fn single(&mut self, field: &FieldDescriptor, value: &Value) {
-        if matches!(value.kind, ValueKind::Error | ValueKind::Path(_)) {
-            // Names resolve to `let` values elsewhere; errors were reported already.
+        if matches!(value.kind, ValueKind::Error | ValueKind::Path(_) | ValueKind::Null) {
+            // Names resolve to `let` values elsewhere; errors were reported already;
+            // null is the default.
             return;
         }
         match field.kind() {
             Kind::Message(message) => self.message_value(&message, value),
-            Kind::Enum(enumeration) => {
-                let word = match &value.kind {
-                    ValueKind::String(s) => Some(s.value.clone()),
-                    ValueKind::Number { raw, .. } => Some(raw.clone()),
-                    _ => None,
-                };
-                match word {
-                    Some(word) if enumeration.get_value_by_name(&word).is_some() || word.parse::<i32>().is_ok() => {}
-                    Some(word) => {
-                        let names: Vec<String> = enumeration.values().map(|v| v.name().to_string()).collect();
-                        let mut diagnostic = Diagnostic::new(
-                            codes::UNKNOWN_ENVOY_ENUM,
-                            value.span,
-                            format!("`{word}` is not a value of `{}`", enumeration.full_name()),
-                        )
-                        .with_label_message("unknown value")
-                        .with_note(format!("expected one of: {}", names.join(", ")));
-                        if let Some(suggestion) = did_you_mean(&word, names.iter().map(String::as_str)) {
-                            diagnostic = diagnostic.with_did_you_mean(value.span, &format!("\"{suggestion}\""));
-                        }
-                        self.diagnostics.push(diagnostic);
-                    }
-                    None => self.wrong(value, &format!("a value of `{}` (a string)", enumeration.full_name())),
-                }
-            }
+            Kind::Enum(enumeration) => self.enum_value(&enumeration, value),
             Kind::Bool => {
                 if !matches!(value.kind, ValueKind::Bool(_)) {
                     self.wrong(value, "`true` or `false`");
@@ -519,6 +761,73 @@ impl MessageChecker<'_> {
                 }
             }
             kind => self.integer(&kind, value),
+        }
+    }
+
+    fn enum_value(&mut self, enumeration: &EnumDescriptor, value: &Value) {
+        let word = match &value.kind {
+            ValueKind::String(s) => s.value.clone(),
+            ValueKind::Number { raw, .. } => raw.clone(),
+            _ => return self.wrong(value, &format!("a value of `{}` (a string)", enumeration.full_name())),
+        };
+        if let Some(defined) = enumeration.get_value_by_name(&word) {
+            self.enum_annotations(enumeration, &defined, value);
+            return;
+        }
+        if let Ok(number) = word.parse::<i32>() {
+            if let Some(defined) = enumeration.get_value(number) {
+                self.enum_annotations(enumeration, &defined, value);
+            }
+            return;
+        }
+        let names: Vec<String> = enumeration.values().map(|v| v.name().to_string()).collect();
+        let mut diagnostic = Diagnostic::new(
+            codes::UNKNOWN_ENVOY_ENUM,
+            value.span,
+            format!("`{word}` is not a value of `{}`", enumeration.full_name()),
+        )
+        .with_label_message("unknown value")
+        .with_note(format!("expected one of: {}", names.join(", ")));
+        if let Some(suggestion) = did_you_mean(&word, names.iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_did_you_mean(value.span, &format!("\"{suggestion}\""));
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Deprecated and disallowed enum values.
+    fn enum_annotations(
+        &mut self,
+        enumeration: &EnumDescriptor,
+        defined: &prost_reflect::EnumValueDescriptor,
+        value: &Value,
+    ) {
+        let Some(proto_options) = defined.enum_value_descriptor_proto().options.as_ref() else { return };
+        let disallowed =
+            self.schema.annotations.disallowed_enum.as_ref().is_some_and(|d| extension_flag(&defined.options(), d));
+        if disallowed {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_DISALLOWED_FIELD,
+                    value.span,
+                    format!(
+                        "`{}` of `{}` is deprecated and disallowed by default",
+                        defined.name(),
+                        enumeration.full_name()
+                    ),
+                )
+                .with_label_message("disallowed by default")
+                .with_note("Envoy rejects it unless the runtime re-enables this deprecated feature"),
+            );
+        } else if proto_options.deprecated() {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_DEPRECATED_FIELD,
+                    value.span,
+                    format!("`{}` of `{}` is deprecated", defined.name(), enumeration.full_name()),
+                )
+                .with_label_message("deprecated")
+                .with_severity(Severity::Warning),
+            );
         }
     }
 
@@ -555,7 +864,7 @@ impl MessageChecker<'_> {
         match message.full_name() {
             "google.protobuf.Any" => return self.any(value),
             "google.protobuf.Duration" => {
-                if !matches!(value.kind, ValueKind::Duration { .. } | ValueKind::String(_)) {
+                if duration_seconds(value).is_none() {
                     self.wrong(value, "a duration such as `5s`");
                 }
                 return;
@@ -615,7 +924,7 @@ impl MessageChecker<'_> {
             },
             _ => return self.wrong(value, "a typed message"),
         };
-        match self.pool.get_message_by_name(&type_name) {
+        match self.schema.pool.get_message_by_name(&type_name) {
             Some(message) => self.fields(&message, fields, type_span),
             None => self.unknown_type(&type_name, type_span),
         }
@@ -633,35 +942,119 @@ impl MessageChecker<'_> {
     }
 }
 
-/// Whether a oneof carries `(validate.required) = true`.
-fn oneof_required(pool: &DescriptorPool, oneof: &prost_reflect::OneofDescriptor) -> bool {
-    let Some(extension) = pool.get_extension_by_name("validate.required") else { return false };
-    let options = oneof.options();
-    options.has_extension(&extension) && matches!(options.get_extension(&extension).as_ref(), Reflected::Bool(true))
+/// Whether Envoy sees a field as set: proto3 scalars at their default value, and empty
+/// lists, are indistinguishable from unset ones (so their deprecation goes unnoticed).
+fn is_set(field: &FieldDescriptor, value: &Value) -> bool {
+    match &value.kind {
+        ValueKind::Null => false,
+        ValueKind::List(items) => !items.is_empty(),
+        ValueKind::Object(entries) if field.is_map() => !entries.is_empty(),
+        _ if matches!(field.kind(), Kind::Message(_)) || field.containing_oneof().is_some() => true,
+        ValueKind::Bool(b) => *b,
+        ValueKind::String(s) => match field.kind() {
+            Kind::String | Kind::Bytes => !s.value.is_empty(),
+            _ => s.value.parse::<f64>().map_or(true, |n| n != 0.0),
+        },
+        ValueKind::Number { value, .. } => *value != 0.0,
+        _ => true,
+    }
 }
 
-/// `gt`, `gte`, `lt`, `lte` of a numeric or duration rule group, against a value.
-fn range_problems(range: &DynamicMessage, value: f64, unit: &str) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Some(bound) = rule_number(range, "gt")
-        && value <= bound
-    {
-        problems.push(format!("greater than {bound}{unit}"));
+/// An enum value's number, and whether the enum defines it.
+fn enum_number(enumeration: &EnumDescriptor, value: &Value) -> Option<(i32, bool)> {
+    let word = match &value.kind {
+        ValueKind::String(s) => s.value.as_str(),
+        ValueKind::Number { raw, .. } => raw.as_str(),
+        _ => return None,
+    };
+    if let Some(defined) = enumeration.get_value_by_name(word) {
+        return Some((defined.number(), true));
     }
-    if let Some(bound) = rule_number(range, "gte")
-        && value < bound
-    {
-        problems.push(format!("at least {bound}{unit}"));
+    let number = word.parse::<i32>().ok()?;
+    Some((number, enumeration.get_value(number).is_some()))
+}
+
+/// A duration in seconds: meshc's `5s`, or proto3 JSON's `"5s"`.
+fn duration_seconds(value: &Value) -> Option<f64> {
+    match &value.kind {
+        ValueKind::Duration { seconds, .. } => Some(*seconds),
+        ValueKind::String(s) => parse_duration(&s.value),
+        _ => None,
     }
-    if let Some(bound) = rule_number(range, "lt")
-        && value >= bound
-    {
-        problems.push(format!("less than {bound}{unit}"));
+}
+
+/// The type URL of an `Any` value.
+fn any_type_url(value: &Value) -> Option<&str> {
+    match &value.kind {
+        ValueKind::Object(entries) => {
+            entries.iter().find(|e| e.key.name == "@type").and_then(|e| match &e.value.kind {
+                ValueKind::String(s) => Some(s.value.as_str()),
+                _ => None,
+            })
+        }
+        _ => None,
     }
-    if let Some(bound) = rule_number(range, "lte")
-        && value > bound
-    {
-        problems.push(format!("at most {bound}{unit}"));
+}
+
+/// A scalar's text, for the uniqueness of list items.
+fn scalar_text(value: &Value) -> Option<String> {
+    match &value.kind {
+        ValueKind::String(s) => Some(format!("s:{}", s.value)),
+        ValueKind::Number { value, .. } => Some(format!("n:{value}")),
+        ValueKind::Bool(b) => Some(format!("b:{b}")),
+        _ => None,
     }
-    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every known replacement names a field that some pinned build deprecates, and
+    /// a field of the same message.
+    #[test]
+    fn replacements_name_deprecated_fields_and_their_siblings() {
+        let pools: Vec<DescriptorPool> =
+            versions::ENVOY_BUILDS.iter().map(|b| descriptors::load(b.version).expect("links")).collect();
+        for (name, replacement) in REPLACEMENTS {
+            let (message_name, field_name) = name.rsplit_once('.').expect("a field name");
+            let mut deprecated_somewhere = false;
+            for pool in &pools {
+                let Some(message) = pool.get_message_by_name(message_name) else { continue };
+                let Some(field) = message.get_field_by_name(field_name) else { continue };
+                deprecated_somewhere |= field.field_descriptor_proto().options.as_ref().is_some_and(|o| o.deprecated());
+                assert!(message.get_field_by_name(replacement).is_some(), "{message_name} has no field {replacement}");
+            }
+            assert!(deprecated_somewhere, "{name} is not a deprecated field of any pinned build");
+        }
+    }
+
+    /// Envoy's validators compile `pattern` rules with RE2; each pattern of every
+    /// pinned schema must compile with the `regex` crate too, or it would go unchecked.
+    #[test]
+    fn every_pattern_rule_compiles() {
+        let mut failed = Vec::new();
+        for build in versions::ENVOY_BUILDS {
+            let schema = Schema::new(descriptors::load(build.version).expect("links"));
+            for message in schema.pool.all_messages() {
+                let info = schema.message_info(&message);
+                for field in info.fields.values() {
+                    let mut stack: Vec<&FieldRules> = field.rules.iter().collect();
+                    while let Some(rules) = stack.pop() {
+                        match &rules.kind {
+                            Rules::String(s) => {
+                                if let Some((pattern, None)) = &s.pattern {
+                                    failed.push(format!("{} {}: {pattern}", build.version, message.full_name()));
+                                }
+                            }
+                            Rules::Repeated(r) => stack.extend(r.items.as_deref()),
+                            Rules::Map(m) => stack.extend(m.keys.as_deref().into_iter().chain(m.values.as_deref())),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        assert!(failed.is_empty(), "patterns that do not compile:\n{}", failed.join("\n"));
+    }
 }

@@ -7,6 +7,7 @@
 pub mod cel;
 mod common;
 mod envoy_filter;
+pub mod envoy_rules;
 pub mod envoy_schema;
 pub mod symbols;
 mod telemetry;

@@ -260,8 +260,17 @@ may be left out, since the value is merged into an object Envoy already has.";
 "`meshc envoy validate` could not read the file as YAML or JSON (or it uses a YAML
 feature Envoy's loader does not, such as aliases). The label points at the place.";
     ENVOY_DEPRECATED_FIELD = "W0505", "deprecated Envoy field",
-"The field is marked deprecated in the targeted Envoy version's schema. It still works,
-but a later Envoy release may reject it; the message says which versions deprecate it.";
+"The field (or enum value) is marked deprecated in the targeted Envoy version's schema.
+It still works, but a later Envoy release may reject it; the message says which versions
+deprecate it, and the help names the field that replaces it where one is known.";
+    ENVOY_DISALLOWED_FIELD = "E0508", "Envoy field disallowed by default",
+"The field (or enum value) is deprecated and marked `disallowed_by_default` in the
+targeted Envoy version's schema: Envoy rejects a config that sets it unless the runtime
+key of that deprecated feature re-enables it. Move to its replacement.";
+    ENVOY_WORK_IN_PROGRESS = "W0509", "work-in-progress Envoy extension",
+"The message, its file, or the field is annotated as work in progress in the targeted
+Envoy version's schema. Envoy accepts it, but its behaviour and its schema may change
+in any release without a deprecation period.";
 
     // Attribute expressions (CEL): E04xx.
     CEL_SYNTAX = "E0400", "invalid attribute expression",
