@@ -15,26 +15,27 @@ const BOOTSTRAP: &str = "envoy.config.bootstrap.v3.Bootstrap";
 /// Checks a bootstrap file against the schema of one Envoy build (`1.38.2`).
 pub fn validate_bootstrap(file: FileId, text: &str, envoy: &'static str) -> Vec<Diagnostic> {
     let (value, mut diagnostics) = parse_yaml(file, text);
-    let Some(value) = value else { return diagnostics };
-    match &value.kind {
-        ValueKind::Object(entries) => {
-            diagnostics.extend(envoy_schema::check_in_versions(
-                &[envoy],
-                BOOTSTRAP,
-                Span::new(file, 0, 0),
-                entries,
-                Completeness::Whole,
-                Strictness::ProtoJson,
-            ));
-        }
-        ValueKind::Null => {}
-        _ => diagnostics.push(Diagnostic::new(
-            codes::ENVOY_VALUE_MISMATCH,
-            value.span,
-            "a bootstrap is a mapping of fields",
-        )),
+    if let Some(value) = value {
+        diagnostics.extend(check_bootstrap(&value, &[envoy]));
     }
     diagnostics
+}
+
+/// Checks a bootstrap already read by [`parse_yaml`] against the schemas of some Envoy
+/// builds: the text is read once, however many versions it is checked against.
+pub fn check_bootstrap(value: &Value, envoys: &[&'static str]) -> Vec<Diagnostic> {
+    match &value.kind {
+        ValueKind::Object(entries) => envoy_schema::check_in_versions(
+            envoys,
+            BOOTSTRAP,
+            Span::new(value.span.file, 0, 0),
+            entries,
+            Completeness::Whole,
+            Strictness::ProtoJson,
+        ),
+        ValueKind::Null => Vec::new(),
+        _ => vec![Diagnostic::new(codes::ENVOY_VALUE_MISMATCH, value.span, "a bootstrap is a mapping of fields")],
+    }
 }
 
 /// Reads one YAML (or JSON) document into a value with byte spans.
