@@ -295,118 +295,385 @@ fn corpus_files() -> Vec<PathBuf> {
     files
 }
 
-/// A bootstrap file of the differential corpus and whether Envoy should accept it.
+/// What a case of the differential corpus expects, from its file name's prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Expectation {
+    /// `accept-*` and `deprecated-*`: every Envoy accepts it, and so does meshc.
+    Accept,
+    /// `reject-*` and the generated mutations: every Envoy rejects it, and so does meshc.
+    Reject,
+    /// `since-1.NN-*`: accepted from Envoy 1.NN on, rejected before.
+    Since(u32),
+    /// `until-1.NN-*`: accepted up to and including Envoy 1.NN, rejected after.
+    Until(u32),
+    /// `runtime-*`: Envoy rejects it for a reason meshc leaves to Envoy's runtime
+    /// checks (a file that must exist, Lua syntax, a regex, a dangling reference...),
+    /// so meshc accepts it. If either side changes, the file must be reclassified.
+    Runtime,
+}
+
+/// A bootstrap file of the differential corpus (or a mutation of one) and what
+/// Envoy and meshc should make of it.
 struct CorpusCase {
     name: String,
     text: String,
-    accept: bool,
-    /// For `since-1.NN-*` files: the first Envoy minor that accepts the file.
-    since: Option<String>,
+    expect: Expectation,
+}
+
+/// The Envoy minor of `1.38.2` or `1.38`.
+fn envoy_minor(version: &str) -> Option<u32> {
+    let mut parts = version.split('.');
+    if parts.next()? != "1" {
+        return None;
+    }
+    parts.next()?.parse().ok()
 }
 
 impl CorpusCase {
-    fn accepted_by(&self, version: &str) -> bool {
-        match &self.since {
-            Some(since) => {
-                let minor = |v: &str| v.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
-                minor(version) >= minor(since)
-            }
-            None => self.accept,
+    /// Whether the real Envoy of `version` accepts the case.
+    fn envoy_accepts(&self, version: &str) -> bool {
+        let minor = envoy_minor(version).unwrap_or(0);
+        match self.expect {
+            Expectation::Accept => true,
+            Expectation::Reject | Expectation::Runtime => false,
+            Expectation::Since(since) => minor >= since,
+            Expectation::Until(until) => minor <= until,
         }
+    }
+
+    /// Whether meshc, checking against `version`, accepts the case.
+    fn meshc_accepts(&self, version: &str) -> bool {
+        self.expect == Expectation::Runtime || self.envoy_accepts(version)
     }
 }
 
-/// The files of `tests/envoy-corpus/` (named `accept-*` or `reject-*`), and mutations
-/// of each accepted one: every mapping key misspelled, every number and duration
-/// replaced by a list, every enum value made unknown. Each must be rejected.
-fn corpus() -> Vec<CorpusCase> {
-    let key = regex::Regex::new(r"([A-Za-z_@]{3,}):").expect("regex");
-    let number = regex::Regex::new(r":\s*([0-9][0-9.]*s?)(?:[\s,}]|$)").expect("regex");
-    let enumeration = regex::Regex::new(r"(?:codec_type|type): ([A-Z_]+)").expect("regex");
-    let mut cases = Vec::new();
-    for file in corpus_files() {
-        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let accept = name.starts_with("accept-");
-        // `since-1.NN-...`: accepted from Envoy 1.NN on, rejected before.
-        let since = name.strip_prefix("since-").and_then(|rest| rest.split('-').next()).map(str::to_string);
-        if accept {
-            let lines: Vec<&str> = text.lines().collect();
-            for (index, line) in lines.iter().enumerate() {
-                // Comments and the Lua code inside block scalars are not YAML keys.
-                if line.trim_start().starts_with('#') || line.contains('(') {
-                    continue;
-                }
-                let mut mutate = |range: std::ops::Range<usize>, replacement: String, what: &str| {
-                    let mut mutated = lines.clone();
-                    let changed = format!("{}{}{}", &line[..range.start], replacement, &line[range.end..]);
-                    mutated[index] = &changed;
-                    cases.push(CorpusCase {
-                        name: format!("{name}/line-{}-{what}", index + 1),
-                        text: mutated.join("\n") + "\n",
-                        accept: false,
-                        since: None,
-                    });
-                };
-                for found in key.captures_iter(line) {
-                    let word = found.get(1).unwrap();
-                    let text = word.as_str();
-                    let misspelled = format!("{}{}", &text[..text.len() - 2], &text[text.len() - 1..]);
-                    mutate(word.range(), misspelled, &format!("key-{text}"));
-                }
-                for found in number.captures_iter(line) {
-                    mutate(found.get(1).unwrap().range(), "[oops]".to_string(), "value");
-                }
-                for found in enumeration.captures_iter(line) {
-                    let word = found.get(1).unwrap();
-                    mutate(word.range(), format!("{}X", word.as_str()), "enum");
-                }
+/// The expectation a corpus file's name gives, or why the name is not understood.
+fn expectation_of(name: &str) -> Result<Expectation, String> {
+    let versioned = |rest: &str| {
+        rest.split('-')
+            .next()
+            .and_then(envoy_minor)
+            .ok_or_else(|| format!("{name}: expected a version like 1.38 after the prefix"))
+    };
+    if name.starts_with("accept-") || name.starts_with("deprecated-") {
+        Ok(Expectation::Accept)
+    } else if name.starts_with("reject-") {
+        Ok(Expectation::Reject)
+    } else if name.starts_with("runtime-") {
+        Ok(Expectation::Runtime)
+    } else if let Some(rest) = name.strip_prefix("since-") {
+        versioned(rest).map(Expectation::Since)
+    } else if let Some(rest) = name.strip_prefix("until-") {
+        versioned(rest).map(Expectation::Until)
+    } else {
+        Err(format!(
+            "{name}: a corpus file is named accept-, deprecated-, reject-, since-1.NN-, until-1.NN- or runtime-"
+        ))
+    }
+}
+
+/// How many mutations one accepted file contributes at most.
+const MUTATIONS_PER_FILE: usize = 3;
+/// The corpus must stay at least this large.
+const MIN_CORPUS_FILES: usize = 110;
+const MIN_CORPUS_CASES: usize = 200;
+
+/// A way to break one line of an accepted file that Envoy must reject.
+struct Mutation {
+    kind: MutationKind,
+    line: usize,
+    range: std::ops::Range<usize>,
+    replacement: String,
+    what: String,
+}
+
+/// What a mutation changes; the chosen mutations of a file rotate through the kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MutationKind {
+    /// A field name misspelled.
+    Key,
+    /// A number or duration replaced by a list.
+    Number,
+    /// An enum value made unknown.
+    Enum,
+    /// A plain string replaced by a list or a mapping.
+    String,
+}
+
+const MUTATION_KINDS: [MutationKind; 4] =
+    [MutationKind::Key, MutationKind::Number, MutationKind::String, MutationKind::Enum];
+
+/// The candidate mutations of an accepted file, in line order: every field name
+/// misspelled, every number replaced by a list, every enum value made unknown, and
+/// every plain string value replaced by a list or a mapping. Comments, block scalars
+/// (Lua code, certificates) and lines marked `# free-form` (map keys chosen by the
+/// user, `Struct` contents, format strings: places where any key or value is valid)
+/// are left alone.
+fn mutation_candidates(text: &str) -> Vec<Mutation> {
+    use std::sync::LazyLock;
+    static KEY: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"(?:^\s*(?:-\s+)*|[{,]\s*)"?([A-Za-z_@][A-Za-z0-9_@]{2,})"?:(?:\s|$)"#).expect("regex")
+    });
+    static NUMBER: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r":\s*([0-9][0-9.]*s?)(?:[\s,}\]]|$)").expect("regex"));
+    static ENUMERATION: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r#"([a-z_]+)"?:\s*"?([A-Z][A-Z0-9_]+)"?(?:[\s,}]|$)"#).expect("regex"));
+    static STRING: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"^\s*(?:-\s+)?"?([A-Za-z_@][A-Za-z0-9_@]*)"?:\s+("?[A-Za-z/][A-Za-z0-9_./:\-]*"?),?\s*$"#)
+            .expect("regex")
+    });
+    // Values that name something a user chose, where any upper-case word is valid.
+    const FREE_VALUES: &[&str] = &["value", "key", "exact", "prefix", "suffix", "contains", "name", "descriptor_value"];
+    let mut out = Vec::new();
+    let mut block_scalar_indent: Option<usize> = None;
+    for (index, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(parent) = block_scalar_indent {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar_indent = None;
+        }
+        let code = line.split(" #").next().unwrap_or(line);
+        if ["|", "|-", "|+", ">", ">-", ">+"].iter().any(|marker| code.trim_end().ends_with(&format!(": {marker}"))) {
+            block_scalar_indent = Some(indent);
+            continue;
+        }
+        if line.trim_start().starts_with('#') || line.contains("# free-form") {
+            continue;
+        }
+        let mut found = Vec::new();
+        for capture in KEY.captures_iter(code) {
+            let word = capture.get(1).expect("group");
+            let key = word.as_str();
+            let misspelled = format!("{}{}", &key[..key.len() - 2], &key[key.len() - 1..]);
+            found.push(Mutation {
+                kind: MutationKind::Key,
+                line: index,
+                range: word.range(),
+                replacement: misspelled,
+                what: format!("key-{key}"),
+            });
+        }
+        for capture in NUMBER.captures_iter(code) {
+            let number = capture.get(1).expect("group");
+            found.push(Mutation {
+                kind: MutationKind::Number,
+                line: index,
+                range: number.range(),
+                replacement: "[oops]".to_string(),
+                what: format!("number-{}", number.as_str()),
+            });
+        }
+        for capture in ENUMERATION.captures_iter(code) {
+            let (key, value) = (capture.get(1).expect("group"), capture.get(2).expect("group"));
+            if !FREE_VALUES.contains(&key.as_str()) {
+                found.push(Mutation {
+                    kind: MutationKind::Enum,
+                    line: index,
+                    range: value.range(),
+                    replacement: format!("{}X", value.as_str()),
+                    what: format!("enum-{}", value.as_str()),
+                });
             }
         }
-        cases.push(CorpusCase { name, text, accept, since });
+        if let Some(capture) = STRING.captures(code) {
+            let value = capture.get(2).expect("group");
+            let bare = value.as_str().trim_matches('"');
+            let is_enum = bare.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !is_enum && !["true", "false", "null", "yes", "no", "on", "off"].contains(&bare) {
+                // Alternate a list and a mapping, both of which a string field refuses.
+                let replacement = if out.len() % 2 == 0 {
+                    format!("[{}]", value.as_str())
+                } else {
+                    format!("{{ oops: {} }}", value.as_str())
+                };
+                found.push(Mutation {
+                    kind: MutationKind::String,
+                    line: index,
+                    range: value.range(),
+                    replacement,
+                    what: format!("string-{bare}"),
+                });
+            }
+        }
+        found.sort_by_key(|m| m.range.start);
+        out.extend(found);
     }
-    cases
+    out
 }
+
+/// The files of `tests/envoy-corpus/`, and up to [`MUTATIONS_PER_FILE`] mutations of
+/// each `accept-*` file (except `accept-loose-*`, whose point is a loose spelling).
+/// The mutations of a file are spread evenly over it, so they fall at different
+/// depths, and rotate through the kinds of [`MutationKind`]; a mutated line that an
+/// earlier file already produced (the admin block, a listener address...) is not
+/// used again. Every mutation must be rejected by every Envoy.
+fn corpus() -> Result<(Vec<CorpusCase>, usize), String> {
+    let files = corpus_files();
+    let mut cases = Vec::new();
+    let mut seen_lines = std::collections::HashSet::new();
+    let mut mutated_files = 0;
+    for file in &files {
+        let name = file.file_stem().expect("a file name").to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let expect = expectation_of(&name)?;
+        if !text.starts_with("# ") {
+            return Err(format!("{name}: the first line must be a `# ...` comment saying what the file tests"));
+        }
+        if name.starts_with("accept-") && !name.starts_with("accept-loose-") {
+            let lines: Vec<&str> = text.lines().collect();
+            let mutated_line = |m: &Mutation| {
+                let line = lines[m.line];
+                format!("{}{}{}", &line[..m.range.start], m.replacement, &line[m.range.end..])
+            };
+            let candidates: Vec<Mutation> = mutation_candidates(&text)
+                .into_iter()
+                .filter(|m| !seen_lines.contains(mutated_line(m).trim()))
+                .collect();
+            let picks = MUTATIONS_PER_FILE.min(candidates.len());
+            let mut taken: Vec<usize> = Vec::new();
+            for pick in 0..picks {
+                let target = (2 * pick + 1) * candidates.len() / (2 * picks);
+                let wanted = MUTATION_KINDS[(mutated_files + pick) % MUTATION_KINDS.len()];
+                let chosen = (0..candidates.len())
+                    .filter(|index| !taken.contains(index))
+                    .min_by_key(|&index| (candidates[index].kind != wanted, index.abs_diff(target)));
+                if let Some(index) = chosen {
+                    taken.push(index);
+                }
+            }
+            taken.sort_unstable();
+            for index in taken {
+                let mutation = &candidates[index];
+                let changed = mutated_line(mutation);
+                seen_lines.insert(changed.trim().to_string());
+                let mut mutated = lines.clone();
+                mutated[mutation.line] = &changed;
+                cases.push(CorpusCase {
+                    name: format!("{name}/line-{}-{}", mutation.line + 1, mutation.what),
+                    text: mutated.join("\n") + "\n",
+                    expect: Expectation::Reject,
+                });
+            }
+            mutated_files += 1;
+        }
+        cases.push(CorpusCase { name, text, expect });
+    }
+    Ok((cases, files.len()))
+}
+
+/// How many `envoy --mode validate` processes run at once.
+const ENVOY_WORKERS: usize = 4;
 
 /// `meshc envoy validate` and the real `envoy --mode validate` of a pinned build
 /// accept and reject the same files of the corpus, and both as the corpus says (so a
-/// case where both are wrong still fails).
+/// case where both are wrong still fails); `runtime-*` files must be rejected by
+/// Envoy and accepted by meshc, and `deprecated-*` files accepted with meshc's
+/// deprecation warning. The Envoy processes run in parallel, each on its own file.
 fn agrees_with_real_envoy(build: &'static meshc::versions::EnvoyBuild) -> Result<(), Failed> {
     let cache = workspace().join("target/meshc-test-cache");
     let envoy = match meshc::cli::envoy::cached(&cache, build) {
         Some(path) => path,
         None => meshc::cli::envoy::fetch(&cache, build, None)?,
     };
+    let (cases, files) = corpus()?;
     let scratch = std::env::temp_dir().join(format!("meshc-corpus-{}-{}", build.version, std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
-    let cases = corpus();
+    // Each case gets its own file, so the workers never share one and a failing case
+    // can be run again by hand.
+    let paths: Vec<PathBuf> = cases
+        .iter()
+        .enumerate()
+        .map(|(index, case)| {
+            let path = scratch.join(format!("{index:03}-{}.yaml", case.name.replace('/', "--")));
+            std::fs::write(&path, &case.text).map(|()| path).map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let envoy_results: Vec<Result<bool, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..ENVOY_WORKERS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(path) = paths.get(index) else { break done };
+                        let status = std::process::Command::new(&envoy)
+                            .args(["--mode", "validate", "--log-level", "critical", "-c"])
+                            .arg(path)
+                            .stdout(std::process::Stdio::null())
+                            .stderr(std::process::Stdio::null())
+                            .status()
+                            .map(|status| status.success())
+                            .map_err(|e| format!("cannot run {}: {e}", envoy.display()));
+                        done.push((index, status));
+                    }
+                })
+            })
+            .collect();
+        let mut results: Vec<Result<bool, String>> = vec![Err("not run".to_string()); paths.len()];
+        for worker in workers {
+            for (index, result) in worker.join().expect("an Envoy worker panicked") {
+                results[index] = result;
+            }
+        }
+        results
+    });
     let mut problems = Vec::new();
-    for case in &cases {
-        let meshc_accepts = !meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &case.text, build.version)
-            .iter()
-            .any(|d| d.is_error());
-        let path = scratch.join("bootstrap.yaml");
-        std::fs::write(&path, &case.text).map_err(|e| e.to_string())?;
-        let output = std::process::Command::new(&envoy)
-            .args(["--mode", "validate", "--log-level", "critical", "-c"])
-            .arg(&path)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", envoy.display()))?;
-        let envoy_accepts = output.status.success();
-        let expected = case.accepted_by(build.version);
-        if meshc_accepts != envoy_accepts || envoy_accepts != expected {
+    for (case, envoy_result) in cases.iter().zip(envoy_results) {
+        let envoy_accepts = envoy_result?;
+        let diagnostics = meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &case.text, build.version);
+        let first_error = diagnostics.iter().find(|d| d.is_error());
+        let meshc_accepts = first_error.is_none();
+        let (envoy_expected, meshc_expected) = (case.envoy_accepts(build.version), case.meshc_accepts(build.version));
+        // A `deprecated-*` file is accepted with a warning, by meshc as by Envoy.
+        if case.name.starts_with("deprecated-")
+            && meshc_accepts
+            && !diagnostics.iter().any(|d| d.code == meshc::diagnostic::codes::ENVOY_DEPRECATED_FIELD)
+        {
             problems.push(format!(
-                "{}: meshc {}, Envoy {}, the corpus says {}",
+                "{}: meshc accepts it without the deprecation warning [{}]",
                 case.name,
-                if meshc_accepts { "accepts" } else { "rejects" },
-                if envoy_accepts { "accepts" } else { "rejects" },
-                if expected { "accept" } else { "reject" },
+                meshc::diagnostic::codes::ENVOY_DEPRECATED_FIELD
             ));
         }
+        if envoy_accepts != envoy_expected || meshc_accepts != meshc_expected {
+            let verdict = |accepts: bool| if accepts { "accepts" } else { "rejects" };
+            let expected = match &case.expect {
+                Expectation::Runtime => "Envoy rejects and meshc accepts (a runtime check)".to_string(),
+                _ => format!("both {}", if envoy_expected { "accept" } else { "reject" }),
+            };
+            let mut problem = format!(
+                "{}: meshc {}, Envoy {}, the corpus says {expected}",
+                case.name,
+                verdict(meshc_accepts),
+                verdict(envoy_accepts)
+            );
+            if let Some(error) = first_error {
+                problem.push_str(&format!("\n    meshc: [{}] {}", error.code, error.message));
+            }
+            problems.push(problem);
+        }
     }
-    let _ = std::fs::remove_dir_all(&scratch);
-    if cases.len() < 60 {
-        problems.push(format!("the corpus has only {} cases", cases.len()));
+    if files < MIN_CORPUS_FILES {
+        problems.push(format!("the corpus has only {files} files (at least {MIN_CORPUS_FILES} are expected)"));
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+    if cases.len() < MIN_CORPUS_CASES {
+        problems.push(format!("the corpus has only {} cases (at least {MIN_CORPUS_CASES} are expected)", cases.len()));
+    }
+    if problems.is_empty() {
+        let _ = std::fs::remove_dir_all(&scratch);
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} cases disagree (each case is kept in {}):\n{}",
+            problems.len(),
+            cases.len(),
+            scratch.display(),
+            problems.join("\n")
+        )
+        .into())
+    }
 }

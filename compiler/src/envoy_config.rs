@@ -9,14 +9,21 @@ use crate::diagnostic::{Diagnostic, codes};
 use crate::span::{FileId, Span};
 use crate::syntax::ast::{Entry, Key, StringLit, StringStyle, Value, ValueKind};
 use saphyr_parser::{Event, Parser, ScalarStyle};
+use std::collections::HashMap;
 
 const BOOTSTRAP: &str = "envoy.config.bootstrap.v3.Bootstrap";
 
 /// Checks a bootstrap file against the schema of one Envoy build (`1.38.2`).
 pub fn validate_bootstrap(file: FileId, text: &str, envoy: &'static str) -> Vec<Diagnostic> {
     let (value, mut diagnostics) = parse_yaml(file, text);
-    if let Some(value) = value {
-        diagnostics.extend(check_bootstrap(&value, &[envoy]));
+    match value {
+        Some(value) => diagnostics.extend(check_bootstrap(&value, &[envoy])),
+        // Envoy cannot turn an empty document into a config.
+        None if diagnostics.is_empty() => diagnostics.push(
+            Diagnostic::new(codes::INVALID_ENVOY_CONFIG, Span::new(file, 0, 0), "the file holds no configuration")
+                .with_help("a bootstrap is a mapping with `static_resources`, `admin` and the like"),
+        ),
+        None => {}
     }
     diagnostics
 }
@@ -32,10 +39,38 @@ pub fn check_bootstrap(value: &Value, envoys: &[&'static str]) -> Vec<Diagnostic
             entries,
             Completeness::Whole,
             Strictness::ProtoJson,
+            &runtime_allowed_deprecations(entries),
         ),
-        ValueKind::Null => Vec::new(),
+        ValueKind::Null => vec![
+            Diagnostic::new(codes::INVALID_ENVOY_CONFIG, value.span, "the file holds no configuration")
+                .with_help("a bootstrap is a mapping with `static_resources`, `admin` and the like"),
+        ],
         _ => vec![Diagnostic::new(codes::ENVOY_VALUE_MISMATCH, value.span, "a bootstrap is a mapping of fields")],
     }
+}
+
+/// The deprecated fields that the bootstrap's static runtime layers re-enable,
+/// `envoy.deprecated_features:FULL.FIELD.NAME: true`, which Envoy then accepts even
+/// where they are disallowed by default.
+fn runtime_allowed_deprecations(entries: &[Entry]) -> Vec<String> {
+    let mut allowed = Vec::new();
+    let field = |entries: &'_ [Entry], name: &str| -> Option<ValueKind> {
+        entries.iter().find(|e| e.key.name == name).map(|e| e.value.kind.clone())
+    };
+    let Some(ValueKind::Object(runtime)) = field(entries, "layered_runtime") else { return allowed };
+    let Some(ValueKind::List(layers)) = field(&runtime, "layers") else { return allowed };
+    for layer in layers {
+        let ValueKind::Object(layer) = &layer.kind else { continue };
+        let Some(ValueKind::Object(values)) = field(layer, "static_layer") else { continue };
+        for entry in values {
+            if let Some(name) = entry.key.name.strip_prefix("envoy.deprecated_features:")
+                && matches!(&entry.value.kind, ValueKind::Bool(true))
+            {
+                allowed.push(name.to_string());
+            }
+        }
+    }
+    allowed
 }
 
 /// Reads one YAML (or JSON) document into a value with byte spans.
@@ -44,9 +79,11 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Option<Value>, Vec<Diagnostic>) 
     let mut byte_of_char: Vec<u32> = text.char_indices().map(|(i, _)| i as u32).collect();
     byte_of_char.push(text.len() as u32);
     let byte = |index: usize| byte_of_char.get(index).copied().unwrap_or(text.len() as u32);
-    let mut builder = Builder { file, stack: Vec::new(), root: None, diagnostics: Vec::new() };
+    let mut builder = Builder { file, stack: Vec::new(), root: None, diagnostics: Vec::new(), anchors: HashMap::new() };
     for event in Parser::new_from_str(text) {
         match event {
+            // Envoy reads the first document of a file and ignores the rest.
+            Ok((Event::DocumentEnd, _)) => break,
             Ok((event, span)) => builder.event(
                 event,
                 Span::new(file, byte(span.start.index()), byte(span.end.index()).max(byte(span.start.index()))),
@@ -66,8 +103,8 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Option<Value>, Vec<Diagnostic>) 
 }
 
 enum Frame {
-    Map { start: Span, entries: Vec<Entry>, key: Option<Key> },
-    List { start: Span, items: Vec<Value> },
+    Map { start: Span, entries: Vec<Entry>, key: Option<Key>, anchor: usize },
+    List { start: Span, items: Vec<Value>, anchor: usize },
 }
 
 struct Builder {
@@ -75,46 +112,75 @@ struct Builder {
     stack: Vec<Frame>,
     root: Option<Value>,
     diagnostics: Vec<Diagnostic>,
+    /// Values with a YAML anchor (`&name`), which aliases (`*name`) repeat: Envoy's
+    /// YAML loader resolves them.
+    anchors: HashMap<usize, Value>,
 }
 
 impl Builder {
     fn event(&mut self, event: Event<'_>, span: Span) {
         match event {
-            Event::MappingStart(..) => self.stack.push(Frame::Map { start: span, entries: Vec::new(), key: None }),
-            Event::SequenceStart(..) => self.stack.push(Frame::List { start: span, items: Vec::new() }),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { start: span, entries: Vec::new(), key: None, anchor })
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::List { start: span, items: Vec::new(), anchor }),
             Event::MappingEnd => {
-                if let Some(Frame::Map { start, entries, .. }) = self.stack.pop() {
+                if let Some(Frame::Map { start, entries, anchor, .. }) = self.stack.pop() {
                     let end = entries.last().map(|e| e.span.end).unwrap_or(span.end).max(start.end);
-                    self.value(Value {
-                        kind: ValueKind::Object(entries),
-                        span: Span::new(self.file, start.start, end),
-                    });
+                    let value =
+                        Value { kind: ValueKind::Object(entries), span: Span::new(self.file, start.start, end) };
+                    self.anchored(anchor, value);
                 }
             }
             Event::SequenceEnd => {
-                if let Some(Frame::List { start, items }) = self.stack.pop() {
+                if let Some(Frame::List { start, items, anchor }) = self.stack.pop() {
                     let end = items.last().map(|v| v.span.end).unwrap_or(span.end).max(start.end);
-                    self.value(Value { kind: ValueKind::List(items), span: Span::new(self.file, start.start, end) });
+                    let value = Value { kind: ValueKind::List(items), span: Span::new(self.file, start.start, end) };
+                    self.anchored(anchor, value);
                 }
             }
-            Event::Scalar(text, style, _, _) => {
+            Event::Scalar(text, style, anchor, _) => {
                 // A mapping waiting for its key takes the scalar as the key.
                 if let Some(Frame::Map { key: key @ None, .. }) = self.stack.last_mut() {
                     *key = Some(Key { name: text.to_string(), span, quoted: style != ScalarStyle::Plain });
                     return;
                 }
                 let kind = scalar_kind(&text, style, span);
-                self.value(Value { kind, span });
+                self.anchored(anchor, Value { kind, span });
             }
-            Event::Alias(_) => {
-                self.diagnostics.push(
-                    Diagnostic::new(codes::INVALID_ENVOY_CONFIG, span, "YAML aliases are not supported here")
-                        .with_help("write the value out"),
-                );
-                self.value(Value { kind: ValueKind::Error, span });
-            }
+            Event::Alias(anchor) => match self.anchors.get(&anchor).cloned() {
+                Some(value) => {
+                    if let Some(Frame::Map { key: key @ None, .. }) = self.stack.last_mut() {
+                        // An aliased key: its text is the key.
+                        let name = match &value.kind {
+                            ValueKind::String(s) => s.value.clone(),
+                            ValueKind::Number { raw, .. } => raw.clone(),
+                            _ => String::new(),
+                        };
+                        *key = Some(Key { name, span, quoted: true });
+                        return;
+                    }
+                    self.value(value);
+                }
+                None => {
+                    self.diagnostics.push(Diagnostic::new(
+                        codes::INVALID_ENVOY_CONFIG,
+                        span,
+                        "this YAML alias names no anchor before it",
+                    ));
+                    self.value(Value { kind: ValueKind::Error, span });
+                }
+            },
             _ => {}
         }
+    }
+
+    /// A finished value, remembered for aliases when it has an anchor.
+    fn anchored(&mut self, anchor: usize, value: Value) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        self.value(value);
     }
 
     fn value(&mut self, value: Value) {
@@ -140,14 +206,35 @@ impl Builder {
     }
 }
 
-/// YAML's core schema for plain scalars, as Envoy's loader reads them.
+/// Plain scalars as Envoy's YAML loader (yaml-cpp) reads them: null, YAML 1.1's
+/// booleans (`yes`, `on`, `y` and their capitalised forms too), decimal, hex and
+/// octal integers, and floats; anything else is a string.
 fn scalar_kind(text: &str, style: ScalarStyle, span: Span) -> ValueKind {
     if style == ScalarStyle::Plain {
         match text {
             "" | "~" | "null" | "Null" | "NULL" => return ValueKind::Null,
-            "true" | "True" | "TRUE" => return ValueKind::Bool(true),
-            "false" | "False" | "FALSE" => return ValueKind::Bool(false),
+            "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+                return ValueKind::Bool(true);
+            }
+            "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
+                return ValueKind::Bool(false);
+            }
             _ => {}
+        }
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix('+').unwrap_or(text)),
+        };
+        let radix = if let Some(hex) = digits.strip_prefix("0x") {
+            Some((hex, 16))
+        } else {
+            digits.strip_prefix("0o").map(|octal| (octal, 8))
+        };
+        if let Some((body, radix)) = radix
+            && let Ok(number) = i128::from_str_radix(body, radix)
+        {
+            let number = if negative { -number } else { number };
+            return ValueKind::Number { value: number as f64, raw: number.to_string() };
         }
         let looks_numeric =
             text.trim_start_matches(['-', '+']).chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.');

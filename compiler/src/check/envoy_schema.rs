@@ -89,7 +89,7 @@ pub fn check_message(ctx: &mut Ctx, type_name: &str, type_span: Span, fields: &[
             }
         })
         .collect();
-    let mut found = check_each_version(&envoys, type_name, type_span, fields, completeness, Strictness::Language);
+    let mut found = check_each_version(&envoys, type_name, type_span, fields, completeness, Strictness::Language, &[]);
     for (_, version) in &mut found {
         let index = envoys.iter().position(|v| v == version).unwrap_or(0);
         *version = names[index].clone();
@@ -108,6 +108,8 @@ pub enum Strictness {
 }
 
 /// Checks a message in each of `envoys`, reporting every distinct mistake once.
+/// `allowed_deprecated` names deprecated fields that the config's runtime re-enables
+/// (`envoy.deprecated_features:FIELD: true`), which are then not disallowed.
 pub fn check_in_versions(
     envoys: &[&'static str],
     type_name: &str,
@@ -115,8 +117,9 @@ pub fn check_in_versions(
     fields: &[Entry],
     completeness: Completeness,
     strictness: Strictness,
+    allowed_deprecated: &[String],
 ) -> Vec<Diagnostic> {
-    let found = check_each_version(envoys, type_name, type_span, fields, completeness, strictness)
+    let found = check_each_version(envoys, type_name, type_span, fields, completeness, strictness, allowed_deprecated)
         .into_iter()
         .map(|(diagnostic, version)| (diagnostic, format!("Envoy {version}")))
         .collect();
@@ -132,12 +135,21 @@ fn check_each_version(
     fields: &[Entry],
     completeness: Completeness,
     strictness: Strictness,
+    allowed_deprecated: &[String],
 ) -> Vec<(Diagnostic, String)> {
     let mut found: Vec<(Diagnostic, String)> = Vec::new();
     for version in envoys {
         let Some(schema) = schema(version) else { continue };
-        let mut checker =
-            MessageChecker { schema: &schema, diagnostics: Vec::new(), inside_file: None, completeness, strictness };
+        let minor = version.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
+        let mut checker = MessageChecker {
+            schema: &schema,
+            diagnostics: Vec::new(),
+            inside_file: None,
+            completeness,
+            strictness,
+            minor,
+            allowed_deprecated,
+        };
         match schema.pool.get_message_by_name(type_name) {
             Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
@@ -165,7 +177,8 @@ fn report_by_version(found: Vec<(Diagnostic, String)>, all: &[String]) -> Vec<Di
             } else {
                 diagnostic.message = format!("{} in {}", diagnostic.message, versions.join(", "));
                 let fine: Vec<&str> = all.iter().filter(|v| !versions.contains(v)).map(String::as_str).collect();
-                diagnostic.notes.push(format!("{} accepts it", fine.join(", ")));
+                let verb = if diagnostic.is_error() { "accepts it" } else { "does not warn of it" };
+                diagnostic.notes.push(format!("{} {verb}", fine.join(", ")));
             }
             diagnostic
         })
@@ -292,6 +305,12 @@ impl Schema {
     }
 }
 
+/// Whether every field of a message is disallowed by default.
+fn info_all_disallowed(schema: &Schema, message: &MessageDescriptor) -> bool {
+    let info = schema.message_info(message);
+    message.fields().len() > 0 && message.fields().all(|f| info.fields.get(&f.number()).is_some_and(|i| i.disallowed))
+}
+
 /// Whether an unset field breaks its rules: a required message, or a scalar or list
 /// whose default value (empty, zero) the rules reject.
 fn fails_when_unset(field: &FieldDescriptor, rules: &FieldRules) -> bool {
@@ -394,6 +413,10 @@ struct MessageChecker<'s> {
     diagnostics: Vec<Diagnostic>,
     /// The work-in-progress file whose messages are being checked, if any.
     inside_file: Option<String>,
+    /// The Envoy minor version (`38`), for behaviour that changed between releases.
+    minor: u32,
+    /// Deprecated fields the config's runtime re-enables.
+    allowed_deprecated: &'s [String],
     completeness: Completeness,
     strictness: Strictness,
 }
@@ -496,7 +519,13 @@ impl MessageChecker<'_> {
 
     /// Deprecated, disallowed and work-in-progress fields.
     fn annotations(&mut self, message: &MessageDescriptor, field: &FieldDescriptor, info: &FieldInfo, entry: &Entry) {
-        if info.disallowed {
+        // Envoy rejects a disallowed field from 1.39 on, unless the runtime re-enables
+        // it; earlier releases only warn, as for any deprecated field. A message whose
+        // every field is disallowed is an extension Envoy removed, which no release
+        // has a factory for.
+        let allowed = self.allowed_deprecated.iter().any(|f| f == field.full_name());
+        let removed = info_all_disallowed(self.schema, message);
+        if info.disallowed && (self.minor >= 39 || removed) && !allowed {
             let mut diagnostic = Diagnostic::new(
                 codes::ENVOY_DISALLOWED_FIELD,
                 entry.key.span,
@@ -508,7 +537,7 @@ impl MessageChecker<'_> {
                 diagnostic = diagnostic.with_help(format!("use `{replacement}` instead"));
             }
             self.diagnostics.push(diagnostic);
-        } else if info.deprecated {
+        } else if info.deprecated || info.disallowed {
             let mut diagnostic = Diagnostic::new(
                 codes::ENVOY_DEPRECATED_FIELD,
                 entry.key.span,
@@ -726,6 +755,8 @@ impl MessageChecker<'_> {
         if field.is_list() {
             match &value.kind {
                 ValueKind::List(items) => items.iter().for_each(|item| self.single(field, item)),
+                // Envoy's YAML loader takes a single value for a list of one.
+                _ if self.strictness == Strictness::ProtoJson => self.single(field, value),
                 _ => self.wrong(value, &format!("a list for `{}`", field.name())),
             }
             return;
@@ -744,7 +775,9 @@ impl MessageChecker<'_> {
             Kind::Message(message) => self.message_value(&message, value),
             Kind::Enum(enumeration) => self.enum_value(&enumeration, value),
             Kind::Bool => {
-                if !matches!(value.kind, ValueKind::Bool(_)) {
+                let loose = self.strictness == Strictness::ProtoJson
+                    && matches!(&value.kind, ValueKind::String(s) if s.value == "true" || s.value == "false");
+                if !matches!(value.kind, ValueKind::Bool(_)) && !loose {
                     self.wrong(value, "`true` or `false`");
                 }
             }
@@ -771,6 +804,13 @@ impl MessageChecker<'_> {
             _ => return self.wrong(value, &format!("a value of `{}` (a string)", enumeration.full_name())),
         };
         if let Some(defined) = enumeration.get_value_by_name(&word) {
+            self.enum_annotations(enumeration, &defined, value);
+            return;
+        }
+        // Envoy parses enum names without regard to case.
+        if self.strictness == Strictness::ProtoJson
+            && let Some(defined) = enumeration.values().find(|v| v.name().eq_ignore_ascii_case(&word))
+        {
             self.enum_annotations(enumeration, &defined, value);
             return;
         }
@@ -804,7 +844,10 @@ impl MessageChecker<'_> {
         let Some(proto_options) = defined.enum_value_descriptor_proto().options.as_ref() else { return };
         let disallowed =
             self.schema.annotations.disallowed_enum.as_ref().is_some_and(|d| extension_flag(&defined.options(), d));
-        if disallowed {
+        // Values named `DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE` are gone from the code,
+        // so every release rejects them; other disallowed values only from 1.39 on.
+        let unavailable = defined.name().contains("UNAVAILABLE");
+        if disallowed && (self.minor >= 39 || unavailable) {
             self.diagnostics.push(
                 Diagnostic::new(
                     codes::ENVOY_DISALLOWED_FIELD,
@@ -818,7 +861,7 @@ impl MessageChecker<'_> {
                 .with_label_message("disallowed by default")
                 .with_note("Envoy rejects it unless the runtime re-enables this deprecated feature"),
             );
-        } else if proto_options.deprecated() {
+        } else if proto_options.deprecated() || disallowed {
             self.diagnostics.push(
                 Diagnostic::new(
                     codes::ENVOY_DEPRECATED_FIELD,
@@ -846,6 +889,11 @@ impl MessageChecker<'_> {
             Kind::Uint64 | Kind::Fixed64 => (0, u64::MAX.into()),
             _ => (i64::MIN.into(), i64::MAX.into()),
         };
+        // From 1.37 on, Envoy takes an integer written as a float with no fraction.
+        let raw = match raw.strip_suffix(".0").or_else(|| raw.strip_suffix(".00")) {
+            Some(whole) if self.strictness == Strictness::ProtoJson && self.minor >= 37 => whole.to_string(),
+            _ => raw,
+        };
         match raw.parse::<i128>() {
             Ok(number) if (min..=max).contains(&number) => {}
             Ok(_) => self.diagnostics.push(
@@ -864,7 +912,10 @@ impl MessageChecker<'_> {
         match message.full_name() {
             "google.protobuf.Any" => return self.any(value),
             "google.protobuf.Duration" => {
-                if duration_seconds(value).is_none() {
+                // Envoy's loader also takes the message form, `{ seconds: 5, nanos: 0 }`.
+                let message_form = self.strictness == Strictness::ProtoJson
+                    && matches!(&value.kind, ValueKind::Object(entries) if entries.iter().all(|e| matches!(e.key.name.as_str(), "seconds" | "nanos") && matches!(e.value.kind, ValueKind::Number { .. })));
+                if duration_seconds(value).is_none() && !message_form {
                     self.wrong(value, "a duration such as `5s`");
                 }
                 return;
@@ -912,7 +963,22 @@ impl MessageChecker<'_> {
             ValueKind::Message { type_name, fields, .. } => (type_name.text(), type_name.span, fields.as_slice()),
             ValueKind::Object(entries) => match entries.iter().find(|e| e.key.name == "@type") {
                 Some(Entry { value: Value { kind: ValueKind::String(s), span }, .. }) => {
-                    (s.value.trim_start_matches("type.googleapis.com/").to_string(), *span, entries.as_slice())
+                    // A type URL is `HOST/TYPE`; Envoy rejects one without a host.
+                    match s.value.rsplit_once('/') {
+                        Some((host, name)) if !host.is_empty() => (name.to_string(), *span, entries.as_slice()),
+                        _ => {
+                            self.diagnostics.push(
+                                Diagnostic::new(
+                                    codes::UNKNOWN_ENVOY_TYPE,
+                                    *span,
+                                    format!("`{}` is not a type URL", s.value),
+                                )
+                                .with_label_message("no `type.googleapis.com/` prefix")
+                                .with_did_you_mean(*span, &format!("\"type.googleapis.com/{}\"", s.value)),
+                            );
+                            return;
+                        }
+                    }
                 }
                 _ => {
                     self.diagnostics.push(
@@ -968,6 +1034,9 @@ fn enum_number(enumeration: &EnumDescriptor, value: &Value) -> Option<(i32, bool
         _ => return None,
     };
     if let Some(defined) = enumeration.get_value_by_name(word) {
+        return Some((defined.number(), true));
+    }
+    if let Some(defined) = enumeration.values().find(|v| v.name().eq_ignore_ascii_case(word)) {
         return Some((defined.number(), true));
     }
     let number = word.parse::<i32>().ok()?;
