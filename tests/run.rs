@@ -30,7 +30,29 @@ fn main() {
     }
     for example in examples() {
         let name = format!("examples::{}", example.file_name().unwrap().to_string_lossy());
-        trials.push(Trial::test(name, move || example_builds(&example)));
+        let dir = example.clone();
+        trials.push(Trial::test(name, move || example_builds(&dir)));
+    }
+    // Every package with proxies (golden cases and examples): its bootstraps pass the
+    // real `envoy --mode validate` of each targeted version.
+    let mut packages: Vec<PathBuf> = examples();
+    for kind in ["ok"] {
+        packages.extend(golden::find_cases(&workspace().join("golden").join(kind)).expect("golden cases are readable"));
+    }
+    for package in packages {
+        let text: String = std::fs::read_dir(&package)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "mesh"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !text.lines().any(|line| line.starts_with("proxy ")) {
+            continue;
+        }
+        let name = format!("envoy_target::real_envoy_validates::{}", package.file_name().unwrap().to_string_lossy());
+        trials.push(Trial::test(name, move || bootstraps_pass_real_envoy(&package)));
     }
     trials.push(Trial::test("examples::seed_reproduces_the_reference_yaml", seed_reproduces_reference));
     trials.push(Trial::test("crd::the_validator_rejects_invalid_resources", validator_rejects_invalid));
@@ -42,6 +64,54 @@ fn main() {
         trials.push(Trial::test(name, move || agrees_with_real_envoy(build)));
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Builds a package for the raw Envoy target and runs `envoy --mode validate` of the
+/// matching pinned build on each bootstrap.
+fn bootstraps_pass_real_envoy(dir: &Path) -> Result<(), Failed> {
+    let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
+    let analysis = analysis::analyze(&loaded.db);
+    if analysis.has_errors() {
+        return Err("the package has errors".into());
+    }
+    let assets = meshc::cli::read_assets(dir, &analysis);
+    let (files, diagnostics) = meshc::envoy_target::outputs(&analysis, &assets);
+    if let Some(error) = diagnostics.iter().find(|d| d.is_error()) {
+        return Err(format!("the Envoy target reports: {}", error.message).into());
+    }
+    if files.is_empty() {
+        return Err("no bootstrap was generated".into());
+    }
+    let cache = workspace().join("target/meshc-test-cache");
+    let scratch = std::env::temp_dir().join(format!(
+        "meshc-bootstraps-{}-{}",
+        std::process::id(),
+        dir.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    for file in &files {
+        let version =
+            file.path.rsplit_once("envoy-").and_then(|(_, v)| v.strip_suffix(".yaml")).ok_or("a versioned name")?;
+        let build = meshc::versions::envoy_build(version).ok_or("a pinned build")?;
+        let envoy = match meshc::cli::envoy::cached(&cache, build) {
+            Some(path) => path,
+            None => meshc::cli::envoy::fetch(&cache, build, None)?,
+        };
+        let path = scratch.join(file.path.replace('/', "_"));
+        std::fs::write(&path, &file.contents).map_err(|e| e.to_string())?;
+        let output = std::process::Command::new(&envoy)
+            .args(["--mode", "validate", "--log-level", "error", "-c"])
+            .arg(&path)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !output.status.success() {
+            let log = String::from_utf8_lossy(&output.stderr);
+            problems.push(format!("{}: Envoy {} rejects it:\n{}", file.path, build.version, log.trim()));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
 }
 
 fn examples() -> Vec<PathBuf> {

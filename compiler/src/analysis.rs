@@ -34,6 +34,12 @@ pub struct Analysis {
     pub manifest: Option<Manifest>,
     pub files: Vec<ParsedFile>,
     pub resources: Vec<Generated>,
+    /// `proxy` declarations: the Envoys of the raw Envoy target.
+    pub proxies: Vec<crate::envoy_target::ProxyDecl>,
+    /// `smoke` scenarios, each against one of `proxies`.
+    pub smokes: Vec<crate::envoy_target::smoke::SmokeScenario>,
+    /// The standard Istio metrics of `std.metrics`, for the raw Envoy target.
+    pub standard_metrics: Vec<check::symbols::MetricInfo>,
     /// All diagnostics of all phases, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -100,10 +106,18 @@ pub fn analyze(db: &SourceDb) -> Analysis {
         }
     }
 
-    let (resources, check_diagnostics) = check::check_package(db, manifest.as_ref(), &files);
+    let (checked, check_diagnostics) = check::check_package(db, manifest.as_ref(), &files);
     diagnostics.extend(check_diagnostics);
     diagnostic::sort(&mut diagnostics);
-    Analysis { manifest, files, resources, diagnostics }
+    Analysis {
+        manifest,
+        files,
+        resources: checked.generated,
+        proxies: checked.proxies,
+        smokes: checked.smokes,
+        standard_metrics: checked.standard_metrics,
+        diagnostics,
+    }
 }
 
 /// The files `meshc build` writes for an analysis, in a stable order.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod descriptors;
 pub mod diagnostic;
 pub mod envoy_config;
+pub mod envoy_target;
 pub mod fmt;
 pub mod istio;
 pub mod manifest;

@@ -9,13 +9,16 @@ mod common;
 mod envoy_filter;
 pub mod envoy_rules;
 pub mod envoy_schema;
+pub mod proxy;
 pub mod symbols;
 mod telemetry;
 mod usage;
 mod wasm_plugin;
 
 use crate::analysis::{Generated, ParsedFile};
-use crate::diagnostic::{Diagnostic, codes};
+use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::envoy_target::ProxyDecl;
+use crate::envoy_target::smoke::SmokeScenario;
 use crate::istio::model::Resource;
 use crate::manifest::Manifest;
 use crate::source::{SourceDb, SourceKind};
@@ -26,11 +29,19 @@ use common::{Ctx, ResolvedScope};
 use std::collections::HashMap;
 use symbols::Symbols;
 
-pub fn check_package(
-    db: &SourceDb,
-    manifest: Option<&Manifest>,
-    files: &[ParsedFile],
-) -> (Vec<Generated>, Vec<Diagnostic>) {
+/// What checking a package produced besides its diagnostics.
+#[derive(Default)]
+pub struct Checked {
+    pub generated: Vec<Generated>,
+    /// `proxy` declarations, for the raw Envoy target.
+    pub proxies: Vec<ProxyDecl>,
+    /// `smoke` scenarios, each naming one of `proxies`.
+    pub smokes: Vec<SmokeScenario>,
+    /// The standard metrics of `std.metrics`, which the raw Envoy target reports.
+    pub standard_metrics: Vec<symbols::MetricInfo>,
+}
+
+pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[ParsedFile]) -> (Checked, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let package_name = manifest.map(|m| m.name.value.as_str());
     let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
@@ -45,6 +56,10 @@ pub fn check_package(
     let mut identities: HashMap<(ResourceKind, String, String), Span> = HashMap::new();
     // Telemetry scope (namespace, selector, targets) to the declaration that claimed it.
     let mut telemetry_scopes: HashMap<String, Span> = HashMap::new();
+    let mut proxies: Vec<ProxyDecl> = Vec::new();
+    let mut smokes: Vec<(SmokeScenario, Option<Span>)> = Vec::new();
+    // Proxy and smoke names, which share one namespace each within the package.
+    let mut target_names: HashMap<(ResourceKind, String), Span> = HashMap::new();
 
     for parsed in files {
         if db.get(parsed.file).kind != SourceKind::Package {
@@ -85,6 +100,42 @@ pub fn check_package(
                             .with_did_you_mean(path.span, expected),
                         );
                     }
+                }
+                ItemKind::Resource(decl) if matches!(decl.kind, ResourceKind::Proxy | ResourceKind::Smoke) => {
+                    let mut ctx = Ctx {
+                        db,
+                        manifest,
+                        symbols: &symbols,
+                        releases: releases.clone(),
+                        root_namespace: root_namespace.clone(),
+                        file: parsed.file,
+                        diagnostics: Vec::new(),
+                        expressions: &expressions,
+                    };
+                    let key = (decl.kind, decl.name.name.clone());
+                    if let Some(previous) = target_names.get(&key) {
+                        ctx.report(
+                            Diagnostic::new(
+                                codes::DUPLICATE_NAME,
+                                decl.name.span,
+                                format!("a {} named `{}` is declared twice", decl.kind.keyword(), decl.name.name),
+                            )
+                            .with_label_message("declared again here")
+                            .with_secondary(*previous, "first declared here"),
+                        );
+                    } else {
+                        target_names.insert(key, decl.name.span);
+                        if decl.kind == ResourceKind::Proxy {
+                            if let Some(scope) = common::resolve_scope(&mut ctx, decl)
+                                && let Some(proxy) = proxy::lower_proxy(&mut ctx, decl, &scope)
+                            {
+                                proxies.push(proxy);
+                            }
+                        } else if let Some(smoke) = proxy::lower_smoke(&mut ctx, decl) {
+                            smokes.push((smoke, proxy::smoke_proxy_span(decl)));
+                        }
+                    }
+                    diagnostics.append(&mut ctx.diagnostics);
                 }
                 ItemKind::Resource(decl) => {
                     let mut ctx = Ctx {
@@ -158,7 +209,27 @@ pub fn check_package(
             }
         }
     }
-    (generated, diagnostics)
+    // Every scenario runs against a declared proxy.
+    let mut checked_smokes = Vec::new();
+    for (smoke, proxy_span) in smokes {
+        if proxies.iter().any(|p| p.name == smoke.proxy) {
+            checked_smokes.push(smoke);
+            continue;
+        }
+        let span = proxy_span.unwrap_or(smoke.span);
+        let mut diagnostic = Diagnostic::new(
+            codes::UNKNOWN_PROXY,
+            span,
+            format!("the smoke scenario `{}` names the proxy `{}`, which is not declared", smoke.name, smoke.proxy),
+        )
+        .with_label_message("unknown proxy");
+        if let Some(suggestion) = did_you_mean(&smoke.proxy, proxies.iter().map(|p| p.name.as_str())) {
+            diagnostic = diagnostic.with_did_you_mean(span, suggestion);
+        }
+        diagnostics.push(diagnostic);
+    }
+    let standard_metrics = symbols.metrics.values().cloned().collect();
+    (Checked { generated, proxies, smokes: checked_smokes, standard_metrics }, diagnostics)
 }
 
 fn lower(
@@ -171,6 +242,8 @@ fn lower(
         ResourceKind::Telemetry => telemetry::lower(ctx, decl, scope, name).map(Resource::Telemetry),
         ResourceKind::WasmPlugin => wasm_plugin::lower(ctx, decl, scope, name).map(Resource::WasmPlugin),
         ResourceKind::EnvoyFilter => envoy_filter::lower(ctx, decl, scope, name).map(Resource::EnvoyFilter),
+        // Handled by `check_package` before any Istio resource is lowered.
+        ResourceKind::Proxy | ResourceKind::Smoke => None,
     }
 }
 

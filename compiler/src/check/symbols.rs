@@ -14,6 +14,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 #[derive(Clone, Debug)]
 pub struct MetricInfo {
     pub name: String,
+    /// The Prometheus name (`istio_requests_total`), none for `ALL_METRICS`.
+    pub prometheus: Option<String>,
+    /// `counter`, `histogram` or `all`.
+    pub kind: String,
     pub labels: Vec<String>,
     pub doc: String,
 }
@@ -121,9 +125,12 @@ impl<'a> Symbols<'a> {
                     }
                     ItemKind::Metric(decl) if is_stdlib => {
                         let labels = string_list_setting(&decl.body, "labels");
-                        symbols
-                            .metrics
-                            .insert(decl.name.name.clone(), MetricInfo { name: decl.name.name.clone(), labels, doc });
+                        let prometheus = string_setting(&decl.body, "prometheus");
+                        let kind = string_setting(&decl.body, "type").unwrap_or_default();
+                        symbols.metrics.insert(
+                            decl.name.name.clone(),
+                            MetricInfo { name: decl.name.name.clone(), prometheus, kind, labels, doc },
+                        );
                     }
                     ItemKind::ProviderKind(decl) if is_stdlib => {
                         let signals = string_list_setting(&decl.body, "signals");
@@ -238,6 +245,15 @@ fn duplicate(name: &Ident, previous: Span, what: &str) -> Diagnostic {
 }
 
 /// The strings of a `key [..]` setting in a stdlib vocabulary body.
+fn string_setting(body: &[Stmt], key: &str) -> Option<String> {
+    body.iter().find_map(|stmt| match &stmt.kind {
+        StmtKind::Setting { key: k, value: Value { kind: ValueKind::String(s), .. } } if k.name == key => {
+            Some(s.value.clone())
+        }
+        _ => None,
+    })
+}
+
 fn string_list_setting(body: &[Stmt], key: &str) -> Vec<String> {
     body.iter()
         .find_map(|stmt| match &stmt.kind {

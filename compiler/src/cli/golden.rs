@@ -45,19 +45,36 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+/// Where a case's bootstraps of the raw Envoy target are, inside `expected/`.
+pub const ENVOY_DIR: &str = "envoy";
+
 /// Runs one case: analyses the package in `dir` and renders what `meshc build` would
-/// write, plus the diagnostics as a person reads them.
+/// write (and, for a package with proxies, `meshc build --target envoy` under
+/// `envoy/`), plus the diagnostics as a person reads them.
 pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> std::io::Result<CaseRun> {
     let loaded = package::load(dir, manifest_fallback)?;
     let analysis = analysis::analyze(&loaded.db);
     let mut actual = BTreeMap::new();
-    let has_errors = analysis.has_errors();
+    let mut has_errors = analysis.has_errors();
+    let mut diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+    // A package with proxies also builds for the raw Envoy target, under `envoy/`.
+    let mut bootstraps = Vec::new();
+    if !has_errors && !analysis.proxies.is_empty() {
+        let assets = super::read_assets(dir, &analysis);
+        let (files, envoy_diagnostics) = crate::envoy_target::outputs(&analysis, &assets);
+        has_errors |= envoy_diagnostics.iter().any(|d| d.is_error());
+        diagnostics.extend(envoy_diagnostics);
+        crate::diagnostic::sort(&mut diagnostics);
+        bootstraps = files;
+    }
     if !has_errors {
         for OutputFile { path, contents } in analysis::outputs(&analysis) {
             actual.insert(path, contents);
         }
+        for OutputFile { path, contents } in bootstraps {
+            actual.insert(format!("{ENVOY_DIR}/{path}"), contents);
+        }
     }
-    let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
     if !diagnostics.is_empty() {
         // Paths in a golden file must not depend on where the tests run from.
         let mut db = loaded.db.clone();

@@ -8,6 +8,7 @@
 pub mod envoy;
 pub mod golden;
 pub mod package;
+pub mod smoke;
 pub mod write;
 
 use crate::analysis;
@@ -36,12 +37,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
-    /// Check, then write the generated Istio resources as YAML.
+    /// Check, then write the generated Istio resources (or Envoy bootstraps) as YAML.
     Build {
         paths: Vec<PathBuf>,
-        /// The output directory; one file per resource at NAMESPACE/KIND/NAME.yaml.
+        /// The output directory; one file per resource at NAMESPACE/KIND/NAME.yaml, or
+        /// with `--target envoy` one bootstrap per proxy and Envoy version at
+        /// PROXY/envoy-VERSION.yaml.
         #[arg(short, long, default_value = "out")]
         output: PathBuf,
+        /// What to generate: Istio resources, or a raw Envoy bootstrap per `proxy`.
+        #[arg(long, value_enum, default_value_t = Target::Istio)]
+        target: Target,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -60,6 +66,17 @@ enum Command {
         /// Rewrite the expected files to what the cases produce now (also UPDATE_GOLDEN=1).
         #[arg(long)]
         update: bool,
+    },
+    /// Run the package's smoke scenarios against its proxies in the real Envoy of each
+    /// targeted version (or of the versions given).
+    Smoke {
+        /// The package directory (default: the current directory).
+        path: Option<PathBuf>,
+        /// Only these Envoy versions (such as 1.38); repeatable.
+        #[arg(long)]
+        envoy: Vec<String>,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
     },
     /// Print the documentation of a diagnostic code, such as E0203.
     Explain { code: String },
@@ -95,6 +112,12 @@ enum EnvoyCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Target {
+    Istio,
+    Envoy,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
     Text,
     Json,
@@ -118,9 +141,10 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check { paths, format, color } => check(&paths, format, color).map(|outcome| outcome.exit),
-        Command::Build { paths, output, format, color } => build(&paths, &output, format, color),
+        Command::Build { paths, output, target, format, color } => build(&paths, &output, target, format, color),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Test { path, update } => test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some()),
+        Command::Smoke { path, envoy, color } => smoke_command(path.as_deref(), &envoy, color),
         Command::Explain { code } => explain(&code),
         Command::Envoy { command } => envoy_command(command),
     };
@@ -225,13 +249,54 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     Ok(CheckOutcome { exit: if any_error { ExitCode::from(1) } else { ExitCode::SUCCESS }, analyses })
 }
 
-fn build(paths: &[PathBuf], output: &Path, format: Format, color: ColorChoice) -> Result<ExitCode, String> {
-    let outcome = check(paths, format, color)?;
+/// Reads the local Wasm modules (`file://` URLs, relative to the package) that the
+/// raw Envoy target inlines into bootstraps. A file that cannot be read is left out;
+/// the core reports it where the URL was written.
+pub fn read_assets(root: &Path, analysis: &analysis::Analysis) -> crate::envoy_target::bootstrap::Assets {
+    let mut assets = crate::envoy_target::bootstrap::Assets::new();
+    for url in crate::envoy_target::bootstrap::asset_urls(analysis) {
+        let Some(path) = crate::envoy_target::bootstrap::file_url_path(&url) else { continue };
+        if let Ok(bytes) = std::fs::read(root.join(path)) {
+            assets.insert(url, bytes);
+        }
+    }
+    assets
+}
+
+fn build(
+    paths: &[PathBuf],
+    output: &Path,
+    target: Target,
+    format: Format,
+    color: ColorChoice,
+) -> Result<ExitCode, String> {
+    let mut outcome = check(paths, format, color)?;
     if outcome.exit != ExitCode::SUCCESS {
         eprintln!("nothing was written, because of the errors above");
         return Ok(outcome.exit);
     }
     let mut outputs: Vec<analysis::OutputFile> = Vec::new();
+    if target == Target::Envoy {
+        let mut any_error = false;
+        for (loaded, analysis) in &mut outcome.analyses {
+            let assets = read_assets(&loaded.root, analysis);
+            let (files, diagnostics) = crate::envoy_target::outputs(analysis, &assets);
+            print_diagnostics(&loaded.db, &diagnostics, format, color);
+            any_error |= diagnostics.iter().any(Diagnostic::is_error);
+            if analysis.proxies.is_empty() {
+                eprintln!(
+                    "{}: declares no proxy; nothing to build for the Envoy target",
+                    package::display(&loaded.root)
+                );
+            }
+            outputs.extend(files);
+        }
+        if any_error {
+            eprintln!("nothing was written, because of the errors above");
+            return Ok(ExitCode::from(1));
+        }
+        return write_all(output, outputs, "bootstrap");
+    }
     for (loaded, analysis) in &outcome.analyses {
         for file in analysis::outputs(analysis) {
             if outputs.iter().any(|o| o.path == file.path) {
@@ -247,11 +312,15 @@ fn build(paths: &[PathBuf], output: &Path, format: Format, color: ColorChoice) -
             outputs.push(file);
         }
     }
+    write_all(output, outputs, "resource")
+}
+
+fn write_all(output: &Path, mut outputs: Vec<analysis::OutputFile>, noun: &str) -> Result<ExitCode, String> {
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     match write::write_outputs(output, &outputs) {
         Ok(report) => {
             let mut line = format!(
-                "wrote {} resource{} to {} ({} changed, {} unchanged",
+                "wrote {} {noun}{} to {} ({} changed, {} unchanged",
                 outputs.len(),
                 if outputs.len() == 1 { "" } else { "s" },
                 output.display(),
@@ -444,6 +513,80 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+/// `meshc smoke`: builds each proxy's bootstrap for the raw Envoy target and runs the
+/// package's scenarios in the real Envoy builds, fetched and cached as `meshc envoy
+/// fetch` does.
+fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -> Result<ExitCode, String> {
+    let started = std::time::Instant::now();
+    let paths: Vec<PathBuf> = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
+    let mut packages = load_packages(&paths)?;
+    let loaded = packages.remove(0);
+    let analysis = analysis::analyze(&loaded.db);
+    let diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+    print_diagnostics(&loaded.db, &diagnostics, Format::Text, color);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        eprintln!("no scenario was run, because of the errors above");
+        return Ok(ExitCode::from(1));
+    }
+    if analysis.smokes.is_empty() {
+        eprintln!("{}: declares no smoke scenario", package::display(&loaded.root));
+        return Ok(ExitCode::from(1));
+    }
+    let builds: Vec<&'static crate::versions::EnvoyBuild> = if versions.is_empty() {
+        crate::envoy_target::targeted_builds(&analysis).iter().filter_map(|v| crate::versions::envoy_build(v)).collect()
+    } else {
+        versions.iter().map(|v| envoy::resolve(v)).collect::<Result<_, _>>()?
+    };
+    let cache = envoy::cache_dir();
+    let mut envoys = Vec::new();
+    for build in builds {
+        let path = match envoy::cached(&cache, build) {
+            Some(path) => path,
+            None => {
+                eprintln!("fetching Envoy {} ...", build.version);
+                envoy::fetch(&cache, build, None)?
+            }
+        };
+        envoys.push(smoke::EnvoyBinary { version: build.version, path });
+    }
+    let assets = read_assets(&loaded.root, &analysis);
+    let bootstrap = |proxy_name: &str, version: &'static str, site: &crate::envoy_target::Site| {
+        let proxy = analysis.proxies.iter().find(|p| p.name == proxy_name).ok_or("no such proxy")?;
+        let (json, found) = crate::envoy_target::bootstrap::bootstrap(&analysis, proxy, version, site, &assets);
+        let errors: Vec<String> = found
+            .iter()
+            .chain(crate::envoy_target::check_json(&json, proxy.span, version).iter())
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect();
+        if errors.is_empty() { Ok(crate::istio::emit::json_to_yaml(&json)) } else { Err(errors.join("; ")) }
+    };
+    let collectors: Vec<String> = analysis
+        .manifest
+        .as_ref()
+        .map(|m| {
+            m.providers
+                .iter()
+                .filter(|p| matches!(p.kind.value.as_str(), "zipkin" | "opentelemetry"))
+                .map(|p| p.name.value.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let scenarios = analysis.smokes.iter().collect();
+    let mut run = smoke::Run::new(scenarios, envoys, &bootstrap);
+    run.collectors = collectors;
+    run.started = Some(started);
+    let report = smoke::run(&run)?;
+    let db = &loaded.db;
+    let locate = |span: crate::span::Span| {
+        let file = db.get(span.file);
+        let position = crate::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
+        Some(format!("{}:{}:{}", file.path, position.line, position.column))
+    };
+    print!("{}", smoke::render_report(&report, &locate));
+    Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn explain(code: &str) -> Result<ExitCode, String> {

@@ -258,7 +258,7 @@ them for every targeted version. Inside an EnvoyFilter `merge` patch, required f
 may be left out, since the value is merged into an object Envoy already has.";
     INVALID_ENVOY_CONFIG = "E0507", "unreadable Envoy configuration",
 "`meshc envoy validate` could not read the file as YAML or JSON (or it uses a YAML
-feature Envoy's loader does not, such as aliases). The label points at the place.";
+YAML alias before its anchor). The label points at the place.";
     ENVOY_DEPRECATED_FIELD = "W0505", "deprecated Envoy field",
 "The field (or enum value) is marked deprecated in the targeted Envoy version's schema.
 It still works, but a later Envoy release may reject it; the message says which versions
@@ -271,6 +271,25 @@ key of that deprecated feature re-enables it. Move to its replacement.";
 "The message, its file, or the field is annotated as work in progress in the targeted
 Envoy version's schema. Envoy accepts it, but its behaviour and its schema may change
 in any release without a deprecation period.";
+
+    // The raw Envoy target and smoke scenarios: E06xx.
+    UNKNOWN_PROXY = "E0600", "unknown proxy",
+"A `smoke` scenario names a `proxy` that the package does not declare. Scenarios run
+against the bootstrap meshc builds for a proxy declaration:
+
+    proxy my_service for workload { app: \"my-service\" } in namespace \"my-app\" {
+      upstream \"127.0.0.1:9000\"
+    }
+    smoke adds_header { proxy my_service  request { path \"/\" expect { status 200 } } }";
+    NOT_IN_RAW_ENVOY = "W0601", "not carried into the raw Envoy target",
+"The declaration applies to the proxy, but the raw Envoy bootstrap cannot express this
+part of it (for example an EnvoyFilter patch of the outbound side, which a proxy of the
+raw target does not have, or a Wasm image that is not a local file). The Istio output is
+unaffected; the bootstrap is built without it.";
+    WASM_MODULE_UNREADABLE = "E0602", "Wasm module unreadable",
+"The raw Envoy target inlines the Wasm module of a `file://` WasmPlugin URL into the
+bootstrap, and this one could not be read (the path is relative to the package
+directory) or, for a `.wat` file, its WebAssembly text does not assemble.";
 
     // Attribute expressions (CEL): E04xx.
     CEL_SYNTAX = "E0400", "invalid attribute expression",

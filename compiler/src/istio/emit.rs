@@ -39,6 +39,14 @@ pub fn to_yaml(resource: &Resource) -> String {
     out
 }
 
+/// Any JSON value as YAML text, written as resources are (for the raw Envoy target's
+/// bootstraps).
+pub fn json_to_yaml(value: &Json) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value, 0, Position::Document);
+    out
+}
+
 /// Where a value is written, which decides how it starts.
 #[derive(Clone, Copy, PartialEq)]
 enum Position {

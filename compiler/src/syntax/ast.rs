@@ -114,6 +114,10 @@ pub enum ResourceKind {
     Telemetry,
     WasmPlugin,
     EnvoyFilter,
+    /// One Envoy of the raw Envoy target (not an Istio resource).
+    Proxy,
+    /// A smoke scenario run against a proxy in a real Envoy (not an Istio resource).
+    Smoke,
 }
 
 impl ResourceKind {
@@ -122,6 +126,8 @@ impl ResourceKind {
             ResourceKind::Telemetry => "telemetry",
             ResourceKind::WasmPlugin => "wasm_plugin",
             ResourceKind::EnvoyFilter => "envoy_filter",
+            ResourceKind::Proxy => "proxy",
+            ResourceKind::Smoke => "smoke",
         }
     }
 }

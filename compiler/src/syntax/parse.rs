@@ -66,6 +66,8 @@ pub const ITEM_KEYWORDS: &[&str] = &[
     "attribute",
     "metric",
     "provider_kind",
+    "proxy",
+    "smoke",
 ];
 
 /// The words that start a statement of their own form inside a block.
@@ -249,6 +251,8 @@ impl<'t> Lowerer<'t> {
             Rule::telemetry_decl => ItemKind::Resource(self.resource(pair, ResourceKind::Telemetry)),
             Rule::wasm_plugin_decl => ItemKind::Resource(self.resource(pair, ResourceKind::WasmPlugin)),
             Rule::envoy_filter_decl => ItemKind::Resource(self.resource(pair, ResourceKind::EnvoyFilter)),
+            Rule::proxy_decl => ItemKind::Resource(self.resource(pair, ResourceKind::Proxy)),
+            Rule::smoke_decl => ItemKind::Resource(self.resource(pair, ResourceKind::Smoke)),
             Rule::attribute_decl => {
                 let mut path = None;
                 let mut ty = None;
@@ -295,7 +299,9 @@ impl<'t> Lowerer<'t> {
         let mut body_pairs = Vec::new();
         for child in inner(pair) {
             match child.as_rule() {
-                Rule::kw_telemetry | Rule::kw_wasm_plugin | Rule::kw_envoy_filter => keyword = self.span(&child),
+                Rule::kw_telemetry | Rule::kw_wasm_plugin | Rule::kw_envoy_filter | Rule::kw_proxy | Rule::kw_smoke => {
+                    keyword = self.span(&child)
+                }
                 Rule::decl_name => name = Some(self.ident(child)),
                 Rule::scope_mesh | Rule::scope_namespace | Rule::scope_workload | Rule::scope_targets => {
                     scopes.push(self.scope(child))
@@ -1064,6 +1070,9 @@ pub fn dedent(body: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Declaration keywords that are not reserved words.
+    const UNRESERVED_ITEM_KEYWORDS: &[&str] = &["proxy", "smoke"];
+
     #[test]
     fn keyword_lists_match_the_grammar() {
         for word in KEYWORDS {
@@ -1072,8 +1081,13 @@ mod tests {
                 "{word} is not a grammar keyword"
             );
         }
-        for word in ITEM_KEYWORDS.iter().chain(STATEMENT_KEYWORDS) {
+        // `proxy` and `smoke` start declarations but stay usable as names and keys
+        // (`proxy { ... }` is a section of EnvoyFilter matches).
+        for word in ITEM_KEYWORDS.iter().chain(STATEMENT_KEYWORDS).filter(|w| !UNRESERVED_ITEM_KEYWORDS.contains(w)) {
             assert!(KEYWORDS.contains(word), "{word} is missing from KEYWORDS");
+        }
+        for word in UNRESERVED_ITEM_KEYWORDS {
+            assert!(MeshParser::parse(Rule::keyword, word).map(|p| p.as_str() != *word).unwrap_or(true));
         }
         for word in ["requests", "tagged", "inn", "mesh_x"] {
             assert!(

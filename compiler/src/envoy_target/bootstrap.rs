@@ -1,0 +1,881 @@
+//! Builds the Envoy bootstrap of one proxy from the package's Istio resources.
+//!
+//! The proxy of the raw target is an inbound sidecar: one listener whose HTTP
+//! connection manager forwards every request to one upstream cluster. What Istio
+//! would configure on that sidecar is configured here the way istiod does it, as far
+//! as stock Envoy allows:
+//!
+//! - Telemetry `metrics` with the Prometheus provider: Istio's standard metrics,
+//!   counted by meshc's own Wasm stats module ([`super::wasm`]) with Istio's names
+//!   and labels on `/stats/prometheus`;
+//! - Telemetry `tracing`: the Zipkin or OpenTelemetry tracer of the provider, its
+//!   sampling and custom tags;
+//! - Telemetry `access_log`: file access logs, with the CEL filter;
+//! - WasmPlugin: a Wasm HTTP filter per plugin whose module is a local file, placed
+//!   by phase and priority;
+//! - EnvoyFilter: HTTP filter patches (insert, add, remove, replace) and merges into
+//!   the upstream cluster.
+//!
+//! Which resources apply follows Istio's scoping: mesh-wide ones (the root namespace
+//! without a selector), those of the proxy's namespace, and those whose selector the
+//! proxy's labels satisfy. For each Telemetry signal the most specific resource that
+//! configures it wins. What the raw target cannot express is reported (W0601) and
+//! left out; the Istio output is not affected.
+
+use super::wasm::{self, LabelSource, MetricKind, MetricValue, StatsMetric};
+use super::{Endpoint, ProxyDecl, Site};
+use crate::analysis::{Analysis, Generated};
+use crate::check::symbols::MetricInfo;
+use crate::diagnostic::{Diagnostic, Severity, codes};
+use crate::istio::model::{self as m, Resource};
+use crate::span::Span;
+use serde_json::{Map, Value as Json, json};
+use std::collections::BTreeMap;
+
+const ROUTER: &str = "envoy.filters.http.router";
+const UPSTREAM_CLUSTER: &str = "upstream";
+
+/// The Wasm modules of `file://` WasmPlugin URLs, read by the shell: the URL as
+/// written, and the bytes of the file (a binary module, or WebAssembly text for a
+/// `.wat` file, which is assembled here).
+pub type Assets = BTreeMap<String, Vec<u8>>;
+
+/// The bootstrap of `proxy` for one Envoy version, and what could not be expressed.
+/// Every supported version takes the same bootstrap today; the version is where a
+/// difference between releases would be decided, and the caller checks the result
+/// against that version's schema.
+pub fn bootstrap(
+    analysis: &Analysis,
+    proxy: &ProxyDecl,
+    _envoy: &'static str,
+    site: &Site,
+    assets: &Assets,
+) -> (Json, Vec<Diagnostic>) {
+    let mut builder = Builder { analysis, proxy, site, assets, diagnostics: Vec::new(), clusters: Vec::new() };
+    let bootstrap = builder.build();
+    (bootstrap, builder.diagnostics)
+}
+
+/// The files of `file://` URLs that the proxies of a package need, so that the shell
+/// can read them.
+pub fn asset_urls(analysis: &Analysis) -> Vec<String> {
+    let mut urls: Vec<String> = analysis
+        .resources
+        .iter()
+        .filter_map(|g| match &g.resource {
+            Resource::WasmPlugin(plugin) if plugin.spec.url.starts_with("file://") => Some(plugin.spec.url.clone()),
+            _ => None,
+        })
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls
+}
+
+/// The local path of a `file://` URL, relative paths being relative to the package.
+pub fn file_url_path(url: &str) -> Option<&str> {
+    url.strip_prefix("file://")
+}
+
+struct Builder<'a> {
+    analysis: &'a Analysis,
+    proxy: &'a ProxyDecl,
+    site: &'a Site,
+    assets: &'a Assets,
+    diagnostics: Vec<Diagnostic>,
+    clusters: Vec<Json>,
+}
+
+/// How specific a resource's scope is for a proxy, when it applies at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Specificity {
+    Mesh,
+    Namespace,
+    Workload,
+}
+
+impl<'a> Builder<'a> {
+    fn not_carried(&mut self, span: Span, message: String) {
+        self.diagnostics.push(
+            Diagnostic::new(codes::NOT_IN_RAW_ENVOY, span, message)
+                .with_severity(Severity::Warning)
+                .with_note(format!("in the bootstrap of the proxy `{}`", self.proxy.name)),
+        );
+    }
+
+    fn applies(
+        &self,
+        metadata: &m::ObjectMeta,
+        selector: Option<&BTreeMap<String, String>>,
+        has_targets: bool,
+    ) -> Option<Specificity> {
+        if has_targets {
+            return None;
+        }
+        let root = self.analysis.manifest.as_ref().map(|m| m.root_namespace.value.as_str()).unwrap_or("istio-system");
+        let namespace = metadata.namespace.as_str();
+        match selector {
+            Some(labels) if !labels.is_empty() => (namespace == self.proxy.namespace
+                && labels.iter().all(|(k, v)| self.proxy.labels.get(k) == Some(v)))
+            .then_some(Specificity::Workload),
+            _ if namespace == self.proxy.namespace => Some(Specificity::Namespace),
+            _ if namespace == root => Some(Specificity::Mesh),
+            _ => None,
+        }
+    }
+
+    fn build(&mut self) -> Json {
+        let telemetries = self.telemetries();
+        let metrics = self.stats_metrics(&telemetries);
+        let mut http_filters = self.wasm_plugins();
+        if !metrics.is_empty() {
+            // Istio's stats filter runs last before the router, after the plugins.
+            http_filters.push(wasm::stats_filter(&metrics));
+        }
+        http_filters.push(json!({
+            "name": ROUTER,
+            "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+        }));
+        let mut upstream = self.upstream_cluster();
+        self.envoy_filters(&mut http_filters, &mut upstream);
+
+        let mut hcm = Map::new();
+        hcm.insert(
+            "@type".into(),
+            json!(
+                "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+            ),
+        );
+        hcm.insert("stat_prefix".into(), json!("inbound"));
+        if let Some(tracing) = self.tracing(&telemetries) {
+            hcm.insert("tracing".into(), tracing);
+        }
+        let access_logs = self.access_logs(&telemetries);
+        if !access_logs.is_empty() {
+            hcm.insert("access_log".into(), Json::Array(access_logs));
+        }
+        hcm.insert(
+            "route_config".into(),
+            json!({
+                "name": "inbound",
+                "virtual_hosts": [{
+                    "name": "inbound",
+                    "domains": ["*"],
+                    "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": UPSTREAM_CLUSTER } }]
+                }]
+            }),
+        );
+        hcm.insert("http_filters".into(), Json::Array(http_filters));
+
+        let mut clusters = vec![upstream];
+        clusters.append(&mut self.clusters);
+
+        let mut out = Map::new();
+        out.insert("node".into(), self.node());
+        out.insert("admin".into(), json!({ "address": socket_address(&self.site.admin) }));
+        if self.site.smoke {
+            // Spans are reported one at a time and stats are flushed on every admin
+            // read, so that a smoke test sees them at once instead of after 5 s.
+            out.insert(
+                "layered_runtime".into(),
+                json!({ "layers": [{ "name": "static", "static_layer": {
+                    "tracing.zipkin.min_flush_spans": 1,
+                    "tracing.opentelemetry.min_flush_spans": 1
+                } }] }),
+            );
+            out.insert("stats_flush_on_admin".into(), json!(true));
+        }
+        // Without a limit on downstream connections Envoy warns at every start.
+        out.insert(
+            "overload_manager".into(),
+            json!({ "resource_monitors": [{
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": 50000
+                }
+            }] }),
+        );
+        if !metrics.is_empty() {
+            out.insert("stats_config".into(), json!({ "stats_tags": wasm::stats_tags(&metrics) }));
+        }
+        out.insert(
+            "static_resources".into(),
+            json!({
+                "listeners": [{
+                    "name": "inbound",
+                    "address": socket_address(&self.site.listen),
+                    "filter_chains": [{ "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": Json::Object(hcm)
+                    }] }]
+                }],
+                "clusters": clusters
+            }),
+        );
+        Json::Object(out)
+    }
+
+    fn node(&self) -> Json {
+        let labels = &self.proxy.labels;
+        let workload = kubernetes_name(&self.proxy.name);
+        let mut metadata = Map::new();
+        metadata.insert("NAME".into(), json!(workload));
+        metadata.insert("NAMESPACE".into(), json!(self.proxy.namespace));
+        metadata.insert("WORKLOAD_NAME".into(), json!(workload));
+        if let Some(app) = labels.get("app") {
+            metadata.insert("APP".into(), json!(app));
+        }
+        if let Some(version) = labels.get("version") {
+            metadata.insert("VERSION".into(), json!(version));
+        }
+        metadata.insert("LABELS".into(), json!(labels));
+        json!({
+            "id": format!("{workload}.{}", self.proxy.namespace),
+            "cluster": format!("{workload}.{}", self.proxy.namespace),
+            "metadata": metadata
+        })
+    }
+
+    fn upstream_cluster(&self) -> Json {
+        static_cluster(UPSTREAM_CLUSTER, &self.site.upstream, false)
+    }
+
+    // -- Telemetry --------------------------------------------------------------
+
+    /// The Telemetry resources that apply, most specific first.
+    fn telemetries(&self) -> Vec<(&'a Generated, &'a m::Telemetry)> {
+        let mut found: Vec<(Specificity, &'a Generated, &'a m::Telemetry)> = Vec::new();
+        for generated in &self.analysis.resources {
+            if let Resource::Telemetry(telemetry) = &generated.resource
+                && let Some(specificity) = self.applies(
+                    &telemetry.metadata,
+                    telemetry.spec.selector.as_ref().map(|s| &s.match_labels),
+                    !telemetry.spec.target_refs.is_empty(),
+                )
+            {
+                found.push((specificity, generated, telemetry));
+            }
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.into_iter().map(|(_, g, t)| (g, t)).collect()
+    }
+
+    /// Istio's standard HTTP metrics, with the overrides of the most specific
+    /// Telemetry that configures Prometheus metrics.
+    fn stats_metrics(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Vec<StatsMetric> {
+        let Some((generated, metrics)) = telemetries.iter().find_map(|(g, t)| {
+            t.spec
+                .metrics
+                .iter()
+                .find(|m| {
+                    m.providers.is_empty()
+                        || m.providers.iter().any(|p| self.provider_kind(&p.name) == Some("prometheus"))
+                })
+                .map(|m| (*g, m))
+        }) else {
+            return Vec::new();
+        };
+        let standard: Vec<&MetricInfo> = self
+            .analysis
+            .standard_metrics
+            .iter()
+            .filter(|m| {
+                matches!(m.name.as_str(), "REQUEST_COUNT" | "REQUEST_DURATION" | "REQUEST_SIZE" | "RESPONSE_SIZE")
+            })
+            .collect();
+        let mut out = Vec::new();
+        for info in standard {
+            let mut labels: Vec<(String, LabelSource)> =
+                info.labels.iter().map(|label| (label.clone(), self.standard_label(label))).collect();
+            let mut disabled = false;
+            for override_ in &metrics.overrides {
+                let selector = override_.match_.as_ref();
+                let metric = selector.and_then(|s| s.metric.as_deref()).unwrap_or("ALL_METRICS");
+                if selector.is_some_and(|s| s.custom_metric.is_some())
+                    || (metric != "ALL_METRICS" && metric != info.name)
+                {
+                    continue;
+                }
+                // The proxy of the raw target reports as the server side.
+                if selector.and_then(|s| s.mode).is_some_and(|mode| mode == m::WorkloadMode::Client) {
+                    continue;
+                }
+                if let Some(value) = override_.disabled {
+                    disabled = value;
+                }
+                for (tag, tag_override) in &override_.tag_overrides {
+                    match tag_override.operation {
+                        Some(m::TagOperation::Remove) => labels.retain(|(name, _)| name != tag),
+                        _ => {
+                            let source = match tag_override.value.as_deref() {
+                                Some(expression) => match label_source(expression) {
+                                    Some(source) => source,
+                                    None => {
+                                        self.not_carried(
+                                            generated.origin,
+                                            format!(
+                                                "the tag `{tag}` = `{expression}` is not a plain attribute or string; the raw Envoy target reports it as `unknown`"
+                                            ),
+                                        );
+                                        LabelSource::Literal("unknown".into())
+                                    }
+                                },
+                                None => LabelSource::Literal("unknown".into()),
+                            };
+                            match labels.iter_mut().find(|(name, _)| name == tag) {
+                                Some(label) => label.1 = source,
+                                None => labels.push((tag.clone(), source)),
+                            }
+                        }
+                    }
+                }
+            }
+            if disabled {
+                continue;
+            }
+            let prometheus = info.prometheus.clone().unwrap_or_default();
+            let (kind, value) = match info.name.as_str() {
+                "REQUEST_COUNT" => (MetricKind::Counter, MetricValue::One),
+                "REQUEST_DURATION" => (MetricKind::Histogram, MetricValue::DurationMilliseconds),
+                "REQUEST_SIZE" => (MetricKind::Histogram, MetricValue::RequestBytes),
+                _ => (MetricKind::Histogram, MetricValue::ResponseBytes),
+            };
+            out.push(StatsMetric {
+                kind,
+                name: prometheus.strip_prefix("istio_").unwrap_or(&prometheus).to_string(),
+                value,
+                labels,
+            });
+        }
+        out
+    }
+
+    /// What Istio's stats filter reports for a standard label on an inbound proxy:
+    /// the proxy's own identity for the destination, the request's attributes, and
+    /// `unknown` for the source, which only Istio's peer metadata exchange knows.
+    fn standard_label(&self, label: &str) -> LabelSource {
+        let labels = &self.proxy.labels;
+        let workload = kubernetes_name(&self.proxy.name);
+        let namespace = &self.proxy.namespace;
+        let literal = |text: &str| LabelSource::Literal(text.to_string());
+        match label {
+            "reporter" => literal("destination"),
+            "destination_workload" => literal(&workload),
+            "destination_workload_namespace" | "destination_service_namespace" => literal(namespace),
+            "destination_app" => literal(labels.get("app").map(String::as_str).unwrap_or("unknown")),
+            "destination_version" => literal(labels.get("version").map(String::as_str).unwrap_or("unknown")),
+            "destination_service" => literal(&format!("{workload}.{namespace}.svc.cluster.local")),
+            "destination_service_name" => literal(&workload),
+            "destination_canonical_service" => literal(
+                labels
+                    .get("service.istio.io/canonical-name")
+                    .or(labels.get("app"))
+                    .map(String::as_str)
+                    .unwrap_or(&workload),
+            ),
+            "destination_canonical_revision" => literal(
+                labels
+                    .get("service.istio.io/canonical-revision")
+                    .or(labels.get("version"))
+                    .map(String::as_str)
+                    .unwrap_or("latest"),
+            ),
+            "destination_cluster" => literal("Kubernetes"),
+            "request_protocol" => LabelSource::Attribute(vec!["request".into(), "protocol".into()]),
+            "response_code" => LabelSource::Attribute(vec!["response".into(), "code".into()]),
+            "grpc_response_status" => literal(""),
+            "response_flags" => literal("-"),
+            "connection_security_policy" => literal("none"),
+            _ => literal("unknown"),
+        }
+    }
+
+    fn provider(&self, name: &str) -> Option<&'a crate::manifest::ProviderDecl> {
+        self.analysis.manifest.as_ref()?.providers.iter().find(|p| p.name.value == name)
+    }
+
+    fn provider_kind(&self, name: &str) -> Option<&'a str> {
+        self.provider(name).map(|p| p.kind.value.as_str())
+    }
+
+    /// Where a provider's collector is: the smoke test's local one, or the service and
+    /// port of mesh.toml.
+    fn collector(&self, name: &str) -> Option<Endpoint> {
+        if let Some(endpoint) = self.site.collectors.get(name) {
+            return Some(endpoint.clone());
+        }
+        let provider = self.provider(name)?;
+        let service = provider.settings.get("service")?.as_str()?;
+        let port = provider.settings.get("port")?.as_u64()?;
+        Some(Endpoint::new(service, u16::try_from(port).ok()?))
+    }
+
+    fn tracing(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Option<Json> {
+        let (generated, tracing) = telemetries.iter().find_map(|(g, t)| {
+            t.spec
+                .tracing
+                .iter()
+                .find(|tr| tr.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
+                .map(|tr| (*g, tr))
+        })?;
+        if tracing.disable_span_reporting == Some(true) {
+            return None;
+        }
+        let provider_name = match tracing.providers.first() {
+            Some(provider) => provider.name.clone(),
+            None => {
+                self.not_carried(generated.origin, "tracing without a provider relies on MeshConfig's default provider, which the raw Envoy target does not know".into());
+                return None;
+            }
+        };
+        let kind = self.provider_kind(&provider_name).unwrap_or_default().to_string();
+        let Some(collector) = self.collector(&provider_name) else {
+            self.not_carried(
+                generated.origin,
+                format!("the tracing provider `{provider_name}` has no service and port in mesh.toml"),
+            );
+            return None;
+        };
+        let cluster_name = format!("tracing-{provider_name}");
+        let provider = match kind.as_str() {
+            "zipkin" => {
+                self.clusters.push(static_cluster(&cluster_name, &collector, false));
+                json!({
+                    "name": "envoy.tracers.zipkin",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig",
+                        "collector_cluster": cluster_name,
+                        "collector_endpoint": "/api/v2/spans",
+                        "collector_endpoint_version": "HTTP_JSON",
+                        "collector_hostname": collector.address
+                    }
+                })
+            }
+            "opentelemetry" => {
+                self.clusters.push(static_cluster(&cluster_name, &collector, true));
+                json!({
+                    "name": "envoy.tracers.opentelemetry",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                        "grpc_service": { "envoy_grpc": { "cluster_name": cluster_name } },
+                        "service_name": format!("{}.{}", kubernetes_name(&self.proxy.name), self.proxy.namespace)
+                    }
+                })
+            }
+            other => {
+                self.not_carried(
+                    generated.origin,
+                    format!("the raw Envoy target has no tracer for providers of kind `{other}`"),
+                );
+                return None;
+            }
+        };
+        let mut out = Map::new();
+        out.insert("provider".into(), provider);
+        // Istio samples 1% unless told otherwise.
+        out.insert("random_sampling".into(), json!({ "value": tracing.random_sampling_percentage.unwrap_or(1.0) }));
+        let mut tags = Vec::new();
+        for (tag, custom) in &tracing.custom_tags {
+            if let Some(literal) = &custom.literal {
+                tags.push(json!({ "tag": tag, "literal": { "value": literal.value } }));
+            } else if let Some(environment) = &custom.environment {
+                let mut env = json!({ "name": environment.name });
+                if let Some(default) = &environment.default_value {
+                    env["default_value"] = json!(default);
+                }
+                tags.push(json!({ "tag": tag, "environment": env }));
+            } else if let Some(header) = &custom.header {
+                let mut request_header = json!({ "name": header.name });
+                if let Some(default) = &header.default_value {
+                    request_header["default_value"] = json!(default);
+                }
+                tags.push(json!({ "tag": tag, "request_header": request_header }));
+            } else if let Some(formatter) = &custom.formatter {
+                tags.push(json!({ "tag": tag, "value": formatter.value }));
+            }
+        }
+        if !tags.is_empty() {
+            out.insert("custom_tags".into(), Json::Array(tags));
+        }
+        Some(Json::Object(out))
+    }
+
+    fn access_logs(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Vec<Json> {
+        let Some((generated, logging)) = telemetries.iter().find_map(|(g, t)| {
+            let server: Vec<&m::AccessLogging> = t
+                .spec
+                .access_logging
+                .iter()
+                .filter(|a| a.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
+                .collect();
+            (!server.is_empty()).then_some((*g, server))
+        }) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in logging {
+            if entry.disabled == Some(true) {
+                continue;
+            }
+            let providers: Vec<String> = if entry.providers.is_empty() {
+                vec!["envoy".to_string()]
+            } else {
+                entry.providers.iter().map(|p| p.name.clone()).collect()
+            };
+            for provider in providers {
+                let kind = self.provider_kind(&provider).unwrap_or_default().to_string();
+                let settings = self.provider(&provider).map(|p| p.settings.clone()).unwrap_or_default();
+                let format = settings.get("format").and_then(Json::as_str).map(str::to_string);
+                let path = match kind.as_str() {
+                    "envoy" => None,
+                    "envoy_file_access_log" => settings.get("path").and_then(Json::as_str).map(str::to_string),
+                    other => {
+                        self.not_carried(
+                            generated.origin,
+                            format!(
+                                "the raw Envoy target writes file access logs only; `{provider}` is of kind `{other}`"
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                let path = self.site.access_log_path.clone().or(path).unwrap_or_else(|| "/dev/stdout".to_string());
+                let mut log = json!({
+                    "name": "envoy.access_loggers.file",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                        "path": path,
+                        "log_format": { "text_format_source": { "inline_string": format.unwrap_or_else(|| ISTIO_TEXT_FORMAT.to_string()) } }
+                    }
+                });
+                if let Some(filter) = &entry.filter {
+                    log["filter"] = json!({ "extension_filter": {
+                        "name": "envoy.access_loggers.extension_filters.cel",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                            "expression": filter.expression
+                        }
+                    } });
+                }
+                out.push(log);
+            }
+        }
+        out
+    }
+
+    // -- WasmPlugin -------------------------------------------------------------
+
+    /// The Wasm HTTP filters of the WasmPlugins that apply, in Istio's order: by
+    /// phase (authn, authz, stats, then unspecified), then by priority, highest first.
+    fn wasm_plugins(&mut self) -> Vec<Json> {
+        let mut plugins: Vec<(u8, i32, usize, &'a Generated, &'a m::WasmPlugin)> = Vec::new();
+        for (index, generated) in self.analysis.resources.iter().enumerate() {
+            let Resource::WasmPlugin(plugin) = &generated.resource else { continue };
+            if self
+                .applies(
+                    &plugin.metadata,
+                    plugin.spec.selector.as_ref().map(|s| &s.match_labels),
+                    !plugin.spec.target_refs.is_empty(),
+                )
+                .is_none()
+            {
+                continue;
+            }
+            if plugin.spec.type_.as_deref() == Some("NETWORK") {
+                self.not_carried(
+                    generated.origin,
+                    "network Wasm plugins are not carried into the raw Envoy target, which has one HTTP listener"
+                        .into(),
+                );
+                continue;
+            }
+            let phase = match plugin.spec.phase.as_deref() {
+                Some("AUTHN") => 0,
+                Some("AUTHZ") => 1,
+                Some("STATS") => 2,
+                _ => 3,
+            };
+            plugins.push((phase, -plugin.spec.priority.unwrap_or(0), index, generated, plugin));
+        }
+        plugins.sort_by_key(|(phase, priority, index, _, _)| (*phase, *priority, *index));
+        let mut out = Vec::new();
+        for (_, _, _, generated, plugin) in plugins {
+            let url = &plugin.spec.url;
+            if !url.starts_with("file://") {
+                self.not_carried(
+                    generated.origin,
+                    format!(
+                        "the Wasm module `{url}` is not a local file; the raw Envoy target loads `file://` modules only"
+                    ),
+                );
+                continue;
+            }
+            let Some(bytes) = self.assets.get(url) else {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        codes::WASM_MODULE_UNREADABLE,
+                        generated.origin,
+                        format!("the Wasm module `{url}` could not be read"),
+                    )
+                    .with_help("the path of a `file://` URL is relative to the package directory"),
+                );
+                continue;
+            };
+            let module = if url.ends_with(".wat") {
+                match wasm::assemble(&String::from_utf8_lossy(bytes)) {
+                    Ok(module) => module,
+                    Err(error) => {
+                        self.diagnostics.push(Diagnostic::new(
+                            codes::WASM_MODULE_UNREADABLE,
+                            generated.origin,
+                            format!("the WebAssembly text `{url}` does not assemble: {error}"),
+                        ));
+                        continue;
+                    }
+                }
+            } else {
+                bytes.clone()
+            };
+            let name = plugin.spec.plugin_name.clone().unwrap_or_else(|| plugin.metadata.name.clone());
+            let configuration = plugin
+                .spec
+                .plugin_config
+                .as_ref()
+                .map(|config| serde_json::to_string(&Json::Object(config.clone())).unwrap_or_default())
+                .unwrap_or_default();
+            let mut config = json!({
+                "name": name,
+                "root_id": name,
+                "vm_config": {
+                    "vm_id": name,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": { "local": { "inline_bytes": wasm::base64(&module) } }
+                },
+                "configuration": { "@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration }
+            });
+            if plugin.spec.fail_strategy.as_deref() == Some("FAIL_OPEN") {
+                config["fail_open"] = json!(true);
+            }
+            if let Some(vm) = &plugin.spec.vm_config {
+                let mut env = Map::new();
+                let mut host = Vec::new();
+                for var in &vm.env {
+                    match (&var.value_from, &var.value) {
+                        (Some(from), _) if from == "HOST" => host.push(json!(var.name)),
+                        (_, Some(value)) => {
+                            env.insert(var.name.clone(), json!(value));
+                        }
+                        _ => {}
+                    }
+                }
+                let mut environment = Map::new();
+                if !host.is_empty() {
+                    environment.insert("host_env_keys".into(), Json::Array(host));
+                }
+                if !env.is_empty() {
+                    environment.insert("key_values".into(), Json::Object(env));
+                }
+                if !environment.is_empty() {
+                    config["vm_config"]["environment_variables"] = Json::Object(environment);
+                }
+            }
+            out.push(json!({
+                "name": format!("{}.{}", plugin.metadata.namespace, plugin.metadata.name),
+                "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": config }
+            }));
+        }
+        out
+    }
+
+    // -- EnvoyFilter ------------------------------------------------------------
+
+    fn envoy_filters(&mut self, http_filters: &mut Vec<Json>, upstream: &mut Json) {
+        let mut filters: Vec<(i32, usize, &'a Generated, &'a m::EnvoyFilter)> = Vec::new();
+        for (index, generated) in self.analysis.resources.iter().enumerate() {
+            let Resource::EnvoyFilter(filter) = &generated.resource else { continue };
+            if self
+                .applies(
+                    &filter.metadata,
+                    filter.spec.workload_selector.as_ref().map(|s| &s.labels),
+                    !filter.spec.target_refs.is_empty(),
+                )
+                .is_some()
+            {
+                filters.push((filter.spec.priority.unwrap_or(0), index, generated, filter));
+            }
+        }
+        // Istio applies EnvoyFilters by priority, then in creation order.
+        filters.sort_by_key(|(priority, index, _, _)| (*priority, *index));
+        for (_, _, generated, filter) in filters {
+            for patch in &filter.spec.config_patches {
+                self.patch(generated, patch, http_filters, upstream);
+            }
+        }
+    }
+
+    fn patch(
+        &mut self,
+        generated: &Generated,
+        patch: &m::EnvoyConfigObjectPatch,
+        http_filters: &mut Vec<Json>,
+        upstream: &mut Json,
+    ) {
+        let apply_to = patch.apply_to.as_deref().unwrap_or("INVALID");
+        let matched = patch.match_.as_ref();
+        let context = matched.and_then(|m| m.context.as_deref()).unwrap_or("ANY");
+        if !matches!(context, "ANY" | "SIDECAR_INBOUND" | "GATEWAY") {
+            self.not_carried(generated.origin, format!("a patch of the {context} context is not carried into the raw Envoy target, whose proxy is an inbound one"));
+            return;
+        }
+        let operation = patch.patch.as_ref().and_then(|p| p.operation.as_deref()).unwrap_or("INVALID");
+        let value = patch.patch.as_ref().and_then(|p| p.value.clone()).map(Json::Object);
+        match apply_to {
+            "HTTP_FILTER" => {
+                let sub_filter = matched
+                    .and_then(|m| m.listener.as_ref())
+                    .and_then(|l| l.filter_chain.as_ref())
+                    .and_then(|c| c.filter.as_ref())
+                    .and_then(|f| f.sub_filter.as_ref())
+                    .and_then(|s| s.name.clone());
+                let position = sub_filter.as_ref().and_then(|name| {
+                    http_filters.iter().position(|f| f.get("name").and_then(Json::as_str) == Some(name.as_str()))
+                });
+                match (operation, value) {
+                    ("INSERT_FIRST", Some(value)) => http_filters.insert(0, value),
+                    ("ADD", Some(value)) => http_filters.push(value),
+                    ("INSERT_BEFORE" | "INSERT_AFTER" | "REPLACE" | "REMOVE", value) => {
+                        let Some(position) = position.or(if sub_filter.is_none() && operation.starts_with("INSERT") { Some(0) } else { None }) else {
+                            self.not_carried(
+                                generated.origin,
+                                format!("the filter `{}` that this patch is relative to is not in the raw proxy's HTTP filters", sub_filter.unwrap_or_default()),
+                            );
+                            return;
+                        };
+                        match (operation, value) {
+                            ("INSERT_BEFORE", Some(value)) => http_filters.insert(position, value),
+                            ("INSERT_AFTER", Some(value)) => http_filters.insert(position + 1, value),
+                            ("REPLACE", Some(value)) => http_filters[position] = value,
+                            ("REMOVE", _) => {
+                                http_filters.remove(position);
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => self.not_carried(generated.origin, format!("the operation {operation} on HTTP_FILTER is not carried into the raw Envoy target")),
+                }
+            }
+            "CLUSTER" if operation == "MERGE" => {
+                if let Some(value) = value {
+                    merge(upstream, &value);
+                }
+            }
+            _ => self.not_carried(
+                generated.origin,
+                format!("a {apply_to} patch ({operation}) is not carried into the raw Envoy target; it applies HTTP_FILTER patches and CLUSTER merges"),
+            ),
+        }
+    }
+}
+
+/// Istio's default text format for access logs (MeshConfig `accessLogFormat`).
+const ISTIO_TEXT_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n";
+
+/// A tag value that the stats module can compute: a string literal, a request
+/// header, or an attribute path (`request.host`).
+fn label_source(expression: &str) -> Option<LabelSource> {
+    let text = expression.trim();
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+        && !inner.contains(['"', '\\'])
+    {
+        return Some(LabelSource::Literal(inner.to_string()));
+    }
+    if let Some(rest) = text.strip_prefix("request.headers[") {
+        let name = rest.strip_suffix(']')?.trim();
+        let name = name
+            .strip_prefix('\'')
+            .and_then(|n| n.strip_suffix('\''))
+            .or_else(|| name.strip_prefix('"').and_then(|n| n.strip_suffix('"')))?;
+        return Some(LabelSource::RequestHeader(name.to_ascii_lowercase()));
+    }
+    let segments: Vec<&str> = text.split('.').collect();
+    if segments.len() >= 2
+        && segments.iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Some(LabelSource::Attribute(segments.into_iter().map(str::to_string).collect()));
+    }
+    None
+}
+
+/// `my_service` as Kubernetes spells it.
+fn kubernetes_name(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+fn socket_address(endpoint: &Endpoint) -> Json {
+    json!({ "socket_address": { "address": endpoint.address, "port_value": endpoint.port } })
+}
+
+/// A cluster of one endpoint, resolved by DNS unless it is an IP address; gRPC
+/// collectors need HTTP/2.
+fn static_cluster(name: &str, endpoint: &Endpoint, http2: bool) -> Json {
+    let is_ip = endpoint.address.parse::<std::net::IpAddr>().is_ok();
+    let mut cluster = json!({
+        "name": name,
+        "type": if is_ip { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(endpoint) } }] }]
+        }
+    });
+    if http2 {
+        cluster["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http2_protocol_options": {} }
+            }
+        });
+    }
+    cluster
+}
+
+/// A deep merge of JSON objects, as istiod merges a MERGE patch (lists are replaced).
+fn merge(into: &mut Json, value: &Json) {
+    match (into, value) {
+        (Json::Object(target), Json::Object(source)) => {
+            for (key, item) in source {
+                match target.get_mut(key) {
+                    Some(existing) if existing.is_object() && item.is_object() => merge(existing, item),
+                    _ => {
+                        target.insert(key.clone(), item.clone());
+                    }
+                }
+            }
+        }
+        (target, source) => *target = source.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_values_the_stats_module_can_compute() {
+        assert_eq!(label_source("\"static\""), Some(LabelSource::Literal("static".into())));
+        assert_eq!(label_source("request.headers['X-User']"), Some(LabelSource::RequestHeader("x-user".into())));
+        assert_eq!(label_source("request.host"), Some(LabelSource::Attribute(vec!["request".into(), "host".into()])));
+        assert_eq!(label_source("request.host + \"x\""), None);
+    }
+
+    #[test]
+    fn merges_are_deep_and_replace_lists() {
+        let mut cluster = json!({ "name": "a", "circuit_breakers": { "thresholds": [1] }, "x": { "y": 1 } });
+        merge(&mut cluster, &json!({ "x": { "z": 2 }, "circuit_breakers": { "thresholds": [2, 3] } }));
+        assert_eq!(
+            cluster,
+            json!({ "name": "a", "circuit_breakers": { "thresholds": [2, 3] }, "x": { "y": 1, "z": 2 } })
+        );
+    }
+}
