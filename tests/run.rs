@@ -63,7 +63,54 @@ fn main() {
         let name = format!("envoy_validate::agrees_with_envoy_{}", build.version.replace('.', "_"));
         trials.push(Trial::test(name, move || agrees_with_real_envoy(build)));
     }
+    // The smoke scenarios of the examples, in the real Envoy of every supported version.
+    for example in examples() {
+        let text = std::fs::read_dir(&example)
+            .map(|d| {
+                d.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect::<String>()
+            })
+            .unwrap_or_default();
+        if !text.lines().any(|line| line.starts_with("smoke ")) {
+            continue;
+        }
+        for build in meshc::versions::ENVOY_BUILDS {
+            let name = format!(
+                "smoke::{}::envoy_{}",
+                example.file_name().unwrap().to_string_lossy(),
+                build.version.replace('.', "_")
+            );
+            let dir = example.clone();
+            trials.push(Trial::test(name, move || smoke_scenarios_pass(&dir, build)));
+        }
+    }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Runs a package's smoke scenarios with `meshc smoke`'s own code in one pinned Envoy
+/// build; the failure shows the report as `meshc smoke` prints it.
+fn smoke_scenarios_pass(dir: &Path, build: &'static meshc::versions::EnvoyBuild) -> Result<(), Failed> {
+    let started = std::time::Instant::now();
+    let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
+    let analysis = analysis::analyze(&loaded.db);
+    if analysis.has_errors() {
+        return Err("the package has errors".into());
+    }
+    let cache = workspace().join("target/meshc-test-cache");
+    let path = match meshc::cli::envoy::cached(&cache, build) {
+        Some(path) => path,
+        None => meshc::cli::envoy::fetch(&cache, build, None)?,
+    };
+    let envoys = vec![meshc::cli::smoke::EnvoyBinary { version: build.version, path }];
+    let (report, rendered) = meshc::cli::run_smoke(&loaded, &analysis, envoys, started)?;
+    if report.results.len() != analysis.smokes.len() {
+        return Err(format!(
+            "{} scenarios ran, {} are declared\n{rendered}",
+            report.results.len(),
+            analysis.smokes.len()
+        )
+        .into());
+    }
+    if report.success() { Ok(()) } else { Err(rendered.into()) }
 }
 
 /// Builds a package for the raw Envoy target and runs `envoy --mode validate` of the

@@ -551,10 +551,23 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
         };
         envoys.push(smoke::EnvoyBinary { version: build.version, path });
     }
-    let assets = read_assets(&loaded.root, &analysis);
+    let (report, rendered) = run_smoke(&loaded, &analysis, envoys, started)?;
+    print!("{rendered}");
+    Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Runs a package's smoke scenarios in the given Envoy builds and renders the report:
+/// the work of `meshc smoke` after the package is checked, shared with the tests.
+pub fn run_smoke(
+    loaded: &package::LoadedPackage,
+    analysis: &analysis::Analysis,
+    envoys: Vec<smoke::EnvoyBinary>,
+    started: std::time::Instant,
+) -> Result<(smoke::Report, String), String> {
+    let assets = read_assets(&loaded.root, analysis);
     let bootstrap = |proxy_name: &str, version: &'static str, site: &crate::envoy_target::Site| {
         let proxy = analysis.proxies.iter().find(|p| p.name == proxy_name).ok_or("no such proxy")?;
-        let (json, found) = crate::envoy_target::bootstrap::bootstrap(&analysis, proxy, version, site, &assets);
+        let (json, found) = crate::envoy_target::bootstrap::bootstrap(analysis, proxy, version, site, &assets);
         let errors: Vec<String> = found
             .iter()
             .chain(crate::envoy_target::check_json(&json, proxy.span, version).iter())
@@ -585,8 +598,8 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
         let position = crate::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
         Some(format!("{}:{}:{}", file.path, position.line, position.column))
     };
-    print!("{}", smoke::render_report(&report, &locate));
-    Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let rendered = smoke::render_report(&report, &locate);
+    Ok((report, rendered))
 }
 
 fn explain(code: &str) -> Result<ExitCode, String> {

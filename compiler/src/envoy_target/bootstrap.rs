@@ -452,6 +452,24 @@ impl<'a> Builder<'a> {
                     }
                 })
             }
+            // A smoke test's collector takes OTLP over HTTP, which needs no gRPC.
+            "opentelemetry" if self.site.smoke => {
+                self.clusters.push(static_cluster(&cluster_name, &collector, false));
+                json!({
+                    "name": "envoy.tracers.opentelemetry",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                        "http_service": {
+                            "http_uri": {
+                                "uri": format!("http://{}:{}/v1/traces", collector.address, collector.port),
+                                "cluster": cluster_name,
+                                "timeout": "1s"
+                            }
+                        },
+                        "service_name": format!("{}.{}", kubernetes_name(&self.proxy.name), self.proxy.namespace)
+                    }
+                })
+            }
             "opentelemetry" => {
                 self.clusters.push(static_cluster(&cluster_name, &collector, true));
                 json!({
