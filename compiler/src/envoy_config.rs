@@ -15,9 +15,15 @@ const BOOTSTRAP: &str = "envoy.config.bootstrap.v3.Bootstrap";
 
 /// Checks a bootstrap file against the schema of one Envoy build (`1.38.2`).
 pub fn validate_bootstrap(file: FileId, text: &str, envoy: &'static str) -> Vec<Diagnostic> {
+    validate_bootstrap_in(file, text, &[envoy])
+}
+
+/// Checks a bootstrap file against the schemas of several Envoy builds, reading it
+/// once; a mistake that only some of them reject names them.
+pub fn validate_bootstrap_in(file: FileId, text: &str, envoys: &[&'static str]) -> Vec<Diagnostic> {
     let (value, mut diagnostics) = parse_yaml(file, text);
     match value {
-        Some(value) => diagnostics.extend(check_bootstrap(&value, &[envoy])),
+        Some(value) => diagnostics.extend(check_bootstrap(&value, envoys)),
         // Envoy cannot turn an empty document into a config.
         None if diagnostics.is_empty() => diagnostics.push(
             Diagnostic::new(codes::INVALID_ENVOY_CONFIG, Span::new(file, 0, 0), "the file holds no configuration")

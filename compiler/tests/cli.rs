@@ -258,3 +258,70 @@ fn fetch_downloads_verifies_and_caches_a_real_envoy() {
     assert_eq!(stdout(&output).trim(), path);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A package with one proxy, a Lua filter that answers 201 with a header, and a
+/// scenario that expects something else.
+const SMOKE_PACKAGE: &str = r#"package demo
+
+proxy api for workload { app: "api" } in namespace "shop" {
+  upstream "127.0.0.1:9000"
+}
+
+envoy_filter created for workload { app: "api" } in namespace "shop" {
+  insert http_filter before "envoy.filters.http.router" in sidecar_inbound {
+    envoy.extensions.filters.http.lua.v3.Lua {
+      default_source_code: {
+        inline_string: "function envoy_on_request(h) h:respond({[\":status\"] = \"201\", [\"x-lua\"] = \"yes\"}, \"made\") end"
+      }
+    }
+  }
+}
+
+smoke answers_from_lua {
+  proxy api
+  request { path "/" expect { status 201 header { "x-lua" "yes" } body_contains "made" } }
+}
+
+smoke wrong_status {
+  proxy api
+  request { path "/" expect { status 200 } }
+}
+"#;
+
+/// The Envoy cache the workspace's tests share (`meshc envoy fetch` fills it).
+fn envoy_cache() -> PathBuf {
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/meshc-test-cache");
+    let build = meshc::versions::envoy_build("1.38").unwrap();
+    if meshc::cli::envoy::cached(&cache, build).is_none() {
+        meshc::cli::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads");
+    }
+    cache
+}
+
+#[test]
+fn build_for_envoy_writes_a_bootstrap_per_proxy_and_version() {
+    let dir = package("build-envoy", SMOKE_PACKAGE);
+    let output = meshc(&["build", "--target", "envoy", "pkg", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let bootstrap = std::fs::read_to_string(dir.join("out/api/envoy-1.38.2.yaml")).unwrap();
+    assert!(bootstrap.contains("envoy.filters.http.lua") && bootstrap.contains("port_value: 9000"), "{bootstrap}");
+    assert!(std::fs::read_to_string(dir.join("out/.meshc-generated")).unwrap().contains("api/envoy-1.38.2.yaml"));
+}
+
+#[test]
+fn smoke_reports_each_scenario_and_exits_1_on_a_failure() {
+    let dir = package("smoke", SMOKE_PACKAGE);
+    let output = Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .args(["smoke", "pkg", "--envoy", "1.38"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .env("MESHC_CACHE_DIR", envoy_cache())
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}\n{}", stderr(&output));
+    assert!(text.contains("ok    answers_from_lua  Envoy 1.38.2"), "{text}");
+    assert!(text.contains("FAIL  wrong_status      Envoy 1.38.2"), "{text}");
+    assert!(text.contains("status: expected 200, got 201"), "{text}");
+    assert!(text.contains("1 passed, 1 failed"), "{text}");
+}

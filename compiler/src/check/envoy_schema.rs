@@ -37,6 +37,12 @@ fn schema(version: &'static str) -> Option<Arc<Schema>> {
         .clone()
 }
 
+/// The linked descriptor pool of an Envoy build (`1.38.2`), from the same per-process
+/// cache the checks use; the language server completes and describes fields with it.
+pub fn descriptor_pool(version: &'static str) -> Option<DescriptorPool> {
+    schema(version).map(|schema| schema.pool.clone())
+}
+
 /// The Envoy builds (versions) a package targets: those of its Istio releases and
 /// the extra Envoy minors of its manifest.
 pub fn targeted_envoys(ctx: &Ctx) -> Vec<&'static str> {
@@ -904,7 +910,14 @@ impl MessageChecker<'_> {
                 )
                 .with_label_message("out of range"),
             ),
-            Err(_) => self.wrong(value, "a whole number"),
+            Err(_) => self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_VALUE_MISMATCH,
+                    value.span,
+                    format!("expected a whole number, found `{raw}`"),
+                )
+                .with_label_message("expected a whole number"),
+            ),
         }
     }
 

@@ -102,9 +102,10 @@ enum EnvoyCommand {
     Path { version: String },
     /// Check Envoy bootstrap files (YAML or JSON) against the schema of an Envoy version.
     Validate {
-        /// The Envoy version whose schema applies, such as 1.38.
-        #[arg(long)]
-        envoy: String,
+        /// The Envoy versions whose schemas apply, such as 1.38; repeatable. A mistake
+        /// that only some of them reject names them.
+        #[arg(long, required = true)]
+        envoy: Vec<String>,
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -475,8 +476,10 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
                 }
             }
         }
-        EnvoyCommand::Validate { envoy: version, files, format } => {
-            let build = envoy::resolve(&version)?;
+        EnvoyCommand::Validate { envoy: versions, files, format } => {
+            let builds: Vec<&'static crate::versions::EnvoyBuild> =
+                versions.iter().map(|v| envoy::resolve(v)).collect::<Result<_, _>>()?;
+            let targets: Vec<&'static str> = builds.iter().map(|b| b.version).collect();
             if files.is_empty() {
                 return Err("name at least one bootstrap file".to_string());
             }
@@ -485,7 +488,7 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
             for file in &files {
                 let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
                 let id = db.add_bytes(package::display(file), bytes, crate::source::SourceKind::Other);
-                diagnostics.extend(crate::envoy_config::validate_bootstrap(id, db.text(id), build.version));
+                diagnostics.extend(crate::envoy_config::validate_bootstrap_in(id, db.text(id), &targets));
             }
             crate::diagnostic::sort(&mut diagnostics);
             print_diagnostics(&db, &diagnostics, format, ColorChoice::Auto);
@@ -494,7 +497,7 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
                 eprintln!(
                     "{} valid for Envoy {}",
                     if files.len() == 1 { "the file is" } else { "the files are" },
-                    build.version
+                    targets.join(", ")
                 );
             }
             Ok(if errors { ExitCode::from(1) } else { ExitCode::SUCCESS })
