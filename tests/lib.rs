@@ -15,3 +15,26 @@ pub fn workspace() -> PathBuf {
 pub fn shared() -> PathBuf {
     workspace().join("../shared")
 }
+
+/// The cached binary of a pinned Envoy build (`1.38`), fetched into the tests' cache
+/// under `target/` when it is not there yet.
+pub fn cached_envoy(version: &str) -> PathBuf {
+    let build = meshc::versions::envoy_build(version).expect("a pinned Envoy build");
+    let cache = workspace().join("target/meshc-test-cache");
+    match meshc::cli::envoy::cached(&cache, build) {
+        Some(path) => path,
+        None => meshc::cli::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads"),
+    }
+}
+
+/// The release `meshc` binary, built first, for benchmarks that time the command as a
+/// user runs it.
+pub fn release_meshc() -> PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "-p", "meshc", "--bin", "meshc"])
+        .current_dir(workspace())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "meshc builds");
+    workspace().join("target/release/meshc")
+}

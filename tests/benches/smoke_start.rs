@@ -5,22 +5,13 @@
 //! building the bootstrap, starting the local upstream and collector, and starting
 //! Envoy until it is ready.
 
-use meshc_tests::workspace;
+use meshc_tests::{cached_envoy, release_meshc, workspace};
 use std::process::Command;
 
 fn main() {
-    let build = meshc::versions::envoy_build("1.38").expect("1.38 is pinned");
+    cached_envoy("1.38");
     let cache = workspace().join("target/meshc-test-cache");
-    if meshc::cli::envoy::cached(&cache, build).is_none() {
-        meshc::cli::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads");
-    }
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "meshc", "--bin", "meshc"])
-        .current_dir(workspace())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "meshc builds");
-    let meshc = workspace().join("target/release/meshc");
+    let meshc = release_meshc();
     let mut figures: Vec<u64> = Vec::new();
     for _ in 0..10 {
         let output = Command::new(&meshc)

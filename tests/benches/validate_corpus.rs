@@ -7,24 +7,13 @@
 //! pinned 1.38 one, fetched into the test cache like the tests do.
 
 use meshc_tests::corpus::corpus;
-use meshc_tests::workspace;
+use meshc_tests::{cached_envoy, release_meshc};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let build = meshc::versions::envoy_build("1.38").expect("1.38 is pinned");
-    let cache = workspace().join("target/meshc-test-cache");
-    let envoy = match meshc::cli::envoy::cached(&cache, build) {
-        Some(path) => path,
-        None => meshc::cli::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads"),
-    };
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "meshc", "--bin", "meshc"])
-        .current_dir(workspace())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "meshc builds");
-    let meshc = workspace().join("target/release/meshc");
+    let envoy = cached_envoy("1.38");
+    let meshc = release_meshc();
 
     let (cases, _) = corpus().expect("the corpus reads");
     let dir = std::env::temp_dir().join(format!("meshc-bench-corpus-{}", std::process::id()));

@@ -6,14 +6,14 @@
 
 pub mod cel;
 mod common;
-mod envoy_filter;
+pub(crate) mod envoy_filter;
 pub mod envoy_rules;
 pub mod envoy_schema;
 pub mod proxy;
 pub mod symbols;
-mod telemetry;
+pub(crate) mod telemetry;
 mod usage;
-mod wasm_plugin;
+pub(crate) mod wasm_plugin;
 
 use crate::analysis::{Generated, ParsedFile};
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
@@ -61,6 +61,18 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
     // Proxy and smoke names, which share one namespace each within the package.
     let mut target_names: HashMap<(ResourceKind, String), Span> = HashMap::new();
 
+    // Each declaration is checked with a context of its own, so that its diagnostics
+    // can be collected (and deduplicated) apart from the others'.
+    let new_ctx = |file| Ctx {
+        db,
+        manifest,
+        symbols: &symbols,
+        releases: releases.clone(),
+        root_namespace: root_namespace.clone(),
+        file,
+        diagnostics: Vec::new(),
+        expressions: &expressions,
+    };
     for parsed in files {
         if db.get(parsed.file).kind != SourceKind::Package {
             continue;
@@ -102,16 +114,7 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                     }
                 }
                 ItemKind::Resource(decl) if matches!(decl.kind, ResourceKind::Proxy | ResourceKind::Smoke) => {
-                    let mut ctx = Ctx {
-                        db,
-                        manifest,
-                        symbols: &symbols,
-                        releases: releases.clone(),
-                        root_namespace: root_namespace.clone(),
-                        file: parsed.file,
-                        diagnostics: Vec::new(),
-                        expressions: &expressions,
-                    };
+                    let mut ctx = new_ctx(parsed.file);
                     let key = (decl.kind, decl.name.name.clone());
                     if let Some(previous) = target_names.get(&key) {
                         ctx.report(
@@ -138,16 +141,7 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                     diagnostics.append(&mut ctx.diagnostics);
                 }
                 ItemKind::Resource(decl) => {
-                    let mut ctx = Ctx {
-                        db,
-                        manifest,
-                        symbols: &symbols,
-                        releases: releases.clone(),
-                        root_namespace: root_namespace.clone(),
-                        file: parsed.file,
-                        diagnostics: Vec::new(),
-                        expressions: &expressions,
-                    };
+                    let mut ctx = new_ctx(parsed.file);
                     let scope = common::resolve_scope(&mut ctx, decl);
                     let name = common::resource_name(&mut ctx, &decl.name);
                     let resource = match (&scope, name) {
