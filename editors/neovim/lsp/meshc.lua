@@ -1,0 +1,15 @@
+-- The meshc language server for Neovim 0.11 and later: with this folder on
+-- 'runtimepath', `vim.lsp.enable('meshc')` starts it for `mesh` buffers.
+-- Override any field with `vim.lsp.config('meshc', { ... })`.
+local cmd = { 'meshc-language-server' }
+if vim.fn.executable('meshc-language-server') ~= 1 and vim.fn.executable('meshc') == 1 then
+  cmd = { 'meshc', 'lsp' }
+end
+
+---@type vim.lsp.Config
+return {
+  cmd = cmd,
+  filetypes = { 'mesh' },
+  -- A package is the folder with mesh.toml; the server checks the whole package.
+  root_markers = { 'mesh.toml', '.git' },
+}
