@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod envoy_config;
 pub mod envoy_target;
 pub mod fmt;
+pub mod ide;
 pub mod istio;
 pub mod manifest;
 pub mod stdlib;

@@ -14,10 +14,12 @@ use crate::syntax::ast::*;
 use crate::versions::Feature;
 use serde_json::{Map, Value as Json};
 
-const SETTINGS: &[&str] = &["priority", "labels", "annotations"];
-const PATCH_SETTINGS: &[&str] = &["operation", "filter_class"];
+pub(crate) const SETTINGS: &[&str] = &["priority", "labels", "annotations"];
+pub(crate) const PATCH_SETTINGS: &[&str] = &["operation", "filter_class"];
+pub(crate) const MATCH_SETTINGS: &[&str] =
+    &["context", "proxy", "listener", "route_configuration", "cluster", "waypoint"];
 
-const APPLY_TO: &[(&str, &str)] = &[
+pub(crate) const APPLY_TO: &[(&str, &str)] = &[
     ("listener", "LISTENER"),
     ("filter_chain", "FILTER_CHAIN"),
     ("network_filter", "NETWORK_FILTER"),
@@ -30,7 +32,7 @@ const APPLY_TO: &[(&str, &str)] = &[
     ("bootstrap", "BOOTSTRAP"),
     ("listener_filter", "LISTENER_FILTER"),
 ];
-const OPERATIONS: &[(&str, &str)] = &[
+pub(crate) const OPERATIONS: &[(&str, &str)] = &[
     ("merge", "MERGE"),
     ("add", "ADD"),
     ("remove", "REMOVE"),
@@ -40,22 +42,22 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("replace", "REPLACE"),
     ("merge_and_replace_list", "MERGE_AND_REPLACE_LIST"),
 ];
-const CONTEXTS: &[(&str, &str)] = &[
+pub(crate) const CONTEXTS: &[(&str, &str)] = &[
     ("any", "ANY"),
     ("sidecar_inbound", "SIDECAR_INBOUND"),
     ("sidecar_outbound", "SIDECAR_OUTBOUND"),
     ("gateway", "GATEWAY"),
     ("waypoint", "WAYPOINT"),
 ];
-const FILTER_CLASSES: &[(&str, &str)] =
+pub(crate) const FILTER_CLASSES: &[(&str, &str)] =
     &[("unspecified", "UNSPECIFIED"), ("authn", "AUTHN"), ("authz", "AUTHZ"), ("stats", "STATS")];
-const ROUTE_ACTIONS: &[(&str, &str)] =
+pub(crate) const ROUTE_ACTIONS: &[(&str, &str)] =
     &[("any", "ANY"), ("route", "ROUTE"), ("redirect", "REDIRECT"), ("direct_response", "DIRECT_RESPONSE")];
 
 const HTTP_CONNECTION_MANAGER: &str = "envoy.filters.network.http_connection_manager";
 
 /// The Envoy message each `applyTo` patches, for typed patch values.
-fn patched_type(apply_to: &str) -> Option<&'static str> {
+pub(crate) fn patched_type(apply_to: &str) -> Option<&'static str> {
     Some(match apply_to {
         "LISTENER" => "envoy.config.listener.v3.Listener",
         "FILTER_CHAIN" => "envoy.config.listener.v3.FilterChain",
@@ -563,12 +565,7 @@ impl<'s> Block<'s> {
 }
 
 fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch> {
-    let block = Block::new(
-        ctx,
-        body,
-        &["context", "proxy", "listener", "route_configuration", "cluster", "waypoint"],
-        "a patch match",
-    );
+    let block = Block::new(ctx, body, MATCH_SETTINGS, "a patch match");
     let mut ok = true;
     let mut out = m::EnvoyConfigObjectMatch::default();
     if let Some(value) = block.settings.value(ctx, "context") {

@@ -8,12 +8,12 @@ use crate::syntax::ast::*;
 use crate::versions::Feature;
 use std::collections::BTreeMap;
 
-const MODES: &[(&str, &str)] =
+pub(crate) const MODES: &[(&str, &str)] =
     &[("client_and_server", "CLIENT_AND_SERVER"), ("client", "CLIENT"), ("server", "SERVER")];
 
-const TOP_SETTINGS: &[&str] = &["labels", "annotations"];
-const METRICS_SETTINGS: &[&str] = &["reporting_interval"];
-const TRACING_SETTINGS: &[&str] = &[
+pub(crate) const TOP_SETTINGS: &[&str] = &["labels", "annotations"];
+pub(crate) const METRICS_SETTINGS: &[&str] = &["reporting_interval"];
+pub(crate) const TRACING_SETTINGS: &[&str] = &[
     "sampling",
     "disable_span_reporting",
     "disable_context_propagation",

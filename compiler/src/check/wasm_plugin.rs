@@ -8,7 +8,7 @@ use crate::span::Span;
 use crate::syntax::ast::*;
 use serde_json::{Map, Value as Json};
 
-const SETTINGS: &[&str] = &[
+pub(crate) const SETTINGS: &[&str] = &[
     "url",
     "sha256",
     "phase",
@@ -23,21 +23,21 @@ const SETTINGS: &[&str] = &[
     "annotations",
 ];
 
-const PHASES: &[(&str, &str)] =
+pub(crate) const PHASES: &[(&str, &str)] =
     &[("authn", "AUTHN"), ("authz", "AUTHZ"), ("stats", "STATS"), ("unspecified", "UNSPECIFIED_PHASE")];
-const PULL_POLICIES: &[(&str, &str)] =
+pub(crate) const PULL_POLICIES: &[(&str, &str)] =
     &[("if_not_present", "IfNotPresent"), ("always", "Always"), ("unspecified", "UNSPECIFIED_POLICY")];
-const FAIL_STRATEGIES: &[(&str, &str)] =
+pub(crate) const FAIL_STRATEGIES: &[(&str, &str)] =
     &[("fail_close", "FAIL_CLOSE"), ("fail_open", "FAIL_OPEN"), ("fail_reload", "FAIL_RELOAD")];
-const PLUGIN_TYPES: &[(&str, &str)] =
+pub(crate) const PLUGIN_TYPES: &[(&str, &str)] =
     &[("http", "HTTP"), ("network", "NETWORK"), ("unspecified", "UNSPECIFIED_PLUGIN_TYPE")];
-const MATCH_MODES: &[(&str, &str)] = &[
+pub(crate) const MATCH_MODES: &[(&str, &str)] = &[
     ("undefined", "UNDEFINED"),
     ("client", "CLIENT"),
     ("server", "SERVER"),
     ("client_and_server", "CLIENT_AND_SERVER"),
 ];
-const ENV_SOURCES: &[(&str, &str)] = &[("inline", "INLINE"), ("host", "HOST")];
+pub(crate) const ENV_SOURCES: &[(&str, &str)] = &[("inline", "INLINE"), ("host", "HOST")];
 
 pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::WasmPlugin> {
     let settings = Settings::collect(ctx, &decl.body, SETTINGS, "a wasm_plugin");

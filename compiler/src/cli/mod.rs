@@ -80,6 +80,13 @@ enum Command {
     },
     /// Print the documentation of a diagnostic code, such as E0203.
     Explain { code: String },
+    /// Run the language server over stdio (the `meshc-language-server` installed
+    /// beside meshc), as editors start it.
+    Lsp {
+        /// Arguments passed on to the server.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Manage the official Envoy builds meshc tests against.
     Envoy {
         #[command(subcommand)]
@@ -147,6 +154,7 @@ pub fn main() -> ExitCode {
         Command::Test { path, update } => test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some()),
         Command::Smoke { path, envoy, color } => smoke_command(path.as_deref(), &envoy, color),
         Command::Explain { code } => explain(&code),
+        Command::Lsp { args } => lsp(&args),
         Command::Envoy { command } => envoy_command(command),
     };
     match result {
@@ -603,6 +611,30 @@ pub fn run_smoke(
     };
     let rendered = smoke::render_report(&report, &locate);
     Ok((report, rendered))
+}
+
+/// `meshc lsp`: the language server is its own binary, installed beside meshc, so the
+/// compiler does not depend on the LSP crate (nor on tokio); on Unix the server takes
+/// over this process, and with it stdin and stdout, untouched.
+fn lsp(args: &[std::ffi::OsString]) -> Result<ExitCode, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find meshc's own executable: {e}"))?;
+    let server = exe.with_file_name(format!("meshc-language-server{}", std::env::consts::EXE_SUFFIX));
+    let mut command = std::process::Command::new(&server);
+    command.args(args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let error = command.exec();
+        Err(format!(
+            "cannot run {}: {error} (install the language server beside meshc: `cargo install --path language-server`)",
+            server.display()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command.status().map_err(|e| format!("cannot run {}: {e}", server.display()))?;
+        Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
+    }
 }
 
 fn explain(code: &str) -> Result<ExitCode, String> {
