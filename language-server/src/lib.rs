@@ -17,6 +17,7 @@
 //!   request with an error and the server keeps running.
 
 pub mod convert;
+pub mod framing;
 pub mod workspace;
 
 use meshc::ide;
@@ -48,14 +49,28 @@ pub fn server_version() -> &'static str {
 pub fn run_stdio() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     runtime.block_on(async {
-        let (service, socket) = LspService::new(Backend::new);
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).concurrency_level(1).serve(service).await;
+        let (service, socket) =
+            LspService::build(Backend::new).custom_method(framing::MALFORMED_METHOD, Backend::malformed).finish();
+        let input = framing::guarded(tokio::io::stdin());
+        Server::new(input, tokio::io::stdout(), socket).concurrency_level(1).serve(service).await;
     });
+    // The guard may still be blocked reading stdin, on a thread no one can interrupt;
+    // the client said `exit`, so the process does not wait for it.
+    runtime.shutdown_background();
 }
 
 pub struct Backend {
     client: Client,
     state: Arc<Mutex<State>>,
+}
+
+impl Backend {
+    /// Answers a message that [`framing`] found malformed, with its error code.
+    async fn malformed(&self, params: serde_json::Value) -> Result<()> {
+        let code = params.get("code").and_then(serde_json::Value::as_i64).unwrap_or(-32600);
+        let message = params.get("message").and_then(serde_json::Value::as_str).unwrap_or("malformed message");
+        Err(Error { code: ErrorCode::from(code), message: message.to_string().into(), data: None })
+    }
 }
 
 #[derive(Default)]

@@ -584,6 +584,26 @@ fn a_broken_file_keeps_answering_and_bad_requests_get_errors() {
     assert!(panic["error"]["message"].as_str().unwrap().contains("panicked"), "{panic}");
     let still = editor.at("textDocument/hover", "main.mesh", &source, json!({}));
     assert!(still.get("result").is_some(), "{still}");
+
+    // A body that is not JSON, and JSON that is not a message: each is answered with
+    // its error code, and the server goes on answering.
+    let body = br#"{"jsonrpc":"2.0","id":99,"method":"#;
+    write!(editor.stdin, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
+    editor.stdin.write_all(body).unwrap();
+    editor.stdin.flush().unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let parse_error = loop {
+        let message = editor.receive(deadline).expect("an answer to a body that is not JSON");
+        if message.get("error").is_some() {
+            break message;
+        }
+    };
+    assert_eq!(parse_error["error"]["code"], -32700, "{parse_error}");
+    editor.send(&json!({ "jsonrpc": "2.0", "id": 98 }));
+    let invalid = editor.response(98);
+    assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
+    let after = editor.at("textDocument/hover", "main.mesh", &source, json!({}));
+    assert!(after.get("result").is_some(), "{after}");
     editor.shutdown();
 }
 
