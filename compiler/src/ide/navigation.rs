@@ -30,7 +30,8 @@ pub(crate) struct Occurrence {
 }
 
 pub(crate) fn occurrences(analysis: &Analysis, db: &SourceDb, symbols: &Symbols) -> Vec<Occurrence> {
-    let mut walker = Walker { symbols, out: Vec::new(), file: FileId(0), aliases: Vec::new() };
+    let proxies = analysis.proxies.iter().map(|p| (p.name.clone(), p.span)).collect();
+    let mut walker = Walker { symbols, out: Vec::new(), file: FileId(0), aliases: Vec::new(), proxies };
     for parsed in &analysis.files {
         if db.get(parsed.file).kind != SourceKind::Package {
             continue;
@@ -59,6 +60,8 @@ struct Walker<'s, 'a> {
     file: FileId,
     /// The import aliases of the current file and the span that declares each.
     aliases: Vec<(String, Span)>,
+    /// The package's proxies and the spans of their names, which smoke scenarios name.
+    proxies: Vec<(String, Span)>,
 }
 
 impl Walker<'_, '_> {
@@ -87,6 +90,19 @@ impl Walker<'_, '_> {
             }
             ItemKind::Resource(decl) => {
                 self.define(decl.name.span, NameKind::Resource);
+                // `proxy NAME` in a smoke scenario names a proxy declaration.
+                if decl.kind == ResourceKind::Smoke {
+                    for stmt in &decl.body {
+                        if let StmtKind::Setting { key, value } = &stmt.kind
+                            && key.name == "proxy"
+                            && let ValueKind::Path(path) = &value.kind
+                            && let [name] = path.segments.as_slice()
+                            && let Some((_, target)) = self.proxies.iter().find(|(p, _)| *p == name.name)
+                        {
+                            self.refer(name.span, *target, NameKind::Resource);
+                        }
+                    }
+                }
                 for scope in &decl.scopes {
                     match scope {
                         Scope::Workload(v, _) => self.value(v),

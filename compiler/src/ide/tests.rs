@@ -207,3 +207,15 @@ fn queries_survive_every_prefix_of_an_example() {
         let _ = folding_ranges(&analysis, &db, file);
     }
 }
+
+#[test]
+fn smoke_scenarios_refer_to_their_proxy() {
+    let source = "package shop\n\nproxy api for workload { app: \"api\" } in namespace \"shop\" {\n  upstream \"127.0.0.1:9000\"\n}\n\nsmoke works {\n  proxy a$0pi\n  request { path \"/\" }\n}\n";
+    let (db, analysis, file, offset) = package(source);
+    let text = db.text(file).to_string();
+    let target = definition(&analysis, &db, file, offset).expect("the proxy is found");
+    assert_eq!(&text[target.range()], "api");
+    assert!(target.start < offset, "the definition is the declaration above");
+    let edits = rename(&analysis, &db, file, offset, "gateway").expect("renames");
+    assert_eq!(edits.len(), 2, "the declaration and the scenario: {edits:?}");
+}
