@@ -348,18 +348,17 @@ impl Printer<'_> {
             Scope::Namespace(lit, _) => format!("in namespace {}", quote(&lit.value)),
             Scope::Workload(value, _) => format!(
                 "for workload {}",
-                inline_value(value).unwrap_or_else(|| self.text[value.span.range()].to_string())
+                inline_value(value, self.text).unwrap_or_else(|| self.text[value.span.range()].to_string())
             ),
             Scope::Targets(refs, _) => {
-                let refs: Vec<String> = refs
-                    .iter()
-                    .map(|r| match r {
-                        TargetRef::Named { kind, name, .. } => format!("{} {}", kind.name, quote(&name.value)),
-                        TargetRef::Object(value) => {
-                            inline_value(value).unwrap_or_else(|| self.text[value.span.range()].to_string())
-                        }
-                    })
-                    .collect();
+                let refs: Vec<String> =
+                    refs.iter()
+                        .map(|r| match r {
+                            TargetRef::Named { kind, name, .. } => format!("{} {}", kind.name, quote(&name.value)),
+                            TargetRef::Object(value) => inline_value(value, self.text)
+                                .unwrap_or_else(|| self.text[value.span.range()].to_string()),
+                        })
+                        .collect();
                 if refs.len() == 1 {
                     format!("for target {}", refs[0])
                 } else {
@@ -390,7 +389,7 @@ impl Printer<'_> {
     /// Prints a value at the current position, inline when it fits.
     fn value(&mut self, value: &Value) {
         if !self.has_comment_within(value.span.start, value.span.end)
-            && let Some(inline) = inline_value(value)
+            && let Some(inline) = inline_value(value, self.text)
             && self.column() + inline.len() <= WIDTH
         {
             self.out.push_str(&inline);
@@ -431,7 +430,7 @@ impl Printer<'_> {
                 self.out.push(')');
             }
             _ => {
-                let text = inline_value(value).unwrap_or_else(|| self.text[value.span.range()].to_string());
+                let text = inline_value(value, self.text).unwrap_or_else(|| self.text[value.span.range()].to_string());
                 self.out.push_str(&text);
             }
         }
@@ -489,10 +488,16 @@ impl Printer<'_> {
 
 /// A value on one line, or `None` when it must span lines (a multi-line string, a
 /// nested object, or a string that the triple-quote form cannot hold).
-fn inline_value(value: &Value) -> Option<String> {
+fn inline_value(value: &Value, source: &str) -> Option<String> {
     Some(match &value.kind {
         ValueKind::String(lit) => match lit.style {
-            StringStyle::Plain => quote(&lit.value),
+            // A quoted string keeps its escapes as written (`\u{1F600}` stays so).
+            StringStyle::Plain => match source.get(lit.span.range()) {
+                Some(written) if written.len() >= 2 && written.starts_with('"') && written.ends_with('"') => {
+                    written.to_string()
+                }
+                _ => quote(&lit.value),
+            },
             StringStyle::Triple
                 if !lit.value.contains('\n') && !lit.value.contains("\"\"\"") && !lit.value.ends_with('"') =>
             {
@@ -508,15 +513,17 @@ fn inline_value(value: &Value) -> Option<String> {
         ValueKind::Null => "null".to_string(),
         ValueKind::Path(path) => path.text(),
         ValueKind::Call { name, args } => {
-            let args: Option<Vec<String>> = args.iter().map(inline_value).collect();
+            let args: Option<Vec<String>> = args.iter().map(|a| inline_value(a, source)).collect();
             format!("{}({})", name.name, args?.join(", "))
         }
         ValueKind::List(items) => {
-            let items: Option<Vec<String>> = items.iter().map(inline_value).collect();
+            let items: Option<Vec<String>> = items.iter().map(|i| inline_value(i, source)).collect();
             format!("[{}]", items?.join(", "))
         }
-        ValueKind::Object(entries) => inline_entries(entries)?,
-        ValueKind::Message { type_name, fields, .. } => format!("{} {}", type_name.text(), inline_entries(fields)?),
+        ValueKind::Object(entries) => inline_entries(entries, source)?,
+        ValueKind::Message { type_name, fields, .. } => {
+            format!("{} {}", type_name.text(), inline_entries(fields, source)?)
+        }
         ValueKind::Error => return None,
     })
 }
@@ -533,7 +540,7 @@ fn triple_safe(text: &str) -> bool {
         && !body.starts_with('\n')
 }
 
-fn inline_entries(entries: &[Entry]) -> Option<String> {
+fn inline_entries(entries: &[Entry], source: &str) -> Option<String> {
     if entries.is_empty() {
         return Some("{}".to_string());
     }
@@ -542,7 +549,7 @@ fn inline_entries(entries: &[Entry]) -> Option<String> {
         return None;
     }
     let parts: Option<Vec<String>> =
-        entries.iter().map(|e| inline_value(&e.value).map(|v| format!("{}: {v}", key_text(&e.key)))).collect();
+        entries.iter().map(|e| inline_value(&e.value, source).map(|v| format!("{}: {v}", key_text(&e.key)))).collect();
     Some(format!("{{ {} }}", parts?.join(", ")))
 }
 
@@ -679,6 +686,12 @@ envoy_filter add_lua for workload { app: "my-service" } in namespace "my-app" {
   }
 }
 "#;
+
+    #[test]
+    fn quoted_strings_keep_their_escapes() {
+        let formatted = assert_formats("package p\n\nlet a = \"x\\u{1F600}\\ty\"\n");
+        assert!(formatted.contains(r#""x\u{1F600}\ty""#), "{formatted}");
+    }
 
     #[test]
     fn formats_the_brief_example_canonically() {
