@@ -520,6 +520,16 @@ impl MessageChecker<'_> {
                 self.validate(&field, rules, &entry.value);
             }
         }
+        if matches!(
+            message.full_name(),
+            "envoy.extensions.filters.http.lua.v3.Lua" | "envoy.extensions.filters.http.lua.v3.LuaPerRoute"
+        ) {
+            for code in lua_sources(entries) {
+                if let Some(diagnostic) = lua_syntax(code) {
+                    self.diagnostics.push(diagnostic);
+                }
+            }
+        }
         self.inside_file = outer_file;
     }
 
@@ -1019,6 +1029,65 @@ impl MessageChecker<'_> {
             .with_label_message(format!("expected {expected}")),
         );
     }
+}
+
+/// The inline Lua code of a Lua filter's config or per-route config: `inline_code`,
+/// the `inline_string` of `default_source_code` and `source_code`, and of each entry
+/// of `source_codes`.
+fn lua_sources(entries: &[Entry]) -> Vec<&Value> {
+    fn inline_string(value: &Value) -> Option<&Value> {
+        match &value.kind {
+            ValueKind::Object(fields) => {
+                fields.iter().find(|e| e.key.name == "inline_string" || e.key.name == "inlineString").map(|e| &e.value)
+            }
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    for entry in entries {
+        match entry.key.name.as_str() {
+            "inline_code" | "inlineCode" => out.push(&entry.value),
+            "default_source_code" | "defaultSourceCode" | "source_code" | "sourceCode" => {
+                out.extend(inline_string(&entry.value))
+            }
+            "source_codes" | "sourceCodes" => {
+                if let ValueKind::Object(codes) = &entry.value.kind {
+                    out.extend(codes.iter().filter_map(|code| inline_string(&code.value)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Envoy compiles a Lua filter's code when it loads the config and rejects code that
+/// does not parse; so does meshc, with the parser of Lua 5.1 and LuaJIT's additions.
+fn lua_syntax(value: &Value) -> Option<Diagnostic> {
+    let ValueKind::String(code) = &value.kind else { return None };
+    // The parser recurses per nesting level; code nested this deep is left to Envoy.
+    let depth = code.value.bytes().filter(|b| matches!(b, b'(' | b'{' | b'[')).count();
+    if depth > 256 {
+        return None;
+    }
+    let parsed = std::panic::catch_unwind(|| full_moon::parse(&code.value)).ok()?;
+    let errors = parsed.err()?;
+    let error = errors.first()?;
+    let (start, _) = error.range();
+    Some(
+        Diagnostic::new(
+            codes::ENVOY_LUA_SYNTAX,
+            value.span,
+            format!(
+                "this Lua code does not parse: {} (line {}, column {} of the code)",
+                error.error_message(),
+                start.line(),
+                start.character()
+            ),
+        )
+        .with_label_message("Envoy rejects the filter")
+        .with_note("Envoy compiles the code of a Lua filter when it loads the config"),
+    )
 }
 
 /// Whether Envoy sees a field as set: proto3 scalars at their default value, and empty

@@ -267,6 +267,11 @@ deprecate it, and the help names the field that replaces it where one is known."
 "The field (or enum value) is deprecated and marked `disallowed_by_default` in the
 targeted Envoy version's schema: Envoy rejects a config that sets it unless the runtime
 key of that deprecated feature re-enables it. Move to its replacement.";
+    ENVOY_LUA_SYNTAX = "E0510", "Lua code that does not parse",
+"The inline code of a Lua filter (`default_source_code`, `source_codes`, the deprecated
+`inline_code`, or a per-route `source_code`) is not valid Lua. Envoy compiles it when it
+loads the config and rejects the whole config, so meshc reports it with the line and
+column inside the code. The parser is Lua 5.1's with LuaJIT's additions, as Envoy runs.";
     ENVOY_WORK_IN_PROGRESS = "W0509", "work-in-progress Envoy extension",
 "The message, its file, or the field is annotated as work in progress in the targeted
 Envoy version's schema. Envoy accepts it, but its behaviour and its schema may change
