@@ -520,6 +520,12 @@ impl MessageChecker<'_> {
                 self.validate(&field, rules, &entry.value);
             }
         }
+        if message.full_name() == "envoy.type.matcher.v3.RegexMatcher"
+            && let Some(entry) = entries.iter().find(|e| e.key.name == "regex")
+            && let Some(diagnostic) = re2_syntax(&entry.value)
+        {
+            self.diagnostics.push(diagnostic);
+        }
         if matches!(
             message.full_name(),
             "envoy.extensions.filters.http.lua.v3.Lua" | "envoy.extensions.filters.http.lua.v3.LuaPerRoute"
@@ -1059,6 +1065,39 @@ fn lua_sources(entries: &[Entry]) -> Vec<&Value> {
         }
     }
     out
+}
+
+/// Envoy compiles a `RegexMatcher`'s pattern with RE2 when it loads the config and
+/// rejects one that does not compile. The `regex` crate shares RE2's syntax; the two
+/// constructs of RE2 it lacks (`\Q...\E` quoting and `\C`) are left to Envoy, so a
+/// pattern RE2 takes is never reported.
+fn re2_syntax(value: &Value) -> Option<Diagnostic> {
+    let ValueKind::String(pattern) = &value.kind else { return None };
+    if pattern.value.contains("\\Q") || pattern.value.contains("\\C") {
+        return None;
+    }
+    let error = regex::RegexBuilder::new(&pattern.value).octal(true).size_limit(1 << 24).build().err()?;
+    if matches!(error, regex::Error::CompiledTooBig(_)) {
+        return None;
+    }
+    let detail = error.to_string();
+    let reason = detail
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .map(|l| l.trim_start_matches("error:").trim().to_string());
+    Some(
+        Diagnostic::new(
+            codes::ENVOY_REGEX_SYNTAX,
+            value.span,
+            format!(
+                "this regular expression does not compile: {}",
+                reason.unwrap_or_else(|| "invalid syntax".to_string())
+            ),
+        )
+        .with_label_message("Envoy rejects the pattern")
+        .with_note("Envoy compiles `safe_regex` patterns with RE2 when it loads the config"),
+    )
 }
 
 /// Envoy compiles a Lua filter's code when it loads the config and rejects code that

@@ -272,6 +272,10 @@ key of that deprecated feature re-enables it. Move to its replacement.";
 `inline_code`, or a per-route `source_code`) is not valid Lua. Envoy compiles it when it
 loads the config and rejects the whole config, so meshc reports it with the line and
 column inside the code. The parser is Lua 5.1's with LuaJIT's additions, as Envoy runs.";
+    ENVOY_REGEX_SYNTAX = "E0511", "regular expression that does not compile",
+"A `safe_regex` pattern (`envoy.type.matcher.v3.RegexMatcher`) is not a valid RE2
+regular expression. Envoy compiles it when it loads the config and rejects the config;
+meshc compiles it with RE2's syntax and reports why.";
     ENVOY_WORK_IN_PROGRESS = "W0509", "work-in-progress Envoy extension",
 "The message, its file, or the field is annotated as work in progress in the targeted
 Envoy version's schema. Envoy accepts it, but its behaviour and its schema may change
