@@ -13,13 +13,13 @@ use crate::envoy_target::{Endpoint, ProxyDecl};
 use crate::span::Span;
 use crate::syntax::ast::*;
 
-const PROXY_SETTINGS: &[&str] = &["listen", "upstream", "admin"];
-const SMOKE_SETTINGS: &[&str] = &["proxy", "request", "expect"];
-const REQUEST_SETTINGS: &[&str] = &["method", "path", "headers", "body", "expect"];
-const RESPONSE_EXPECTATIONS: &[&str] =
+pub(crate) const PROXY_SETTINGS: &[&str] = &["listen", "upstream", "admin"];
+pub(crate) const SMOKE_SETTINGS: &[&str] = &["proxy", "request", "expect"];
+pub(crate) const REQUEST_SETTINGS: &[&str] = &["method", "path", "headers", "body", "expect"];
+pub(crate) const RESPONSE_EXPECTATIONS: &[&str] =
     &["status", "header", "no_header", "body_contains", "upstream_header", "no_upstream_header"];
-const SCENARIO_EXPECTATIONS: &[&str] = &["prometheus", "access_logs", "span", "envoy_log", "no_envoy_log"];
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+pub(crate) const SCENARIO_EXPECTATIONS: &[&str] = &["prometheus", "access_logs", "span", "envoy_log", "no_envoy_log"];
+pub(crate) const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 pub fn lower_proxy(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope) -> Option<ProxyDecl> {
     for stmt in &decl.body {

@@ -6,7 +6,7 @@ use super::envoy::{self, Envoys, Place, field_type, find_field};
 use super::{Completion, CompletionKind, symbols};
 use crate::analysis::Analysis;
 use crate::check::symbols::{STD_MODULES, Symbols};
-use crate::check::{envoy_filter as ef, telemetry as tm, wasm_plugin as wp};
+use crate::check::{envoy_filter as ef, proxy as px, telemetry as tm, wasm_plugin as wp};
 use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
 use crate::syntax::{ITEM_KEYWORDS, STATEMENT_KEYWORDS};
@@ -34,6 +34,12 @@ pub(crate) enum Block {
     Insert(String),
     /// `config SCHEMA { ... }` of a wasm_plugin.
     Config(Option<String>),
+    /// A smoke scenario's `request { ... }`.
+    SmokeRequest,
+    /// A request's `expect { ... }`.
+    RequestExpect,
+    /// A scenario's own `expect { ... }`.
+    ScenarioExpect,
     Other,
 }
 
@@ -65,6 +71,9 @@ pub(crate) fn block(frames: &[Frame]) -> Block {
                 Block::Insert(words.get(1).copied().unwrap_or("").to_string())
             }
             (Block::Patch(_), "match") => Block::PatchMatch,
+            (Block::Resource(k), "request") if k == "smoke" => Block::SmokeRequest,
+            (Block::Resource(k), "expect") if k == "smoke" => Block::ScenarioExpect,
+            (Block::SmokeRequest, "expect") => Block::RequestExpect,
             (Block::Resource(k), "config") if k == "wasm_plugin" => {
                 Block::Config(words.get(1).filter(|w| !w.starts_with('{')).map(|w| w.to_string()))
             }
@@ -107,6 +116,11 @@ pub(crate) fn block_words(block: &Block) -> (&'static [&'static str], &'static [
         Block::Tracing => (tm::TRACING_SETTINGS, &["tag"]),
         Block::Patch(_) => (ef::PATCH_SETTINGS, &["match", "value"]),
         Block::PatchMatch => (ef::MATCH_SETTINGS, &[]),
+        Block::Resource(k) if k == "proxy" => (px::PROXY_SETTINGS, &[]),
+        Block::Resource(k) if k == "smoke" => (px::SMOKE_SETTINGS, &[]),
+        Block::SmokeRequest => (px::REQUEST_SETTINGS, &[]),
+        Block::RequestExpect => (px::RESPONSE_EXPECTATIONS, &[]),
+        Block::ScenarioExpect => (px::SCENARIO_EXPECTATIONS, &[]),
         _ => (&[], &[]),
     }
 }
@@ -364,6 +378,20 @@ fn istio_completions(
         && let Some((table, what)) = enum_table(block, key)
     {
         out.table(table, what);
+    }
+    if let [key] = before
+        && *key == "method"
+        && *block == Block::SmokeRequest
+    {
+        out.words(px::METHODS, CompletionKind::EnumValue, "HTTP method");
+    }
+    if let [key] = before
+        && *key == "proxy"
+        && matches!(block, Block::Resource(k) if k == "smoke")
+    {
+        for proxy in &analysis.proxies {
+            out.push(&proxy.name, CompletionKind::Declaration, Some("proxy".to_string()), None);
+        }
     }
     if let Block::Config(Some(schema)) = block
         && before.is_empty()

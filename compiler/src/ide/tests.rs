@@ -219,3 +219,14 @@ fn smoke_scenarios_refer_to_their_proxy() {
     let edits = rename(&analysis, &db, file, offset, "gateway").expect("renames");
     assert_eq!(edits.len(), 2, "the declaration and the scenario: {edits:?}");
 }
+
+#[test]
+fn completes_the_settings_of_proxies_and_smoke_scenarios() {
+    let proxy = "package shop\n\nproxy api for workload { app: \"api\" } in namespace \"shop\" {\n  upstream \"127.0.0.1:9000\"\n}\n\n";
+    assert!(labels(&format!("{proxy}proxy other {{\n  $0\n}}\n")).contains(&"listen".to_string()));
+    let scenario = |body: &str| labels(&format!("{proxy}smoke s {{\n{body}\n}}\n"));
+    assert_eq!(scenario("  proxy $0"), ["api"]);
+    assert!(scenario("  request {\n    method $0\n  }").contains(&"POST".to_string()));
+    assert!(scenario("  request {\n    expect {\n      $0\n    }\n  }").contains(&"upstream_header".to_string()));
+    assert!(scenario("  expect {\n    $0\n  }").contains(&"prometheus".to_string()));
+}
