@@ -218,26 +218,31 @@ impl FieldRules {
             Rules::String(rules) => rules.problems(""),
             Rules::Bytes(rules) => rules.bytes_problems(""),
             Rules::Enum(rules) => rules.problems(0, true),
-            Rules::Repeated(rules) if !rules.ignore_empty => count_problems(0, rules.min_items, None, "item"),
-            Rules::Map(rules) if !rules.ignore_empty => count_problems(0, rules.min_pairs, None, "entry"),
+            Rules::Repeated(rules) if !rules.ignore_empty => count_problems(0, rules.min_items, None, "list", "item"),
+            Rules::Map(rules) if !rules.ignore_empty => count_problems(0, rules.min_pairs, None, "map", "entry"),
             _ => Vec::new(),
         }
     }
 }
 
-/// `a list of at least N items` and the like.
-pub fn count_problems(count: u64, min: Option<u64>, max: Option<u64>, noun: &str) -> Vec<String> {
+/// What is wrong with the size of a list or map, as phrases that complete "must be
+/// ...": `a non-empty list`, `a list of at least 2 items`, `a map of at most 1 entry`.
+pub fn count_problems(count: u64, min: Option<u64>, max: Option<u64>, container: &str, noun: &str) -> Vec<String> {
     let plural = |n: u64| if n == 1 { noun.to_string() } else { plural(noun) };
     let mut problems = Vec::new();
     if let Some(min) = min
         && count < min
     {
-        problems.push(if min == 1 { "non-empty".to_string() } else { format!("at least {min} {}", plural(min)) });
+        problems.push(if min == 1 {
+            format!("a non-empty {container}")
+        } else {
+            format!("a {container} of at least {min} {}", plural(min))
+        });
     }
     if let Some(max) = max
         && count > max
     {
-        problems.push(format!("at most {max} {}", plural(max)));
+        problems.push(format!("a {container} of at most {max} {}", plural(max)));
     }
     problems
 }

@@ -457,16 +457,7 @@ impl MessageChecker<'_> {
         let entered_file = info.work_in_progress_file.is_some() && info.work_in_progress_file != self.inside_file;
         let outer_file = std::mem::replace(&mut self.inside_file, info.work_in_progress_file.clone());
         if info.work_in_progress || entered_file {
-            self.diagnostics.push(
-                Diagnostic::new(
-                    codes::ENVOY_WORK_IN_PROGRESS,
-                    anchor,
-                    format!("`{}` is work in progress in Envoy", message.full_name()),
-                )
-                .with_label_message("work in progress")
-                .with_severity(Severity::Warning)
-                .with_note("Envoy accepts it, but its behaviour and schema may change without a deprecation period"),
-            );
+            self.work_in_progress(anchor, format!("`{}`", message.full_name()));
         }
         if self.completeness == Completeness::Whole && !info.rules_disabled {
             self.required(message, &info, entries, anchor);
@@ -576,17 +567,17 @@ impl MessageChecker<'_> {
             self.diagnostics.push(diagnostic);
         }
         if info.work_in_progress {
-            self.diagnostics.push(
-                Diagnostic::new(
-                    codes::ENVOY_WORK_IN_PROGRESS,
-                    entry.key.span,
-                    format!("`{}` of `{}` is work in progress in Envoy", field.name(), message.full_name()),
-                )
+            self.work_in_progress(entry.key.span, format!("`{}` of `{}`", field.name(), message.full_name()));
+        }
+    }
+
+    fn work_in_progress(&mut self, span: Span, what: String) {
+        self.diagnostics.push(
+            Diagnostic::new(codes::ENVOY_WORK_IN_PROGRESS, span, format!("{what} is work in progress in Envoy"))
                 .with_label_message("work in progress")
                 .with_severity(Severity::Warning)
                 .with_note("Envoy accepts it, but its behaviour and schema may change without a deprecation period"),
-            );
-        }
+        );
     }
 
     /// Fields that a whole message must set, and required oneofs.
@@ -624,11 +615,13 @@ impl MessageChecker<'_> {
         match (&rules.kind, &value.kind) {
             (Rules::Repeated(repeated), ValueKind::List(items)) => {
                 if !(repeated.ignore_empty && items.is_empty()) {
-                    problems.extend(
-                        count_problems(items.len() as u64, repeated.min_items, repeated.max_items, "item")
-                            .into_iter()
-                            .map(|p| format!("a list of {p}").replace("a list of non-empty", "a non-empty list")),
-                    );
+                    problems.extend(count_problems(
+                        items.len() as u64,
+                        repeated.min_items,
+                        repeated.max_items,
+                        "list",
+                        "item",
+                    ));
                     if let Some(item_rules) = &repeated.items {
                         for item in items {
                             self.validate_single(field, item_rules, item);
@@ -648,11 +641,7 @@ impl MessageChecker<'_> {
             }
             (Rules::Map(map), ValueKind::Object(entries)) => {
                 if !(map.ignore_empty && entries.is_empty()) {
-                    problems.extend(
-                        count_problems(entries.len() as u64, map.min_pairs, map.max_pairs, "entry")
-                            .into_iter()
-                            .map(|p| format!("a map of {p}").replace("a map of non-empty", "a non-empty map")),
-                    );
+                    problems.extend(count_problems(entries.len() as u64, map.min_pairs, map.max_pairs, "map", "entry"));
                     for entry in entries {
                         if let Some(key_rules) = &map.keys {
                             let key_problems = key_rules.scalar_problems(Scalar::Str(&entry.key.name));

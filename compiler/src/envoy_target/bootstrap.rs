@@ -103,12 +103,21 @@ impl<'a> Builder<'a> {
         );
     }
 
-    fn applies(
-        &self,
-        metadata: &m::ObjectMeta,
-        selector: Option<&BTreeMap<String, String>>,
-        has_targets: bool,
-    ) -> Option<Specificity> {
+    /// Whether a resource applies to the proxy, and how specifically (Istio's scoping:
+    /// mesh-wide, the proxy's namespace, a selector the proxy's labels satisfy).
+    /// Resources with target references select gateways and services, never a proxy.
+    fn applies(&self, resource: &Resource) -> Option<Specificity> {
+        let (metadata, selector, has_targets) = match resource {
+            Resource::Telemetry(t) => {
+                (&t.metadata, t.spec.selector.as_ref().map(|s| &s.match_labels), !t.spec.target_refs.is_empty())
+            }
+            Resource::WasmPlugin(w) => {
+                (&w.metadata, w.spec.selector.as_ref().map(|s| &s.match_labels), !w.spec.target_refs.is_empty())
+            }
+            Resource::EnvoyFilter(f) => {
+                (&f.metadata, f.spec.workload_selector.as_ref().map(|s| &s.labels), !f.spec.target_refs.is_empty())
+            }
+        };
         if has_targets {
             return None;
         }
@@ -248,11 +257,7 @@ impl<'a> Builder<'a> {
         let mut found: Vec<(Specificity, &'a Generated, &'a m::Telemetry)> = Vec::new();
         for generated in &self.analysis.resources {
             if let Resource::Telemetry(telemetry) = &generated.resource
-                && let Some(specificity) = self.applies(
-                    &telemetry.metadata,
-                    telemetry.spec.selector.as_ref().map(|s| &s.match_labels),
-                    !telemetry.spec.target_refs.is_empty(),
-                )
+                && let Some(specificity) = self.applies(&generated.resource)
             {
                 found.push((specificity, generated, telemetry));
             }
@@ -590,14 +595,7 @@ impl<'a> Builder<'a> {
         let mut plugins: Vec<(u8, i32, usize, &'a Generated, &'a m::WasmPlugin)> = Vec::new();
         for (index, generated) in self.analysis.resources.iter().enumerate() {
             let Resource::WasmPlugin(plugin) = &generated.resource else { continue };
-            if self
-                .applies(
-                    &plugin.metadata,
-                    plugin.spec.selector.as_ref().map(|s| &s.match_labels),
-                    !plugin.spec.target_refs.is_empty(),
-                )
-                .is_none()
-            {
+            if self.applies(&generated.resource).is_none() {
                 continue;
             }
             if plugin.spec.type_.as_deref() == Some("NETWORK") {
@@ -712,14 +710,7 @@ impl<'a> Builder<'a> {
         let mut filters: Vec<(i32, usize, &'a Generated, &'a m::EnvoyFilter)> = Vec::new();
         for (index, generated) in self.analysis.resources.iter().enumerate() {
             let Resource::EnvoyFilter(filter) = &generated.resource else { continue };
-            if self
-                .applies(
-                    &filter.metadata,
-                    filter.spec.workload_selector.as_ref().map(|s| &s.labels),
-                    !filter.spec.target_refs.is_empty(),
-                )
-                .is_some()
-            {
+            if self.applies(&generated.resource).is_some() {
                 filters.push((filter.spec.priority.unwrap_or(0), index, generated, filter));
             }
         }
