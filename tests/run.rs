@@ -40,15 +40,7 @@ fn main() {
         packages.extend(golden::find_cases(&workspace().join("golden").join(kind)).expect("golden cases are readable"));
     }
     for package in packages {
-        let text: String = std::fs::read_dir(&package)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "mesh"))
-                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !text.lines().any(|line| line.starts_with("proxy ")) {
+        if !declares(&package, "proxy") {
             continue;
         }
         let name = format!("envoy_target::real_envoy_validates::{}", package.file_name().unwrap().to_string_lossy());
@@ -65,12 +57,7 @@ fn main() {
     }
     // The smoke scenarios of the examples, in the real Envoy of every supported version.
     for example in examples() {
-        let text = std::fs::read_dir(&example)
-            .map(|d| {
-                d.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect::<String>()
-            })
-            .unwrap_or_default();
-        if !text.lines().any(|line| line.starts_with("smoke ")) {
+        if !declares(&example, "smoke") {
             continue;
         }
         for build in meshc::versions::ENVOY_BUILDS {
@@ -159,6 +146,15 @@ fn bootstraps_pass_real_envoy(dir: &Path) -> Result<(), Failed> {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+}
+
+/// Whether a package's `.mesh` files declare a `proxy` or a `smoke` (a declaration
+/// starts its line).
+fn declares(dir: &Path, keyword: &str) -> bool {
+    let mut files = Vec::new();
+    collect_mesh_files(dir, &mut files);
+    let start = format!("{keyword} ");
+    files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).any(|text| text.lines().any(|l| l.starts_with(&start)))
 }
 
 fn examples() -> Vec<PathBuf> {
