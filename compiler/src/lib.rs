@@ -7,7 +7,6 @@
 
 pub mod analysis;
 pub mod check;
-pub mod cli;
 pub mod descriptors;
 pub mod diagnostic;
 pub mod envoy_config;

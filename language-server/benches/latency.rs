@@ -8,10 +8,10 @@
 //! `cargo bench -p meshc-language-server --bench latency`
 
 use criterion::{Criterion, criterion_group};
-use meshc::analysis::analyze;
-use meshc::ide;
-use meshc::source::{SourceDb, SourceKind};
-use meshc::span::FileId;
+use meshc_compiler::analysis::analyze;
+use meshc_compiler::ide;
+use meshc_compiler::source::{SourceDb, SourceKind};
+use meshc_compiler::span::FileId;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;

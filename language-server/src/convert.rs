@@ -1,9 +1,9 @@
 //! meshc's byte offsets and plain data to LSP's UTF-16 positions and wire types, and back.
 
-use meshc::diagnostic::{Diagnostic, Severity};
-use meshc::ide;
-use meshc::source::SourceDb;
-use meshc::span::{FileId, Span};
+use meshc_compiler::diagnostic::{Diagnostic, Severity};
+use meshc_compiler::ide;
+use meshc_compiler::source::SourceDb;
+use meshc_compiler::span::{FileId, Span};
 use tower_lsp_server::ls_types as lsp;
 
 pub fn position(db: &SourceDb, file: FileId, offset: u32) -> lsp::Position {

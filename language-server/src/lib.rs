@@ -1,5 +1,5 @@
 //! The meshc language server: a thin LSP adapter over the compiler's
-//! [`meshc::analysis`] and [`meshc::ide`].
+//! [`meshc_compiler::analysis`] and [`meshc_compiler::ide`].
 //!
 //! It owns what the core must not: files, editor buffers, positions in UTF-16, the
 //! wire types and scheduling. Every answer comes from the compiler's own analysis,
@@ -20,9 +20,9 @@ pub mod convert;
 pub mod framing;
 pub mod workspace;
 
-use meshc::ide;
-use meshc::source::SourceDb;
-use meshc::span::{FileId, LineIndex, Span};
+use meshc_compiler::ide;
+use meshc_compiler::source::SourceDb;
+use meshc_compiler::span::{FileId, LineIndex, Span};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,7 +42,7 @@ const PANIC_COMMAND: &str = "meshc.test.panic";
 
 /// The versions of the compiler this server was built against, for `initialize`.
 pub fn server_version() -> &'static str {
-    meshc::VERSION
+    meshc_compiler::VERSION
 }
 
 /// Serves LSP on stdin and stdout until the client says `exit`.
@@ -267,8 +267,8 @@ fn diagnostics_to_publish(
 fn warm_envoy_schemas(snapshot: &Snapshot) {
     if let Some(manifest) = &snapshot.analysis.manifest {
         for minor in manifest.envoy_targets() {
-            if let Some(build) = meshc::versions::envoy_build(minor) {
-                let _ = meshc::check::envoy_schema::descriptor_pool(build.version);
+            if let Some(build) = meshc_compiler::versions::envoy_build(minor) {
+                let _ = meshc_compiler::check::envoy_schema::descriptor_pool(build.version);
             }
         }
     }
@@ -522,10 +522,10 @@ impl LanguageServer for Backend {
         let fetched = self.fetch(&params.text_document.uri).await?;
         let db = &fetched.snapshot.db;
         let text = db.text(fetched.file);
-        if db.get(fetched.file).kind != meshc::source::SourceKind::Package {
+        if db.get(fetched.file).kind != meshc_compiler::source::SourceKind::Package {
             return Ok(None);
         }
-        let Some(formatted) = guard(|| meshc::fmt::format_source(text))? else {
+        let Some(formatted) = guard(|| meshc_compiler::fmt::format_source(text))? else {
             return Err(invalid("the file has syntax errors; fix them before formatting"));
         };
         if formatted == text {

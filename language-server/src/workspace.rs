@@ -2,11 +2,11 @@
 //! package's analyses. Nothing here knows about LSP's wire types; positions are byte
 //! offsets until `convert` turns them into UTF-16 at the edge.
 
-use meshc::analysis::{Analysis, analyze};
-use meshc::cli::package;
-use meshc::diagnostic::{Diagnostic, codes};
-use meshc::source::{SourceDb, SourceKind};
-use meshc::span::{FileId, Span};
+use meshc_compiler::analysis::{Analysis, analyze};
+use meshc_compiler::diagnostic::{Diagnostic, codes};
+use meshc_compiler::source::{SourceDb, SourceKind};
+use meshc_compiler::span::{FileId, Span};
+use meshc_host::package;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! and run `/usr/bin/time -v meshc build DIR -o OUT`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use meshc::source::{SourceDb, SourceKind};
+use meshc_compiler::source::{SourceDb, SourceKind};
 
 fn package_db() -> SourceDb {
     let mut db = SourceDb::with_stdlib();
@@ -20,16 +20,16 @@ fn package_db() -> SourceDb {
 
 fn bench(c: &mut Criterion) {
     let db = package_db();
-    let analysis = meshc::analysis::analyze(&db);
+    let analysis = meshc_compiler::analysis::analyze(&db);
     assert!(!analysis.has_errors(), "the generated package must be valid");
     assert_eq!(analysis.resources.len(), 1001);
     let mut group = c.benchmark_group("large_package_1000_workloads");
     group.sample_size(20);
-    group.bench_function("check", |b| b.iter(|| meshc::analysis::analyze(&db)));
+    group.bench_function("check", |b| b.iter(|| meshc_compiler::analysis::analyze(&db)));
     group.bench_function("build", |b| {
         b.iter(|| {
-            let analysis = meshc::analysis::analyze(&db);
-            meshc::analysis::outputs(&analysis)
+            let analysis = meshc_compiler::analysis::analyze(&db);
+            meshc_compiler::analysis::outputs(&analysis)
         })
     });
     group.finish();

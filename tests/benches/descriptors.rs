@@ -5,7 +5,7 @@
 //! measured on its own, and so is the whole of `validate_bootstrap` (read and check).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use meshc::span::FileId;
+use meshc_compiler::span::FileId;
 
 const HCM_WITH_FIVE_FILTERS: &str = r#"
 static_resources:
@@ -58,23 +58,25 @@ static_resources:
 
 fn bench(c: &mut Criterion) {
     c.bench_function("load_envoy_1.38.2_descriptors", |b| {
-        b.iter(|| meshc::descriptors::load("1.38.2").expect("links"))
+        b.iter(|| meshc_compiler::descriptors::load("1.38.2").expect("links"))
     });
-    let diagnostics = meshc::envoy_config::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, "1.38.2");
+    let diagnostics = meshc_compiler::envoy_config::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, "1.38.2");
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
-    let (parsed, _) = meshc::envoy_config::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS);
+    let (parsed, _) = meshc_compiler::envoy_config::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS);
     let parsed = parsed.expect("the YAML reads");
     c.bench_function("check_hcm_with_five_filters_envoy_1.38.2", |b| {
-        b.iter(|| meshc::envoy_config::check_bootstrap(&parsed, &["1.38.2"]))
+        b.iter(|| meshc_compiler::envoy_config::check_bootstrap(&parsed, &["1.38.2"]))
     });
-    let all: Vec<&'static str> = meshc::versions::ENVOY_BUILDS.iter().map(|b| b.version).collect();
-    meshc::envoy_config::check_bootstrap(&parsed, &all);
+    let all: Vec<&'static str> = meshc_compiler::versions::ENVOY_BUILDS.iter().map(|b| b.version).collect();
+    meshc_compiler::envoy_config::check_bootstrap(&parsed, &all);
     c.bench_function("check_hcm_with_five_filters_all_five_envoys", |b| {
-        b.iter(|| meshc::envoy_config::check_bootstrap(&parsed, &all))
+        b.iter(|| meshc_compiler::envoy_config::check_bootstrap(&parsed, &all))
     });
-    c.bench_function("read_hcm_yaml", |b| b.iter(|| meshc::envoy_config::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS)));
+    c.bench_function("read_hcm_yaml", |b| {
+        b.iter(|| meshc_compiler::envoy_config::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS))
+    });
     c.bench_function("validate_bootstrap_hcm_read_and_check_envoy_1.38.2", |b| {
-        b.iter(|| meshc::envoy_config::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, "1.38.2"))
+        b.iter(|| meshc_compiler::envoy_config::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, "1.38.2"))
     });
 }
 

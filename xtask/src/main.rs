@@ -4,9 +4,9 @@
 //! `compiler/descriptors/envoy-<version>.binpb.deflate` with its provenance in
 //! `envoy-<version>.json`.
 
-use meshc::cli::envoy;
-use meshc::descriptors;
-use meshc::versions::{self, EnvoyBuild};
+use meshc_compiler::descriptors;
+use meshc_compiler::versions::{self, EnvoyBuild};
+use meshc_host::envoy;
 use std::path::{Path, PathBuf};
 
 fn main() -> std::process::ExitCode {
@@ -57,7 +57,7 @@ fn extract(build: &EnvoyBuild, out_dir: &Path) -> Result<(), String> {
     let compressed = descriptors::compress(&set);
     std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
     let data_path = out_dir.join(format!("envoy-{}.binpb.deflate", build.version));
-    meshc::cli::write::write_atomic(&data_path, &compressed).map_err(|e| e.to_string())?;
+    meshc_host::write::write_atomic(&data_path, &compressed).map_err(|e| e.to_string())?;
     let provenance = serde_json::json!({
         "envoy": build.version,
         "wheel": build.wheel,
@@ -68,7 +68,7 @@ fn extract(build: &EnvoyBuild, out_dir: &Path) -> Result<(), String> {
     });
     let provenance_path = out_dir.join(format!("envoy-{}.json", build.version));
     let text = serde_json::to_string_pretty(&provenance).expect("JSON") + "\n";
-    meshc::cli::write::write_atomic(&provenance_path, text.as_bytes()).map_err(|e| e.to_string())?;
+    meshc_host::write::write_atomic(&provenance_path, text.as_bytes()).map_err(|e| e.to_string())?;
     eprintln!(
         "Envoy {}: {} files, {} messages, {} bytes ({} compressed) -> {}",
         build.version,

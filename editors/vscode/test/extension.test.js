@@ -26,10 +26,23 @@ function fakeBin(names) {
   return { dir, log: path.join(dir, 'log.jsonl') };
 }
 
+/**
+ * The fake server's log so far. The server appends one line per message while the
+ * test reads, so a last line without its newline is still being written and is left
+ * for the next read.
+ */
 function readLog(log) {
-  return fs.existsSync(log)
-    ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line))
-    : [];
+  if (!fs.existsSync(log)) {
+    return [];
+  }
+  const lines = fs.readFileSync(log, 'utf8').split('\n');
+  lines.pop();
+  return lines.filter(Boolean).map((line) => JSON.parse(line));
+}
+
+/** The LSP methods the fake server received, in order. */
+function methods(log) {
+  return readLog(log).map((e) => e.method).filter(Boolean);
 }
 
 async function until(condition, what, timeoutMs = 10000) {
@@ -89,8 +102,10 @@ test('starts meshc-language-server from PATH over stdio, without extra arguments
   } finally {
     await session.deactivate();
   }
-  const methods = readLog(bin.log).map((e) => e.method).filter(Boolean);
-  assert.deepEqual(methods.slice(-2), ['shutdown', 'exit']);
+  // The client has sent `exit` when deactivate returns, but the server records it a
+  // moment later: wait for that record instead of reading the log once.
+  await until(() => methods(bin.log).includes('exit'), 'the exit notification');
+  assert.deepEqual(methods(bin.log).slice(-2), ['shutdown', 'exit']);
 });
 
 test('falls back to `meshc lsp`, passes meshc.server.args, and restarts when the settings change', { skip: !unix && 'the fake server is a shell script' }, async () => {
@@ -108,10 +123,12 @@ test('falls back to `meshc lsp`, passes meshc.server.args, and restarts when the
       return second && log.some((e) => e.pid === second.pid && e.method === 'initialized');
     };
     await until(restarted, 'the restarted server');
-    const log = readLog(bin.log);
-    const [first, second] = log.filter((e) => e.argv);
+    const [first, second] = readLog(bin.log).filter((e) => e.argv);
     assert.deepEqual(second.argv, ['lsp']);
-    assert.ok(log.some((e) => e.pid === first.pid && e.method === 'exit'), 'the first server was shut down');
+    await until(
+      () => readLog(bin.log).some((e) => e.pid === first.pid && e.method === 'exit'),
+      'the first server to be shut down',
+    );
   } finally {
     await session.deactivate();
   }

@@ -1,7 +1,7 @@
 //! Writing generated files safely: atomically, and never over or away a file that
 //! meshc did not generate.
 
-use crate::analysis::OutputFile;
+use meshc_compiler::analysis::OutputFile;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -291,9 +291,9 @@ smoke wrong_status {
 /// The Envoy cache the workspace's tests share (`meshc envoy fetch` fills it).
 fn envoy_cache() -> PathBuf {
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/meshc-test-cache");
-    let build = meshc::versions::envoy_build("1.38").unwrap();
-    if meshc::cli::envoy::cached(&cache, build).is_none() {
-        meshc::cli::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads");
+    let build = meshc_compiler::versions::envoy_build("1.38").unwrap();
+    if meshc_host::envoy::cached(&cache, build).is_none() {
+        meshc_host::envoy::fetch(&cache, build, None).expect("the pinned Envoy downloads");
     }
     cache
 }

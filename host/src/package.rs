@@ -1,6 +1,6 @@
 //! Finding and reading a package from disk into a [`SourceDb`].
 
-use crate::source::{SourceDb, SourceKind};
+use meshc_compiler::source::{SourceDb, SourceKind};
 use std::path::{Path, PathBuf};
 
 /// A package read from disk.
@@ -82,4 +82,21 @@ pub fn display(path: &Path) -> String {
     let shown = shown.unwrap_or_else(|| path.to_path_buf());
     let text = shown.to_string_lossy().replace('\\', "/");
     text.strip_prefix("./").map(str::to_string).unwrap_or(text)
+}
+
+/// Reads the local Wasm modules (`file://` URLs, relative to the package) that the
+/// raw Envoy target inlines into bootstraps. A file that cannot be read is left out;
+/// the core reports it where the URL was written.
+pub fn read_assets(
+    root: &Path,
+    analysis: &meshc_compiler::analysis::Analysis,
+) -> meshc_compiler::envoy_target::bootstrap::Assets {
+    let mut assets = meshc_compiler::envoy_target::bootstrap::Assets::new();
+    for url in meshc_compiler::envoy_target::bootstrap::asset_urls(analysis) {
+        let Some(path) = meshc_compiler::envoy_target::bootstrap::file_url_path(&url) else { continue };
+        if let Ok(bytes) = std::fs::read(root.join(path)) {
+            assets.insert(url, bytes);
+        }
+    }
+    assets
 }

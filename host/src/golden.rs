@@ -5,9 +5,9 @@
 //! diagnostics. Comparison is byte for byte; a missing or stray expected file is a
 //! failure. The repository's own `golden/` and `meshc test` both use this module.
 
-use super::package;
-use crate::analysis::{self, OutputFile};
-use crate::diagnostic::render;
+use crate::package;
+use meshc_compiler::analysis::{self, OutputFile};
+use meshc_compiler::diagnostic::render;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -60,11 +60,11 @@ pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> std::io::Result
     // A package with proxies also builds for the raw Envoy target, under `envoy/`.
     let mut bootstraps = Vec::new();
     if !has_errors && !analysis.proxies.is_empty() {
-        let assets = super::read_assets(dir, &analysis);
-        let (files, envoy_diagnostics) = crate::envoy_target::outputs(&analysis, &assets);
+        let assets = crate::package::read_assets(dir, &analysis);
+        let (files, envoy_diagnostics) = meshc_compiler::envoy_target::outputs(&analysis, &assets);
         has_errors |= envoy_diagnostics.iter().any(|d| d.is_error());
         diagnostics.extend(envoy_diagnostics);
-        crate::diagnostic::sort(&mut diagnostics);
+        meshc_compiler::diagnostic::sort(&mut diagnostics);
         bootstraps = files;
     }
     if !has_errors {
@@ -85,7 +85,7 @@ pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> std::io::Result
     Ok(CaseRun { dir: dir.to_path_buf(), actual, expected, has_errors })
 }
 
-fn relativize_paths(db: &mut crate::source::SourceDb, dir: &Path) {
+fn relativize_paths(db: &mut meshc_compiler::source::SourceDb, dir: &Path) {
     let prefix = package::display(dir);
     db.map_paths(|path| {
         path.strip_prefix(&prefix).map(|p| p.trim_start_matches('/').to_string()).unwrap_or_else(|| {
@@ -121,7 +121,7 @@ impl CaseRun {
         let expected_dir = self.dir.join(EXPECTED_DIR);
         for (path, contents) in &self.actual {
             if self.expected.get(path) != Some(contents) {
-                super::write::write_atomic(&expected_dir.join(path), contents.as_bytes())?;
+                crate::write::write_atomic(&expected_dir.join(path), contents.as_bytes())?;
             }
         }
         for path in self.expected.keys() {

