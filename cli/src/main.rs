@@ -1,15 +1,16 @@
 //! The `meshc` command line: the only part of the crate that touches files,
 //! terminals and exit codes. It reads packages into a [`SourceDb`], calls the pure
-//! core ([`meshc_compiler::analysis`], [`meshc_compiler::fmt`]) and prints or writes what comes back.
+//! core ([`meshc_compiler::driver`], [`meshc_compiler::fmt`]) and prints or writes what comes back.
 //!
 //! Exit codes: 0 when there is no error, 1 when the input has errors (or a check
 //! such as `fmt --check` fails), 2 when meshc itself could not run.
 
-use meshc_host::{envoy, golden, package, write};
+use meshc_host::walk::Walk;
+use meshc_host::{HostError, envoy, golden, package, write};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use meshc_compiler::analysis;
 use meshc_compiler::diagnostic::{Diagnostic, codes, render};
+use meshc_compiler::driver;
 use meshc_compiler::source::SourceDb;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -162,30 +163,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why meshc itself could not do what was asked (exit 2), as opposed to finding
+/// mistakes in the input (exit 1).
+#[derive(Debug)]
+enum Failure {
+    /// The machine: a file, the Envoy cache, pip.
+    Host(HostError),
+    /// The smoke runner could not run the scenarios.
+    Smoke(String),
+    /// The command line asked for something that cannot be done.
+    Other(String),
+}
+
+impl From<HostError> for Failure {
+    fn from(error: HostError) -> Failure {
+        Failure::Host(error)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Host(error) => write!(f, "{error}"),
+            Failure::Smoke(message) | Failure::Other(message) => write!(f, "{message}"),
+        }
+    }
+}
+
 struct CheckOutcome {
     exit: ExitCode,
-    analyses: Vec<(package::LoadedPackage, analysis::Analysis)>,
+    analyses: Vec<(package::LoadedPackage, driver::Analysis)>,
 }
 
 fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() }
-}
-
-/// Loads each package named by `paths` once (two paths in one package are one package).
-fn load_packages(paths: &[PathBuf]) -> Result<Vec<package::LoadedPackage>, String> {
-    let mut roots: Vec<PathBuf> = Vec::new();
-    for path in default_paths(paths) {
-        let root = package::package_root(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if !roots.contains(&root) {
-            roots.push(root);
-        }
-    }
-    roots
-        .iter()
-        .map(|root| {
-            package::load(root, None).map_err(|e| format!("cannot read the package in {}: {e}", root.display()))
-        })
-        .collect()
 }
 
 fn print_diagnostics(db: &SourceDb, diagnostics: &[Diagnostic], format: Format, color: ColorChoice) {
@@ -223,13 +234,13 @@ fn summary(diagnostics: &[Diagnostic]) -> Option<String> {
     }
 }
 
-fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckOutcome, String> {
-    let packages = load_packages(paths)?;
+fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckOutcome, Failure> {
+    let packages = package::load_all(&default_paths(paths))?;
     let mut any_error = false;
     let mut analyses = Vec::new();
     let mut all_json: Vec<serde_json::Value> = Vec::new();
     for loaded in packages {
-        let analysis = analysis::analyze(&loaded.db);
+        let analysis = loaded.analyze();
         let diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
         any_error |= diagnostics.iter().any(Diagnostic::is_error);
         match format {
@@ -260,36 +271,27 @@ fn build(
     target: Target,
     format: Format,
     color: ColorChoice,
-) -> Result<ExitCode, String> {
-    let mut outcome = check(paths, format, color)?;
+) -> Result<ExitCode, Failure> {
+    let outcome = check(paths, format, color)?;
     if outcome.exit != ExitCode::SUCCESS {
         eprintln!("nothing was written, because of the errors above");
         return Ok(outcome.exit);
     }
-    let mut outputs: Vec<analysis::OutputFile> = Vec::new();
+    let mut outputs: Vec<driver::OutputFile> = Vec::new();
     if target == Target::Envoy {
-        let mut any_error = false;
-        for (loaded, analysis) in &mut outcome.analyses {
-            let assets = meshc_host::package::read_assets(&loaded.root, analysis);
-            let (files, diagnostics) = meshc_compiler::envoy_target::outputs(analysis, &assets);
-            print_diagnostics(&loaded.db, &diagnostics, format, color);
-            any_error |= diagnostics.iter().any(Diagnostic::is_error);
-            if analysis.proxies.is_empty() {
+        for (loaded, analysis) in &outcome.analyses {
+            if analysis.lowered.proxies.is_empty() {
                 eprintln!(
                     "{}: declares no proxy; nothing to build for the Envoy target",
                     package::display(&loaded.root)
                 );
             }
-            outputs.extend(files);
-        }
-        if any_error {
-            eprintln!("nothing was written, because of the errors above");
-            return Ok(ExitCode::from(1));
+            outputs.extend(driver::envoy_outputs(analysis));
         }
         return write_all(output, outputs, "bootstrap");
     }
     for (loaded, analysis) in &outcome.analyses {
-        for file in analysis::outputs(analysis) {
+        for file in driver::istio_outputs(analysis) {
             if outputs.iter().any(|o| o.path == file.path) {
                 eprintln!(
                     "error[{}]: two packages generate {}; the second is in {}",
@@ -306,7 +308,7 @@ fn build(
     write_all(output, outputs, "resource")
 }
 
-fn write_all(output: &Path, mut outputs: Vec<analysis::OutputFile>, noun: &str) -> Result<ExitCode, String> {
+fn write_all(output: &Path, mut outputs: Vec<driver::OutputFile>, noun: &str) -> Result<ExitCode, Failure> {
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     match write::write_outputs(output, &outputs) {
         Ok(report) => {
@@ -325,22 +327,24 @@ fn write_all(output: &Path, mut outputs: Vec<analysis::OutputFile>, noun: &str) 
             eprintln!("{line}");
             Ok(ExitCode::SUCCESS)
         }
-        Err(write::WriteError::WouldOverwrite(paths)) => {
-            eprintln!("error: {}", write::WriteError::WouldOverwrite(paths));
+        Err(error @ HostError::WouldOverwrite(_)) => {
+            eprintln!("error: {error}");
             Ok(ExitCode::from(1))
         }
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(error.into()),
     }
 }
 
-fn mesh_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// The `.mesh` files `meshc fmt` formats: the files given, and every `.mesh` file
+/// below the directories given.
+fn mesh_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     let mut files = Vec::new();
     for path in default_paths(paths) {
-        let metadata = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let metadata = std::fs::metadata(&path).map_err(|source| HostError::Read { path: path.clone(), source })?;
         if metadata.is_file() {
             files.push(path);
         } else {
-            collect_recursive(&path, &mut files).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            files.extend(Walk::MESH_FILES.files(&path)?);
         }
     }
     files.sort();
@@ -348,27 +352,11 @@ fn mesh_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn collect_recursive(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if entry.file_type()?.is_dir() {
-            if !hidden && entry.file_name() != "target" && entry.file_name() != "node_modules" {
-                collect_recursive(&path, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "mesh") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
+fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, Failure> {
     let mut unformatted = Vec::new();
     let mut broken = false;
     for path in mesh_files(paths)? {
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path).map_err(|source| HostError::Read { path: path.clone(), source })?;
         let mut db = SourceDb::new();
         let id = db.add_bytes(package::display(&path), bytes, meshc_compiler::source::SourceKind::Package);
         if db.get(id).invalid_utf8_at.is_some() {
@@ -383,7 +371,7 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
                     println!("{}", package::display(&path));
                 } else {
                     write::write_atomic(&path, formatted.as_bytes())
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        .map_err(|source| HostError::Write { path: path.clone(), source })?;
                     eprintln!("formatted {}", package::display(&path));
                 }
                 unformatted.push(path);
@@ -407,13 +395,13 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, String> {
+fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, Failure> {
     let path = path.unwrap_or(Path::new("."));
-    let root = package::package_root(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let root = package::package_root(path)?;
     let manifest = root.join("mesh.toml");
     let manifest = manifest.is_file().then_some(manifest);
     let tests_dir = root.join("tests");
-    let cases = golden::find_cases(&tests_dir).map_err(|e| format!("cannot read {}: {e}", tests_dir.display()))?;
+    let cases = golden::find_cases(&tests_dir)?;
     if cases.is_empty() {
         eprintln!(
             "no golden cases in {} (a case is a folder of .mesh files with an expected/ folder)",
@@ -426,13 +414,13 @@ fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, String> {
     let mut out = stdout.lock();
     for case in cases {
         let name = package::display(&case);
-        let run = golden::run_case(&case, manifest.as_deref()).map_err(|e| format!("cannot run {name}: {e}"))?;
+        let run = golden::run_case(&case, manifest.as_deref())?;
         let mismatches = run.mismatches();
         if mismatches.is_empty() {
             passed += 1;
             let _ = writeln!(out, "ok      {name}");
         } else if update {
-            run.bless().map_err(|e| format!("cannot update {name}: {e}"))?;
+            run.bless()?;
             passed += 1;
             let _ = writeln!(out, "updated {name}");
         } else {
@@ -447,7 +435,7 @@ fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, String> {
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
+fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, Failure> {
     match command {
         EnvoyCommand::List => {
             print!("{}", envoy::list(&envoy::cache_dir()));
@@ -471,14 +459,14 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
                 versions.iter().map(|v| envoy::resolve(v)).collect::<Result<_, _>>()?;
             let targets: Vec<&'static str> = builds.iter().map(|b| b.version).collect();
             if files.is_empty() {
-                return Err("name at least one bootstrap file".to_string());
+                return Err(Failure::Other("name at least one bootstrap file".to_string()));
             }
             let mut db = SourceDb::new();
             let mut diagnostics = Vec::new();
             for file in &files {
-                let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let bytes = std::fs::read(file).map_err(|source| HostError::Read { path: file.clone(), source })?;
                 let id = db.add_bytes(package::display(file), bytes, meshc_compiler::source::SourceKind::Other);
-                diagnostics.extend(meshc_compiler::envoy_config::validate_bootstrap_in(id, db.text(id), &targets));
+                diagnostics.extend(meshc_compiler::envoy::validate_bootstrap(id, db.text(id), &targets));
             }
             meshc_compiler::diagnostic::sort(&mut diagnostics);
             print_diagnostics(&db, &diagnostics, format, ColorChoice::Auto);
@@ -511,27 +499,24 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, String> {
 /// `meshc smoke`: builds each proxy's bootstrap for the raw Envoy target and runs the
 /// package's scenarios in the real Envoy builds, fetched and cached as `meshc envoy
 /// fetch` does.
-fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -> Result<ExitCode, String> {
+fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -> Result<ExitCode, Failure> {
     let started = std::time::Instant::now();
     let paths: Vec<PathBuf> = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
-    let mut packages = load_packages(&paths)?;
+    let mut packages = package::load_all(&default_paths(&paths))?;
     let loaded = packages.remove(0);
-    let analysis = analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     let diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
     print_diagnostics(&loaded.db, &diagnostics, Format::Text, color);
     if diagnostics.iter().any(Diagnostic::is_error) {
         eprintln!("no scenario was run, because of the errors above");
         return Ok(ExitCode::from(1));
     }
-    if analysis.smokes.is_empty() {
+    if analysis.lowered.smokes.is_empty() {
         eprintln!("{}: declares no smoke scenario", package::display(&loaded.root));
         return Ok(ExitCode::from(1));
     }
     let builds: Vec<&'static meshc_compiler::versions::EnvoyBuild> = if versions.is_empty() {
-        meshc_compiler::envoy_target::targeted_builds(&analysis)
-            .iter()
-            .filter_map(|v| meshc_compiler::versions::envoy_build(v))
-            .collect()
+        analysis.targets.envoys.clone()
     } else {
         versions.iter().map(|v| envoy::resolve(v)).collect::<Result<_, _>>()?
     };
@@ -547,7 +532,7 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
         };
         envoys.push(meshc_smoke::EnvoyBinary { version: build.version, path });
     }
-    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started)?;
+    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started).map_err(Failure::Smoke)?;
     print!("{rendered}");
     Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -555,8 +540,9 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
 /// `meshc lsp`: the language server is its own binary, installed beside meshc, so the
 /// compiler does not depend on the LSP crate (nor on tokio); on Unix the server takes
 /// over this process, and with it stdin and stdout, untouched.
-fn lsp(args: &[std::ffi::OsString]) -> Result<ExitCode, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find meshc's own executable: {e}"))?;
+fn lsp(args: &[std::ffi::OsString]) -> Result<ExitCode, Failure> {
+    let exe =
+        std::env::current_exe().map_err(|e| Failure::Other(format!("cannot find meshc's own executable: {e}")))?;
     let server = exe.with_file_name(format!("meshc-language-server{}", std::env::consts::EXE_SUFFIX));
     let mut command = std::process::Command::new(&server);
     command.args(args);
@@ -564,19 +550,19 @@ fn lsp(args: &[std::ffi::OsString]) -> Result<ExitCode, String> {
     {
         use std::os::unix::process::CommandExt;
         let error = command.exec();
-        Err(format!(
+        Err(Failure::Other(format!(
             "cannot run {}: {error} (install the language server beside meshc: `cargo install --path language-server`)",
             server.display()
-        ))
+        )))
     }
     #[cfg(not(unix))]
     {
-        let status = command.status().map_err(|e| format!("cannot run {}: {e}", server.display()))?;
+        let status = command.status().map_err(|e| Failure::Other(format!("cannot run {}: {e}", server.display())))?;
         Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
     }
 }
 
-fn explain(code: &str) -> Result<ExitCode, String> {
+fn explain(code: &str) -> Result<ExitCode, Failure> {
     match codes::lookup(code) {
         Some(info) => {
             println!("{}: {}\n", info.code, info.title);
@@ -589,7 +575,7 @@ fn explain(code: &str) -> Result<ExitCode, String> {
             if let Some(suggestion) = meshc_compiler::diagnostic::did_you_mean(code, known.iter().copied()) {
                 message.push_str(&format!("; did you mean `{suggestion}`?"));
             }
-            Err(message)
+            Err(Failure::Other(message))
         }
     }
 }

@@ -1,25 +1,30 @@
-//! meshc: a compiler for the observability and extension layer of an Istio mesh.
+//! meshc's compiler: the pure core.
 //!
-//! The crate is a pure core: it takes source texts (a [`source::SourceDb`]) and returns
-//! what it could build plus diagnostics. It never reads files, prints, or exits; the
-//! `meshc` binary (src/main.rs and src/cli/) and the language server do that.
-//! See ARCHITECTURE.md for the pipeline and the invariants.
+//! It takes source texts (a [`source::SourceDb`]), the bytes of files a package
+//! names (through [`driver::Assets`]) and the Envoy schemas embedded in it, and
+//! returns what it could build plus diagnostics. It never reads files, prints,
+//! reads the environment, starts processes or exits: the `meshc` binary, the host
+//! crate and the language server do that. See ARCHITECTURE.md for the pipeline, the
+//! layers and the invariants.
 
-pub mod analysis;
+#![forbid(unsafe_code)]
+
+// The layers, bottom first: a module uses only the modules listed before it (a
+// test in the workspace's `tests/architecture.rs` holds the code to this order).
 pub mod check;
-pub mod descriptors;
 pub mod diagnostic;
-pub mod envoy_config;
+pub mod driver;
+pub mod emit;
+pub mod envoy;
 pub mod envoy_target;
 pub mod fmt;
 pub mod ide;
-pub mod istio;
 pub mod manifest;
-pub mod stdlib;
-pub mod versions;
-
+pub mod model;
 pub mod source;
 pub mod span;
+pub mod stdlib;
 pub mod syntax;
+pub mod versions;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -55,7 +55,7 @@ pub struct Manifest {
     /// supported release unless a diagnostic said otherwise.
     pub istio: Vec<Spanned<String>>,
     /// The extra Envoy versions of raw Envoy output, as written; the Envoy of each Istio
-    /// target is implied and not repeated here (see [`Manifest::envoy_targets`]).
+    /// target is implied and not repeated here (see [`Manifest::targets`]).
     pub envoy: Vec<Spanned<String>>,
     pub root_namespace: Spanned<String>,
     pub require_pinned_images: bool,
@@ -65,7 +65,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// The supported Istio releases the package targets.
+    /// The supported Istio releases the package targets, each once.
     pub fn istio_releases(&self) -> Vec<&'static versions::IstioRelease> {
         let mut out: Vec<&'static versions::IstioRelease> = Vec::new();
         for release in self.istio.iter().filter_map(|v| versions::istio_release(&v.value)) {
@@ -76,15 +76,9 @@ impl Manifest {
         out
     }
 
-    /// The Envoy minors a check covers: the Envoy of each Istio target, then the extra
-    /// ones of `envoy`, each once and in ascending order.
-    pub fn envoy_targets(&self) -> Vec<&'static str> {
-        let implied = self.istio_releases().into_iter().map(|r| r.envoy);
-        let extra = self.envoy.iter().filter_map(|v| versions::envoy_build(&v.value)).map(|b| b.minor);
-        let mut out: Vec<&'static str> = implied.chain(extra).collect();
-        out.sort_by_key(|minor| versions::ENVOY_MINORS.iter().position(|m| m == minor));
-        out.dedup();
-        out
+    /// The releases and Envoy builds a check covers.
+    pub fn targets(&self) -> versions::Targets {
+        versions::Targets::new(self.istio_releases(), self.envoy.iter().filter_map(|v| versions::envoy_build(&v.value)))
     }
 
     pub fn provider(&self, name: &str) -> Option<&ProviderDecl> {
@@ -95,7 +89,18 @@ impl Manifest {
 const TOP_KEYS: &[&str] = &["package", "policy", "providers"];
 const PACKAGE_KEYS: &[&str] = &["name", "istio", "envoy", "root_namespace"];
 const POLICY_KEYS: &[&str] = &["require_pinned_images"];
-const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+/// MeshConfig's `rootNamespace` when the manifest does not set one.
+pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+
+/// What a package targets; nothing without a manifest.
+pub fn targets(manifest: Option<&Manifest>) -> versions::Targets {
+    manifest.map(Manifest::targets).unwrap_or_default()
+}
+
+/// The mesh's root namespace: the manifest's, else Istio's default.
+pub fn root_namespace(manifest: Option<&Manifest>) -> &str {
+    manifest.map(|m| m.root_namespace.value.as_str()).unwrap_or(DEFAULT_ROOT_NAMESPACE)
+}
 
 /// One of Istio's built-in providers: name, kind and settings.
 struct Builtin {
@@ -618,7 +623,7 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
         assert_eq!(istio, ["\"1.28\"", "\"1.30.2\""]);
         assert_eq!(manifest.root_namespace.value, "mesh-root");
         assert!(manifest.require_pinned_images);
-        assert_eq!(manifest.envoy_targets(), ["1.36", "1.38", "1.40"]);
+        assert_eq!(manifest.targets().envoys.iter().map(|b| b.minor).collect::<Vec<_>>(), ["1.36", "1.38", "1.40"]);
 
         let zipkin = manifest.provider("zipkin").unwrap();
         assert_eq!(at(zipkin.kind.span), "\"zipkin\"");
@@ -674,7 +679,7 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
         assert_eq!(manifest.root_namespace.value, "istio-system");
         assert!(!manifest.require_pinned_images);
         assert!(manifest.envoy.is_empty());
-        assert_eq!(manifest.envoy_targets(), ["1.37"]);
+        assert_eq!(manifest.targets().envoys.iter().map(|b| b.minor).collect::<Vec<_>>(), ["1.37"]);
     }
 
     #[test]
@@ -791,7 +796,7 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
         assert_eq!(diagnostics[3].suggestions[0].replacement, "\"1.38\"");
         let manifest = manifest.unwrap();
         assert_eq!(manifest.istio_releases().len(), 1);
-        assert_eq!(manifest.envoy_targets(), ["1.38", "1.40"]);
+        assert_eq!(manifest.targets().envoys.iter().map(|b| b.minor).collect::<Vec<_>>(), ["1.38", "1.40"]);
     }
 
     #[test]

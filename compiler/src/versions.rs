@@ -89,6 +89,48 @@ pub fn envoy_build(version: &str) -> Option<&'static EnvoyBuild> {
     ENVOY_BUILDS.iter().find(|b| b.minor == minor && (version.trim() == minor || version.trim() == b.version))
 }
 
+/// What a package targets: its Istio releases and the Envoy builds a check covers,
+/// computed once from the manifest (see [`crate::manifest::targets`]) and handed to
+/// every phase that needs them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Targets {
+    /// The supported Istio releases, each once, in the manifest's order.
+    pub istio: Vec<&'static IstioRelease>,
+    /// The pinned Envoy builds: the Envoy of each Istio release, then the extra Envoy
+    /// versions of the manifest, each once and in ascending order.
+    pub envoys: Vec<&'static EnvoyBuild>,
+}
+
+impl Targets {
+    pub fn new(
+        istio: Vec<&'static IstioRelease>,
+        extra_envoys: impl IntoIterator<Item = &'static EnvoyBuild>,
+    ) -> Targets {
+        let mut envoys: Vec<&'static EnvoyBuild> =
+            istio.iter().filter_map(|r| envoy_build(r.envoy)).chain(extra_envoys).collect();
+        envoys.sort_by_key(|b| ENVOY_BUILDS.iter().position(|known| known == *b));
+        envoys.dedup();
+        Targets { istio, envoys }
+    }
+
+    /// The versions of the targeted Envoy builds (`1.38.2`).
+    pub fn envoy_versions(&self) -> Vec<&'static str> {
+        self.envoys.iter().map(|b| b.version).collect()
+    }
+
+    /// How diagnostics name an Envoy build: beside the Istio releases that ship it,
+    /// since a package thinks in Istio releases ("Istio 1.28 (Envoy 1.36.4)").
+    pub fn label(&self, envoy: &str) -> String {
+        let istio: Vec<&str> = self
+            .istio
+            .iter()
+            .filter(|r| envoy_build(r.envoy).is_some_and(|b| b.version == envoy))
+            .map(|r| r.version)
+            .collect();
+        if istio.is_empty() { format!("Envoy {envoy}") } else { format!("Istio {} (Envoy {envoy})", istio.join(", ")) }
+    }
+}
+
 /// The release of a version written as `1.30` or `1.30.3`: the patch level does not
 /// matter, because a minor's CRDs and Envoy minor stay the same across its patches.
 pub fn istio_release(version: &str) -> Option<&'static IstioRelease> {

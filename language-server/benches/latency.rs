@@ -8,7 +8,7 @@
 //! `cargo bench -p meshc-language-server --bench latency`
 
 use criterion::{Criterion, criterion_group};
-use meshc_compiler::analysis::analyze;
+use meshc_compiler::driver::analyze;
 use meshc_compiler::ide;
 use meshc_compiler::source::{SourceDb, SourceKind};
 use meshc_compiler::span::FileId;
@@ -60,7 +60,7 @@ fn in_process(c: &mut Criterion) {
     let files = package();
     let (mut db, big) = db_of(&files);
     let text = db.text(big).to_string();
-    let analysis = analyze(&db);
+    let analysis = analyze(&db, &meshc_compiler::driver::NoAssets);
     let (envoy, attribute, hover) = cursors(&text);
     let mut group = c.benchmark_group("5000_lines");
     group.sample_size(20);
@@ -70,7 +70,7 @@ fn in_process(c: &mut Criterion) {
             flip = !flip;
             let edited = if flip { text.replacen("sampling 1%", "sampling 2%", 1) } else { text.clone() };
             db.set_text(big, edited);
-            analyze(&db).diagnostics.len()
+            analyze(&db, &meshc_compiler::driver::NoAssets).diagnostics.len()
         })
     });
     db.set_text(big, text.clone());

@@ -1,5 +1,5 @@
 //! The meshc language server: a thin LSP adapter over the compiler's
-//! [`meshc_compiler::analysis`] and [`meshc_compiler::ide`].
+//! [`meshc_compiler::driver`] and [`meshc_compiler::ide`].
 //!
 //! It owns what the core must not: files, editor buffers, positions in UTF-16, the
 //! wire types and scheduling. Every answer comes from the compiler's own analysis,
@@ -23,6 +23,7 @@ pub mod workspace;
 use meshc_compiler::ide;
 use meshc_compiler::source::SourceDb;
 use meshc_compiler::span::{FileId, LineIndex, Span};
+use meshc_host::package::document_package_root as package_root;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,7 @@ use std::time::Duration;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
-use workspace::{Document, Package, Shift, Snapshot, normalise, package_root, panic_message};
+use workspace::{Document, Package, Shift, Snapshot, normalise, panic_message};
 
 /// The pause in typing after which a package is analysed again.
 const DEBOUNCE: Duration = Duration::from_millis(30);
@@ -159,7 +160,9 @@ impl Backend {
                 let (db, paths) = package.current_db(&state.documents);
                 (db, paths, versions(&state.documents))
             };
-            let analysed = tokio::task::spawn_blocking(move || workspace::analyse_db(db, generation)).await;
+            let package_root = root.clone();
+            let analysed =
+                tokio::task::spawn_blocking(move || workspace::analyse_db(db, &package_root, generation)).await;
             let snapshot = match analysed {
                 Ok(Ok(snapshot)) => snapshot,
                 Ok(Err(message)) => {
@@ -265,12 +268,8 @@ fn diagnostics_to_publish(
 /// Loads the descriptors of the package's Envoy versions, so the first completion in
 /// an Envoy message does not pay for linking them.
 fn warm_envoy_schemas(snapshot: &Snapshot) {
-    if let Some(manifest) = &snapshot.analysis.manifest {
-        for minor in manifest.envoy_targets() {
-            if let Some(build) = meshc_compiler::versions::envoy_build(minor) {
-                let _ = meshc_compiler::check::envoy_schema::descriptor_pool(build.version);
-            }
-        }
+    for envoy in snapshot.analysis.targets.envoy_versions() {
+        let _ = meshc_compiler::envoy::descriptor_pool(envoy);
     }
 }
 

@@ -2,11 +2,12 @@
 //! package's analyses. Nothing here knows about LSP's wire types; positions are byte
 //! offsets until `convert` turns them into UTF-16 at the edge.
 
-use meshc_compiler::analysis::{Analysis, analyze};
 use meshc_compiler::diagnostic::{Diagnostic, codes};
+use meshc_compiler::driver::{Analysis, analyze};
 use meshc_compiler::source::{SourceDb, SourceKind};
 use meshc_compiler::span::{FileId, Span};
-use meshc_host::package;
+use meshc_host::HostError;
+use meshc_host::package::{self, PackageAssets, document_package_root};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,7 +65,7 @@ pub struct Package {
 }
 
 impl Package {
-    pub fn load(root: &Path) -> std::io::Result<Package> {
+    pub fn load(root: &Path) -> Result<Package, HostError> {
         let loaded = package::load(root, None)?;
         let cwd = std::env::current_dir().unwrap_or_default();
         let paths = loaded
@@ -87,7 +88,7 @@ impl Package {
     }
 
     /// Re-reads the files on disk, keeping the generation moving forward.
-    pub fn reload(&mut self) -> std::io::Result<()> {
+    pub fn reload(&mut self) -> Result<(), HostError> {
         let fresh = Package::load(&self.root.clone())?;
         self.disk = fresh.disk;
         self.paths = fresh.paths;
@@ -107,10 +108,9 @@ impl Package {
         for (path, document) in documents.range(self.root.clone()..).take_while(|(p, _)| p.starts_with(&self.root)) {
             match paths.iter().position(|p| p.as_deref() == Some(path.as_path())) {
                 Some(index) => db.set_text(FileId(index as u32), document.text.clone()),
-                None if path.extension().is_some_and(|e| e == "mesh") && package_root(path) == self.root => {
+                None if path.extension().is_some_and(|e| e == "mesh") && document_package_root(path) == self.root => {
                     let id = db.add(path.to_string_lossy(), document.text.clone(), SourceKind::Package);
-                    if let Ok(relative) = path.strip_prefix(&self.root) {
-                        let module = relative.with_extension("").to_string_lossy().replace(['/', '\\'], ".");
+                    if let Some(module) = package::module_name(&self.root, path) {
                         db.set_module(id, module);
                     }
                     paths.push(Some(path.clone()));
@@ -124,7 +124,7 @@ impl Package {
     /// Analyses the current texts; a panic in the compiler keeps the previous analysis.
     pub fn analyse(&mut self, documents: &BTreeMap<PathBuf, Document>) -> Result<Snapshot, String> {
         let (db, paths) = self.current_db(documents);
-        let snapshot = analyse_db(db, self.generation)?;
+        let snapshot = analyse_db(db, &self.root, self.generation)?;
         self.store(snapshot.clone(), paths);
         Ok(snapshot)
     }
@@ -191,9 +191,12 @@ fn merge_paths(old: &[Option<PathBuf>], new: Vec<Option<PathBuf>>) -> Vec<Option
     if new.len() >= old.len() { new } else { old.to_vec() }
 }
 
-/// Runs the compiler on a database, turning a panic into an error message.
-pub fn analyse_db(db: SourceDb, generation: u64) -> Result<Snapshot, String> {
-    let analysis = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze(&db))).map_err(panic_message)?;
+/// Runs the compiler on a database of the package at `root` (whose Wasm modules it
+/// reads from disk), turning a panic into an error message.
+pub fn analyse_db(db: SourceDb, root: &Path, generation: u64) -> Result<Snapshot, String> {
+    let assets = PackageAssets { root: root.to_path_buf() };
+    let analysis =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze(&db, &assets))).map_err(panic_message)?;
     Ok(Snapshot { db: Arc::new(db), analysis: Arc::new(analysis), generation })
 }
 
@@ -204,20 +207,6 @@ pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
     format!("meshc panicked: {text}")
-}
-
-/// The package root for a file: the nearest directory upwards with a `mesh.toml`,
-/// or the file's own directory.
-pub fn package_root(path: &Path) -> PathBuf {
-    let start = path.parent().unwrap_or(path);
-    let mut current = Some(start);
-    while let Some(dir) = current {
-        if dir.join("mesh.toml").is_file() {
-            return dir.to_path_buf();
-        }
-        current = dir.parent();
-    }
-    start.to_path_buf()
 }
 
 /// A path with symlinks resolved where it exists, so the editor's paths and the

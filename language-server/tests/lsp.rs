@@ -678,7 +678,7 @@ fn typing_an_example_character_by_character_ends_with_the_diagnostics_of_meshc_c
 
     // What `meshc check` says about the same package, converted the same way.
     let loaded = meshc_host::package::load(&editor.root.canonicalize().unwrap(), None).unwrap();
-    let analysis = meshc_compiler::analysis::analyze(&loaded.db);
+    let analysis = loaded.analyze();
     let file = loaded.db.iter().find(|(_, f)| f.path.ends_with(typed)).map(|(id, _)| id).unwrap();
     let expected: Vec<Located> = analysis
         .user_diagnostics(&loaded.db)

@@ -95,8 +95,9 @@
 //! passed, because spans, access-log lines and stats land a few milliseconds after the
 //! response.
 
-use meshc_compiler::envoy_target::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
-use meshc_compiler::envoy_target::{Endpoint, Site};
+use meshc_compiler::envoy_target::{self, Site};
+use meshc_compiler::model::proxy::Endpoint;
+use meshc_compiler::model::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
 use meshc_compiler::span::Span;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -364,21 +365,22 @@ pub fn render_report(report: &Report, locate: &dyn Fn(Span) -> Option<String>) -
 /// the work of `meshc smoke` after the package is checked, shared with the tests.
 pub fn run_package(
     loaded: &meshc_host::package::LoadedPackage,
-    analysis: &meshc_compiler::analysis::Analysis,
+    analysis: &meshc_compiler::driver::Analysis,
     envoys: Vec<EnvoyBinary>,
     started: std::time::Instant,
 ) -> Result<(Report, String), String> {
-    let assets = meshc_host::package::read_assets(&loaded.root, analysis);
-    let bootstrap = |proxy_name: &str, version: &'static str, site: &meshc_compiler::envoy_target::Site| {
-        let proxy = analysis.proxies.iter().find(|p| p.name == proxy_name).ok_or("no such proxy")?;
-        let (json, found) = meshc_compiler::envoy_target::bootstrap::bootstrap(analysis, proxy, version, site, &assets);
-        let errors: Vec<String> = found
-            .iter()
-            .chain(meshc_compiler::envoy_target::check_json(&json, proxy.span, version).iter())
-            .filter(|d| d.is_error())
-            .map(|d| d.message.clone())
-            .collect();
-        if errors.is_empty() { Ok(meshc_compiler::istio::emit::json_to_yaml(&json)) } else { Err(errors.join("; ")) }
+    let assets = loaded.assets();
+    let package =
+        envoy_target::Package { manifest: analysis.manifest.as_ref(), lowered: &analysis.lowered, assets: &assets };
+    let bootstrap = |proxy_name: &str, version: &'static str, site: &Site| {
+        let proxy = analysis.lowered.proxies.iter().find(|p| p.name == proxy_name).ok_or("no such proxy")?;
+        let (config, found) = envoy_target::checked_bootstrap(package, proxy, version, site);
+        let errors: Vec<String> = found.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+        if errors.is_empty() {
+            Ok(meshc_compiler::emit::json_to_yaml(&config.to_json()))
+        } else {
+            Err(errors.join("; "))
+        }
     };
     let collectors: Vec<String> = analysis
         .manifest
@@ -391,7 +393,7 @@ pub fn run_package(
                 .collect()
         })
         .unwrap_or_default();
-    let scenarios = analysis.smokes.iter().collect();
+    let scenarios = analysis.lowered.smokes.iter().collect();
     let mut smoke_run = Run::new(scenarios, envoys, &bootstrap);
     smoke_run.collectors = collectors;
     smoke_run.started = Some(started);

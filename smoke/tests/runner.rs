@@ -6,7 +6,7 @@
 //! contract.
 
 use meshc_compiler::envoy_target::Site;
-use meshc_compiler::envoy_target::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
+use meshc_compiler::model::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
 use meshc_compiler::span::{FileId, Span};
 use meshc_smoke as smoke;
 use meshc_smoke::{EnvoyBinary, Report, Run};

@@ -20,16 +20,18 @@ fn package_db() -> SourceDb {
 
 fn bench(c: &mut Criterion) {
     let db = package_db();
-    let analysis = meshc_compiler::analysis::analyze(&db);
+    let analysis = meshc_compiler::driver::analyze(&db, &meshc_compiler::driver::NoAssets);
     assert!(!analysis.has_errors(), "the generated package must be valid");
-    assert_eq!(analysis.resources.len(), 1001);
+    assert_eq!(analysis.lowered.resources.len(), 1001);
     let mut group = c.benchmark_group("large_package_1000_workloads");
     group.sample_size(20);
-    group.bench_function("check", |b| b.iter(|| meshc_compiler::analysis::analyze(&db)));
+    group.bench_function("check", |b| {
+        b.iter(|| meshc_compiler::driver::analyze(&db, &meshc_compiler::driver::NoAssets))
+    });
     group.bench_function("build", |b| {
         b.iter(|| {
-            let analysis = meshc_compiler::analysis::analyze(&db);
-            meshc_compiler::analysis::outputs(&analysis)
+            let analysis = meshc_compiler::driver::analyze(&db, &meshc_compiler::driver::NoAssets);
+            meshc_compiler::driver::istio_outputs(&analysis)
         })
     });
     group.finish();

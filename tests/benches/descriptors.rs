@@ -56,27 +56,30 @@ static_resources:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 8080 } } }
 "#;
 
+use meshc_compiler::envoy::Strictness::ProtoJson;
+
 fn bench(c: &mut Criterion) {
     c.bench_function("load_envoy_1.38.2_descriptors", |b| {
-        b.iter(|| meshc_compiler::descriptors::load("1.38.2").expect("links"))
+        b.iter(|| meshc_compiler::envoy::descriptors::load("1.38.2").expect("links"))
     });
-    let diagnostics = meshc_compiler::envoy_config::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, "1.38.2");
+    let diagnostics = meshc_compiler::envoy::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, &["1.38.2"]);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
-    let (parsed, _) = meshc_compiler::envoy_config::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS);
+    let (parsed, _) = meshc_compiler::envoy::yaml::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS);
     let parsed = parsed.expect("the YAML reads");
+    let anchor = meshc_compiler::span::Span::new(FileId(0), 0, 0);
     c.bench_function("check_hcm_with_five_filters_envoy_1.38.2", |b| {
-        b.iter(|| meshc_compiler::envoy_config::check_bootstrap(&parsed, &["1.38.2"]))
+        b.iter(|| meshc_compiler::envoy::check_bootstrap(&parsed, anchor, &["1.38.2"], ProtoJson))
     });
     let all: Vec<&'static str> = meshc_compiler::versions::ENVOY_BUILDS.iter().map(|b| b.version).collect();
-    meshc_compiler::envoy_config::check_bootstrap(&parsed, &all);
+    meshc_compiler::envoy::check_bootstrap(&parsed, anchor, &all, ProtoJson);
     c.bench_function("check_hcm_with_five_filters_all_five_envoys", |b| {
-        b.iter(|| meshc_compiler::envoy_config::check_bootstrap(&parsed, &all))
+        b.iter(|| meshc_compiler::envoy::check_bootstrap(&parsed, anchor, &all, ProtoJson))
     });
     c.bench_function("read_hcm_yaml", |b| {
-        b.iter(|| meshc_compiler::envoy_config::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS))
+        b.iter(|| meshc_compiler::envoy::yaml::parse_yaml(FileId(0), HCM_WITH_FIVE_FILTERS))
     });
     c.bench_function("validate_bootstrap_hcm_read_and_check_envoy_1.38.2", |b| {
-        b.iter(|| meshc_compiler::envoy_config::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, "1.38.2"))
+        b.iter(|| meshc_compiler::envoy::validate_bootstrap(FileId(0), HCM_WITH_FIVE_FILTERS, &["1.38.2"]))
     });
 }
 

@@ -4,7 +4,7 @@
 //! `compiler/descriptors/envoy-<version>.binpb.deflate` with its provenance in
 //! `envoy-<version>.json`.
 
-use meshc_compiler::descriptors;
+use meshc_compiler::envoy::descriptors;
 use meshc_compiler::versions::{self, EnvoyBuild};
 use meshc_host::envoy;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
     match args.next().as_deref() {
         Some("extract-descriptors") => {
             let wanted: Vec<String> = args.collect();
-            let builds: Vec<&EnvoyBuild> = if wanted.is_empty() {
+            let builds: Vec<&'static EnvoyBuild> = if wanted.is_empty() {
                 versions::ENVOY_BUILDS.iter().collect()
             } else {
                 match wanted.iter().map(|v| envoy::resolve(v)).collect::<Result<Vec<_>, _>>() {
@@ -44,12 +44,9 @@ fn descriptors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/descriptors")
 }
 
-fn extract(build: &EnvoyBuild, out_dir: &Path) -> Result<(), String> {
+fn extract(build: &'static EnvoyBuild, out_dir: &Path) -> Result<(), String> {
     let cache = envoy::cache_dir();
-    let binary_path = match envoy::cached(&cache, build) {
-        Some(path) => path,
-        None => envoy::fetch(&cache, build, None)?,
-    };
+    let binary_path = envoy::ensure(&cache, build).map_err(|e| e.to_string())?;
     let binary = std::fs::read(&binary_path).map_err(|e| format!("cannot read {}: {e}", binary_path.display()))?;
     let files = descriptors::scan_binary(&binary);
     let set = descriptors::descriptor_set(&files);

@@ -4,12 +4,15 @@
 
 use super::symbols::Symbols;
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::envoy::{self, Completeness};
 use crate::manifest::Manifest;
+use crate::model::SpanIndex;
+use crate::model::node::{Member, Node, NodeKind};
 use crate::source::SourceDb;
 use crate::span::{FileId, Span};
 use crate::syntax::ast::*;
-use crate::versions::{self, Feature, IstioRelease};
-use serde_json::{Map, Value as Json};
+use crate::versions::{self, Feature, Targets};
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// The state shared while checking one declaration.
@@ -17,24 +20,45 @@ pub struct Ctx<'a> {
     pub db: &'a SourceDb,
     pub manifest: Option<&'a Manifest>,
     pub symbols: &'a Symbols<'a>,
-    /// The Istio releases the package targets; empty when the manifest is missing.
-    pub releases: Vec<&'static IstioRelease>,
+    /// The Istio releases and Envoy builds the package targets; none when the
+    /// manifest is missing.
+    pub targets: &'a Targets,
     pub root_namespace: String,
     /// The file of the declaration being checked, for its imports.
     pub file: FileId,
     pub diagnostics: Vec<Diagnostic>,
     pub expressions: &'a super::cel::ExpressionCache,
+    /// Where the parts of the resource being lowered were written, by their path in
+    /// the resource (see [`crate::model::SpanIndex`]).
+    pub spans: SpanIndex,
 }
 
 impl Ctx<'_> {
+    /// Checks a message value against Envoy's schema in every targeted build.
+    pub fn check_envoy_message(
+        &mut self,
+        type_name: &str,
+        type_span: Span,
+        fields: &[Member],
+        completeness: Completeness,
+    ) {
+        let diagnostics = envoy::check_message(self.targets, type_name, type_span, fields, completeness);
+        self.diagnostics.extend(diagnostics);
+    }
+
     pub fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 
     /// Reports `what` at `span` unless every targeted release supports `feature`.
     pub fn require_feature(&mut self, feature: Feature, span: Span, what: &str) -> bool {
-        let missing: Vec<&str> =
-            self.releases.iter().filter(|r| !versions::istio_supports(r.version, feature)).map(|r| r.version).collect();
+        let missing: Vec<&str> = self
+            .targets
+            .istio
+            .iter()
+            .filter(|r| !versions::istio_supports(r.version, feature))
+            .map(|r| r.version)
+            .collect();
         if missing.is_empty() {
             return true;
         }
@@ -372,7 +396,7 @@ pub fn duration_value(ctx: &mut Ctx, value: &Value, min_seconds: f64, min_text: 
                 );
                 return None;
             }
-            Some(format_seconds(*seconds))
+            Some(crate::model::node::format_seconds(*seconds))
         }
         ValueKind::Number { raw, .. } => {
             ctx.report(
@@ -388,26 +412,6 @@ pub fn duration_value(ctx: &mut Ctx, value: &Value, min_seconds: f64, min_text: 
             None
         }
     }
-}
-
-/// Seconds in the protobuf JSON duration form: `10s`, `0.250s`, `0.000001s`.
-pub fn format_seconds(seconds: f64) -> String {
-    let nanos = (seconds * 1e9).round() as u128;
-    let whole = nanos / 1_000_000_000;
-    let fraction = nanos % 1_000_000_000;
-    if fraction == 0 {
-        return format!("{whole}s");
-    }
-    let digits = format!("{fraction:09}");
-    // Protobuf JSON writes 0, 3, 6 or 9 fractional digits.
-    let trimmed = if digits.ends_with("000000") {
-        &digits[..3]
-    } else if digits.ends_with("000") {
-        &digits[..6]
-    } else {
-        &digits
-    };
-    format!("{whole}.{trimmed}s")
 }
 
 /// Reports a name that resolves to nothing, unless it goes through an import that
@@ -436,25 +440,45 @@ fn unknown_name(ctx: &Ctx, path: &Path) -> Diagnostic {
 
 /// Converts a value to the JSON that stands in the resource: objects keep their order,
 /// typed messages get their `@type`, durations become protobuf JSON durations, and
-/// names resolve to their `let`.
+/// names resolve to their `let`. `None` when some part of it is wrong (reported).
 pub fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
-    Some(match &value.kind {
-        ValueKind::String(s) => Json::String(s.value.clone()),
-        ValueKind::Number { value: number, raw } => number_json(*number, raw),
-        ValueKind::Bool(b) => Json::Bool(*b),
-        ValueKind::Null => Json::Null,
-        ValueKind::Duration { seconds, .. } => Json::String(format_seconds(*seconds)),
+    let (node, complete) = to_node(ctx, value);
+    complete.then(|| node.to_json())
+}
+
+/// Lowers a value into the spanned tree the Envoy schema checker reads and the
+/// resource carries: names resolve to their `let` (keeping the spans of the `let`'s
+/// value), and every mistake is reported and leaves an unchecked node in its place,
+/// so the rest is still checked. The flag says whether nothing was wrong.
+pub fn to_node(ctx: &mut Ctx, value: &Value) -> (Node, bool) {
+    let mut complete = true;
+    let node = lower_node(ctx, value, &mut complete, 0);
+    (node, complete)
+}
+
+fn lower_node(ctx: &mut Ctx, value: &Value, complete: &mut bool, depth: usize) -> Node {
+    let unchecked = |complete: &mut bool| {
+        *complete = false;
+        Node::new(NodeKind::Unchecked, value.span)
+    };
+    let kind = match &value.kind {
+        ValueKind::String(s) => NodeKind::String(s.value.clone()),
+        ValueKind::Number { value: number, raw } => NodeKind::Number { value: *number, raw: raw.clone() },
+        ValueKind::Bool(b) => NodeKind::Bool(*b),
+        ValueKind::Null => NodeKind::Null,
+        ValueKind::Duration { seconds, .. } => NodeKind::Duration { seconds: *seconds },
         ValueKind::Percent(_) => {
             ctx.report(Diagnostic::new(codes::WRONG_UNIT, value.span, "a percentage has no meaning here").with_help(
                 "Envoy's percentages are objects such as `{ value: 5 }` (`envoy.type.v3.Percent`); write the number",
             ));
-            return None;
+            return unchecked(complete);
         }
         ValueKind::Path(path) => match ctx.symbols.resolve_let(ctx.file, path) {
-            Some(decl) => return to_json(ctx, &decl.value.clone()),
-            None => {
+            // A `let` that names itself, directly or not, stops somewhere.
+            Some(decl) if depth < 16 => return lower_node(ctx, &decl.value.clone(), complete, depth + 1),
+            _ => {
                 report_unknown_name(ctx, path);
-                return None;
+                return unchecked(complete);
             }
         },
         ValueKind::Call { name, .. } => {
@@ -462,29 +486,24 @@ pub fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
                 Diagnostic::new(codes::TYPE_MISMATCH, name.span, format!("`{}(...)` is not a value", name.name))
                     .with_help("function calls are only written in tag and filter expressions"),
             );
-            return None;
+            return unchecked(complete);
         }
         ValueKind::List(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                out.push(to_json(ctx, item)?);
-            }
-            Json::Array(out)
+            NodeKind::List(items.iter().map(|item| lower_node(ctx, item, complete, depth)).collect())
         }
-        ValueKind::Object(entries) => Json::Object(entries_to_json(ctx, entries)?),
-        ValueKind::Message { type_name, fields, .. } => {
-            let mut object = Map::new();
-            object.insert("@type".to_string(), Json::String(format!("type.googleapis.com/{}", type_name.text())));
-            object.extend(entries_to_json(ctx, fields)?);
-            Json::Object(object)
-        }
-        ValueKind::Error => return None,
-    })
+        ValueKind::Object(entries) => NodeKind::Object(lower_members(ctx, entries, complete, depth)),
+        ValueKind::Message { type_name, fields, .. } => NodeKind::Message {
+            type_name: type_name.text(),
+            type_span: type_name.span,
+            fields: lower_members(ctx, fields, complete, depth),
+        },
+        ValueKind::Error => return unchecked(complete),
+    };
+    Node::new(kind, value.span)
 }
 
-fn entries_to_json(ctx: &mut Ctx, entries: &[Entry]) -> Option<Map<String, Json>> {
-    let mut object = Map::new();
-    let mut complete = true;
+fn lower_members(ctx: &mut Ctx, entries: &[Entry], complete: &mut bool, depth: usize) -> Vec<Member> {
+    let mut members = Vec::with_capacity(entries.len());
     for entry in entries {
         if let Some(previous) =
             entries.iter().take_while(|e| !std::ptr::eq(*e, entry)).find(|e| e.key.name == entry.key.name)
@@ -498,26 +517,13 @@ fn entries_to_json(ctx: &mut Ctx, entries: &[Entry]) -> Option<Map<String, Json>
                 .with_label_message("given again here")
                 .with_secondary(previous.key.span, "first given here"),
             );
-            complete = false;
+            *complete = false;
             continue;
         }
-        match to_json(ctx, &entry.value) {
-            Some(json) => {
-                object.insert(entry.key.name.clone(), json);
-            }
-            None => complete = false,
-        }
+        let value = lower_node(ctx, &entry.value, complete, depth);
+        members.push(Member::new(entry.key.name.clone(), entry.key.span, value));
     }
-    complete.then_some(object)
-}
-
-pub fn number_json(number: f64, raw: &str) -> Json {
-    if !raw.contains(['.', 'e', 'E'])
-        && let Ok(integer) = raw.parse::<i64>()
-    {
-        return Json::from(integer);
-    }
-    serde_json::Number::from_f64(number).map(Json::Number).unwrap_or(Json::Null)
+    members
 }
 
 /// Where a resource goes and which workloads it selects.

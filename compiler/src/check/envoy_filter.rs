@@ -5,14 +5,14 @@
 //! istiod would silently apply to nothing are warnings.
 
 use super::common::*;
-use super::envoy_schema::Completeness;
 use super::telemetry::{metadata, target_ref};
 use crate::diagnostic::{Diagnostic, codes};
-use crate::istio::model as m;
+use crate::envoy::Completeness;
+use crate::model::istio as m;
+use crate::model::node::{Member, Node, NodeKind};
 use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::versions::Feature;
-use serde_json::{Map, Value as Json};
 
 pub(crate) const SETTINGS: &[&str] = &["priority", "labels", "annotations"];
 pub(crate) const PATCH_SETTINGS: &[&str] = &["operation", "filter_class"];
@@ -443,20 +443,20 @@ fn check_match_fits(
 
 /// The `value` of a patch: a message literal of the patched type loses its `@type`
 /// (EnvoyFilter values are the message itself), and a typed filter config becomes a
-/// named filter.
-fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Option<Map<String, Json>> {
+/// named filter. The value is checked against Envoy's schema of every targeted
+/// version: a typed message as its type, an object as what the applyTo patches (a
+/// filter for the filter kinds).
+fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Option<Node> {
     let value = resolved(ctx, value);
     let completeness = if operation.starts_with("MERGE") { Completeness::Partial } else { Completeness::Whole };
-    // Check against Envoy's schema of every targeted version: a typed message as its
-    // type, an object as what the applyTo patches (a filter for the filter kinds).
-    match &value.kind {
-        ValueKind::Message { type_name, fields, .. } => {
-            let type_text = type_name.text();
-            if !is_filter(apply) || ctx.symbols.filter_name_for_type(&type_text).is_some() {
-                super::envoy_schema::check_message(ctx, &type_text, type_name.span, fields, completeness);
+    let (node, complete) = to_node(ctx, value);
+    match &node.kind {
+        NodeKind::Message { type_name, type_span, fields } => {
+            if !is_filter(apply) || ctx.symbols.filter_name_for_type(type_name).is_some() {
+                ctx.check_envoy_message(type_name, *type_span, fields, completeness);
             }
         }
-        ValueKind::Object(entries) => {
+        NodeKind::Object(members) => {
             let object_type = match apply {
                 "HTTP_FILTER" => Some("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"),
                 "NETWORK_FILTER" => Some("envoy.config.listener.v3.Filter"),
@@ -464,54 +464,55 @@ fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Op
                 other => patched_type(other),
             };
             if let Some(object_type) = object_type {
-                super::envoy_schema::check_message(ctx, object_type, value.span.sub(0, 1), entries, completeness);
+                ctx.check_envoy_message(object_type, node.span.sub(0, 1), members, completeness);
             }
         }
         _ => {}
     }
-    if let ValueKind::Message { type_name, fields, .. } = &value.kind {
-        let type_text = type_name.text();
+    if let NodeKind::Message { type_name, type_span, fields } = &node.kind {
         if is_filter(apply) {
-            let Some(filter_name) = ctx.symbols.filter_name_for_type(&type_text) else {
+            let Some(filter_name) = ctx.symbols.filter_name_for_type(type_name) else {
                 ctx.report(
                     Diagnostic::new(
                         codes::MISSING_SETTING,
-                        type_name.span,
-                        format!("meshc does not know the filter name of `{type_text}`"),
+                        *type_span,
+                        format!("meshc does not know the filter name of `{type_name}`"),
                     )
                     .with_help(format!(
-                        "write the filter out: `{{ name: \"envoy.filters...\", typed_config: {type_text} {{ ... }} }}`"
+                        "write the filter out: `{{ name: \"envoy.filters...\", typed_config: {type_name} {{ ... }} }}`"
                     )),
                 );
                 return None;
             };
-            let typed_config = to_json(ctx, value)?;
-            let mut filter = Map::new();
-            filter.insert("name".to_string(), Json::String(filter_name));
-            filter.insert("typed_config".to_string(), typed_config);
-            return Some(filter);
+            if !complete {
+                return None;
+            }
+            let filter = vec![
+                Member::new("name", *type_span, Node::string(filter_name, *type_span)),
+                Member::new("typed_config", *type_span, node.clone()),
+            ];
+            return Some(Node::new(NodeKind::Object(filter), node.span));
         }
         if let Some(expected) = patched_type(apply)
-            && expected != type_text
+            && expected != type_name
         {
             ctx.report(
                 Diagnostic::new(
                     codes::TYPE_MISMATCH,
-                    type_name.span,
-                    format!("applyTo {apply} patches `{expected}`, not `{type_text}`"),
+                    *type_span,
+                    format!("applyTo {apply} patches `{expected}`, not `{type_name}`"),
                 )
-                .with_did_you_mean(type_name.span, expected),
+                .with_did_you_mean(*type_span, expected),
             );
             return None;
         }
-        let object = Value { kind: ValueKind::Object(fields.clone()), span: value.span };
-        return match to_json(ctx, &object)? {
-            Json::Object(map) => Some(map),
-            _ => None,
-        };
+        return complete.then(|| Node::new(NodeKind::Object(fields.clone()), node.span));
     }
-    match to_json(ctx, value)? {
-        Json::Object(map) => Some(map),
+    if !complete {
+        return None;
+    }
+    match &node.kind {
+        NodeKind::Object(_) => Some(node),
         _ => {
             ctx.report(wrong_shape(value, "an object or a typed message"));
             None
@@ -776,18 +777,19 @@ fn check_proxy_version(ctx: &mut Ctx, pattern: &str, span: Span) -> bool {
             return false;
         }
     };
-    if ctx.releases.is_empty() {
+    if ctx.targets.istio.is_empty() {
         return true;
     }
     // Proxies report versions such as 1.28.3; try every patch release up to .99.
     let matching: Vec<&str> = ctx
-        .releases
+        .targets
+        .istio
         .iter()
         .filter(|r| (0..100).any(|patch| regex.is_match(&format!("{}.{patch}", r.version))))
         .map(|r| r.version)
         .collect();
     if matching.is_empty() {
-        let targeted: Vec<&str> = ctx.releases.iter().map(|r| r.version).collect();
+        let targeted: Vec<&str> = ctx.targets.istio.iter().map(|r| r.version).collect();
         ctx.report(
             Diagnostic::new(
                 codes::MATCH_NEVER_APPLIES,

@@ -1,5 +1,5 @@
 //! Checking and lowering: resolves names, checks every declaration against Istio's
-//! rules and lowers it into the output model ([`crate::istio::model`]).
+//! rules and lowers it into the output model ([`crate::model::istio`]).
 //!
 //! Each declaration is checked on its own, so a mistake in one never hides the
 //! mistakes in another; a declaration with an error produces no resource.
@@ -7,48 +7,37 @@
 pub mod cel;
 mod common;
 pub(crate) mod envoy_filter;
-pub mod envoy_rules;
-pub mod envoy_schema;
 pub mod proxy;
 pub mod symbols;
 pub(crate) mod telemetry;
 mod usage;
 pub(crate) mod wasm_plugin;
 
-use crate::analysis::{Generated, ParsedFile};
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
-use crate::envoy_target::ProxyDecl;
-use crate::envoy_target::smoke::SmokeScenario;
-use crate::istio::model::Resource;
 use crate::manifest::Manifest;
+use crate::model::istio::Resource;
+use crate::model::proxy::ProxyDecl;
+use crate::model::smoke::SmokeScenario;
+use crate::model::{Generated, Lowered, ParsedFile, SpanIndex};
 use crate::source::{SourceDb, SourceKind};
 use crate::span::Span;
 use crate::syntax::ast::{ItemKind, ResourceKind};
-use crate::versions;
+use crate::versions::Targets;
 use common::{Ctx, ResolvedScope};
 use std::collections::HashMap;
 use symbols::Symbols;
 
-/// What checking a package produced besides its diagnostics.
-#[derive(Default)]
-pub struct Checked {
-    pub generated: Vec<Generated>,
-    /// `proxy` declarations, for the raw Envoy target.
-    pub proxies: Vec<ProxyDecl>,
-    /// `smoke` scenarios, each naming one of `proxies`.
-    pub smokes: Vec<SmokeScenario>,
-    /// The standard metrics of `std.metrics`, which the raw Envoy target reports.
-    pub standard_metrics: Vec<symbols::MetricInfo>,
-}
-
-pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[ParsedFile]) -> (Checked, Vec<Diagnostic>) {
+/// Checks every declaration of a package and lowers what it means into the model.
+pub fn check_package(
+    db: &SourceDb,
+    manifest: Option<&Manifest>,
+    targets: &Targets,
+    files: &[ParsedFile],
+) -> (Lowered, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let package_name = manifest.map(|m| m.name.value.as_str());
     let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
-    let releases: Vec<&'static versions::IstioRelease> = manifest
-        .map(|m| m.istio.iter().filter_map(|v| versions::istio_release(&v.value)).collect())
-        .unwrap_or_default();
-    let root_namespace = manifest.map(|m| m.root_namespace.value.clone()).unwrap_or_else(|| "istio-system".to_string());
+    let root_namespace = crate::manifest::root_namespace(manifest).to_string();
 
     let expressions = cel::ExpressionCache::default();
     let mut generated = Vec::new();
@@ -67,11 +56,12 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
         db,
         manifest,
         symbols: &symbols,
-        releases: releases.clone(),
+        targets,
         root_namespace: root_namespace.clone(),
         file,
         diagnostics: Vec::new(),
         expressions: &expressions,
+        spans: SpanIndex::default(),
     };
     for parsed in files {
         if db.get(parsed.file).kind != SourceKind::Package {
@@ -154,6 +144,7 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                         }
                     };
                     diagnostics.append(&mut ctx.diagnostics);
+                    let spans = std::mem::take(&mut ctx.spans);
                     let Some(resource) = resource else { continue };
                     let meta = resource.metadata();
                     let identity = (decl.kind, meta.namespace.clone(), meta.name.clone());
@@ -197,7 +188,7 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
                             telemetry_scopes.insert(key, decl.name.span);
                         }
                     }
-                    generated.push(Generated { resource, origin: decl.name.span });
+                    generated.push(Generated { resource, origin: decl.name.span, spans });
                 }
                 _ => {}
             }
@@ -223,7 +214,7 @@ pub fn check_package(db: &SourceDb, manifest: Option<&Manifest>, files: &[Parsed
         diagnostics.push(diagnostic);
     }
     let standard_metrics = symbols.metrics.values().cloned().collect();
-    (Checked { generated, proxies, smokes: checked_smokes, standard_metrics }, diagnostics)
+    (Lowered { resources: generated, proxies, smokes: checked_smokes, standard_metrics }, diagnostics)
 }
 
 fn lower(

@@ -8,8 +8,8 @@
 
 use super::common::*;
 use crate::diagnostic::{Diagnostic, codes};
-use crate::envoy_target::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
-use crate::envoy_target::{Endpoint, ProxyDecl};
+use crate::model::proxy::{Endpoint, ProxyDecl};
+use crate::model::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
 use crate::span::Span;
 use crate::syntax::ast::*;
 

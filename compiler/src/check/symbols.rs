@@ -2,25 +2,13 @@
 //! imports, and the vocabulary the stdlib declares (metrics, attributes, provider kinds).
 
 use super::cel::{self, Attribute, Vocabulary};
-use crate::analysis::ParsedFile;
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::model::{MetricInfo, ParsedFile};
 use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
 use crate::stdlib;
 use crate::syntax::ast::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// A standard Istio metric from `std.metrics`.
-#[derive(Clone, Debug)]
-pub struct MetricInfo {
-    pub name: String,
-    /// The Prometheus name (`istio_requests_total`), none for `ALL_METRICS`.
-    pub prometheus: Option<String>,
-    /// `counter`, `histogram` or `all`.
-    pub kind: String,
-    pub labels: Vec<String>,
-    pub doc: String,
-}
 
 /// A provider kind from `std.providers` and the signals it serves.
 #[derive(Clone, Debug)]

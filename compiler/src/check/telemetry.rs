@@ -3,7 +3,7 @@
 use super::cel::{CustomTag, ExprContext};
 use super::common::*;
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
-use crate::istio::model as m;
+use crate::model::istio as m;
 use crate::syntax::ast::*;
 use crate::versions::Feature;
 use std::collections::BTreeMap;

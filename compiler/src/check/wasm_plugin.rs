@@ -3,7 +3,8 @@
 use super::common::*;
 use super::telemetry::{metadata, target_ref};
 use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
-use crate::istio::model as m;
+use crate::model::SpanIndex;
+use crate::model::istio as m;
 use crate::span::Span;
 use crate::syntax::ast::*;
 use serde_json::{Map, Value as Json};
@@ -407,11 +408,12 @@ fn check_type(ctx: &mut Ctx, ty: &TypeExpr, value: &Value, depth: usize) -> Opti
             db: ctx.db,
             manifest: ctx.manifest,
             symbols: ctx.symbols,
-            releases: ctx.releases.clone(),
+            targets: ctx.targets,
             root_namespace: ctx.root_namespace.clone(),
             file: ctx.file,
             diagnostics: Vec::new(),
             expressions: ctx.expressions,
+            spans: SpanIndex::default(),
         };
         let result = check_atom(&mut trial, atom, value, depth);
         if result.is_some() && trial.diagnostics.iter().all(|d| !d.is_error()) {

@@ -23,53 +23,33 @@
 //! left out; the Istio output is not affected.
 
 use super::wasm::{self, LabelSource, MetricKind, MetricValue, StatsMetric};
-use super::{Endpoint, ProxyDecl, Site};
-use crate::analysis::{Analysis, Generated};
-use crate::check::symbols::MetricInfo;
+use super::{Package, Site};
 use crate::diagnostic::{Diagnostic, Severity, codes};
-use crate::istio::model::{self as m, Resource};
+use crate::manifest::ProviderDecl;
+use crate::model::istio::{self as m, Resource};
+use crate::model::node::{Node, NodeKind};
+use crate::model::proxy::{Endpoint, ProxyDecl};
+use crate::model::{Generated, MetricInfo};
 use crate::span::Span;
-use serde_json::{Map, Value as Json, json};
-use std::collections::BTreeMap;
+use serde_json::{Value as Json, json};
 
 const ROUTER: &str = "envoy.filters.http.router";
 const UPSTREAM_CLUSTER: &str = "upstream";
 
-/// The Wasm modules of `file://` WasmPlugin URLs, read by the shell: the URL as
-/// written, and the bytes of the file (a binary module, or WebAssembly text for a
-/// `.wat` file, which is assembled here).
-pub type Assets = BTreeMap<String, Vec<u8>>;
-
 /// The bootstrap of `proxy` for one Envoy version, and what could not be expressed.
 /// Every supported version takes the same bootstrap today; the version is where a
 /// difference between releases would be decided, and the caller checks the result
-/// against that version's schema.
+/// against that version's schema. Each part of the tree carries the span of the
+/// declaration it came from; the rest stands at the `proxy` declaration.
 pub fn bootstrap(
-    analysis: &Analysis,
+    package: Package<'_>,
     proxy: &ProxyDecl,
     _envoy: &'static str,
     site: &Site,
-    assets: &Assets,
-) -> (Json, Vec<Diagnostic>) {
-    let mut builder = Builder { analysis, proxy, site, assets, diagnostics: Vec::new(), clusters: Vec::new() };
+) -> (Node, Vec<Diagnostic>) {
+    let mut builder = Builder { package, proxy, site, diagnostics: Vec::new(), clusters: Vec::new() };
     let bootstrap = builder.build();
     (bootstrap, builder.diagnostics)
-}
-
-/// The files of `file://` URLs that the proxies of a package need, so that the shell
-/// can read them.
-pub fn asset_urls(analysis: &Analysis) -> Vec<String> {
-    let mut urls: Vec<String> = analysis
-        .resources
-        .iter()
-        .filter_map(|g| match &g.resource {
-            Resource::WasmPlugin(plugin) if plugin.spec.url.starts_with("file://") => Some(plugin.spec.url.clone()),
-            _ => None,
-        })
-        .collect();
-    urls.sort();
-    urls.dedup();
-    urls
 }
 
 /// The local path of a `file://` URL, relative paths being relative to the package.
@@ -78,12 +58,12 @@ pub fn file_url_path(url: &str) -> Option<&str> {
 }
 
 struct Builder<'a> {
-    analysis: &'a Analysis,
+    package: Package<'a>,
     proxy: &'a ProxyDecl,
     site: &'a Site,
-    assets: &'a Assets,
     diagnostics: Vec<Diagnostic>,
-    clusters: Vec<Json>,
+    /// Clusters that tracing providers need, beside the upstream.
+    clusters: Vec<Node>,
 }
 
 /// How specific a resource's scope is for a proxy, when it applies at all.
@@ -121,7 +101,7 @@ impl<'a> Builder<'a> {
         if has_targets {
             return None;
         }
-        let root = self.analysis.manifest.as_ref().map(|m| m.root_namespace.value.as_str()).unwrap_or("istio-system");
+        let root = crate::manifest::root_namespace(self.package.manifest);
         let namespace = metadata.namespace.as_str();
         match selector {
             Some(labels) if !labels.is_empty() => (namespace == self.proxy.namespace
@@ -133,102 +113,129 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn build(&mut self) -> Json {
+    fn build(&mut self) -> Node {
+        let at = self.proxy.span;
         let telemetries = self.telemetries();
-        let metrics = self.stats_metrics(&telemetries);
+        let (metrics, metrics_span) = self.stats_metrics(&telemetries);
         let mut http_filters = self.wasm_plugins();
         if !metrics.is_empty() {
             // Istio's stats filter runs last before the router, after the plugins.
-            http_filters.push(wasm::stats_filter(&metrics));
+            http_filters.push(Node::from_json(&wasm::stats_filter(&metrics), metrics_span));
         }
-        http_filters.push(json!({
-            "name": ROUTER,
-            "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
-        }));
+        http_filters.push(Node::from_json(
+            &json!({
+                "name": ROUTER,
+                "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+            }),
+            at,
+        ));
         let mut upstream = self.upstream_cluster();
         self.envoy_filters(&mut http_filters, &mut upstream);
 
-        let mut hcm = Map::new();
-        hcm.insert(
-            "@type".into(),
-            json!(
-                "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
-            ),
+        let mut hcm = Node::from_json(
+            &json!({
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": "inbound"
+            }),
+            at,
         );
-        hcm.insert("stat_prefix".into(), json!("inbound"));
         if let Some(tracing) = self.tracing(&telemetries) {
-            hcm.insert("tracing".into(), tracing);
+            hcm.insert("tracing", tracing);
         }
         let access_logs = self.access_logs(&telemetries);
         if !access_logs.is_empty() {
-            hcm.insert("access_log".into(), Json::Array(access_logs));
+            hcm.insert("access_log", Node::new(NodeKind::List(access_logs), at));
         }
         hcm.insert(
-            "route_config".into(),
-            json!({
-                "name": "inbound",
-                "virtual_hosts": [{
+            "route_config",
+            Node::from_json(
+                &json!({
                     "name": "inbound",
-                    "domains": ["*"],
-                    "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": UPSTREAM_CLUSTER } }]
-                }]
-            }),
+                    "virtual_hosts": [{
+                        "name": "inbound",
+                        "domains": ["*"],
+                        "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": UPSTREAM_CLUSTER } }]
+                    }]
+                }),
+                at,
+            ),
         );
-        hcm.insert("http_filters".into(), Json::Array(http_filters));
+        hcm.insert("http_filters", Node::new(NodeKind::List(http_filters), at));
 
         let mut clusters = vec![upstream];
         clusters.append(&mut self.clusters);
 
-        let mut out = Map::new();
-        out.insert("node".into(), self.node());
-        out.insert("admin".into(), json!({ "address": socket_address(&self.site.admin) }));
+        let mut out = Node::object(vec![("node", self.node())], at);
+        out.insert("admin", Node::from_json(&json!({ "address": socket_address(&self.site.admin) }), at));
         if self.site.smoke {
             // Spans are reported one at a time and stats are flushed on every admin
             // read, so that a smoke test sees them at once instead of after 5 s.
             out.insert(
-                "layered_runtime".into(),
-                json!({ "layers": [{ "name": "static", "static_layer": {
-                    "tracing.zipkin.min_flush_spans": 1,
-                    "tracing.opentelemetry.min_flush_spans": 1
-                } }] }),
+                "layered_runtime",
+                Node::from_json(
+                    &json!({ "layers": [{ "name": "static", "static_layer": {
+                        "tracing.zipkin.min_flush_spans": 1,
+                        "tracing.opentelemetry.min_flush_spans": 1
+                    } }] }),
+                    at,
+                ),
             );
-            out.insert("stats_flush_on_admin".into(), json!(true));
+            out.insert("stats_flush_on_admin", Node::new(NodeKind::Bool(true), at));
         }
         // Without a limit on downstream connections Envoy warns at every start.
         out.insert(
-            "overload_manager".into(),
-            json!({ "resource_monitors": [{
-                "name": "envoy.resource_monitors.global_downstream_max_connections",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
-                    "max_active_downstream_connections": 50000
-                }
-            }] }),
+            "overload_manager",
+            Node::from_json(
+                &json!({ "resource_monitors": [{
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": 50000
+                    }
+                }] }),
+                at,
+            ),
         );
         if !metrics.is_empty() {
-            out.insert("stats_config".into(), json!({ "stats_tags": wasm::stats_tags(&metrics) }));
+            out.insert(
+                "stats_config",
+                Node::from_json(&json!({ "stats_tags": wasm::stats_tags(&metrics) }), metrics_span),
+            );
         }
-        out.insert(
-            "static_resources".into(),
-            json!({
-                "listeners": [{
-                    "name": "inbound",
-                    "address": socket_address(&self.site.listen),
-                    "filter_chains": [{ "filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": Json::Object(hcm)
-                    }] }]
-                }],
-                "clusters": clusters
-            }),
+        let mut network_filter =
+            Node::from_json(&json!({ "name": "envoy.filters.network.http_connection_manager" }), at);
+        network_filter.insert("typed_config", hcm);
+        let mut listener = Node::from_json(
+            &json!({ "name": "inbound", "address": socket_address(&self.site.listen), "filter_chains": [] }),
+            at,
         );
-        Json::Object(out)
+        listener.insert(
+            "filter_chains",
+            Node::new(
+                NodeKind::List(vec![Node::object(
+                    vec![("filters", Node::new(NodeKind::List(vec![network_filter]), at))],
+                    at,
+                )]),
+                at,
+            ),
+        );
+        out.insert(
+            "static_resources",
+            Node::object(
+                vec![
+                    ("listeners", Node::new(NodeKind::List(vec![listener]), at)),
+                    ("clusters", Node::new(NodeKind::List(clusters), at)),
+                ],
+                at,
+            ),
+        );
+        out
     }
 
-    fn node(&self) -> Json {
+    fn node(&self) -> Node {
         let labels = &self.proxy.labels;
         let workload = kubernetes_name(&self.proxy.name);
-        let mut metadata = Map::new();
+        let mut metadata = serde_json::Map::new();
         metadata.insert("NAME".into(), json!(workload));
         metadata.insert("NAMESPACE".into(), json!(self.proxy.namespace));
         metadata.insert("WORKLOAD_NAME".into(), json!(workload));
@@ -239,15 +246,18 @@ impl<'a> Builder<'a> {
             metadata.insert("VERSION".into(), json!(version));
         }
         metadata.insert("LABELS".into(), json!(labels));
-        json!({
-            "id": format!("{workload}.{}", self.proxy.namespace),
-            "cluster": format!("{workload}.{}", self.proxy.namespace),
-            "metadata": metadata
-        })
+        Node::from_json(
+            &json!({
+                "id": format!("{workload}.{}", self.proxy.namespace),
+                "cluster": format!("{workload}.{}", self.proxy.namespace),
+                "metadata": metadata
+            }),
+            self.proxy.span,
+        )
     }
 
-    fn upstream_cluster(&self) -> Json {
-        static_cluster(UPSTREAM_CLUSTER, &self.site.upstream, false)
+    fn upstream_cluster(&self) -> Node {
+        Node::from_json(&static_cluster(UPSTREAM_CLUSTER, &self.site.upstream, false), self.proxy.span)
     }
 
     // -- Telemetry --------------------------------------------------------------
@@ -255,7 +265,7 @@ impl<'a> Builder<'a> {
     /// The Telemetry resources that apply, most specific first.
     fn telemetries(&self) -> Vec<(&'a Generated, &'a m::Telemetry)> {
         let mut found: Vec<(Specificity, &'a Generated, &'a m::Telemetry)> = Vec::new();
-        for generated in &self.analysis.resources {
+        for generated in &self.package.lowered.resources {
             if let Resource::Telemetry(telemetry) = &generated.resource
                 && let Some(specificity) = self.applies(&generated.resource)
             {
@@ -267,22 +277,26 @@ impl<'a> Builder<'a> {
     }
 
     /// Istio's standard HTTP metrics, with the overrides of the most specific
-    /// Telemetry that configures Prometheus metrics.
-    fn stats_metrics(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Vec<StatsMetric> {
-        let Some((generated, metrics)) = telemetries.iter().find_map(|(g, t)| {
+    /// Telemetry that configures Prometheus metrics, and the span of its `metrics`
+    /// block.
+    fn stats_metrics(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> (Vec<StatsMetric>, Span) {
+        let Some((generated, index, metrics)) = telemetries.iter().find_map(|(g, t)| {
             t.spec
                 .metrics
                 .iter()
-                .find(|m| {
+                .enumerate()
+                .find(|(_, m)| {
                     m.providers.is_empty()
                         || m.providers.iter().any(|p| self.provider_kind(&p.name) == Some("prometheus"))
                 })
-                .map(|m| (*g, m))
+                .map(|(i, m)| (*g, i, m))
         }) else {
-            return Vec::new();
+            return (Vec::new(), self.proxy.span);
         };
+        let path = format!("spec.metrics.{index}");
         let standard: Vec<&MetricInfo> = self
-            .analysis
+            .package
+            .lowered
             .standard_metrics
             .iter()
             .filter(|m| {
@@ -294,7 +308,7 @@ impl<'a> Builder<'a> {
             let mut labels: Vec<(String, LabelSource)> =
                 info.labels.iter().map(|label| (label.clone(), self.standard_label(label))).collect();
             let mut disabled = false;
-            for override_ in &metrics.overrides {
+            for (override_index, override_) in metrics.overrides.iter().enumerate() {
                 let selector = override_.match_.as_ref();
                 let metric = selector.and_then(|s| s.metric.as_deref()).unwrap_or("ALL_METRICS");
                 if selector.is_some_and(|s| s.custom_metric.is_some())
@@ -318,7 +332,7 @@ impl<'a> Builder<'a> {
                                     Some(source) => source,
                                     None => {
                                         self.not_carried(
-                                            generated.origin,
+                                            generated.span_of(&format!("{path}.overrides.{override_index}.tagOverrides.{tag}")),
                                             format!(
                                                 "the tag `{tag}` = `{expression}` is not a plain attribute or string; the raw Envoy target reports it as `unknown`"
                                             ),
@@ -353,7 +367,7 @@ impl<'a> Builder<'a> {
                 labels,
             });
         }
-        out
+        (out, generated.span_of(&path))
     }
 
     /// What Istio's stats filter reports for a standard label on an inbound proxy:
@@ -396,8 +410,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn provider(&self, name: &str) -> Option<&'a crate::manifest::ProviderDecl> {
-        self.analysis.manifest.as_ref()?.providers.iter().find(|p| p.name.value == name)
+    fn provider(&self, name: &str) -> Option<&'a ProviderDecl> {
+        self.package.manifest?.providers.iter().find(|p| p.name.value == name)
     }
 
     fn provider_kind(&self, name: &str) -> Option<&'a str> {
@@ -416,28 +430,31 @@ impl<'a> Builder<'a> {
         Some(Endpoint::new(service, u16::try_from(port).ok()?))
     }
 
-    fn tracing(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Option<Json> {
-        let (generated, tracing) = telemetries.iter().find_map(|(g, t)| {
+    fn tracing(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Option<Node> {
+        let (generated, index, tracing) = telemetries.iter().find_map(|(g, t)| {
             t.spec
                 .tracing
                 .iter()
-                .find(|tr| tr.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
-                .map(|tr| (*g, tr))
+                .enumerate()
+                .find(|(_, tr)| tr.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
+                .map(|(i, tr)| (*g, i, tr))
         })?;
+        let path = format!("spec.tracing.{index}");
+        let at = generated.span_of(&path);
         if tracing.disable_span_reporting == Some(true) {
             return None;
         }
         let provider_name = match tracing.providers.first() {
             Some(provider) => provider.name.clone(),
             None => {
-                self.not_carried(generated.origin, "tracing without a provider relies on MeshConfig's default provider, which the raw Envoy target does not know".into());
+                self.not_carried(at, "tracing without a provider relies on MeshConfig's default provider, which the raw Envoy target does not know".into());
                 return None;
             }
         };
         let kind = self.provider_kind(&provider_name).unwrap_or_default().to_string();
         let Some(collector) = self.collector(&provider_name) else {
             self.not_carried(
-                generated.origin,
+                at,
                 format!("the tracing provider `{provider_name}` has no service and port in mesh.toml"),
             );
             return None;
@@ -445,7 +462,7 @@ impl<'a> Builder<'a> {
         let cluster_name = format!("tracing-{provider_name}");
         let provider = match kind.as_str() {
             "zipkin" => {
-                self.clusters.push(static_cluster(&cluster_name, &collector, false));
+                self.clusters.push(Node::from_json(&static_cluster(&cluster_name, &collector, false), at));
                 json!({
                     "name": "envoy.tracers.zipkin",
                     "typed_config": {
@@ -459,7 +476,7 @@ impl<'a> Builder<'a> {
             }
             // A smoke test's collector takes OTLP over HTTP, which needs no gRPC.
             "opentelemetry" if self.site.smoke => {
-                self.clusters.push(static_cluster(&cluster_name, &collector, false));
+                self.clusters.push(Node::from_json(&static_cluster(&cluster_name, &collector, false), at));
                 json!({
                     "name": "envoy.tracers.opentelemetry",
                     "typed_config": {
@@ -476,7 +493,7 @@ impl<'a> Builder<'a> {
                 })
             }
             "opentelemetry" => {
-                self.clusters.push(static_cluster(&cluster_name, &collector, true));
+                self.clusters.push(Node::from_json(&static_cluster(&cluster_name, &collector, true), at));
                 json!({
                     "name": "envoy.tracers.opentelemetry",
                     "typed_config": {
@@ -487,57 +504,64 @@ impl<'a> Builder<'a> {
                 })
             }
             other => {
-                self.not_carried(
-                    generated.origin,
-                    format!("the raw Envoy target has no tracer for providers of kind `{other}`"),
-                );
+                self.not_carried(at, format!("the raw Envoy target has no tracer for providers of kind `{other}`"));
                 return None;
             }
         };
-        let mut out = Map::new();
-        out.insert("provider".into(), provider);
+        let mut out = Node::object(vec![("provider", Node::from_json(&provider, at))], at);
         // Istio samples 1% unless told otherwise.
-        out.insert("random_sampling".into(), json!({ "value": tracing.random_sampling_percentage.unwrap_or(1.0) }));
+        out.insert(
+            "random_sampling",
+            Node::from_json(
+                &json!({ "value": tracing.random_sampling_percentage.unwrap_or(1.0) }),
+                generated.span_of(&format!("{path}.randomSamplingPercentage")),
+            ),
+        );
         let mut tags = Vec::new();
         for (tag, custom) in &tracing.custom_tags {
-            if let Some(literal) = &custom.literal {
-                tags.push(json!({ "tag": tag, "literal": { "value": literal.value } }));
+            let json = if let Some(literal) = &custom.literal {
+                json!({ "tag": tag, "literal": { "value": literal.value } })
             } else if let Some(environment) = &custom.environment {
                 let mut env = json!({ "name": environment.name });
                 if let Some(default) = &environment.default_value {
                     env["default_value"] = json!(default);
                 }
-                tags.push(json!({ "tag": tag, "environment": env }));
+                json!({ "tag": tag, "environment": env })
             } else if let Some(header) = &custom.header {
                 let mut request_header = json!({ "name": header.name });
                 if let Some(default) = &header.default_value {
                     request_header["default_value"] = json!(default);
                 }
-                tags.push(json!({ "tag": tag, "request_header": request_header }));
+                json!({ "tag": tag, "request_header": request_header })
             } else if let Some(formatter) = &custom.formatter {
-                tags.push(json!({ "tag": tag, "value": formatter.value }));
-            }
+                json!({ "tag": tag, "value": formatter.value })
+            } else {
+                continue;
+            };
+            tags.push(Node::from_json(&json, generated.span_of(&format!("{path}.customTags.{tag}"))));
         }
         if !tags.is_empty() {
-            out.insert("custom_tags".into(), Json::Array(tags));
+            out.insert("custom_tags", Node::new(NodeKind::List(tags), at));
         }
-        Some(Json::Object(out))
+        Some(out)
     }
 
-    fn access_logs(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Vec<Json> {
+    fn access_logs(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Vec<Node> {
         let Some((generated, logging)) = telemetries.iter().find_map(|(g, t)| {
-            let server: Vec<&m::AccessLogging> = t
+            let server: Vec<(usize, &m::AccessLogging)> = t
                 .spec
                 .access_logging
                 .iter()
-                .filter(|a| a.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
+                .enumerate()
+                .filter(|(_, a)| a.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
                 .collect();
             (!server.is_empty()).then_some((*g, server))
         }) else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for entry in logging {
+        for (index, entry) in logging {
+            let at = generated.span_of(&format!("spec.accessLogging.{index}"));
             if entry.disabled == Some(true) {
                 continue;
             }
@@ -555,7 +579,7 @@ impl<'a> Builder<'a> {
                     "envoy_file_access_log" => settings.get("path").and_then(Json::as_str).map(str::to_string),
                     other => {
                         self.not_carried(
-                            generated.origin,
+                            at,
                             format!(
                                 "the raw Envoy target writes file access logs only; `{provider}` is of kind `{other}`"
                             ),
@@ -564,22 +588,27 @@ impl<'a> Builder<'a> {
                     }
                 };
                 let path = self.site.access_log_path.clone().or(path).unwrap_or_else(|| "/dev/stdout".to_string());
-                let mut log = json!({
-                    "name": "envoy.access_loggers.file",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                        "path": path,
-                        "log_format": { "text_format_source": { "inline_string": format.unwrap_or_else(|| ISTIO_TEXT_FORMAT.to_string()) } }
-                    }
-                });
+                let mut log = Node::from_json(
+                    &json!({
+                        "name": "envoy.access_loggers.file",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                            "path": path,
+                            "log_format": { "text_format_source": { "inline_string": format.unwrap_or_else(|| ISTIO_TEXT_FORMAT.to_string()) } }
+                        }
+                    }),
+                    at,
+                );
                 if let Some(filter) = &entry.filter {
-                    log["filter"] = json!({ "extension_filter": {
+                    let filter_json = json!({ "extension_filter": {
                         "name": "envoy.access_loggers.extension_filters.cel",
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
                             "expression": filter.expression
                         }
                     } });
+                    let filter_at = generated.span_of(&format!("spec.accessLogging.{index}.filter"));
+                    log.insert("filter", Node::from_json(&filter_json, filter_at));
                 }
                 out.push(log);
             }
@@ -591,9 +620,9 @@ impl<'a> Builder<'a> {
 
     /// The Wasm HTTP filters of the WasmPlugins that apply, in Istio's order: by
     /// phase (authn, authz, stats, then unspecified), then by priority, highest first.
-    fn wasm_plugins(&mut self) -> Vec<Json> {
+    fn wasm_plugins(&mut self) -> Vec<Node> {
         let mut plugins: Vec<(u8, i32, usize, &'a Generated, &'a m::WasmPlugin)> = Vec::new();
-        for (index, generated) in self.analysis.resources.iter().enumerate() {
+        for (index, generated) in self.package.lowered.resources.iter().enumerate() {
             let Resource::WasmPlugin(plugin) = &generated.resource else { continue };
             if self.applies(&generated.resource).is_none() {
                 continue;
@@ -618,20 +647,21 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for (_, _, _, generated, plugin) in plugins {
             let url = &plugin.spec.url;
+            let url_at = generated.span_of("spec.url");
             if !url.starts_with("file://") {
                 self.not_carried(
-                    generated.origin,
+                    url_at,
                     format!(
                         "the Wasm module `{url}` is not a local file; the raw Envoy target loads `file://` modules only"
                     ),
                 );
                 continue;
             }
-            let Some(bytes) = self.assets.get(url) else {
+            let Some(bytes) = file_url_path(url).and_then(|path| self.package.assets.read(path)) else {
                 self.diagnostics.push(
                     Diagnostic::new(
                         codes::WASM_MODULE_UNREADABLE,
-                        generated.origin,
+                        url_at,
                         format!("the Wasm module `{url}` could not be read"),
                     )
                     .with_help("the path of a `file://` URL is relative to the package directory"),
@@ -639,7 +669,7 @@ impl<'a> Builder<'a> {
                 continue;
             };
             let module = if url.ends_with(".wat") {
-                match wasm::assemble(&String::from_utf8_lossy(bytes)) {
+                match wasm::assemble(&String::from_utf8_lossy(&bytes)) {
                     Ok(module) => module,
                     Err(error) => {
                         self.diagnostics.push(Diagnostic::new(
@@ -651,7 +681,7 @@ impl<'a> Builder<'a> {
                     }
                 }
             } else {
-                bytes.clone()
+                bytes
             };
             let name = plugin.spec.plugin_name.clone().unwrap_or_else(|| plugin.metadata.name.clone());
             let configuration = plugin
@@ -674,7 +704,7 @@ impl<'a> Builder<'a> {
                 config["fail_open"] = json!(true);
             }
             if let Some(vm) = &plugin.spec.vm_config {
-                let mut env = Map::new();
+                let mut env = serde_json::Map::new();
                 let mut host = Vec::new();
                 for var in &vm.env {
                     match (&var.value_from, &var.value) {
@@ -685,7 +715,7 @@ impl<'a> Builder<'a> {
                         _ => {}
                     }
                 }
-                let mut environment = Map::new();
+                let mut environment = serde_json::Map::new();
                 if !host.is_empty() {
                     environment.insert("host_env_keys".into(), Json::Array(host));
                 }
@@ -696,19 +726,22 @@ impl<'a> Builder<'a> {
                     config["vm_config"]["environment_variables"] = Json::Object(environment);
                 }
             }
-            out.push(json!({
-                "name": format!("{}.{}", plugin.metadata.namespace, plugin.metadata.name),
-                "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": config }
-            }));
+            out.push(Node::from_json(
+                &json!({
+                    "name": format!("{}.{}", plugin.metadata.namespace, plugin.metadata.name),
+                    "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": config }
+                }),
+                generated.origin,
+            ));
         }
         out
     }
 
     // -- EnvoyFilter ------------------------------------------------------------
 
-    fn envoy_filters(&mut self, http_filters: &mut Vec<Json>, upstream: &mut Json) {
+    fn envoy_filters(&mut self, http_filters: &mut Vec<Node>, upstream: &mut Node) {
         let mut filters: Vec<(i32, usize, &'a Generated, &'a m::EnvoyFilter)> = Vec::new();
-        for (index, generated) in self.analysis.resources.iter().enumerate() {
+        for (index, generated) in self.package.lowered.resources.iter().enumerate() {
             let Resource::EnvoyFilter(filter) = &generated.resource else { continue };
             if self.applies(&generated.resource).is_some() {
                 filters.push((filter.spec.priority.unwrap_or(0), index, generated, filter));
@@ -717,28 +750,29 @@ impl<'a> Builder<'a> {
         // Istio applies EnvoyFilters by priority, then in creation order.
         filters.sort_by_key(|(priority, index, _, _)| (*priority, *index));
         for (_, _, generated, filter) in filters {
-            for patch in &filter.spec.config_patches {
-                self.patch(generated, patch, http_filters, upstream);
+            for (index, patch) in filter.spec.config_patches.iter().enumerate() {
+                let at = generated.span_of(&format!("spec.configPatches.{index}"));
+                self.patch(at, patch, http_filters, upstream);
             }
         }
     }
 
     fn patch(
         &mut self,
-        generated: &Generated,
+        at: Span,
         patch: &m::EnvoyConfigObjectPatch,
-        http_filters: &mut Vec<Json>,
-        upstream: &mut Json,
+        http_filters: &mut Vec<Node>,
+        upstream: &mut Node,
     ) {
         let apply_to = patch.apply_to.as_deref().unwrap_or("INVALID");
         let matched = patch.match_.as_ref();
         let context = matched.and_then(|m| m.context.as_deref()).unwrap_or("ANY");
         if !matches!(context, "ANY" | "SIDECAR_INBOUND" | "GATEWAY") {
-            self.not_carried(generated.origin, format!("a patch of the {context} context is not carried into the raw Envoy target, whose proxy is an inbound one"));
+            self.not_carried(at, format!("a patch of the {context} context is not carried into the raw Envoy target, whose proxy is an inbound one"));
             return;
         }
         let operation = patch.patch.as_ref().and_then(|p| p.operation.as_deref()).unwrap_or("INVALID");
-        let value = patch.patch.as_ref().and_then(|p| p.value.clone()).map(Json::Object);
+        let value = patch.patch.as_ref().and_then(|p| p.value.clone());
         match apply_to {
             "HTTP_FILTER" => {
                 let sub_filter = matched
@@ -748,7 +782,7 @@ impl<'a> Builder<'a> {
                     .and_then(|f| f.sub_filter.as_ref())
                     .and_then(|s| s.name.clone());
                 let position = sub_filter.as_ref().and_then(|name| {
-                    http_filters.iter().position(|f| f.get("name").and_then(Json::as_str) == Some(name.as_str()))
+                    http_filters.iter().position(|f| f.get("name").and_then(Node::as_str) == Some(name.as_str()))
                 });
                 match (operation, value) {
                     ("INSERT_FIRST", Some(value)) => http_filters.insert(0, value),
@@ -756,7 +790,7 @@ impl<'a> Builder<'a> {
                     ("INSERT_BEFORE" | "INSERT_AFTER" | "REPLACE" | "REMOVE", value) => {
                         let Some(position) = position.or(if sub_filter.is_none() && operation.starts_with("INSERT") { Some(0) } else { None }) else {
                             self.not_carried(
-                                generated.origin,
+                                at,
                                 format!("the filter `{}` that this patch is relative to is not in the raw proxy's HTTP filters", sub_filter.unwrap_or_default()),
                             );
                             return;
@@ -771,16 +805,16 @@ impl<'a> Builder<'a> {
                             _ => {}
                         }
                     }
-                    _ => self.not_carried(generated.origin, format!("the operation {operation} on HTTP_FILTER is not carried into the raw Envoy target")),
+                    _ => self.not_carried(at, format!("the operation {operation} on HTTP_FILTER is not carried into the raw Envoy target")),
                 }
             }
             "CLUSTER" if operation == "MERGE" => {
                 if let Some(value) = value {
-                    merge(upstream, &value);
+                    upstream.merge(&value);
                 }
             }
             _ => self.not_carried(
-                generated.origin,
+                at,
                 format!("a {apply_to} patch ({operation}) is not carried into the raw Envoy target; it applies HTTP_FILTER patches and CLUSTER merges"),
             ),
         }
@@ -849,23 +883,6 @@ fn static_cluster(name: &str, endpoint: &Endpoint, http2: bool) -> Json {
     cluster
 }
 
-/// A deep merge of JSON objects, as istiod merges a MERGE patch (lists are replaced).
-fn merge(into: &mut Json, value: &Json) {
-    match (into, value) {
-        (Json::Object(target), Json::Object(source)) => {
-            for (key, item) in source {
-                match target.get_mut(key) {
-                    Some(existing) if existing.is_object() && item.is_object() => merge(existing, item),
-                    _ => {
-                        target.insert(key.clone(), item.clone());
-                    }
-                }
-            }
-        }
-        (target, source) => *target = source.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -876,15 +893,5 @@ mod tests {
         assert_eq!(label_source("request.headers['X-User']"), Some(LabelSource::RequestHeader("x-user".into())));
         assert_eq!(label_source("request.host"), Some(LabelSource::Attribute(vec!["request".into(), "host".into()])));
         assert_eq!(label_source("request.host + \"x\""), None);
-    }
-
-    #[test]
-    fn merges_are_deep_and_replace_lists() {
-        let mut cluster = json!({ "name": "a", "circuit_breakers": { "thresholds": [1] }, "x": { "y": 1 } });
-        merge(&mut cluster, &json!({ "x": { "z": 2 }, "circuit_breakers": { "thresholds": [2, 3] } }));
-        assert_eq!(
-            cluster,
-            json!({ "name": "a", "circuit_breakers": { "thresholds": [2, 3] }, "x": { "y": 1, "z": 2 } })
-        );
     }
 }

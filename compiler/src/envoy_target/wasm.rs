@@ -478,7 +478,7 @@ mod tests {
             }
         });
         let text = serde_json::to_string_pretty(&bootstrap).unwrap();
-        let diagnostics = crate::envoy_config::validate_bootstrap(FileId(0), &text, "1.38.2");
+        let diagnostics = crate::envoy::validate_bootstrap(FileId(0), &text, &["1.38.2"]);
         assert!(diagnostics.is_empty(), "{diagnostics:#?}");
     }
 }

@@ -5,9 +5,9 @@
 use super::context::cursor_at;
 use super::envoy::{self, Envoys, Place, find_field};
 use super::{CodeAction, TextEdit};
-use crate::analysis::Analysis;
-use crate::check::envoy_schema::replacement;
 use crate::diagnostic::codes;
+use crate::driver::Analysis;
+use crate::envoy::replacement;
 use crate::source::SourceDb;
 use crate::span::{FileId, Span};
 use crate::syntax::ast::*;

@@ -4,9 +4,9 @@
 use super::context::{Cursor, Frame, cursor_at};
 use super::envoy::{self, Envoys, Place, field_type, find_field};
 use super::{Completion, CompletionKind, symbols};
-use crate::analysis::Analysis;
 use crate::check::symbols::{STD_MODULES, Symbols};
 use crate::check::{envoy_filter as ef, proxy as px, telemetry as tm, wasm_plugin as wp};
+use crate::driver::Analysis;
 use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
 use crate::syntax::{ITEM_KEYWORDS, STATEMENT_KEYWORDS};
@@ -389,7 +389,7 @@ fn istio_completions(
         && *key == "proxy"
         && matches!(block, Block::Resource(k) if k == "smoke")
     {
-        for proxy in &analysis.proxies {
+        for proxy in &analysis.lowered.proxies {
             out.push(&proxy.name, CompletionKind::Declaration, Some("proxy".to_string()), None);
         }
     }

@@ -2,10 +2,10 @@
 //! a field, an enum value or a message is described, across the targeted versions.
 
 use super::context::{Frame, is_type_path};
-use crate::analysis::Analysis;
 use crate::check::envoy_filter::patched_type;
-use crate::check::envoy_rules::{FieldRules, Rules};
-use crate::check::envoy_schema::{descriptor_pool, replacement};
+use crate::driver::Analysis;
+use crate::envoy::rules::{FieldRules, Rules};
+use crate::envoy::{descriptor_pool, replacement};
 use crate::versions;
 use prost_reflect::{DescriptorPool, EnumValueDescriptor, FieldDescriptor, Kind, MessageDescriptor, Value};
 
@@ -17,12 +17,7 @@ pub(crate) struct Envoys {
 
 impl Envoys {
     pub fn of(analysis: &Analysis) -> Envoys {
-        let mut builds: Vec<&'static str> = match &analysis.manifest {
-            Some(manifest) => {
-                manifest.envoy_targets().iter().filter_map(|m| versions::envoy_build(m)).map(|b| b.version).collect()
-            }
-            None => Vec::new(),
-        };
+        let mut builds: Vec<&'static str> = analysis.targets.envoy_versions();
         if builds.is_empty() {
             // Without targets, describe the newest supported Envoy.
             builds.extend(versions::ENVOY_BUILDS.last().map(|b| b.version));
@@ -219,7 +214,7 @@ pub(crate) fn describe_rules(rules: &FieldRules) -> Vec<String> {
     if rules.required {
         out.push("required".to_string());
     }
-    let bounds = |out: &mut Vec<String>, r: &crate::check::envoy_rules::NumberRules, unit: &str| {
+    let bounds = |out: &mut Vec<String>, r: &crate::envoy::rules::NumberRules, unit: &str| {
         let bound = |op: &str, v: Option<f64>| v.map(|v| format!("{op} {v}{unit}"));
         out.extend(
             [bound(">", r.gt), bound(">=", r.gte), bound("<", r.lt), bound("<=", r.lte), bound("=", r.constant)]

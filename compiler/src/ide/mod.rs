@@ -27,8 +27,8 @@ pub use hover::hover;
 pub use navigation::{definition, prepare_rename, references, rename};
 pub use outline::{document_symbols, folding_ranges, semantic_tokens};
 
-use crate::analysis::Analysis;
 use crate::check::symbols::Symbols;
+use crate::driver::Analysis;
 use crate::source::SourceDb;
 use crate::span::Span;
 

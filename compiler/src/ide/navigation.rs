@@ -5,8 +5,8 @@
 //! declaration it resolves to, through the same [`Symbols`] the checker uses.
 
 use super::{RenameError, TextEdit, symbols};
-use crate::analysis::Analysis;
 use crate::check::symbols::Symbols;
+use crate::driver::Analysis;
 use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
 use crate::syntax::KEYWORDS;
@@ -30,7 +30,7 @@ pub(crate) struct Occurrence {
 }
 
 pub(crate) fn occurrences(analysis: &Analysis, db: &SourceDb, symbols: &Symbols) -> Vec<Occurrence> {
-    let proxies = analysis.proxies.iter().map(|p| (p.name.clone(), p.span)).collect();
+    let proxies = analysis.lowered.proxies.iter().map(|p| (p.name.clone(), p.span)).collect();
     let mut walker = Walker { symbols, out: Vec::new(), file: FileId(0), aliases: Vec::new(), proxies };
     for parsed in &analysis.files {
         if db.get(parsed.file).kind != SourceKind::Package {

@@ -2,8 +2,8 @@
 //! regions an editor can fold.
 
 use super::{DocumentSymbol, FoldingKind, FoldingRange, SemanticToken, SymbolKind, TokenKind, symbols};
-use crate::analysis::Analysis;
 use crate::check::symbols::Symbols;
+use crate::driver::Analysis;
 use crate::source::SourceDb;
 use crate::span::{FileId, Span};
 use crate::syntax::ast::*;

@@ -1,7 +1,7 @@
 //! Each query on a small package, with the cursor written as `$0` in the source.
 
 use super::*;
-use crate::analysis::analyze;
+use crate::driver::analyze;
 use crate::source::{SourceDb, SourceKind};
 use crate::span::FileId;
 
@@ -29,7 +29,7 @@ fn package(source: &str) -> (SourceDb, Analysis, FileId, u32) {
     db.set_module(other, "other");
     let file = db.add("main.mesh", text, SourceKind::Package);
     db.set_module(file, "main");
-    let analysis = analyze(&db);
+    let analysis = analyze(&db, &crate::driver::NoAssets);
     (db, analysis, file, offset)
 }
 

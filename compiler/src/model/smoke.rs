@@ -1,6 +1,6 @@
 //! Smoke scenarios: requests to send to a proxy running in a real Envoy, and what
 //! must be observed. This is plain data lowered from `smoke` declarations; the CLI's
-//! runner (`cli::smoke`) starts the processes and judges the expectations.
+//! runner (the `meshc-smoke` crate) starts the processes and judges the expectations.
 
 use crate::span::Span;
 

@@ -137,11 +137,11 @@ pub fn decompress(compressed: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// The descriptor sets embedded in the compiler, one per pinned Envoy build.
 static EMBEDDED: &[(&str, &[u8])] = &[
-    ("1.36.4", include_bytes!("../descriptors/envoy-1.36.4.binpb.deflate")),
-    ("1.37.0", include_bytes!("../descriptors/envoy-1.37.0.binpb.deflate")),
-    ("1.38.2", include_bytes!("../descriptors/envoy-1.38.2.binpb.deflate")),
-    ("1.39.3", include_bytes!("../descriptors/envoy-1.39.3.binpb.deflate")),
-    ("1.40.0", include_bytes!("../descriptors/envoy-1.40.0.binpb.deflate")),
+    ("1.36.4", include_bytes!("../../descriptors/envoy-1.36.4.binpb.deflate")),
+    ("1.37.0", include_bytes!("../../descriptors/envoy-1.37.0.binpb.deflate")),
+    ("1.38.2", include_bytes!("../../descriptors/envoy-1.38.2.binpb.deflate")),
+    ("1.39.3", include_bytes!("../../descriptors/envoy-1.39.3.binpb.deflate")),
+    ("1.40.0", include_bytes!("../../descriptors/envoy-1.40.0.binpb.deflate")),
 ];
 
 /// The compressed descriptor set of an Envoy build (`1.38.2`), as committed.

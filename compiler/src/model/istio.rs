@@ -6,11 +6,12 @@
 //! Istio's exact spelling (`CLIENT_AND_SERVER`, `IfNotPresent`), which the checker
 //! produces from its own tables.
 
-use serde::{Deserialize, Serialize};
+use super::node::Node;
+use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Resource {
     Telemetry(Telemetry),
@@ -44,7 +45,7 @@ impl Resource {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ObjectMeta {
     pub name: String,
     pub namespace: String,
@@ -54,13 +55,13 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PolicyTargetReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -72,13 +73,13 @@ pub struct PolicyTargetReference {
 
 // -- Telemetry (telemetry.istio.io/v1) ------------------------------------------------
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Telemetry {
     pub metadata: ObjectMeta,
     pub spec: TelemetrySpec,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetrySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +94,7 @@ pub struct TelemetrySpec {
     pub access_logging: Vec<AccessLogging>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WorkloadMode {
     ClientAndServer,
@@ -101,12 +102,12 @@ pub enum WorkloadMode {
     Server,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ProviderRef {
     pub name: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tracing {
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
@@ -127,14 +128,14 @@ pub struct Tracing {
     pub disable_context_propagation: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TracingSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkloadMode>,
 }
 
 /// One of `literal`, `environment`, `header` or `formatter` is set.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CustomTag {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<LiteralTag>,
@@ -146,12 +147,12 @@ pub struct CustomTag {
     pub formatter: Option<FormatterTag>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LiteralTag {
     pub value: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentTag {
     pub name: String,
@@ -159,7 +160,7 @@ pub struct EnvironmentTag {
     pub default_value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestHeaderTag {
     pub name: String,
@@ -167,12 +168,12 @@ pub struct RequestHeaderTag {
     pub default_value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FormatterTag {
     pub value: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metrics {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -183,7 +184,7 @@ pub struct Metrics {
     pub reporting_interval: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsOverrides {
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
@@ -195,7 +196,7 @@ pub struct MetricsOverrides {
 }
 
 /// `metric` or `customMetric` (or neither, meaning all metrics), and a mode.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,14 +207,14 @@ pub struct MetricSelector {
     pub mode: Option<WorkloadMode>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TagOperation {
     Upsert,
     Remove,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TagOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<TagOperation>,
@@ -221,7 +222,7 @@ pub struct TagOverride {
     pub value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AccessLogging {
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
     pub match_: Option<AccessLogSelector>,
@@ -233,26 +234,26 @@ pub struct AccessLogging {
     pub filter: Option<AccessLogFilter>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AccessLogSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkloadMode>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AccessLogFilter {
     pub expression: String,
 }
 
 // -- WasmPlugin (extensions.istio.io/v1alpha1) ----------------------------------------
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct WasmPlugin {
     pub metadata: ObjectMeta,
     pub spec: WasmPluginSpec,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmPluginSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,13 +287,13 @@ pub struct WasmPluginSpec {
     pub type_: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct VmConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
@@ -302,7 +303,7 @@ pub struct EnvVar {
     pub value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct WasmPluginTrafficSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
@@ -310,20 +311,20 @@ pub struct WasmPluginTrafficSelector {
     pub ports: Vec<PortSelector>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PortSelector {
     pub number: u32,
 }
 
 // -- EnvoyFilter (networking.istio.io/v1alpha3) ---------------------------------------
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct EnvoyFilter {
     pub metadata: ObjectMeta,
     pub spec: EnvoyFilterSpec,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvoyFilterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -336,12 +337,12 @@ pub struct EnvoyFilterSpec {
     pub priority: Option<i32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct EnvoyFilterWorkloadSelector {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvoyConfigObjectPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,7 +354,7 @@ pub struct EnvoyConfigObjectPatch {
 }
 
 /// `context`, `proxy`, and at most one of `listener`, `routeConfiguration`, `cluster`, `waypoint`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvoyConfigObjectMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -370,7 +371,7 @@ pub struct EnvoyConfigObjectMatch {
     pub waypoint: Option<WaypointMatch>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -379,7 +380,7 @@ pub struct ProxyMatch {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -394,7 +395,7 @@ pub struct ListenerMatch {
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilterChainMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -414,7 +415,7 @@ pub struct FilterChainMatch {
     pub transport_socket: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilterMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,13 +424,13 @@ pub struct FilterMatch {
     pub sub_filter: Option<SubFilterMatch>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SubFilterMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteConfigurationMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -444,7 +445,7 @@ pub struct RouteConfigurationMatch {
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualHostMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -455,7 +456,7 @@ pub struct VirtualHostMatch {
     pub route: Option<RouteMatch>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RouteMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -463,7 +464,7 @@ pub struct RouteMatch {
     pub action: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -477,7 +478,7 @@ pub struct ClusterMatch {
 }
 
 /// Only in Istio 1.29 and later, with `context: WAYPOINT`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WaypointMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -488,19 +489,19 @@ pub struct WaypointMatch {
     pub port_number: Option<u32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct WaypointRouteMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Patch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<Map<String, Json>>,
+    pub value: Option<Node>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_class: Option<String>,
 }

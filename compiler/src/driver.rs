@@ -1,45 +1,36 @@
-//! The compiler's entry point: a package's sources in, resources and diagnostics out.
+//! The compiler's one pipeline: a package's sources in, its resources, bootstraps
+//! and diagnostics out.
 //!
-//! Phases run in order (parse, resolve, check and lower, emit) and each returns what
-//! it could build together with its diagnostics, so one broken file or declaration
-//! never hides the mistakes in another. The CLI, the language server and the tests
-//! all call [`analyze`].
+//! Phases run in order (manifest, parse, resolve, check and lower, the raw Envoy
+//! target) and each returns what it could build together with its diagnostics, so
+//! one broken file or declaration never hides the mistakes in another. The CLI, the
+//! golden runner, the smoke runner and the language server all call [`analyze`], so
+//! `meshc check`, `meshc build` and the editor report the same diagnostics.
 
 use crate::check;
 use crate::diagnostic::{self, Diagnostic, codes};
-use crate::istio::{emit, model::Resource};
+use crate::emit;
+use crate::envoy_target;
+use crate::envoy_target::Bootstrap;
 use crate::manifest::{Manifest, parse_manifest};
+pub use crate::model::{Assets, NoAssets};
+use crate::model::{Lowered, ParsedFile};
 use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
-use crate::syntax::{ast, parse_file};
-
-/// One parsed `.mesh` file (package or stdlib).
-#[derive(Clone, Debug)]
-pub struct ParsedFile {
-    pub file: FileId,
-    pub ast: ast::File,
-}
-
-/// A resource the package generates, with the declaration it came from.
-#[derive(Clone, Debug)]
-pub struct Generated {
-    pub resource: Resource,
-    /// The span of the declaration's name, for diagnostics about the whole resource.
-    pub origin: Span,
-}
+use crate::syntax::parse_file;
+use crate::versions::Targets;
 
 /// Everything the compiler learnt about a package.
 #[derive(Clone, Debug)]
 pub struct Analysis {
     pub manifest: Option<Manifest>,
+    /// The Istio releases and Envoy builds the package targets.
+    pub targets: Targets,
     pub files: Vec<ParsedFile>,
-    pub resources: Vec<Generated>,
-    /// `proxy` declarations: the Envoys of the raw Envoy target.
-    pub proxies: Vec<crate::envoy_target::ProxyDecl>,
-    /// `smoke` scenarios, each against one of `proxies`.
-    pub smokes: Vec<crate::envoy_target::smoke::SmokeScenario>,
-    /// The standard Istio metrics of `std.metrics`, for the raw Envoy target.
-    pub standard_metrics: Vec<check::symbols::MetricInfo>,
+    /// What the declarations mean: resources, proxies, smoke scenarios.
+    pub lowered: Lowered,
+    /// The bootstraps of the raw Envoy target: one per proxy and targeted Envoy build.
+    pub bootstraps: Vec<Bootstrap>,
     /// All diagnostics of all phases, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -54,6 +45,11 @@ impl Analysis {
     pub fn user_diagnostics<'a>(&'a self, db: &'a SourceDb) -> impl Iterator<Item = &'a Diagnostic> {
         self.diagnostics.iter().filter(move |d| db.get(d.primary_span().file).kind != SourceKind::Stdlib)
     }
+
+    /// The root namespace of the mesh (MeshConfig `rootNamespace`).
+    pub fn root_namespace(&self) -> &str {
+        crate::manifest::root_namespace(self.manifest.as_ref())
+    }
 }
 
 /// A file to write: its path relative to the output directory, and its bytes.
@@ -64,8 +60,9 @@ pub struct OutputFile {
 }
 
 /// Analyses the package in `db`: its `mesh.toml` (the one file of kind
-/// [`SourceKind::Manifest`]), its `.mesh` files and the stdlib modules.
-pub fn analyze(db: &SourceDb) -> Analysis {
+/// [`SourceKind::Manifest`]), its `.mesh` files and the stdlib modules; `assets`
+/// gives the Wasm modules the raw Envoy target inlines.
+pub fn analyze(db: &SourceDb, assets: &dyn Assets) -> Analysis {
     let mut diagnostics = Vec::new();
 
     let manifest = match db.iter().find(|(_, f)| f.kind == SourceKind::Manifest) {
@@ -89,6 +86,7 @@ pub fn analyze(db: &SourceDb) -> Analysis {
             None
         }
     };
+    let targets = crate::manifest::targets(manifest.as_ref());
 
     let mut files = Vec::new();
     for (id, file) in db.iter() {
@@ -106,34 +104,45 @@ pub fn analyze(db: &SourceDb) -> Analysis {
         }
     }
 
-    let (checked, check_diagnostics) = check::check_package(db, manifest.as_ref(), &files);
+    let (lowered, check_diagnostics) = check::check_package(db, manifest.as_ref(), &targets, &files);
     diagnostics.extend(check_diagnostics);
+
+    let package = envoy_target::Package { manifest: manifest.as_ref(), lowered: &lowered, assets };
+    let (bootstraps, bootstrap_diagnostics) = envoy_target::bootstraps(package, &targets);
+    diagnostics.extend(bootstrap_diagnostics);
+
     diagnostic::sort(&mut diagnostics);
-    Analysis {
-        manifest,
-        files,
-        resources: checked.generated,
-        proxies: checked.proxies,
-        smokes: checked.smokes,
-        standard_metrics: checked.standard_metrics,
-        diagnostics,
-    }
+    Analysis { manifest, targets, files, lowered, bootstraps, diagnostics }
 }
 
-/// The files `meshc build` writes for an analysis, in a stable order.
+/// The Istio resources `meshc build` writes, in a stable order.
 ///
 /// Two declarations that would produce the same path were already reported as
 /// duplicates by the checker; here the first one wins.
-pub fn outputs(analysis: &Analysis) -> Vec<OutputFile> {
+pub fn istio_outputs(analysis: &Analysis) -> Vec<OutputFile> {
     let mut seen = std::collections::HashSet::new();
     let mut files: Vec<OutputFile> = Vec::new();
-    for generated in &analysis.resources {
+    for generated in &analysis.lowered.resources {
         let path = emit::output_path(&generated.resource);
         if !seen.insert(path.clone()) {
             continue;
         }
         files.push(OutputFile { path, contents: emit::to_yaml(&generated.resource) });
     }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+/// The bootstraps `meshc build --target envoy` writes: `PROXY/envoy-VERSION.yaml`.
+pub fn envoy_outputs(analysis: &Analysis) -> Vec<OutputFile> {
+    let mut files: Vec<OutputFile> = analysis
+        .bootstraps
+        .iter()
+        .map(|b| OutputFile {
+            path: format!("{}/envoy-{}.yaml", b.proxy.replace('_', "-"), b.envoy),
+            contents: emit::json_to_yaml(&b.config.to_json()),
+        })
+        .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }
@@ -145,7 +154,7 @@ mod tests {
     #[test]
     fn the_stdlib_has_no_diagnostics_and_declares_the_vocabulary() {
         let db = SourceDb::with_stdlib();
-        let analysis = analyze(&db);
+        let analysis = analyze(&db, &NoAssets);
         let stdlib: Vec<&Diagnostic> =
             analysis.diagnostics.iter().filter(|d| d.code != codes::MISSING_MANIFEST).collect();
         assert!(stdlib.is_empty(), "{stdlib:#?}");

@@ -5,7 +5,7 @@
 //! `out/my-app/telemetry/custom-metrics.yaml`. Names are unique per kind and
 //! namespace in a cluster, so paths never collide.
 
-use super::model::Resource;
+use crate::model::istio::Resource;
 use serde_json::{Map, Value as Json};
 
 /// The path of a resource's file, relative to the output directory.

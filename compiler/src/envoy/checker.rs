@@ -1,0 +1,705 @@
+//! One Envoy version's check of a message value: fields, kinds, enums, oneofs,
+//! validation rules and annotations, down through `Any` values by their type.
+
+use super::lua::{lua_sources, lua_syntax};
+use super::re2::re2_syntax;
+use super::replacements::replacement;
+use super::rules::{FieldRules, Rules, Scalar, count_problems, parse_duration};
+use super::schema::{FieldInfo, MessageInfo, Schema, extension_flag, info_all_disallowed};
+use super::{Completeness, Strictness};
+use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
+use crate::model::node::{Member, Node, NodeKind};
+use crate::span::Span;
+use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
+use std::collections::BTreeMap;
+
+pub(super) struct MessageChecker<'s> {
+    schema: &'s Schema,
+    pub(super) diagnostics: Vec<Diagnostic>,
+    /// The work-in-progress file whose messages are being checked, if any.
+    inside_file: Option<String>,
+    /// The Envoy minor version (`38`), for behaviour that changed between releases.
+    minor: u32,
+    /// Deprecated fields the config's runtime re-enables.
+    allowed_deprecated: &'s [String],
+    completeness: Completeness,
+    strictness: Strictness,
+}
+
+/// Whether a value stands for "not set": Envoy's JSON reader takes `null` as the
+/// field's default.
+fn is_null(value: &Node) -> bool {
+    matches!(value.kind, NodeKind::Null)
+}
+
+/// The entry that sets a field, by its proto or JSON name.
+fn entry_for<'e>(entries: &'e [Member], field: &FieldDescriptor) -> Option<&'e Member> {
+    entries.iter().find(|e| (e.key == field.name() || e.key == field.json_name()) && !is_null(&e.value))
+}
+
+impl<'s> MessageChecker<'s> {
+    pub(super) fn new(
+        schema: &'s Schema,
+        completeness: Completeness,
+        strictness: Strictness,
+        minor: u32,
+        allowed_deprecated: &'s [String],
+    ) -> MessageChecker<'s> {
+        MessageChecker {
+            schema,
+            diagnostics: Vec::new(),
+            inside_file: None,
+            minor,
+            allowed_deprecated,
+            completeness,
+            strictness,
+        }
+    }
+
+    pub(super) fn unknown_type(&mut self, type_name: &str, span: Span) {
+        let names: Vec<String> = self.schema.pool.all_messages().map(|m| m.full_name().to_string()).collect();
+        let mut diagnostic =
+            Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
+                .with_label_message("unknown type");
+        if let Some(suggestion) = did_you_mean(type_name, names.iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_did_you_mean(span, suggestion);
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    pub(super) fn fields(&mut self, message: &MessageDescriptor, entries: &[Member], anchor: Span) {
+        let info = self.schema.message_info(message);
+        // A work-in-progress file is reported where a value enters it, not at each of
+        // its messages.
+        let entered_file = info.work_in_progress_file.is_some() && info.work_in_progress_file != self.inside_file;
+        let outer_file = std::mem::replace(&mut self.inside_file, info.work_in_progress_file.clone());
+        if info.work_in_progress || entered_file {
+            self.work_in_progress(anchor, format!("`{}`", message.full_name()));
+        }
+        if self.completeness == Completeness::Whole && !info.rules_disabled {
+            self.required(message, &info, entries, anchor);
+        }
+        let mut oneofs: BTreeMap<String, &Member> = BTreeMap::new();
+        for entry in entries {
+            if entry.key == "@type" {
+                continue;
+            }
+            let Some(field) =
+                message.get_field_by_name(&entry.key).or_else(|| message.get_field_by_json_name(&entry.key))
+            else {
+                self.unknown_field(message, &entry.key, entry.key_span);
+                continue;
+            };
+            if is_null(&entry.value) {
+                continue;
+            }
+            if let Some(oneof) = field.containing_oneof()
+                && !oneof.is_synthetic()
+            {
+                if let Some(previous) = oneofs.get(oneof.name()) {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::ENVOY_ONEOF_CONFLICT,
+                            entry.key_span,
+                            format!(
+                                "`{}` and `{}` are alternatives of `{}`; set one",
+                                previous.key,
+                                entry.key,
+                                oneof.name()
+                            ),
+                        )
+                        .with_label_message("a second alternative")
+                        .with_secondary(previous.key_span, "the first one"),
+                    );
+                } else {
+                    oneofs.insert(oneof.name().to_string(), entry);
+                }
+            }
+            let field_info = info.fields.get(&field.number());
+            if let Some(field_info) = field_info
+                && is_set(&field, &entry.value)
+            {
+                self.annotations(message, &field, field_info, entry);
+            }
+            self.field_value(&field, &entry.value);
+            if !info.rules_disabled
+                && let Some(rules) = field_info.and_then(|f| f.rules.as_ref())
+            {
+                self.validate(&field, rules, &entry.value);
+            }
+        }
+        if message.full_name() == "envoy.type.matcher.v3.RegexMatcher"
+            && let Some(entry) = entries.iter().find(|e| e.key == "regex")
+            && let Some(diagnostic) = re2_syntax(&entry.value)
+        {
+            self.diagnostics.push(diagnostic);
+        }
+        if matches!(
+            message.full_name(),
+            "envoy.extensions.filters.http.lua.v3.Lua" | "envoy.extensions.filters.http.lua.v3.LuaPerRoute"
+        ) {
+            for code in lua_sources(entries) {
+                if let Some(diagnostic) = lua_syntax(code) {
+                    self.diagnostics.push(diagnostic);
+                }
+            }
+        }
+        self.inside_file = outer_file;
+    }
+
+    /// Deprecated, disallowed and work-in-progress fields.
+    fn annotations(&mut self, message: &MessageDescriptor, field: &FieldDescriptor, info: &FieldInfo, entry: &Member) {
+        // Envoy rejects a disallowed field from 1.39 on, unless the runtime re-enables
+        // it; earlier releases only warn, as for any deprecated field. A message whose
+        // every field is disallowed is an extension Envoy removed, which no release
+        // has a factory for.
+        let allowed = self.allowed_deprecated.iter().any(|f| f == field.full_name());
+        let removed = info_all_disallowed(self.schema, message);
+        if info.disallowed && (self.minor >= 39 || removed) && !allowed {
+            let mut diagnostic = Diagnostic::new(
+                codes::ENVOY_DISALLOWED_FIELD,
+                entry.key_span,
+                format!("`{}` of `{}` is deprecated and disallowed by default", field.name(), message.full_name()),
+            )
+            .with_label_message("disallowed by default")
+            .with_note("Envoy rejects it unless the runtime re-enables this deprecated feature");
+            if let Some(replacement) = replacement(field) {
+                diagnostic = diagnostic.with_help(format!("use `{replacement}` instead"));
+            }
+            self.diagnostics.push(diagnostic);
+        } else if info.deprecated || info.disallowed {
+            let mut diagnostic = Diagnostic::new(
+                codes::ENVOY_DEPRECATED_FIELD,
+                entry.key_span,
+                format!("`{}` is deprecated in `{}`", field.name(), message.full_name()),
+            )
+            .with_label_message("deprecated")
+            .with_severity(Severity::Warning);
+            if let Some(replacement) = replacement(field) {
+                diagnostic = diagnostic.with_help(format!("use `{replacement}` instead"));
+                if message.get_field_by_name(replacement).is_some_and(|r| r.kind() == field.kind()) {
+                    diagnostic = diagnostic.with_did_you_mean(entry.key_span, replacement);
+                }
+            }
+            self.diagnostics.push(diagnostic);
+        }
+        if info.work_in_progress {
+            self.work_in_progress(entry.key_span, format!("`{}` of `{}`", field.name(), message.full_name()));
+        }
+    }
+
+    fn work_in_progress(&mut self, span: Span, what: String) {
+        self.diagnostics.push(
+            Diagnostic::new(codes::ENVOY_WORK_IN_PROGRESS, span, format!("{what} is work in progress in Envoy"))
+                .with_label_message("work in progress")
+                .with_severity(Severity::Warning)
+                .with_note("Envoy accepts it, but its behaviour and schema may change without a deprecation period"),
+        );
+    }
+
+    /// Fields that a whole message must set, and required oneofs.
+    fn required(&mut self, message: &MessageDescriptor, info: &MessageInfo, entries: &[Member], anchor: Span) {
+        let mut missing = Vec::new();
+        for field in &info.required {
+            if entry_for(entries, field).is_none() {
+                missing.push(format!("`{}`", field.name()));
+            }
+        }
+        for oneof in &info.required_oneofs {
+            if !oneof.iter().any(|f| entry_for(entries, f).is_some()) {
+                missing.push(format!(
+                    "one of {}",
+                    oneof.iter().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        self.diagnostics.push(
+            Diagnostic::new(
+                codes::ENVOY_RULE_VIOLATED,
+                anchor,
+                format!("`{}` requires {}", message.full_name(), missing.join(", ")),
+            )
+            .with_label_message(format!("missing {}", missing.join(", "))),
+        );
+    }
+
+    /// protoc-gen-validate rules on a given value.
+    fn validate(&mut self, field: &FieldDescriptor, rules: &FieldRules, value: &Node) {
+        let mut problems = Vec::new();
+        match (&rules.kind, &value.kind) {
+            (Rules::Repeated(repeated), NodeKind::List(items)) => {
+                if !(repeated.ignore_empty && items.is_empty()) {
+                    problems.extend(count_problems(
+                        items.len() as u64,
+                        repeated.min_items,
+                        repeated.max_items,
+                        "list",
+                        "item",
+                    ));
+                    if let Some(item_rules) = &repeated.items {
+                        for item in items {
+                            self.validate_single(field, item_rules, item);
+                        }
+                    }
+                    if repeated.unique {
+                        let mut seen: Vec<String> = Vec::new();
+                        for item in items {
+                            let Some(text) = scalar_text(item) else { continue };
+                            if seen.contains(&text) {
+                                self.violation(field, item, vec!["a list of unique items".to_string()]);
+                            }
+                            seen.push(text);
+                        }
+                    }
+                }
+            }
+            (Rules::Map(map), NodeKind::Object(entries)) => {
+                if !(map.ignore_empty && entries.is_empty()) {
+                    problems.extend(count_problems(entries.len() as u64, map.min_pairs, map.max_pairs, "map", "entry"));
+                    for entry in entries {
+                        if let Some(key_rules) = &map.keys {
+                            let key_problems = key_rules.scalar_problems(Scalar::Str(&entry.key));
+                            if !key_problems.is_empty() {
+                                self.diagnostics.push(
+                                    Diagnostic::new(
+                                        codes::ENVOY_RULE_VIOLATED,
+                                        entry.key_span,
+                                        format!(
+                                            "the keys of `{}` must be {}",
+                                            field.name(),
+                                            key_problems.join(" and ")
+                                        ),
+                                    )
+                                    .with_label_message("violates the schema's validation rule"),
+                                );
+                            }
+                        }
+                        if let Some(value_rules) = &map.values
+                            && let Kind::Message(entry_type) = field.kind()
+                        {
+                            self.validate_single(&entry_type.map_entry_value_field(), value_rules, &entry.value);
+                        }
+                    }
+                }
+            }
+            _ => return self.validate_single(field, rules, value),
+        }
+        if !problems.is_empty() {
+            self.violation(field, value, problems);
+        }
+    }
+
+    /// Rules of one value: the field's own, or those of a list's items.
+    fn validate_single(&mut self, field: &FieldDescriptor, rules: &FieldRules, value: &Node) {
+        let Some(scalar) = self.scalar(field, value) else { return };
+        let problems = rules.scalar_problems(scalar);
+        if !problems.is_empty() {
+            self.violation(field, value, problems);
+        }
+    }
+
+    fn violation(&mut self, field: &FieldDescriptor, value: &Node, problems: Vec<String>) {
+        self.diagnostics.push(
+            Diagnostic::new(
+                codes::ENVOY_RULE_VIOLATED,
+                value.span,
+                format!("`{}` must be {}", field.name(), problems.join(" and ")),
+            )
+            .with_label_message("violates the schema's validation rule"),
+        );
+    }
+
+    /// A value as the rules see it, given its field's type; `None` when it is not of
+    /// that type (reported elsewhere) or the rules have nothing to say of it.
+    fn scalar<'v>(&self, field: &FieldDescriptor, value: &'v Node) -> Option<Scalar<'v>> {
+        let loose = self.strictness == Strictness::ProtoJson;
+        let number = |value: &'v Node| match &value.kind {
+            NodeKind::Number { value, .. } => Some(*value),
+            NodeKind::String(s) if loose => s.parse::<f64>().ok(),
+            _ => None,
+        };
+        match field.kind() {
+            Kind::String | Kind::Bytes => match &value.kind {
+                NodeKind::String(s) => Some(Scalar::Str(s)),
+                _ => None,
+            },
+            Kind::Bool => match &value.kind {
+                NodeKind::Bool(b) => Some(Scalar::Bool(*b)),
+                _ => None,
+            },
+            Kind::Enum(enumeration) => enum_number(&enumeration, value).map(|(n, defined)| Scalar::Enum(n, defined)),
+            Kind::Message(message) => match message.full_name() {
+                "google.protobuf.Duration" => duration_seconds(value).map(Scalar::Duration),
+                "google.protobuf.Any" => any_type_url(value).map(Scalar::TypeUrl),
+                "google.protobuf.StringValue" | "google.protobuf.BytesValue" => match &value.kind {
+                    NodeKind::String(s) => Some(Scalar::Str(s)),
+                    _ => None,
+                },
+                "google.protobuf.BoolValue" => match &value.kind {
+                    NodeKind::Bool(b) => Some(Scalar::Bool(*b)),
+                    _ => None,
+                },
+                name if name.starts_with("google.protobuf.") && name.ends_with("Value") => {
+                    number(value).map(Scalar::Number)
+                }
+                _ => None,
+            },
+            _ => number(value).map(Scalar::Number),
+        }
+    }
+
+    fn unknown_field(&mut self, message: &MessageDescriptor, key: &str, key_span: Span) {
+        let names: Vec<String> = message.fields().map(|f| f.name().to_string()).collect();
+        let mut diagnostic = Diagnostic::new(
+            codes::UNKNOWN_ENVOY_FIELD,
+            key_span,
+            format!("`{}` has no field `{key}`", message.full_name()),
+        )
+        .with_label_message("unknown field");
+        diagnostic = match did_you_mean(key, names.iter().map(String::as_str)) {
+            Some(suggestion) => diagnostic.with_did_you_mean(key_span, suggestion),
+            None if names.len() <= 12 => diagnostic.with_note(format!("its fields are: {}", names.join(", "))),
+            None => diagnostic,
+        };
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn field_value(&mut self, field: &FieldDescriptor, value: &Node) {
+        if field.is_map() {
+            let NodeKind::Object(entries) = &value.kind else {
+                self.wrong(value, &format!("a map for `{}`", field.name()));
+                return;
+            };
+            let Kind::Message(entry_type) = field.kind() else { return };
+            let value_field = entry_type.map_entry_value_field();
+            for entry in entries {
+                self.single(&value_field, &entry.value);
+            }
+            return;
+        }
+        if field.is_list() {
+            match &value.kind {
+                NodeKind::List(items) => items.iter().for_each(|item| self.single(field, item)),
+                // Envoy's YAML loader takes a single value for a list of one.
+                _ if self.strictness == Strictness::ProtoJson => self.single(field, value),
+                _ => self.wrong(value, &format!("a list for `{}`", field.name())),
+            }
+            return;
+        }
+        self.single(field, value);
+    }
+
+    /// One value of a field's kind (a list's element, a map's value, or the field).
+    fn single(&mut self, field: &FieldDescriptor, value: &Node) {
+        if matches!(value.kind, NodeKind::Unchecked | NodeKind::Null) {
+            // Names resolve to `let` values elsewhere; errors were reported already;
+            // null is the default.
+            return;
+        }
+        match field.kind() {
+            Kind::Message(message) => self.message_value(&message, value),
+            Kind::Enum(enumeration) => self.enum_value(&enumeration, value),
+            Kind::Bool => {
+                let loose = self.strictness == Strictness::ProtoJson
+                    && matches!(&value.kind, NodeKind::String(s) if s == "true" || s == "false");
+                if !matches!(value.kind, NodeKind::Bool(_)) && !loose {
+                    self.wrong(value, "`true` or `false`");
+                }
+            }
+            Kind::String | Kind::Bytes => {
+                if !matches!(value.kind, NodeKind::String(_)) {
+                    self.wrong(value, "a string");
+                }
+            }
+            Kind::Double | Kind::Float => {
+                let loose = self.strictness == Strictness::ProtoJson
+                    && matches!(&value.kind, NodeKind::String(s) if s.parse::<f64>().is_ok() || matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity"));
+                if !matches!(value.kind, NodeKind::Number { .. }) && !loose {
+                    self.wrong(value, "a number");
+                }
+            }
+            kind => self.integer(&kind, value),
+        }
+    }
+
+    fn enum_value(&mut self, enumeration: &EnumDescriptor, value: &Node) {
+        let word = match &value.kind {
+            NodeKind::String(s) => s.clone(),
+            NodeKind::Number { raw, .. } => raw.clone(),
+            _ => return self.wrong(value, &format!("a value of `{}` (a string)", enumeration.full_name())),
+        };
+        if let Some(defined) = enumeration.get_value_by_name(&word) {
+            self.enum_annotations(enumeration, &defined, value);
+            return;
+        }
+        // Envoy parses enum names without regard to case.
+        if self.strictness == Strictness::ProtoJson
+            && let Some(defined) = enumeration.values().find(|v| v.name().eq_ignore_ascii_case(&word))
+        {
+            self.enum_annotations(enumeration, &defined, value);
+            return;
+        }
+        if let Ok(number) = word.parse::<i32>() {
+            if let Some(defined) = enumeration.get_value(number) {
+                self.enum_annotations(enumeration, &defined, value);
+            }
+            return;
+        }
+        let names: Vec<String> = enumeration.values().map(|v| v.name().to_string()).collect();
+        let mut diagnostic = Diagnostic::new(
+            codes::UNKNOWN_ENVOY_ENUM,
+            value.span,
+            format!("`{word}` is not a value of `{}`", enumeration.full_name()),
+        )
+        .with_label_message("unknown value")
+        .with_note(format!("expected one of: {}", names.join(", ")));
+        if let Some(suggestion) = did_you_mean(&word, names.iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_did_you_mean(value.span, &format!("\"{suggestion}\""));
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Deprecated and disallowed enum values.
+    fn enum_annotations(
+        &mut self,
+        enumeration: &EnumDescriptor,
+        defined: &prost_reflect::EnumValueDescriptor,
+        value: &Node,
+    ) {
+        let Some(proto_options) = defined.enum_value_descriptor_proto().options.as_ref() else { return };
+        let disallowed =
+            self.schema.annotations.disallowed_enum.as_ref().is_some_and(|d| extension_flag(&defined.options(), d));
+        // Values named `DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE` are gone from the code,
+        // so every release rejects them; other disallowed values only from 1.39 on.
+        let unavailable = defined.name().contains("UNAVAILABLE");
+        if disallowed && (self.minor >= 39 || unavailable) {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_DISALLOWED_FIELD,
+                    value.span,
+                    format!(
+                        "`{}` of `{}` is deprecated and disallowed by default",
+                        defined.name(),
+                        enumeration.full_name()
+                    ),
+                )
+                .with_label_message("disallowed by default")
+                .with_note("Envoy rejects it unless the runtime re-enables this deprecated feature"),
+            );
+        } else if proto_options.deprecated() || disallowed {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_DEPRECATED_FIELD,
+                    value.span,
+                    format!("`{}` of `{}` is deprecated", defined.name(), enumeration.full_name()),
+                )
+                .with_label_message("deprecated")
+                .with_severity(Severity::Warning),
+            );
+        }
+    }
+
+    fn integer(&mut self, kind: &Kind, value: &Node) {
+        let raw = match &value.kind {
+            NodeKind::Number { raw, .. } => raw.clone(),
+            NodeKind::String(s) if self.strictness == Strictness::ProtoJson => s.clone(),
+            _ => {
+                self.wrong(value, "a whole number");
+                return;
+            }
+        };
+        let (min, max): (i128, i128) = match kind {
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => (i32::MIN.into(), i32::MAX.into()),
+            Kind::Uint32 | Kind::Fixed32 => (0, u32::MAX.into()),
+            Kind::Uint64 | Kind::Fixed64 => (0, u64::MAX.into()),
+            _ => (i64::MIN.into(), i64::MAX.into()),
+        };
+        // From 1.37 on, Envoy takes an integer written as a float with no fraction.
+        let raw = match raw.strip_suffix(".0").or_else(|| raw.strip_suffix(".00")) {
+            Some(whole) if self.strictness == Strictness::ProtoJson && self.minor >= 37 => whole.to_string(),
+            _ => raw,
+        };
+        match raw.parse::<i128>() {
+            Ok(number) if (min..=max).contains(&number) => {}
+            Ok(_) => self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_VALUE_MISMATCH,
+                    value.span,
+                    format!("{raw} is out of range for this field ({min} to {max})"),
+                )
+                .with_label_message("out of range"),
+            ),
+            Err(_) => self.diagnostics.push(
+                Diagnostic::new(
+                    codes::ENVOY_VALUE_MISMATCH,
+                    value.span,
+                    format!("expected a whole number, found `{raw}`"),
+                )
+                .with_label_message("expected a whole number"),
+            ),
+        }
+    }
+
+    fn message_value(&mut self, message: &MessageDescriptor, value: &Node) {
+        match message.full_name() {
+            "google.protobuf.Any" => return self.any(value),
+            "google.protobuf.Duration" => {
+                // Envoy's loader also takes the message form, `{ seconds: 5, nanos: 0 }`.
+                let message_form = self.strictness == Strictness::ProtoJson
+                    && matches!(&value.kind, NodeKind::Object(entries) if entries.iter().all(|e| matches!(e.key.as_str(), "seconds" | "nanos") && matches!(e.value.kind, NodeKind::Number { .. })));
+                if duration_seconds(value).is_none() && !message_form {
+                    self.wrong(value, "a duration such as `5s`");
+                }
+                return;
+            }
+            "google.protobuf.Struct" | "google.protobuf.Value" | "google.protobuf.ListValue" => return,
+            "google.protobuf.Timestamp" => {
+                if !matches!(value.kind, NodeKind::String(_)) {
+                    self.wrong(value, "a timestamp string");
+                }
+                return;
+            }
+            name if name.starts_with("google.protobuf.") && name.ends_with("Value") => {
+                // Wrapper types read as their single `value` field.
+                if let Some(inner) = message.get_field_by_name("value")
+                    && !matches!(value.kind, NodeKind::Object(_))
+                {
+                    return self.single(&inner, value);
+                }
+            }
+            _ => {}
+        }
+        match &value.kind {
+            NodeKind::Object(entries) => self.fields(message, entries, value.span.sub(0, 1)),
+            NodeKind::Message { type_name, type_span, fields } => {
+                if type_name.as_str() != message.full_name() {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::ENVOY_VALUE_MISMATCH,
+                            *type_span,
+                            format!("this field holds `{}`, not `{}`", message.full_name(), type_name.as_str()),
+                        )
+                        .with_did_you_mean(*type_span, message.full_name()),
+                    );
+                } else {
+                    self.fields(message, fields, *type_span);
+                }
+            }
+            _ => self.wrong(value, &format!("a `{}` object", message.full_name())),
+        }
+    }
+
+    /// `google.protobuf.Any`: a typed message, or an object with an `@type`.
+    fn any(&mut self, value: &Node) {
+        let (type_name, type_span, fields) = match &value.kind {
+            NodeKind::Message { type_name, type_span, fields } => (type_name.clone(), *type_span, fields.as_slice()),
+            NodeKind::Object(entries) => match entries.iter().find(|e| e.key == "@type") {
+                Some(Member { value: Node { kind: NodeKind::String(s), span }, .. }) => {
+                    // A type URL is `HOST/TYPE`; Envoy rejects one without a host.
+                    match s.rsplit_once('/') {
+                        Some((host, name)) if !host.is_empty() => (name.to_string(), *span, entries.as_slice()),
+                        _ => {
+                            self.diagnostics.push(
+                                Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, *span, format!("`{}` is not a type URL", s))
+                                    .with_label_message("no `type.googleapis.com/` prefix")
+                                    .with_did_you_mean(*span, &format!("\"type.googleapis.com/{}\"", s)),
+                            );
+                            return;
+                        }
+                    }
+                }
+                _ => {
+                    self.diagnostics.push(
+                        Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, value.span, "this `Any` value does not say its type")
+                            .with_help("write a typed message, `envoy.extensions....Type { ... }`, or add `\"@type\": \"type.googleapis.com/...\"`"),
+                    );
+                    return;
+                }
+            },
+            _ => return self.wrong(value, "a typed message"),
+        };
+        match self.schema.pool.get_message_by_name(&type_name) {
+            Some(message) => self.fields(&message, fields, type_span),
+            None => self.unknown_type(&type_name, type_span),
+        }
+    }
+
+    fn wrong(&mut self, value: &Node, expected: &str) {
+        self.diagnostics.push(
+            Diagnostic::new(
+                codes::ENVOY_VALUE_MISMATCH,
+                value.span,
+                format!("expected {expected}, found {}", value.describe()),
+            )
+            .with_label_message(format!("expected {expected}")),
+        );
+    }
+}
+
+/// Whether Envoy sees a field as set: proto3 scalars at their default value, and empty
+/// lists, are indistinguishable from unset ones (so their deprecation goes unnoticed).
+fn is_set(field: &FieldDescriptor, value: &Node) -> bool {
+    match &value.kind {
+        NodeKind::Null => false,
+        NodeKind::List(items) => !items.is_empty(),
+        NodeKind::Object(entries) if field.is_map() => !entries.is_empty(),
+        _ if matches!(field.kind(), Kind::Message(_)) || field.containing_oneof().is_some() => true,
+        NodeKind::Bool(b) => *b,
+        NodeKind::String(s) => match field.kind() {
+            Kind::String | Kind::Bytes => !s.is_empty(),
+            _ => s.parse::<f64>().map_or(true, |n| n != 0.0),
+        },
+        NodeKind::Number { value, .. } => *value != 0.0,
+        _ => true,
+    }
+}
+
+/// An enum value's number, and whether the enum defines it.
+fn enum_number(enumeration: &EnumDescriptor, value: &Node) -> Option<(i32, bool)> {
+    let word = match &value.kind {
+        NodeKind::String(s) => s.as_str(),
+        NodeKind::Number { raw, .. } => raw.as_str(),
+        _ => return None,
+    };
+    if let Some(defined) = enumeration.get_value_by_name(word) {
+        return Some((defined.number(), true));
+    }
+    if let Some(defined) = enumeration.values().find(|v| v.name().eq_ignore_ascii_case(word)) {
+        return Some((defined.number(), true));
+    }
+    let number = word.parse::<i32>().ok()?;
+    Some((number, enumeration.get_value(number).is_some()))
+}
+
+/// A duration in seconds: meshc's `5s`, or proto3 JSON's `"5s"`.
+fn duration_seconds(value: &Node) -> Option<f64> {
+    match &value.kind {
+        NodeKind::Duration { seconds, .. } => Some(*seconds),
+        NodeKind::String(s) => parse_duration(s),
+        _ => None,
+    }
+}
+
+/// The type URL of an `Any` value.
+fn any_type_url(value: &Node) -> Option<&str> {
+    match &value.kind {
+        NodeKind::Object(entries) => entries.iter().find(|e| e.key == "@type").and_then(|e| match &e.value.kind {
+            NodeKind::String(s) => Some(s.as_str()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// A scalar's text, for the uniqueness of list items.
+fn scalar_text(value: &Node) -> Option<String> {
+    match &value.kind {
+        NodeKind::String(s) => Some(format!("s:{}", s)),
+        NodeKind::Number { value, .. } => Some(format!("n:{value}")),
+        NodeKind::Bool(b) => Some(format!("b:{b}")),
+        _ => None,
+    }
+}
