@@ -547,7 +547,8 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
         };
         envoys.push(meshc_smoke::EnvoyBinary { version: build.version, path });
     }
-    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started)?;
+    let (report, rendered) =
+        meshc_smoke::run_package(&loaded, &analysis, envoys, started).map_err(|e| e.to_string())?;
     print!("{rendered}");
     Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
