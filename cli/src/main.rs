@@ -170,7 +170,7 @@ enum Failure {
     /// The machine: a file, the Envoy cache, pip.
     Host(HostError),
     /// The smoke runner could not run the scenarios.
-    Smoke(String),
+    Smoke(meshc_smoke::SmokeError),
     /// The command line asked for something that cannot be done.
     Other(String),
 }
@@ -185,7 +185,8 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Host(error) => write!(f, "{error}"),
-            Failure::Smoke(message) | Failure::Other(message) => write!(f, "{message}"),
+            Failure::Smoke(error) => write!(f, "{error}"),
+            Failure::Other(message) => write!(f, "{message}"),
         }
     }
 }
