@@ -73,6 +73,26 @@ fn check_prints_json_with_positions() {
     assert_eq!(first["suggestions"][0]["replacement"], "request.host");
 }
 
+/// What the raw Envoy target cannot carry is found by `check` as by `build --target
+/// envoy`: both run the same pipeline, and the warning points at the statement.
+#[test]
+fn check_reports_what_a_bootstrap_cannot_carry() {
+    let dir = package(
+        "check-bootstrap",
+        "proxy api for workload { app: \"api\" } in namespace \"shop\" {\n  upstream \"127.0.0.1:9000\"\n}\n\n\
+         wasm_plugin remote for workload { app: \"api\" } in namespace \"shop\" {\n  url \"oci://ghcr.io/example/plugin@sha256:4c7e9c5f0c6b1f1e3c1f6d1f0a8b9e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7\"\n}\n",
+    );
+    let output = meshc(&["check", "--format", "json", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    let warning = json.as_array().unwrap().iter().find(|d| d["code"] == "W0601").expect("W0601 from check");
+    assert_eq!(warning["start"]["line"], 6, "{warning}");
+    assert_eq!(warning["start"]["column"], 7, "{warning}");
+    let build = meshc(&["build", "--target", "envoy", "pkg", "-o", "out"], &dir);
+    assert_eq!(build.status.code(), Some(0), "{}", stderr(&build));
+    assert!(stderr(&build).contains("warning[W0601]"), "{}", stderr(&build));
+}
+
 #[test]
 fn a_clean_package_exits_0_and_meshc_failures_exit_2() {
     let dir = package("check-clean", "telemetry t in namespace \"shop\" {\n  access_log envoy\n}\n");

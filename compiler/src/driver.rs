@@ -109,7 +109,15 @@ pub fn analyze(db: &SourceDb, assets: &dyn Assets) -> Analysis {
 
     let package = envoy_target::Package { manifest: manifest.as_ref(), lowered: &lowered, assets };
     let (bootstraps, bootstrap_diagnostics) = envoy_target::bootstraps(package, &targets);
-    diagnostics.extend(bootstrap_diagnostics);
+    // A bootstrap carries the package's own Envoy values, which the checker has already
+    // checked where they were written; a mistake found there again is not news.
+    let already_reported: std::collections::HashSet<(&str, Span)> =
+        diagnostics.iter().map(|d| (d.code.as_str(), d.primary_span())).collect();
+    let fresh: Vec<Diagnostic> = bootstrap_diagnostics
+        .into_iter()
+        .filter(|d| !already_reported.contains(&(d.code.as_str(), d.primary_span())))
+        .collect();
+    diagnostics.extend(fresh);
 
     diagnostic::sort(&mut diagnostics);
     Analysis { manifest, targets, files, lowered, bootstraps, diagnostics }

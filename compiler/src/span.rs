@@ -41,6 +41,12 @@ impl Span {
         self.start == self.end
     }
 
+    /// This span cut short to end at `end` (an offset in the file), for pointing at
+    /// the first words of a long statement.
+    pub fn sub_to(self, end: u32) -> Span {
+        Span::new(self.file, self.start, end.clamp(self.start, self.end))
+    }
+
     /// A span of the given byte range relative to this span's start.
     pub fn sub(self, start: u32, end: u32) -> Span {
         Span::new(self.file, self.start + start, self.start + end)

@@ -355,6 +355,19 @@ fn diagnostics_are_published_on_open_and_cleared_when_fixed() {
     editor.shutdown();
 }
 
+/// The editor runs the same pipeline as `meshc check`, raw Envoy target included:
+/// what a proxy's bootstrap cannot carry is a warning at the statement, as you type.
+#[test]
+fn bootstrap_diagnostics_reach_the_editor() {
+    let source = "package shop\n\nproxy api for workload { app: \"api\" } in namespace \"shop\" {\n  upstream \"127.0.0.1:9000\"\n}\n\nwasm_plugin remote for workload { app: \"api\" } in namespace \"shop\" {\n  url \"oci://ghcr.io/example/plugin@sha256:4c7e9c5f0c6b1f1e3c1f6d1f0a8b9e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7\"\n}\n";
+    let mut editor = Editor::start(&[("mesh.toml", MANIFEST), ("main.mesh", source)]);
+    editor.open("main.mesh", source);
+    let diagnostics = editor.diagnostics("main.mesh", Some(1));
+    let warning = diagnostics.iter().find(|d| d["code"] == "W0601").unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(warning["range"]["start"], json!({ "line": 7, "character": 6 }), "{warning}");
+    editor.shutdown();
+}
+
 #[test]
 fn completion_offers_what_fits_the_cursor() {
     let cases = [

@@ -87,11 +87,15 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
         ok &= spec.priority.is_some();
     }
     for stmt in &decl.body {
-        let patch = match &stmt.kind {
-            StmtKind::Patch { apply_to, body } => patch_block(ctx, apply_to, body, stmt.span),
-            StmtKind::Insert { apply_to, position, position_span, anchor, context, value } => {
-                insert(ctx, apply_to, *position, *position_span, anchor.as_ref(), context.as_ref(), value)
+        // A patch is pointed at by its first words, `patch http_filter` or `insert http_filter`.
+        let (patch, header) = match &stmt.kind {
+            StmtKind::Patch { apply_to, body } => {
+                (patch_block(ctx, apply_to, body, stmt.span), stmt.span.sub_to(apply_to.span.end))
             }
+            StmtKind::Insert { apply_to, position, position_span, anchor, context, value } => (
+                insert(ctx, apply_to, *position, *position_span, anchor.as_ref(), context.as_ref(), value),
+                stmt.span.sub_to(apply_to.span.end),
+            ),
             StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error => continue,
             _ => {
                 ctx.report(misplaced_statement(stmt, "an envoy_filter"));
@@ -100,7 +104,10 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
             }
         };
         match patch {
-            Some(patch) => spec.config_patches.push(patch),
+            Some(patch) => {
+                ctx.spans.record(format!("spec.configPatches.{}", spec.config_patches.len()), header);
+                spec.config_patches.push(patch);
+            }
             None => ok = false,
         }
     }

@@ -29,15 +29,28 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
     let mut ok = true;
     for stmt in &decl.body {
         match &stmt.kind {
-            StmtKind::Metrics { providers, body } => match metrics(ctx, providers, body) {
-                Some(metrics) => spec.metrics.push(metrics),
-                None => ok = false,
-            },
-            StmtKind::Tracing { providers, mode, body } => match tracing(ctx, providers, mode.as_ref(), body) {
-                Some(tracing) => spec.tracing.push(tracing),
-                None => ok = false,
-            },
+            StmtKind::Metrics { providers, body } => {
+                let path = format!("spec.metrics.{}", spec.metrics.len());
+                ctx.spans.record(&path, stmt.span);
+                match metrics(ctx, providers, body, &path) {
+                    Some(metrics) => spec.metrics.push(metrics),
+                    None => ok = false,
+                }
+            }
+            StmtKind::Tracing { providers, mode, body } => {
+                let path = format!("spec.tracing.{}", spec.tracing.len());
+                ctx.spans.record(&path, stmt.span);
+                match tracing(ctx, providers, mode.as_ref(), body, &path) {
+                    Some(tracing) => spec.tracing.push(tracing),
+                    None => ok = false,
+                }
+            }
             StmtKind::AccessLog { providers, mode, toggle, filter } => {
+                let path = format!("spec.accessLogging.{}", spec.access_logging.len());
+                ctx.spans.record(&path, stmt.span);
+                if let Some(filter) = filter {
+                    ctx.spans.record(format!("{path}.filter"), filter.span);
+                }
                 match access_log(ctx, providers, mode.as_ref(), *toggle, filter.as_ref()) {
                     Some(logging) => spec.access_logging.push(logging),
                     None => ok = false,
@@ -96,7 +109,8 @@ fn parse_mode(istio: &str) -> m::WorkloadMode {
     }
 }
 
-fn metrics(ctx: &mut Ctx, providers: &[Key], body: &[Stmt]) -> Option<m::Metrics> {
+/// A `metrics` block, lowered as `spec.metrics` entry `path`.
+fn metrics(ctx: &mut Ctx, providers: &[Key], body: &[Stmt], path: &str) -> Option<m::Metrics> {
     ctx.check_providers(providers, "metrics", "metrics");
     let settings = Settings::collect(ctx, body, METRICS_SETTINGS, "a metrics block");
     let mut ok = true;
@@ -112,7 +126,9 @@ fn metrics(ctx: &mut Ctx, providers: &[Key], body: &[Stmt]) -> Option<m::Metrics
     for stmt in body {
         match &stmt.kind {
             StmtKind::MetricOverride { metric, mode, toggle, tags } => {
-                match metric_override(ctx, metric, mode.as_ref(), *toggle, tags.as_deref()) {
+                let path = format!("{path}.overrides.{}", overrides.len());
+                ctx.spans.record(&path, stmt.span);
+                match metric_override(ctx, metric, mode.as_ref(), *toggle, tags.as_deref(), &path) {
                     Some(o) => overrides.push(o),
                     None => ok = false,
                 }
@@ -133,6 +149,7 @@ fn metric_override(
     mode: Option<&Ident>,
     toggle: Option<Toggle>,
     tags: Option<&[Stmt]>,
+    path: &str,
 ) -> Option<m::MetricsOverrides> {
     let mut ok = true;
     let mut selector = m::MetricSelector::default();
@@ -229,12 +246,14 @@ fn metric_override(
             continue;
         }
         seen.insert(name.name.clone(), name.clone());
+        ctx.spans.record(format!("{path}.tagOverrides.{}", name.name), stmt.span);
         tag_overrides.insert(name.name.clone(), tag);
     }
     ok.then(|| m::MetricsOverrides { match_: Some(selector), disabled: toggle.map(|t| t.disabled), tag_overrides })
 }
 
-fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]) -> Option<m::Tracing> {
+/// A `tracing` block, lowered as `spec.tracing` entry `path`.
+fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt], path: &str) -> Option<m::Tracing> {
     ctx.check_providers(providers, "tracing", "tracing");
     let settings = Settings::collect(ctx, body, TRACING_SETTINGS, "a tracing block");
     let mut ok = true;
@@ -244,6 +263,7 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
         None => ok = false,
     }
     if let Some(value) = settings.value(ctx, "sampling") {
+        ctx.spans.record(format!("{path}.randomSamplingPercentage"), value.span);
         tracing.random_sampling_percentage = percent_value(ctx, value, "sampling");
         ok &= tracing.random_sampling_percentage.is_some();
     }
@@ -280,6 +300,7 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
                     continue;
                 }
                 seen.insert(name.name.clone(), name.clone());
+                ctx.spans.record(format!("{path}.customTags.{}", name.name), stmt.span);
                 let (tag, diagnostics) = ctx.expressions.interpret_custom_tag(&expr.text, expr.span);
                 ok &= !diagnostics.iter().any(Diagnostic::is_error);
                 ctx.diagnostics.extend(diagnostics);

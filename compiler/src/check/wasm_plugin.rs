@@ -51,6 +51,7 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
         Some(value) => match string_value(ctx, value) {
             Some(url) => {
                 ok &= check_url(ctx, &url, value.span);
+                ctx.spans.record("spec.url", value.span);
                 spec.url = url;
             }
             None => ok = false,
@@ -155,6 +156,7 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
                     continue;
                 }
                 config_seen = Some(stmt.span);
+                ctx.spans.record("spec.pluginConfig", stmt.span);
                 match plugin_config(ctx, schema.as_ref(), value) {
                     Some(config) => spec.plugin_config = Some(config),
                     None => ok = false,
