@@ -2,6 +2,7 @@
 
 pub mod corpus;
 pub mod crd;
+pub mod crd_features;
 pub mod large;
 
 use std::path::PathBuf;

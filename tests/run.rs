@@ -49,6 +49,14 @@ fn main() {
     }
     trials.push(Trial::test("examples::seed_reproduces_the_reference_yaml", seed_reproduces_reference));
     trials.push(Trial::test("crd::the_validator_rejects_invalid_resources", validator_rejects_invalid));
+    trials.push(Trial::test("crd::features_match_the_crd_schemas", || {
+        meshc_tests::crd_features::features_match_the_crd_schemas();
+        Ok(())
+    }));
+    trials.push(Trial::test("crd::every_schema_difference_is_a_feature", || {
+        meshc_tests::crd_features::every_schema_difference_is_a_feature();
+        Ok(())
+    }));
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));

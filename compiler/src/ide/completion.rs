@@ -9,7 +9,8 @@ use crate::check::{envoy_filter as ef, proxy as px, telemetry as tm, wasm_plugin
 use crate::driver::Analysis;
 use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
-use crate::syntax::{ITEM_KEYWORDS, STATEMENT_KEYWORDS};
+use crate::syntax::ast::RESOURCE_KEYWORDS;
+use crate::syntax::{STATEMENT_KEYWORDS, item_keywords};
 use prost_reflect::Kind;
 
 /// At most this many message type names are offered at once; the editor asks again
@@ -42,8 +43,6 @@ pub(crate) enum Block {
     ScenarioExpect,
     Other,
 }
-
-pub(crate) const RESOURCE_KEYWORDS: &[&str] = &["telemetry", "wasm_plugin", "envoy_filter", "proxy", "smoke"];
 
 pub(crate) fn block(frames: &[Frame]) -> Block {
     let Some(first) = frames.first() else { return Block::Top };
@@ -307,11 +306,8 @@ fn istio_completions(
     match block {
         Block::Top => match before {
             [] => {
-                let words: Vec<&str> = ITEM_KEYWORDS
-                    .iter()
-                    .copied()
-                    .filter(|w| !matches!(*w, "attribute" | "metric" | "provider_kind"))
-                    .collect();
+                let words: Vec<&str> =
+                    item_keywords().filter(|w| !matches!(*w, "attribute" | "metric" | "provider_kind")).collect();
                 out.words(&words, CompletionKind::Keyword, "declaration");
             }
             ["import"] => modules(analysis, db, file, out),

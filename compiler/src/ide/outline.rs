@@ -7,7 +7,7 @@ use crate::driver::Analysis;
 use crate::source::SourceDb;
 use crate::span::{FileId, Span};
 use crate::syntax::ast::*;
-use crate::syntax::{ITEM_KEYWORDS, KEYWORDS};
+use crate::syntax::{KEYWORDS, item_keywords};
 use std::collections::HashMap;
 
 /// The outline of a file: its declarations, and the blocks and settings inside them.
@@ -266,7 +266,7 @@ pub fn semantic_tokens(analysis: &Analysis, db: &SourceDb, file: FileId) -> Vec<
                     push(start, i, TokenKind::Keyword, false);
                 }
             } else if KEYWORDS.contains(&word)
-                || ITEM_KEYWORDS.contains(&word)
+                || item_keywords().any(|k| k == word)
                 || matches!(word, "true" | "false" | "null" | "lua")
             {
                 push(start, i, TokenKind::Keyword, false);

@@ -120,15 +120,21 @@ pub enum ResourceKind {
     Smoke,
 }
 
+/// The words that start a resource declaration, in the order of [`ResourceKind`]:
+/// the one list the parser's did-you-mean, the formatter and the editor read.
+pub const RESOURCE_KEYWORDS: [&str; 5] = ["telemetry", "wasm_plugin", "envoy_filter", "proxy", "smoke"];
+
 impl ResourceKind {
+    pub const ALL: [ResourceKind; 5] = [
+        ResourceKind::Telemetry,
+        ResourceKind::WasmPlugin,
+        ResourceKind::EnvoyFilter,
+        ResourceKind::Proxy,
+        ResourceKind::Smoke,
+    ];
+
     pub fn keyword(self) -> &'static str {
-        match self {
-            ResourceKind::Telemetry => "telemetry",
-            ResourceKind::WasmPlugin => "wasm_plugin",
-            ResourceKind::EnvoyFilter => "envoy_filter",
-            ResourceKind::Proxy => "proxy",
-            ResourceKind::Smoke => "smoke",
-        }
+        RESOURCE_KEYWORDS[self as usize]
     }
 }
 

@@ -4,4 +4,4 @@ pub mod ast;
 mod grammar;
 mod parse;
 
-pub use parse::{ITEM_KEYWORDS, KEYWORDS, STATEMENT_KEYWORDS, parse_file};
+pub use parse::{KEYWORDS, STATEMENT_KEYWORDS, item_keywords, parse_file};

@@ -54,21 +54,13 @@ pub const KEYWORDS: &[&str] = &[
     "first",
 ];
 
+/// The words that start a declaration other than a resource's.
+const OTHER_ITEM_KEYWORDS: &[&str] = &["package", "import", "let", "schema", "attribute", "metric", "provider_kind"];
+
 /// The words that may start a declaration, for did-you-mean on unknown ones.
-pub const ITEM_KEYWORDS: &[&str] = &[
-    "package",
-    "import",
-    "let",
-    "schema",
-    "telemetry",
-    "wasm_plugin",
-    "envoy_filter",
-    "attribute",
-    "metric",
-    "provider_kind",
-    "proxy",
-    "smoke",
-];
+pub fn item_keywords() -> impl Iterator<Item = &'static str> + Clone {
+    OTHER_ITEM_KEYWORDS.iter().copied().chain(RESOURCE_KEYWORDS)
+}
 
 /// The words that start a statement of their own form inside a block.
 pub const STATEMENT_KEYWORDS: &[&str] = &[
@@ -837,14 +829,17 @@ impl<'t> Lowerer<'t> {
         }
         let word_len = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len());
         let word = &text[..word_len];
-        if word_len > 0 && !ITEM_KEYWORDS.contains(&word) {
+        if word_len > 0 && !item_keywords().any(|k| k == word) {
             let word_span = span.sub(0, word_len as u32);
             let mut diagnostic =
                 Diagnostic::new(codes::UNKNOWN_KEYWORD, word_span, format!("unknown declaration `{word}`"))
                     .with_label_message("expected a declaration keyword");
-            diagnostic = match did_you_mean(word, ITEM_KEYWORDS.iter().copied()) {
+            diagnostic = match did_you_mean(word, item_keywords()) {
                 Some(keyword) => diagnostic.with_did_you_mean(word_span, keyword),
-                None => diagnostic.with_note(format!("a declaration starts with one of: {}", ITEM_KEYWORDS.join(", "))),
+                None => diagnostic.with_note(format!(
+                    "a declaration starts with one of: {}",
+                    item_keywords().collect::<Vec<_>>().join(", ")
+                )),
             };
             self.diagnostics.push(diagnostic);
             return;
@@ -1083,8 +1078,10 @@ mod tests {
         }
         // `proxy` and `smoke` start declarations but stay usable as names and keys
         // (`proxy { ... }` is a section of EnvoyFilter matches).
-        for word in ITEM_KEYWORDS.iter().chain(STATEMENT_KEYWORDS).filter(|w| !UNRESERVED_ITEM_KEYWORDS.contains(w)) {
-            assert!(KEYWORDS.contains(word), "{word} is missing from KEYWORDS");
+        for word in
+            item_keywords().chain(STATEMENT_KEYWORDS.iter().copied()).filter(|w| !UNRESERVED_ITEM_KEYWORDS.contains(w))
+        {
+            assert!(KEYWORDS.contains(&word), "{word} is missing from KEYWORDS");
         }
         for word in UNRESERVED_ITEM_KEYWORDS {
             assert!(MeshParser::parse(Rule::keyword, word).map(|p| p.as_str() != *word).unwrap_or(true));
