@@ -48,6 +48,19 @@ fn main() {
         trials.push(Trial::test(name, move || bootstraps_pass_real_envoy(&package)));
     }
     trials.push(Trial::test("examples::seed_reproduces_the_reference_yaml", seed_reproduces_reference));
+    use meshc_tests::architecture as arch;
+    for (name, check) in [
+        (
+            "every_path_in_architecture_md_exists",
+            arch::every_path_in_architecture_md_exists as fn() -> Result<(), String>,
+        ),
+        ("core_modules_form_layers", arch::core_modules_form_layers),
+        ("the_core_does_no_io", arch::the_core_does_no_io),
+        ("crates_depend_only_downwards", arch::crates_depend_only_downwards),
+        ("unsafe_code_lives_only_in_process_management", arch::unsafe_code_lives_only_in_process_management),
+    ] {
+        trials.push(Trial::test(format!("architecture::{name}"), move || check().map_err(Failed::from)));
+    }
     trials.push(Trial::test("crd::the_validator_rejects_invalid_resources", validator_rejects_invalid));
     trials.push(Trial::test("crd::features_match_the_crd_schemas", || {
         meshc_tests::crd_features::features_match_the_crd_schemas();

@@ -9,8 +9,8 @@
 
 #![forbid(unsafe_code)]
 
-// The layers, bottom first: a module uses only the modules listed before it (a
-// test in the workspace's `tests/architecture.rs` holds the code to this order).
+// The modules form layers (ARCHITECTURE.md lists them, and the workspace test
+// `tests/architecture.rs` holds the code to that order): each uses only those below it.
 pub mod check;
 pub mod diagnostic;
 pub mod driver;
