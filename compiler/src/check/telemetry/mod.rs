@@ -1,12 +1,15 @@
 //! `telemetry` declarations: checked and lowered to `telemetry.istio.io/v1` Telemetry.
 
-use super::cel::{CustomTag, ExprContext};
+pub(crate) mod tags;
+
+use super::cel::ExprContext;
 use super::common::*;
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::model::istio as m;
 use crate::syntax::ast::*;
 use crate::versions::Feature;
 use std::collections::BTreeMap;
+use tags::CustomTag;
 
 pub(crate) const MODES: &[(&str, &str)] =
     &[("client_and_server", "CLIENT_AND_SERVER"), ("client", "CLIENT"), ("server", "SERVER")];
@@ -301,7 +304,7 @@ fn tracing(ctx: &mut Ctx, providers: &[Key], mode: Option<&Ident>, body: &[Stmt]
                 }
                 seen.insert(name.name.clone(), name.clone());
                 ctx.spans.record(format!("{path}.customTags.{}", name.name), stmt.span);
-                let (tag, diagnostics) = ctx.expressions.interpret_custom_tag(&expr.text, expr.span);
+                let (tag, diagnostics) = tags::interpret_custom_tag(ctx.expressions, &expr.text, expr.span);
                 ok &= !diagnostics.iter().any(Diagnostic::is_error);
                 ctx.diagnostics.extend(diagnostics);
                 let Some(tag) = tag else {
