@@ -328,8 +328,8 @@ impl<'a> Builder<'a> {
                         Some(m::TagOperation::Remove) => labels.retain(|(name, _)| name != tag),
                         _ => {
                             let source = match tag_override.value.as_deref() {
-                                Some(expression) => match label_source(expression) {
-                                    Some(source) => source,
+                                Some(expression) => match tag_override.value_source.clone() {
+                                    Some(source) => LabelSource::from(source),
                                     None => {
                                         self.not_carried(
                                             generated.span_of(&format!("{path}.overrides.{override_index}.tagOverrides.{tag}")),
@@ -824,32 +824,6 @@ impl<'a> Builder<'a> {
 /// Istio's default text format for access logs (MeshConfig `accessLogFormat`).
 const ISTIO_TEXT_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n";
 
-/// A tag value that the stats module can compute: a string literal, a request
-/// header, or an attribute path (`request.host`).
-fn label_source(expression: &str) -> Option<LabelSource> {
-    let text = expression.trim();
-    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
-        && !inner.contains(['"', '\\'])
-    {
-        return Some(LabelSource::Literal(inner.to_string()));
-    }
-    if let Some(rest) = text.strip_prefix("request.headers[") {
-        let name = rest.strip_suffix(']')?.trim();
-        let name = name
-            .strip_prefix('\'')
-            .and_then(|n| n.strip_suffix('\''))
-            .or_else(|| name.strip_prefix('"').and_then(|n| n.strip_suffix('"')))?;
-        return Some(LabelSource::RequestHeader(name.to_ascii_lowercase()));
-    }
-    let segments: Vec<&str> = text.split('.').collect();
-    if segments.len() >= 2
-        && segments.iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    {
-        return Some(LabelSource::Attribute(segments.into_iter().map(str::to_string).collect()));
-    }
-    None
-}
-
 /// `my_service` as Kubernetes spells it.
 fn kubernetes_name(name: &str) -> String {
     name.replace('_', "-")
@@ -881,17 +855,4 @@ fn static_cluster(name: &str, endpoint: &Endpoint, http2: bool) -> Json {
         });
     }
     cluster
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tag_values_the_stats_module_can_compute() {
-        assert_eq!(label_source("\"static\""), Some(LabelSource::Literal("static".into())));
-        assert_eq!(label_source("request.headers['X-User']"), Some(LabelSource::RequestHeader("x-user".into())));
-        assert_eq!(label_source("request.host"), Some(LabelSource::Attribute(vec!["request".into(), "host".into()])));
-        assert_eq!(label_source("request.host + \"x\""), None);
-    }
 }

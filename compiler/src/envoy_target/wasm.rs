@@ -92,6 +92,17 @@ pub enum LabelSource {
     RequestHeader(String),
 }
 
+/// The stats module reads a tag's value where the checker found it.
+impl From<crate::model::TagSource> for LabelSource {
+    fn from(source: crate::model::TagSource) -> LabelSource {
+        match source {
+            crate::model::TagSource::Literal(text) => LabelSource::Literal(text),
+            crate::model::TagSource::RequestHeader(name) => LabelSource::RequestHeader(name),
+            crate::model::TagSource::Attribute(path) => LabelSource::Attribute(path),
+        }
+    }
+}
+
 impl MetricValue {
     /// The attribute and divisor the module turns into the value; `None` for 1.
     fn attribute(self) -> Option<(u64, [&'static str; 2])> {

@@ -220,6 +220,10 @@ pub struct TagOverride {
     pub operation: Option<TagOperation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// What the value reads, when it is a literal, a header or an attribute (none for
+    /// a computed expression): meshc's own reading of `value`, not part of the CRD.
+    #[serde(skip)]
+    pub value_source: Option<super::TagSource>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

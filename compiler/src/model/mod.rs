@@ -95,6 +95,18 @@ impl Assets for NoAssets {
     }
 }
 
+/// Where the raw Envoy target's stats module finds the value of a metric tag, as the
+/// checker read it from the tag's CEL expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TagSource {
+    /// A fixed value.
+    Literal(String),
+    /// A request header, by its name in lower case, as Envoy keeps header names.
+    RequestHeader(String),
+    /// An attribute, by the names of its path: `["request", "host"]`.
+    Attribute(Vec<String>),
+}
+
 /// A standard Istio metric from `std.metrics`.
 #[derive(Clone, Debug)]
 pub struct MetricInfo {

@@ -208,7 +208,13 @@ fn metric_override(
                 );
                 ok &= !diagnostics.iter().any(Diagnostic::is_error);
                 ctx.diagnostics.extend(diagnostics);
-                (name, m::TagOverride { operation: Some(m::TagOperation::Upsert), value: Some(expr.text.clone()) })
+                let value_source = tags::metric_tag_source(ctx.expressions, &expr.text);
+                let tag = m::TagOverride {
+                    operation: Some(m::TagOperation::Upsert),
+                    value: Some(expr.text.clone()),
+                    value_source,
+                };
+                (name, tag)
             }
             StmtKind::TagRemove { name } => {
                 if let Some(labels) = &labels
@@ -226,7 +232,7 @@ fn metric_override(
                     ctx.report(diagnostic);
                     ok = false;
                 }
-                (name, m::TagOverride { operation: Some(m::TagOperation::Remove), value: None })
+                (name, m::TagOverride { operation: Some(m::TagOperation::Remove), value: None, value_source: None })
             }
             StmtKind::Error => continue,
             _ => {

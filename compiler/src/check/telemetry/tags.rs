@@ -4,6 +4,7 @@
 use super::super::cel::ExpressionCache;
 use super::super::cel::syntax::{Nodes, Source, is_operator, path_of};
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::model::TagSource;
 use crate::span::{FileId, Span};
 use cel::common::ast::{CallExpr, Expr, IdedExpr, LiteralValue};
 
@@ -169,27 +170,14 @@ fn is_header_name_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
-/// Where the raw Envoy target's stats module finds the value of a metric tag.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TagSource {
-    /// A fixed value.
-    Literal(String),
-    /// A request header, by its name in lower case, as Envoy keeps header names.
-    RequestHeader(String),
-    /// An attribute, by the names of its path: `["request", "host"]`.
-    Attribute(Vec<String>),
-}
-
 /// What the stats module can compute of a metric tag's value (`tag NAME = EXPR` in a
 /// metrics override): a string literal, a request header `request.headers["X"]`, or an
 /// attribute named by a path of two names or more. None for a computed expression, and
 /// for text that does not parse, which checking has already reported.
-// The raw Envoy target's bootstrap builder is to call this in place of its textual `label_source`.
-#[allow(dead_code)]
-pub fn metric_tag_source(text: &str) -> Option<TagSource> {
-    // The span only places diagnostics, and a parse error here is dropped.
-    let source = Source::new(text, Span::new(FileId(0), 0, text.len() as u32));
-    let parsed = source.parse().ok()?;
+/// The parse comes from the package's cache, so the text is not parsed again.
+pub fn metric_tag_source(expressions: &ExpressionCache, text: &str) -> Option<TagSource> {
+    // The span only places diagnostics, and a parse error here was reported by checking.
+    let parsed = expressions.parse(text, Span::new(FileId(0), 0, text.len() as u32)).ok()?;
     let expr = &parsed.expr;
     if let Expr::Literal(LiteralValue::String(value)) = &expr.expr {
         return Some(TagSource::Literal(value.inner().to_string()));
@@ -317,24 +305,32 @@ mod tests {
 
     #[test]
     fn metric_tag_values_the_stats_module_can_compute() {
-        assert_eq!(metric_tag_source("\"static\""), Some(TagSource::Literal("static".into())));
-        assert_eq!(metric_tag_source("'static'"), Some(TagSource::Literal("static".into())));
-        assert_eq!(metric_tag_source("request.headers['X-User']"), Some(TagSource::RequestHeader("x-user".into())));
-        assert_eq!(metric_tag_source("request.headers[\"X-User\"]"), Some(TagSource::RequestHeader("x-user".into())));
+        let cache = ExpressionCache::default();
+        assert_eq!(metric_tag_source(&cache, "\"static\""), Some(TagSource::Literal("static".into())));
+        assert_eq!(metric_tag_source(&cache, "'static'"), Some(TagSource::Literal("static".into())));
         assert_eq!(
-            metric_tag_source("request.host"),
+            metric_tag_source(&cache, "request.headers['X-User']"),
+            Some(TagSource::RequestHeader("x-user".into()))
+        );
+        assert_eq!(
+            metric_tag_source(&cache, "request.headers[\"X-User\"]"),
+            Some(TagSource::RequestHeader("x-user".into()))
+        );
+        assert_eq!(
+            metric_tag_source(&cache, "request.host"),
             Some(TagSource::Attribute(vec!["request".into(), "host".into()]))
         );
-        assert_eq!(metric_tag_source("request.host + \"x\""), None);
+        assert_eq!(metric_tag_source(&cache, "request.host + \"x\""), None);
     }
 
     #[test]
     fn metric_tag_values_it_cannot_compute() {
+        let cache = ExpressionCache::default();
         // One name is a group of attributes or a variable, not an attribute.
-        assert_eq!(metric_tag_source("request"), None);
-        assert_eq!(metric_tag_source("request.headers[request.host]"), None);
-        assert_eq!(metric_tag_source("response.headers['x']"), None);
-        assert_eq!(metric_tag_source("1"), None);
-        assert_eq!(metric_tag_source("request.host =="), None);
+        assert_eq!(metric_tag_source(&cache, "request"), None);
+        assert_eq!(metric_tag_source(&cache, "request.headers[request.host]"), None);
+        assert_eq!(metric_tag_source(&cache, "response.headers['x']"), None);
+        assert_eq!(metric_tag_source(&cache, "1"), None);
+        assert_eq!(metric_tag_source(&cache, "request.host =="), None);
     }
 }
