@@ -126,7 +126,7 @@ pub fn core_modules_form_layers() -> Result<(), String> {
     }
     let declared: Vec<String> = read(&src.join("lib.rs"))
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .filter_map(|l| l.trim().strip_prefix("pub mod ").or_else(|| l.trim().strip_prefix("pub(crate) mod ")))
         .map(|m| m.trim_end_matches(';').to_string())
         .collect();
     let layered: Vec<&String> = layers.iter().flatten().collect();

@@ -379,8 +379,7 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, Failure> {
             }
             Some(_) => {}
             None => {
-                let (_, diagnostics) = meshc_compiler::syntax::parse_file(id, &text);
-                let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();
+                let errors = meshc_compiler::fmt::syntax_errors(id, &text);
                 eprint!("{}", render::render_plain(&db, &errors));
                 eprintln!("{}: has syntax errors; not formatted", package::display(&path));
                 broken = true;

@@ -26,7 +26,7 @@ pub struct Analysis {
     pub manifest: Option<Manifest>,
     /// The Istio releases and Envoy builds the package targets.
     pub targets: Targets,
-    pub files: Vec<ParsedFile>,
+    pub(crate) files: Vec<ParsedFile>,
     /// What the declarations mean: resources, proxies, smoke scenarios.
     pub lowered: Lowered,
     /// The bootstraps of the raw Envoy target: one per proxy and targeted Envoy build.

@@ -13,7 +13,13 @@ use crate::syntax::{KEYWORDS, parse_file};
 
 const WIDTH: usize = 100;
 
-/// Formats one file; `None` when it has syntax errors (the caller reports them).
+/// The syntax errors of a file, which keep the formatter from formatting it.
+pub fn syntax_errors(file: FileId, text: &str) -> Vec<crate::diagnostic::Diagnostic> {
+    let (_, diagnostics) = parse_file(file, text);
+    diagnostics.into_iter().filter(|d| d.is_error()).collect()
+}
+
+/// Formats one file; `None` when it has syntax errors (see [`syntax_errors`]).
 pub fn format_source(text: &str) -> Option<String> {
     let (file, diagnostics) = parse_file(FileId(0), text);
     if diagnostics.iter().any(|d| d.is_error()) {

@@ -8,10 +8,13 @@
 //! layers and the invariants.
 
 #![forbid(unsafe_code)]
+// What other crates may use is `pub`; everything else says `pub(crate)`, so the
+// core's interface stays visible at a glance.
+#![warn(unreachable_pub)]
 
 // The modules form layers (ARCHITECTURE.md lists them, and the workspace test
 // `tests/architecture.rs` holds the code to that order): each uses only those below it.
-pub mod check;
+pub(crate) mod check;
 pub mod diagnostic;
 pub mod driver;
 pub mod emit;
@@ -23,8 +26,8 @@ pub mod manifest;
 pub mod model;
 pub mod source;
 pub mod span;
-pub mod stdlib;
-pub mod syntax;
+pub(crate) mod stdlib;
+pub(crate) mod syntax;
 pub mod versions;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

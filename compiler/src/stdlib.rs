@@ -7,7 +7,7 @@
 
 /// `(path, text)` of every stdlib module; the path is how diagnostics and
 /// `import std.NAME` refer to it.
-pub static MODULES: &[(&str, &str)] = &[
+pub(crate) static MODULES: &[(&str, &str)] = &[
     ("std/attributes.mesh", include_str!("../../stdlib/attributes.mesh")),
     ("std/metrics.mesh", include_str!("../../stdlib/metrics.mesh")),
     ("std/providers.mesh", include_str!("../../stdlib/providers.mesh")),
@@ -15,7 +15,7 @@ pub static MODULES: &[(&str, &str)] = &[
 ];
 
 /// The module name (`std.filters`) of a stdlib path (`std/filters.mesh`).
-pub fn module_name(path: &str) -> Option<String> {
+pub(crate) fn module_name(path: &str) -> Option<String> {
     let stem = path.strip_prefix("std/")?.strip_suffix(".mesh")?;
     Some(format!("std.{stem}"))
 }

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// The state shared while checking one declaration.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub db: &'a SourceDb,
     pub manifest: Option<&'a Manifest>,
     pub symbols: &'a Symbols<'a>,
@@ -35,7 +35,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Checks a message value against Envoy's schema in every targeted build.
-    pub fn check_envoy_message(
+    pub(crate) fn check_envoy_message(
         &mut self,
         type_name: &str,
         type_span: Span,
@@ -46,12 +46,12 @@ impl Ctx<'_> {
         self.diagnostics.extend(diagnostics);
     }
 
-    pub fn report(&mut self, diagnostic: Diagnostic) {
+    pub(crate) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 
     /// Reports `what` at `span` unless every targeted release supports `feature`.
-    pub fn require_feature(&mut self, feature: Feature, span: Span, what: &str) -> bool {
+    pub(crate) fn require_feature(&mut self, feature: Feature, span: Span, what: &str) -> bool {
         let missing: Vec<&str> = self
             .targets
             .istio
@@ -75,7 +75,7 @@ impl Ctx<'_> {
     }
 
     /// Checks provider references of a telemetry block: declared, and serving `signal`.
-    pub fn check_providers(&mut self, providers: &[Key], signal: &str, block: &str) {
+    pub(crate) fn check_providers(&mut self, providers: &[Key], signal: &str, block: &str) {
         for key in providers {
             let Some(manifest) = self.manifest else { return };
             let Some(provider) = manifest.providers.iter().find(|p| p.name.value == key.name) else {
@@ -119,12 +119,12 @@ impl Ctx<'_> {
 
 /// The settings (`key value` and `key { }`) of a block, checked against the names
 /// the block accepts. Other statement forms are left to the caller.
-pub struct Settings<'s> {
+pub(super) struct Settings<'s> {
     pub entries: BTreeMap<&'s str, &'s Stmt>,
 }
 
 impl<'s> Settings<'s> {
-    pub fn collect(ctx: &mut Ctx, body: &'s [Stmt], allowed: &[&str], block: &str) -> Settings<'s> {
+    pub(super) fn collect(ctx: &mut Ctx, body: &'s [Stmt], allowed: &[&str], block: &str) -> Settings<'s> {
         let mut entries: BTreeMap<&'s str, &'s Stmt> = BTreeMap::new();
         for stmt in body {
             let key = match &stmt.kind {
@@ -149,7 +149,7 @@ impl<'s> Settings<'s> {
     }
 
     /// The value of a `key value` setting; a `key { }` block where a value belongs is reported.
-    pub fn value(&self, ctx: &mut Ctx, key: &str) -> Option<&'s Value> {
+    pub(super) fn value(&self, ctx: &mut Ctx, key: &str) -> Option<&'s Value> {
         match &self.entries.get(key)?.kind {
             StmtKind::Setting { value, .. } => Some(value),
             StmtKind::Section { key, .. } => {
@@ -167,12 +167,12 @@ impl<'s> Settings<'s> {
         }
     }
 
-    pub fn stmt(&self, key: &str) -> Option<&'s Stmt> {
+    pub(super) fn stmt(&self, key: &str) -> Option<&'s Stmt> {
         self.entries.get(key).copied()
     }
 }
 
-pub fn unknown_setting(key: &Key, allowed: &[&str], block: &str) -> Diagnostic {
+pub(super) fn unknown_setting(key: &Key, allowed: &[&str], block: &str) -> Diagnostic {
     let mut diagnostic =
         Diagnostic::new(codes::UNKNOWN_SETTING, key.span, format!("{block} has no setting `{}`", key.name))
             .with_label_message("unknown setting");
@@ -185,7 +185,7 @@ pub fn unknown_setting(key: &Key, allowed: &[&str], block: &str) -> Diagnostic {
 }
 
 /// Reports a statement form that the block does not accept.
-pub fn misplaced_statement(stmt: &Stmt, block: &str) -> Diagnostic {
+pub(super) fn misplaced_statement(stmt: &Stmt, block: &str) -> Diagnostic {
     let what = match &stmt.kind {
         StmtKind::Metrics { .. } => "a `metrics` block",
         StmtKind::MetricOverride { .. } => "a metric override",
@@ -236,12 +236,17 @@ fn ctx_text(stmt: &Stmt) -> String {
 
 /// Whether a block holds statements that did not parse; checks for missing
 /// settings then stay quiet, since the setting may be in the broken part.
-pub fn has_broken_statements(body: &[Stmt]) -> bool {
+pub(super) fn has_broken_statements(body: &[Stmt]) -> bool {
     body.iter().any(|s| matches!(s.kind, StmtKind::Error))
 }
 
 /// An enum value written as a bare word; `choices` pairs the written word with Istio's spelling.
-pub fn enum_word(ctx: &mut Ctx, word: &Ident, choices: &[(&str, &'static str)], what: &str) -> Option<&'static str> {
+pub(super) fn enum_word(
+    ctx: &mut Ctx,
+    word: &Ident,
+    choices: &[(&str, &'static str)],
+    what: &str,
+) -> Option<&'static str> {
     if let Some((_, istio)) = choices.iter().find(|(written, _)| *written == word.name) {
         return Some(istio);
     }
@@ -258,7 +263,12 @@ pub fn enum_word(ctx: &mut Ctx, word: &Ident, choices: &[(&str, &'static str)], 
 }
 
 /// An enum value from a setting's value, which must be a single bare word.
-pub fn enum_value(ctx: &mut Ctx, value: &Value, choices: &[(&str, &'static str)], what: &str) -> Option<&'static str> {
+pub(super) fn enum_value(
+    ctx: &mut Ctx,
+    value: &Value,
+    choices: &[(&str, &'static str)],
+    what: &str,
+) -> Option<&'static str> {
     match &value.kind {
         ValueKind::Path(path) if path.segments.len() == 1 => enum_word(ctx, &path.segments[0], choices, what),
         ValueKind::String(s) => {
@@ -286,13 +296,13 @@ pub fn enum_value(ctx: &mut Ctx, value: &Value, choices: &[(&str, &'static str)]
     }
 }
 
-pub fn wrong_shape(value: &Value, expected: &str) -> Diagnostic {
+pub(super) fn wrong_shape(value: &Value, expected: &str) -> Diagnostic {
     Diagnostic::new(codes::WRONG_UNIT, value.span, format!("expected {expected}, found {}", value.describe()))
         .with_label_message(format!("expected {expected}"))
 }
 
 /// A value after following `let` references, so `sampling default_rate` works like `sampling 5%`.
-pub fn resolved<'v>(ctx: &Ctx<'v>, value: &'v Value) -> &'v Value {
+pub(super) fn resolved<'v>(ctx: &Ctx<'v>, value: &'v Value) -> &'v Value {
     let mut current = value;
     for _ in 0..16 {
         let ValueKind::Path(path) = &current.kind else { return current };
@@ -304,7 +314,7 @@ pub fn resolved<'v>(ctx: &Ctx<'v>, value: &'v Value) -> &'v Value {
     current
 }
 
-pub fn string_value(ctx: &mut Ctx, value: &Value) -> Option<String> {
+pub(super) fn string_value(ctx: &mut Ctx, value: &Value) -> Option<String> {
     let value_resolved = resolved(ctx, value);
     match &value_resolved.kind {
         ValueKind::String(s) => Some(s.value.clone()),
@@ -320,7 +330,7 @@ pub fn string_value(ctx: &mut Ctx, value: &Value) -> Option<String> {
     }
 }
 
-pub fn bool_value(ctx: &mut Ctx, value: &Value) -> Option<bool> {
+pub(super) fn bool_value(ctx: &mut Ctx, value: &Value) -> Option<bool> {
     match &resolved(ctx, value).kind {
         ValueKind::Bool(b) => Some(*b),
         ValueKind::Error => None,
@@ -332,7 +342,7 @@ pub fn bool_value(ctx: &mut Ctx, value: &Value) -> Option<bool> {
 }
 
 /// A whole number within `min..=max`.
-pub fn int_value(ctx: &mut Ctx, value: &Value, min: i64, max: i64, what: &str) -> Option<i64> {
+pub(super) fn int_value(ctx: &mut Ctx, value: &Value, min: i64, max: i64, what: &str) -> Option<i64> {
     match &resolved(ctx, value).kind {
         ValueKind::Number { value: number, raw } => {
             if raw.contains(['.', 'e', 'E']) || number.fract() != 0.0 {
@@ -357,7 +367,7 @@ pub fn int_value(ctx: &mut Ctx, value: &Value, min: i64, max: i64, what: &str) -
 }
 
 /// A percentage within 0..=100, as a number of percent.
-pub fn percent_value(ctx: &mut Ctx, value: &Value, what: &str) -> Option<f64> {
+pub(super) fn percent_value(ctx: &mut Ctx, value: &Value, what: &str) -> Option<f64> {
     match &resolved(ctx, value).kind {
         ValueKind::Percent(p) => {
             if !(0.0..=100.0).contains(p) {
@@ -386,7 +396,13 @@ pub fn percent_value(ctx: &mut Ctx, value: &Value, what: &str) -> Option<f64> {
 }
 
 /// A duration of at least `min_seconds`, in protobuf JSON form (`"10s"`, `"0.250s"`).
-pub fn duration_value(ctx: &mut Ctx, value: &Value, min_seconds: f64, min_text: &str, what: &str) -> Option<String> {
+pub(super) fn duration_value(
+    ctx: &mut Ctx,
+    value: &Value,
+    min_seconds: f64,
+    min_text: &str,
+    what: &str,
+) -> Option<String> {
     match &resolved(ctx, value).kind {
         ValueKind::Duration { seconds, raw } => {
             if *seconds < min_seconds {
@@ -416,7 +432,7 @@ pub fn duration_value(ctx: &mut Ctx, value: &Value, min_seconds: f64, min_text: 
 
 /// Reports a name that resolves to nothing, unless it goes through an import that
 /// was already reported as unknown.
-pub fn report_unknown_name(ctx: &mut Ctx, path: &Path) {
+pub(super) fn report_unknown_name(ctx: &mut Ctx, path: &Path) {
     let through_failed_import = path.segments.len() > 1
         && ctx.symbols.failed_imports.get(&ctx.file).is_some_and(|aliases| aliases.contains(&path.segments[0].name));
     if !through_failed_import {
@@ -441,7 +457,7 @@ fn unknown_name(ctx: &Ctx, path: &Path) -> Diagnostic {
 /// Converts a value to the JSON that stands in the resource: objects keep their order,
 /// typed messages get their `@type`, durations become protobuf JSON durations, and
 /// names resolve to their `let`. `None` when some part of it is wrong (reported).
-pub fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
+pub(super) fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
     let (node, complete) = to_node(ctx, value);
     complete.then(|| node.to_json())
 }
@@ -450,7 +466,7 @@ pub fn to_json(ctx: &mut Ctx, value: &Value) -> Option<Json> {
 /// resource carries: names resolve to their `let` (keeping the spans of the `let`'s
 /// value), and every mistake is reported and leaves an unchecked node in its place,
 /// so the rest is still checked. The flag says whether nothing was wrong.
-pub fn to_node(ctx: &mut Ctx, value: &Value) -> (Node, bool) {
+pub(super) fn to_node(ctx: &mut Ctx, value: &Value) -> (Node, bool) {
     let mut complete = true;
     let node = lower_node(ctx, value, &mut complete, 0);
     (node, complete)
@@ -528,7 +544,7 @@ fn lower_members(ctx: &mut Ctx, entries: &[Entry], complete: &mut bool, depth: u
 
 /// Where a resource goes and which workloads it selects.
 #[derive(Clone, Debug, Default)]
-pub struct ResolvedScope {
+pub(crate) struct ResolvedScope {
     pub namespace: String,
     pub selector: Option<BTreeMap<String, String>>,
     pub target_refs: Vec<TargetRefOut>,
@@ -537,7 +553,7 @@ pub struct ResolvedScope {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct TargetRefOut {
+pub(crate) struct TargetRefOut {
     pub group: String,
     pub kind: String,
     pub name: String,
@@ -551,7 +567,7 @@ const TARGET_KINDS: &[(&str, &str)] = &[
     ("ServiceEntry", "networking.istio.io"),
 ];
 
-pub fn resolve_scope(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<ResolvedScope> {
+pub(super) fn resolve_scope(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<ResolvedScope> {
     let mut scope = ResolvedScope::default();
     let mut mesh: Option<Span> = None;
     let mut namespace: Option<(String, Span)> = None;
@@ -741,7 +757,7 @@ fn target_ref(ctx: &mut Ctx, target: &TargetRef) -> Option<TargetRefOut> {
 }
 
 /// The Kubernetes resource name of a declaration: `_` becomes `-`.
-pub fn resource_name(ctx: &mut Ctx, name: &Ident) -> Option<String> {
+pub(super) fn resource_name(ctx: &mut Ctx, name: &Ident) -> Option<String> {
     let k8s = name.name.replace('_', "-");
     if !is_dns_subdomain(&k8s) {
         ctx.report(
@@ -756,7 +772,7 @@ pub fn resource_name(ctx: &mut Ctx, name: &Ident) -> Option<String> {
     Some(k8s)
 }
 
-pub fn is_dns_label(s: &str) -> bool {
+pub(super) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -764,7 +780,7 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-pub fn is_dns_subdomain(s: &str) -> bool {
+pub(super) fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
@@ -785,7 +801,7 @@ fn is_label_key(s: &str) -> bool {
 }
 
 /// Metadata settings every resource accepts.
-pub fn metadata_map(ctx: &mut Ctx, settings: &Settings, key: &str) -> BTreeMap<String, String> {
+pub(super) fn metadata_map(ctx: &mut Ctx, settings: &Settings, key: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Some(stmt) = settings.stmt(key) else { return out };
     let pairs: Vec<(Key, Value)> = match &stmt.kind {

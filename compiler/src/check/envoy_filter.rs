@@ -76,7 +76,7 @@ fn is_filter(apply_to: &str) -> bool {
     matches!(apply_to, "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER_FILTER")
 }
 
-pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::EnvoyFilter> {
+pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::EnvoyFilter> {
     let settings = Settings::collect(ctx, &decl.body, SETTINGS, "an envoy_filter");
     let labels = metadata_map(ctx, &settings, "labels");
     let annotations = metadata_map(ctx, &settings, "annotations");

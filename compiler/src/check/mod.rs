@@ -4,11 +4,11 @@
 //! Each declaration is checked on its own, so a mistake in one never hides the
 //! mistakes in another; a declaration with an error produces no resource.
 
-pub mod cel;
+pub(crate) mod cel;
 mod common;
 pub(crate) mod envoy_filter;
-pub mod proxy;
-pub mod symbols;
+pub(crate) mod proxy;
+pub(crate) mod symbols;
 pub(crate) mod telemetry;
 mod usage;
 pub(crate) mod wasm_plugin;
@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use symbols::Symbols;
 
 /// Checks every declaration of a package and lowers what it means into the model.
-pub fn check_package(
+pub(crate) fn check_package(
     db: &SourceDb,
     manifest: Option<&Manifest>,
     targets: &Targets,

@@ -21,7 +21,7 @@ pub(crate) const RESPONSE_EXPECTATIONS: &[&str] =
 pub(crate) const SCENARIO_EXPECTATIONS: &[&str] = &["prometheus", "access_logs", "span", "envoy_log", "no_envoy_log"];
 pub(crate) const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
-pub fn lower_proxy(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope) -> Option<ProxyDecl> {
+pub(crate) fn lower_proxy(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope) -> Option<ProxyDecl> {
     for stmt in &decl.body {
         if !matches!(stmt.kind, StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error) {
             ctx.report(misplaced_statement(stmt, "a proxy"));
@@ -98,7 +98,7 @@ fn endpoint(ctx: &mut Ctx, value: &Value, default_address: &str, what: &str) -> 
     parsed
 }
 
-pub fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeScenario> {
+pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeScenario> {
     if let Some(scope) = decl.scopes.first() {
         ctx.report(
             Diagnostic::new(codes::INVALID_SCOPE, scope.span(), "a smoke scenario has no scope")
@@ -175,7 +175,7 @@ pub fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeScenario> 
 }
 
 /// The span of a smoke scenario's `proxy NAME` setting, to report an unknown proxy.
-pub fn smoke_proxy_span(decl: &ResourceDecl) -> Option<Span> {
+pub(crate) fn smoke_proxy_span(decl: &ResourceDecl) -> Option<Span> {
     decl.body.iter().find_map(|stmt| match &stmt.kind {
         StmtKind::Setting { key, value } if key.name == "proxy" => Some(value.span),
         _ => None,

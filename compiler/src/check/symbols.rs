@@ -12,22 +12,19 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A provider kind from `std.providers` and the signals it serves.
 #[derive(Clone, Debug)]
-pub struct ProviderKindInfo {
-    pub name: String,
+pub(crate) struct ProviderKindInfo {
     pub signals: Vec<String>,
     pub doc: String,
 }
 
 /// A `let` or `schema` declaration and where it stands.
 #[derive(Clone, Debug)]
-pub struct Definition<'a> {
-    pub name: &'a Ident,
-    pub file: FileId,
+pub(crate) struct Definition<'a> {
     pub docs: &'a [String],
 }
 
 /// Everything names can resolve to in one package.
-pub struct Symbols<'a> {
+pub(crate) struct Symbols<'a> {
     /// Module name (`std.filters`, or the package name for package files) to its lets.
     pub lets: HashMap<String, BTreeMap<String, (&'a LetDecl, Definition<'a>)>>,
     pub schemas: BTreeMap<String, (&'a SchemaDecl, Definition<'a>)>,
@@ -41,10 +38,10 @@ pub struct Symbols<'a> {
     pub package_module: String,
 }
 
-pub const STD_MODULES: &[&str] = &["std.attributes", "std.metrics", "std.providers", "std.filters"];
+pub(crate) const STD_MODULES: &[&str] = &["std.attributes", "std.metrics", "std.providers", "std.filters"];
 
 impl<'a> Symbols<'a> {
-    pub fn collect(
+    pub(crate) fn collect(
         db: &SourceDb,
         package_name: Option<&str>,
         files: &'a [ParsedFile],
@@ -77,7 +74,7 @@ impl<'a> Symbols<'a> {
                 match &item.kind {
                     ItemKind::Let(decl) => {
                         if let Some(local) = &source.module {
-                            let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
+                            let definition = Definition { docs: &item.docs };
                             symbols
                                 .lets
                                 .entry(format!("{package_module}.{local}"))
@@ -85,7 +82,7 @@ impl<'a> Symbols<'a> {
                                 .insert(decl.name.name.clone(), (decl, definition));
                         }
                         let lets = symbols.lets.entry(module.clone()).or_default();
-                        let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
+                        let definition = Definition { docs: &item.docs };
                         if let Some((previous, _)) = lets.get(&decl.name.name) {
                             diagnostics.push(duplicate(&decl.name, previous.name.span, "let"));
                         } else {
@@ -93,7 +90,7 @@ impl<'a> Symbols<'a> {
                         }
                     }
                     ItemKind::Schema(decl) => {
-                        let definition = Definition { name: &decl.name, file: parsed.file, docs: &item.docs };
+                        let definition = Definition { docs: &item.docs };
                         if let Some((previous, _)) = symbols.schemas.get(&decl.name.name) {
                             diagnostics.push(duplicate(&decl.name, previous.name.span, "schema"));
                         } else {
@@ -122,10 +119,7 @@ impl<'a> Symbols<'a> {
                     }
                     ItemKind::ProviderKind(decl) if is_stdlib => {
                         let signals = string_list_setting(&decl.body, "signals");
-                        symbols.provider_kinds.insert(
-                            decl.name.name.clone(),
-                            ProviderKindInfo { name: decl.name.name.clone(), signals, doc },
-                        );
+                        symbols.provider_kinds.insert(decl.name.name.clone(), ProviderKindInfo { signals, doc });
                     }
                     ItemKind::Attribute(_) | ItemKind::Metric(_) | ItemKind::ProviderKind(_) => {
                         diagnostics.push(
@@ -190,7 +184,7 @@ impl<'a> Symbols<'a> {
 
     /// Resolves a dotted name used as a value in `file`: `name` (a package `let`) or
     /// `alias.name` (a `let` of an imported module).
-    pub fn resolve_let(&self, file: FileId, path: &Path) -> Option<&'a LetDecl> {
+    pub(crate) fn resolve_let(&self, file: FileId, path: &Path) -> Option<&'a LetDecl> {
         match path.segments.as_slice() {
             [name] => self.lets.get(&self.package_module).and_then(|lets| lets.get(&name.name)).map(|(decl, _)| *decl),
             [alias, name] => {
@@ -202,7 +196,7 @@ impl<'a> Symbols<'a> {
     }
 
     /// Every name a value could refer to in `file`, for did-you-mean.
-    pub fn visible_names(&self, file: FileId) -> Vec<String> {
+    pub(crate) fn visible_names(&self, file: FileId) -> Vec<String> {
         let mut names: Vec<String> =
             self.lets.get(&self.package_module).map(|l| l.keys().cloned().collect()).unwrap_or_default();
         if let Some(imports) = self.imports.get(&file) {
@@ -216,7 +210,7 @@ impl<'a> Symbols<'a> {
     }
 
     /// The filter name Envoy registers for a typed config, from `std.filters.names_by_type`.
-    pub fn filter_name_for_type(&self, type_name: &str) -> Option<String> {
+    pub(crate) fn filter_name_for_type(&self, type_name: &str) -> Option<String> {
         let (decl, _) = self.lets.get("std.filters")?.get("names_by_type")?;
         let ValueKind::Object(entries) = &decl.value.kind else { return None };
         entries.iter().find(|e| e.key.name == type_name).and_then(|e| match &e.value.kind {

@@ -4,7 +4,7 @@ use crate::syntax::ast::*;
 use std::collections::HashSet;
 
 /// The first segment of every dotted name a file refers to as a value.
-pub fn referenced_roots(file: &File) -> HashSet<String> {
+pub(super) fn referenced_roots(file: &File) -> HashSet<String> {
     let mut roots = HashSet::new();
     for item in &file.items {
         match &item.kind {

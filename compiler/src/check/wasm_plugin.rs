@@ -40,7 +40,7 @@ pub(crate) const MATCH_MODES: &[(&str, &str)] = &[
 ];
 pub(crate) const ENV_SOURCES: &[(&str, &str)] = &[("inline", "INLINE"), ("host", "HOST")];
 
-pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::WasmPlugin> {
+pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::WasmPlugin> {
     let settings = Settings::collect(ctx, &decl.body, SETTINGS, "a wasm_plugin");
     let labels = metadata_map(ctx, &settings, "labels");
     let annotations = metadata_map(ctx, &settings, "annotations");

@@ -20,8 +20,8 @@ mod checker;
 pub mod descriptors;
 mod lua;
 mod re2;
-pub mod replacements;
-pub mod rules;
+pub(crate) mod replacements;
+pub(crate) mod rules;
 mod schema;
 pub mod yaml;
 

@@ -6,7 +6,7 @@ use prost_reflect::FieldDescriptor;
 /// (the descriptors compiled into Envoy keep the deprecation but not the comments that
 /// name the replacement). A test checks that each entry is a deprecated field of a
 /// pinned build and that its replacement is a field of the same message.
-pub const REPLACEMENTS: &[(&str, &str)] = &[
+pub(crate) const REPLACEMENTS: &[(&str, &str)] = &[
     ("envoy.extensions.filters.http.lua.v3.Lua.inline_code", "default_source_code"),
     ("envoy.config.route.v3.HeaderMatcher.exact_match", "string_match"),
     ("envoy.config.route.v3.HeaderMatcher.prefix_match", "string_match"),

@@ -15,14 +15,14 @@ use regex::Regex;
 
 /// The rules of one field.
 #[derive(Debug, Default)]
-pub struct FieldRules {
+pub(crate) struct FieldRules {
     /// `message`, `duration`, `timestamp` or `any` with `required: true`.
     pub required: bool,
     pub kind: Rules,
 }
 
 #[derive(Debug, Default)]
-pub enum Rules {
+pub(crate) enum Rules {
     #[default]
     None,
     /// Every numeric type, and durations in seconds.
@@ -41,7 +41,7 @@ pub enum Rules {
 }
 
 #[derive(Debug, Default)]
-pub struct NumberRules {
+pub(crate) struct NumberRules {
     pub gt: Option<f64>,
     pub gte: Option<f64>,
     pub lt: Option<f64>,
@@ -53,7 +53,7 @@ pub struct NumberRules {
 }
 
 #[derive(Debug, Default)]
-pub struct StringRules {
+pub(crate) struct StringRules {
     pub constant: Option<String>,
     pub len: Option<u64>,
     pub min_len: Option<u64>,
@@ -76,7 +76,7 @@ pub struct StringRules {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WellKnown {
+pub(crate) enum WellKnown {
     Hostname,
     Ip,
     Ipv4,
@@ -90,7 +90,7 @@ pub enum WellKnown {
 }
 
 #[derive(Debug, Default)]
-pub struct EnumRules {
+pub(crate) struct EnumRules {
     pub constant: Option<i32>,
     pub defined_only: bool,
     pub only: Vec<i32>,
@@ -98,7 +98,7 @@ pub struct EnumRules {
 }
 
 #[derive(Debug, Default)]
-pub struct RepeatedRules {
+pub(crate) struct RepeatedRules {
     pub min_items: Option<u64>,
     pub max_items: Option<u64>,
     pub unique: bool,
@@ -107,7 +107,7 @@ pub struct RepeatedRules {
 }
 
 #[derive(Debug, Default)]
-pub struct MapRules {
+pub(crate) struct MapRules {
     pub min_pairs: Option<u64>,
     pub max_pairs: Option<u64>,
     pub keys: Option<Box<FieldRules>>,
@@ -117,7 +117,7 @@ pub struct MapRules {
 
 /// A value as the rules see it.
 #[derive(Clone, Copy, Debug)]
-pub enum Scalar<'a> {
+pub(crate) enum Scalar<'a> {
     Number(f64),
     Bool(bool),
     Str(&'a str),
@@ -131,7 +131,7 @@ pub enum Scalar<'a> {
 
 impl FieldRules {
     /// Compiles a `validate.FieldRules` message.
-    pub fn compile(rules: &DynamicMessage) -> FieldRules {
+    pub(crate) fn compile(rules: &DynamicMessage) -> FieldRules {
         let mut out = FieldRules::default();
         for (name, group) in set_fields(rules) {
             let Reflected::Message(group) = group else { continue };
@@ -182,12 +182,12 @@ impl FieldRules {
     }
 
     /// Whether the rules say anything at all.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         !self.required && matches!(self.kind, Rules::None)
     }
 
     /// What is wrong with a scalar value, as phrases that complete "must be ...".
-    pub fn scalar_problems(&self, value: Scalar<'_>) -> Vec<String> {
+    pub(crate) fn scalar_problems(&self, value: Scalar<'_>) -> Vec<String> {
         match (&self.kind, value) {
             (Rules::Number(rules), Scalar::Number(v)) => rules.problems(v, ""),
             (Rules::Duration(rules), Scalar::Duration(v)) => rules.problems(v, "s"),
@@ -211,7 +211,7 @@ impl FieldRules {
 
     /// What is wrong with the default value of an unset scalar field: the default
     /// is what Envoy checks then.
-    pub fn default_problems(&self) -> Vec<String> {
+    pub(crate) fn default_problems(&self) -> Vec<String> {
         match &self.kind {
             Rules::Number(rules) => rules.problems(0.0, ""),
             Rules::Bool(Some(true)) => vec!["true".to_string()],
@@ -227,7 +227,13 @@ impl FieldRules {
 
 /// What is wrong with the size of a list or map, as phrases that complete "must be
 /// ...": `a non-empty list`, `a list of at least 2 items`, `a map of at most 1 entry`.
-pub fn count_problems(count: u64, min: Option<u64>, max: Option<u64>, container: &str, noun: &str) -> Vec<String> {
+pub(crate) fn count_problems(
+    count: u64,
+    min: Option<u64>,
+    max: Option<u64>,
+    container: &str,
+    noun: &str,
+) -> Vec<String> {
     let plural = |n: u64| if n == 1 { noun.to_string() } else { plural(noun) };
     let mut problems = Vec::new();
     if let Some(min) = min
@@ -424,7 +430,7 @@ fn quoted_list(values: &[String]) -> String {
 }
 
 impl WellKnown {
-    pub fn accepts(self, value: &str) -> bool {
+    pub(crate) fn accepts(self, value: &str) -> bool {
         match self {
             WellKnown::Hostname => is_hostname(value),
             WellKnown::Ip => value.parse::<std::net::IpAddr>().is_ok(),
@@ -627,7 +633,7 @@ fn numbers(message: &DynamicMessage, name: &str) -> Vec<f64> {
 }
 
 /// Parses a proto3 JSON duration, `"1.5s"` or `"-0.250s"`, into seconds.
-pub fn parse_duration(text: &str) -> Option<f64> {
+pub(crate) fn parse_duration(text: &str) -> Option<f64> {
     let body = text.strip_suffix('s')?;
     let digits = body.strip_prefix('-').unwrap_or(body);
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));

@@ -31,7 +31,7 @@ pub fn descriptor_pool(version: &'static str) -> Option<DescriptorPool> {
 
 /// One Envoy version's linked schema, with what the checker learns about each message
 /// on first use: the options of its fields are decoded once, not at every value.
-pub struct Schema {
+pub(super) struct Schema {
     pub(super) pool: DescriptorPool,
     pub(super) annotations: Annotations,
     messages: Mutex<HashMap<String, Arc<MessageInfo>>>,

@@ -41,7 +41,7 @@ const UPSTREAM_CLUSTER: &str = "upstream";
 /// difference between releases would be decided, and the caller checks the result
 /// against that version's schema. Each part of the tree carries the span of the
 /// declaration it came from; the rest stands at the `proxy` declaration.
-pub fn bootstrap(
+pub(crate) fn bootstrap(
     package: Package<'_>,
     proxy: &ProxyDecl,
     _envoy: &'static str,
@@ -53,7 +53,7 @@ pub fn bootstrap(
 }
 
 /// The local path of a `file://` URL, relative paths being relative to the package.
-pub fn file_url_path(url: &str) -> Option<&str> {
+pub(crate) fn file_url_path(url: &str) -> Option<&str> {
     url.strip_prefix("file://")
 }
 

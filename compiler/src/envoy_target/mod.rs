@@ -8,8 +8,8 @@
 //! part points at the declaration that produced it, and checked against that
 //! version's schema like everything else meshc emits.
 
-pub mod bootstrap;
-pub mod wasm;
+pub(crate) mod bootstrap;
+pub(crate) mod wasm;
 
 use crate::diagnostic::Diagnostic;
 use crate::envoy::{self, Strictness};

@@ -50,7 +50,7 @@ const RUNTIME: &str = "envoy.wasm.runtime.v8";
 
 /// A metric the stats module maintains.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatsMetric {
+pub(crate) struct StatsMetric {
     pub kind: MetricKind,
     /// The base name, without `istio_`: `requests_total`.
     pub name: String,
@@ -61,14 +61,14 @@ pub struct StatsMetric {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetricKind {
+pub(crate) enum MetricKind {
     Counter,
     Histogram,
 }
 
 /// What one stream adds to a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetricValue {
+pub(crate) enum MetricValue {
     /// 1: one request.
     One,
     /// `request.duration` (nanoseconds) in whole milliseconds.
@@ -81,7 +81,7 @@ pub enum MetricValue {
 
 /// Where a label's value comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LabelSource {
+pub(crate) enum LabelSource {
     /// A value known when meshc builds the bootstrap (reporter, workload names).
     Literal(String),
     /// An Envoy attribute read when the stream ends, as path segments:
@@ -119,13 +119,13 @@ impl MetricValue {
 /// with `line:column` and the offending line. The `wat` crate checks syntax and
 /// names, not types: V8 checks those when Envoy loads the module, as in
 /// `envoy --mode validate`.
-pub fn assemble(wat: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn assemble(wat: &str) -> Result<Vec<u8>, String> {
     wat::parse_str(wat).map_err(|error| error.to_string())
 }
 
 /// The stats module, assembled the first time it is needed. The text is part of
 /// meshc, so a failure here is a bug in meshc, caught by the unit tests.
-pub fn istio_stats_module() -> &'static [u8] {
+pub(crate) fn istio_stats_module() -> &'static [u8] {
     static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
     MODULE.get_or_init(|| {
         assemble(include_str!("../../assets/istio_stats.wat"))
@@ -138,7 +138,7 @@ pub fn istio_stats_module() -> &'static [u8] {
 /// with an empty path or segment, or a header with an empty name, cannot name
 /// anything, so such a label is written as the literal `unknown`, the value the
 /// module would give.
-pub fn stats_configuration(metrics: &[StatsMetric]) -> String {
+pub(crate) fn stats_configuration(metrics: &[StatsMetric]) -> String {
     let mut out = format!("prefix {}\n", word(PREFIX));
     for metric in metrics {
         let kind = match metric.kind {
@@ -211,7 +211,7 @@ fn clean(name: &str) -> String {
 /// removes, the second the tag value. A label name that ends another one after an
 /// underscore (`workload` and `source_workload`) would also match inside the longer
 /// one, so label sets must not pair such names. Istio's standard labels do not.
-pub fn stats_tags(metrics: &[StatsMetric]) -> Vec<Value> {
+pub(crate) fn stats_tags(metrics: &[StatsMetric]) -> Vec<Value> {
     let mut seen: Vec<String> = Vec::new();
     for (name, _) in metrics.iter().flat_map(|metric| &metric.labels) {
         let name = clean(name);
@@ -249,7 +249,7 @@ fn regex_escape(text: &str) -> String {
 /// and filters with the same VM id share a VM. Filters with equal templates then
 /// share one, and different templates get their own. Envoy still compiles the
 /// module once for all of them.
-pub fn stats_filter(metrics: &[StatsMetric]) -> Value {
+pub(crate) fn stats_filter(metrics: &[StatsMetric]) -> Value {
     let configuration = stats_configuration(metrics);
     let vm_id = format!("istio_stats_{:016x}", fnv1a64(configuration.as_bytes()));
     wasm_filter("istio.stats", "istio_stats", &vm_id, istio_stats_module(), &configuration)
@@ -259,7 +259,7 @@ pub fn stats_filter(metrics: &[StatsMetric]) -> Value {
 /// to ship next to the bootstrap) and `configuration` as the plugin configuration.
 /// `name` is the filter's name; `plugin` names the plugin in Envoy's logs and is its
 /// root id.
-pub fn wasm_filter(name: &str, plugin: &str, vm_id: &str, module: &[u8], configuration: &str) -> Value {
+pub(crate) fn wasm_filter(name: &str, plugin: &str, vm_id: &str, module: &[u8], configuration: &str) -> Value {
     json!({
         "name": name,
         "typed_config": {
@@ -283,7 +283,7 @@ pub fn wasm_filter(name: &str, plugin: &str, vm_id: &str, module: &[u8], configu
 
 /// Standard base64 with padding, as proto3 JSON writes `bytes` fields
 /// (`inline_bytes`). It is small enough not to need a dependency.
-pub fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

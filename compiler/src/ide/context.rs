@@ -17,16 +17,16 @@ pub(crate) struct Frame {
 
 impl Frame {
     /// The header's words, with a trailing `:` kept on its word.
-    pub fn words(&self) -> Vec<&str> {
+    pub(super) fn words(&self) -> Vec<&str> {
         self.header.split_whitespace().collect()
     }
 
-    pub fn first_word(&self) -> &str {
+    pub(super) fn first_word(&self) -> &str {
         self.header.split_whitespace().next().unwrap_or("")
     }
 
     /// The key of a `key: {` or `key {` header, when the header is just that.
-    pub fn key(&self) -> Option<&str> {
+    pub(super) fn key(&self) -> Option<&str> {
         let words = self.words();
         match words.as_slice() {
             [key] => Some(key.trim_end_matches(':').trim_matches('"')),
@@ -48,7 +48,7 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     /// The words of the statement before the word being typed, and that word.
-    pub fn split(&self) -> (Vec<&str>, &str) {
+    pub(super) fn split(&self) -> (Vec<&str>, &str) {
         let trimmed = self.segment.trim_start();
         let typing_start = trimmed.rfind(|c: char| !(c.is_ascii() && super::is_word_byte(c as u8))).map(|i| i + 1);
         let (before, typing) = match typing_start {

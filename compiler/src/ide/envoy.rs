@@ -16,7 +16,7 @@ pub(crate) struct Envoys {
 }
 
 impl Envoys {
-    pub fn of(analysis: &Analysis) -> Envoys {
+    pub(super) fn of(analysis: &Analysis) -> Envoys {
         let mut builds: Vec<&'static str> = analysis.targets.envoy_versions();
         if builds.is_empty() {
             // Without targets, describe the newest supported Envoy.
@@ -33,16 +33,16 @@ impl Envoys {
     }
 
     /// The newest pool, which answers questions that do not depend on the version.
-    pub fn newest(&self) -> Option<&DescriptorPool> {
+    pub(super) fn newest(&self) -> Option<&DescriptorPool> {
         self.pools.last()
     }
 
-    pub fn message(&self, name: &str) -> Option<MessageDescriptor> {
+    pub(super) fn message(&self, name: &str) -> Option<MessageDescriptor> {
         self.pools.iter().rev().find_map(|p| p.get_message_by_name(name))
     }
 
     /// The versions whose schema has `message.field`; all of them gives `None`.
-    pub fn only_in(&self, message: &str, field: Option<&str>) -> Option<Vec<&'static str>> {
+    pub(super) fn only_in(&self, message: &str, field: Option<&str>) -> Option<Vec<&'static str>> {
         let have: Vec<&'static str> = self
             .versions
             .iter()

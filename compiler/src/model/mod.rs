@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 
 /// One parsed `.mesh` file (package or stdlib).
 #[derive(Clone, Debug)]
-pub struct ParsedFile {
-    pub file: FileId,
-    pub ast: ast::File,
+pub(crate) struct ParsedFile {
+    pub(crate) file: FileId,
+    pub(crate) ast: ast::File,
 }
 
 /// A resource the package generates, with the declaration it came from.

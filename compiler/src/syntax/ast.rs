@@ -8,28 +8,28 @@
 use crate::span::Span;
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Ident {
+pub(crate) struct Ident {
     pub name: String,
     pub span: Span,
 }
 
 /// A file: its items in source order, and the comments the formatter must keep.
 #[derive(Clone, Debug, PartialEq)]
-pub struct File {
+pub(crate) struct File {
     pub items: Vec<Item>,
     pub comments: Vec<Comment>,
 }
 
 /// A `//` or `/* */` comment; `///` lines directly above a declaration are its docs.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Comment {
+pub(crate) struct Comment {
     pub span: Span,
     pub text: String,
     pub is_doc: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Item {
+pub(crate) struct Item {
     pub kind: ItemKind,
     pub span: Span,
     /// The text of the `///` lines directly above the item, without the slashes.
@@ -37,7 +37,7 @@ pub struct Item {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum ItemKind {
+pub(crate) enum ItemKind {
     Package(Path),
     Import(Import),
     Let(LetDecl),
@@ -52,37 +52,37 @@ pub enum ItemKind {
 
 /// A dotted name such as `std.filters` or `envoy.extensions.filters.http.lua.v3.Lua`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Path {
+pub(crate) struct Path {
     pub segments: Vec<Ident>,
     pub span: Span,
 }
 
 impl Path {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.segments.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(".")
     }
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Import {
+pub(crate) struct Import {
     pub module: Path,
     pub alias: Option<Ident>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct LetDecl {
+pub(crate) struct LetDecl {
     pub name: Ident,
     pub value: Value,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct SchemaDecl {
+pub(crate) struct SchemaDecl {
     pub name: Ident,
     pub fields: Vec<SchemaField>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct SchemaField {
+pub(crate) struct SchemaField {
     pub name: Key,
     pub optional: bool,
     pub ty: TypeExpr,
@@ -92,13 +92,13 @@ pub struct SchemaField {
 
 /// A type in a schema or attribute declaration: alternatives separated by `|`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TypeExpr {
+pub(crate) struct TypeExpr {
     pub alternatives: Vec<TypeAtom>,
     pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum TypeAtom {
+pub(crate) enum TypeAtom {
     /// `string`, `int`, a schema name, ...
     Named(Path),
     /// A string literal type: the value must be exactly this string.
@@ -110,7 +110,7 @@ pub enum TypeAtom {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
+pub(crate) enum ResourceKind {
     Telemetry,
     WasmPlugin,
     EnvoyFilter,
@@ -122,25 +122,17 @@ pub enum ResourceKind {
 
 /// The words that start a resource declaration, in the order of [`ResourceKind`]:
 /// the one list the parser's did-you-mean, the formatter and the editor read.
-pub const RESOURCE_KEYWORDS: [&str; 5] = ["telemetry", "wasm_plugin", "envoy_filter", "proxy", "smoke"];
+pub(crate) const RESOURCE_KEYWORDS: [&str; 5] = ["telemetry", "wasm_plugin", "envoy_filter", "proxy", "smoke"];
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 5] = [
-        ResourceKind::Telemetry,
-        ResourceKind::WasmPlugin,
-        ResourceKind::EnvoyFilter,
-        ResourceKind::Proxy,
-        ResourceKind::Smoke,
-    ];
-
-    pub fn keyword(self) -> &'static str {
+    pub(crate) fn keyword(self) -> &'static str {
         RESOURCE_KEYWORDS[self as usize]
     }
 }
 
 /// `telemetry NAME SCOPE... { ... }` and its siblings.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ResourceDecl {
+pub(crate) struct ResourceDecl {
     pub kind: ResourceKind,
     pub keyword: Span,
     pub name: Ident,
@@ -151,7 +143,7 @@ pub struct ResourceDecl {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// `mesh`: the root namespace, no selector.
     Mesh(Span),
     /// `in namespace "ns"`
@@ -163,7 +155,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             Scope::Mesh(span) | Scope::Namespace(_, span) | Scope::Workload(_, span) | Scope::Targets(_, span) => *span,
         }
@@ -171,7 +163,7 @@ impl Scope {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum TargetRef {
+pub(crate) enum TargetRef {
     /// `Gateway "name"`: the group follows from the kind.
     Named { kind: Ident, name: StringLit, span: Span },
     /// `{ group: "...", kind: "...", name: "..." }`
@@ -180,21 +172,21 @@ pub enum TargetRef {
 
 /// `attribute request.host: string` (stdlib only).
 #[derive(Clone, Debug, PartialEq)]
-pub struct AttributeDecl {
+pub(crate) struct AttributeDecl {
     pub path: Path,
     pub ty: TypeExpr,
 }
 
 /// `metric NAME { ... }` and `provider_kind NAME { ... }` (stdlib only).
 #[derive(Clone, Debug, PartialEq)]
-pub struct VocabularyDecl {
+pub(crate) struct VocabularyDecl {
     pub name: Ident,
     pub body: Vec<Stmt>,
 }
 
 /// A key of a setting, an object entry or a schema field: a name or a quoted string.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Key {
+pub(crate) struct Key {
     pub name: String,
     pub span: Span,
     pub quoted: bool,
@@ -202,26 +194,26 @@ pub struct Key {
 
 /// Raw text of a CEL expression and where it stands; checked by `check::cel`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ExprText {
+pub(crate) struct ExprText {
     pub text: String,
     pub span: Span,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InsertPosition {
+pub(crate) enum InsertPosition {
     Before,
     After,
     First,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Stmt {
+pub(crate) struct Stmt {
     pub kind: StmtKind,
     pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum StmtKind {
+pub(crate) enum StmtKind {
     /// `key value` or `key: value`
     Setting { key: Key, value: Value },
     /// `key { ... }`
@@ -264,25 +256,25 @@ pub enum StmtKind {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum MetricRef {
+pub(crate) enum MetricRef {
     Standard(Ident),
     Custom(StringLit),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Toggle {
+pub(crate) struct Toggle {
     pub disabled: bool,
     pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum EnvValue {
+pub(crate) enum EnvValue {
     Inline(Value),
     From(Ident),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StringStyle {
+pub(crate) enum StringStyle {
     /// `"..."`
     Plain,
     /// `"""..."""`, possibly tagged (`lua"""`).
@@ -290,7 +282,7 @@ pub enum StringStyle {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct StringLit {
+pub(crate) struct StringLit {
     /// The value after escapes and (for triple strings) indentation removal.
     pub value: String,
     pub style: StringStyle,
@@ -299,13 +291,13 @@ pub struct StringLit {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Value {
+pub(crate) struct Value {
     pub kind: ValueKind,
     pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum ValueKind {
+pub(crate) enum ValueKind {
     String(StringLit),
     /// A number as written; `raw` keeps the spelling for the formatter and for integers.
     Number {
@@ -340,7 +332,7 @@ pub enum ValueKind {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub key: Key,
     pub value: Value,
     pub span: Span,
@@ -348,7 +340,7 @@ pub struct Entry {
 
 impl Value {
     /// A short description of the value's shape for messages: "a string", "a list", ...
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match &self.kind {
             ValueKind::String(_) => "a string",
             ValueKind::Number { .. } => "a number",

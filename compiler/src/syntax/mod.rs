@@ -1,7 +1,7 @@
 //! Parsing: text to AST, never failing, with one diagnostic per mistake.
 
-pub mod ast;
+pub(crate) mod ast;
 mod grammar;
 mod parse;
 
-pub use parse::{KEYWORDS, STATEMENT_KEYWORDS, item_keywords, parse_file};
+pub(crate) use parse::{KEYWORDS, STATEMENT_KEYWORDS, item_keywords, parse_file};

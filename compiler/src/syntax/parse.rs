@@ -13,7 +13,7 @@ use pest::iterators::Pair;
 
 /// Every reserved word of the grammar's `keyword` rule: they cannot be bare names
 /// (the formatter quotes keys that are keywords).
-pub const KEYWORDS: &[&str] = &[
+pub(crate) const KEYWORDS: &[&str] = &[
     "package",
     "import",
     "as",
@@ -58,12 +58,12 @@ pub const KEYWORDS: &[&str] = &[
 const OTHER_ITEM_KEYWORDS: &[&str] = &["package", "import", "let", "schema", "attribute", "metric", "provider_kind"];
 
 /// The words that may start a declaration, for did-you-mean on unknown ones.
-pub fn item_keywords() -> impl Iterator<Item = &'static str> + Clone {
+pub(crate) fn item_keywords() -> impl Iterator<Item = &'static str> + Clone {
     OTHER_ITEM_KEYWORDS.iter().copied().chain(RESOURCE_KEYWORDS)
 }
 
 /// The words that start a statement of their own form inside a block.
-pub const STATEMENT_KEYWORDS: &[&str] = &[
+pub(crate) const STATEMENT_KEYWORDS: &[&str] = &[
     "metrics",
     "tracing",
     "access_log",
@@ -79,7 +79,7 @@ pub const STATEMENT_KEYWORDS: &[&str] = &[
 ];
 
 /// Parses one file. Never fails: what does not parse becomes `Error` nodes and diagnostics.
-pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
+pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     let mut lowerer = Lowerer { file, text, diagnostics: Vec::new(), comments: Vec::new() };
     let items = match MeshParser::parse(Rule::file, text) {
         Ok(mut pairs) => {
@@ -1034,7 +1034,7 @@ fn rule_words(rule: Rule) -> Option<&'static str> {
 /// Removes the common indentation of a triple-quoted string, the line break right
 /// after the opening quotes and the indentation before the closing ones, so the text
 /// can be indented with the code around it.
-pub fn dedent(body: &str) -> String {
+pub(super) fn dedent(body: &str) -> String {
     let body = body.strip_prefix("\r\n").or_else(|| body.strip_prefix('\n')).unwrap_or(body);
     let mut lines: Vec<&str> = body.split('\n').collect();
     let closing_on_own_line = lines.len() > 1 && lines.last().is_some_and(|l| l.trim().is_empty());

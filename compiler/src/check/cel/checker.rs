@@ -9,7 +9,7 @@ use crate::span::Span;
 use cel::common::ast::{CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ExprContext {
+pub(crate) enum ExprContext {
     /// `access_log ... when EXPR`: must be a boolean.
     AccessLogFilter,
     /// `tag NAME = EXPR` in a metrics override: any value, turned into the label.
@@ -20,7 +20,9 @@ pub enum ExprContext {
 /// determined) and every diagnostic, with spans into the user's file.
 ///
 /// `span` is where `text` stands in the user's file; the two must have the same length.
-pub fn check_expression(
+/// The checker goes through [`super::ExpressionCache`]; the tests call this directly.
+#[cfg(test)]
+pub(crate) fn check_expression(
     text: &str,
     span: Span,
     vocabulary: &Vocabulary,

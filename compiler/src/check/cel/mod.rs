@@ -17,9 +17,11 @@ pub(in crate::check) mod syntax;
 mod types;
 mod vocabulary;
 
-pub use checker::{ExprContext, check_expression};
-pub use types::{CelType, parse_type_name};
-pub use vocabulary::{Attribute, Vocabulary};
+pub(crate) use checker::ExprContext;
+#[cfg(test)]
+pub(crate) use checker::check_expression;
+pub(crate) use types::{CelType, parse_type_name};
+pub(crate) use vocabulary::{Attribute, Vocabulary};
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
@@ -38,7 +40,7 @@ use syntax::{ParsedExpr, Source};
 /// diagnostics are moved to each place the text stands. Tracing tags are interpreted
 /// from the same parses, so a text written both as a tag and as a filter is parsed once.
 #[derive(Default)]
-pub struct ExpressionCache {
+pub(crate) struct ExpressionCache {
     parsed: RefCell<HashMap<String, Parsed>>,
     checked: RefCell<HashMap<(String, ExprContext), Checked>>,
 }
@@ -64,7 +66,7 @@ fn relocate(diagnostic: &Diagnostic, span: Span) -> Diagnostic {
 }
 
 impl ExpressionCache {
-    pub fn check_expression(
+    pub(crate) fn check_expression(
         &self,
         text: &str,
         span: Span,

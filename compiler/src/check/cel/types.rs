@@ -2,7 +2,7 @@
 //! which types unify, compare, order and combine arithmetically.
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum CelType {
+pub(crate) enum CelType {
     Bool,
     Int,
     Uint,
@@ -19,7 +19,7 @@ pub enum CelType {
 
 impl CelType {
     /// The type as CEL writes it: `int`, `list(string)`, `map(string, string)`.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self {
             CelType::Bool => "bool".into(),
             CelType::Int => "int".into(),
@@ -37,7 +37,7 @@ impl CelType {
     }
 
     /// The type with its article, for messages: "an int", "a string", "bytes".
-    pub fn with_article(&self) -> String {
+    pub(crate) fn with_article(&self) -> String {
         match self {
             CelType::Int => "an int".into(),
             CelType::Bytes => "bytes".into(),
@@ -114,7 +114,7 @@ pub(super) fn arithmetic(op: &str, left: &CelType, right: &CelType) -> Option<Ce
 /// Parses the type syntax of `attribute` declarations: `string`, `int`, `uint`,
 /// `double`, `bool`, `bytes`, `duration`, `timestamp`, `dyn`, `{T}` (a map from
 /// strings to T) and `[T]` (a list of T).
-pub fn parse_type_name(text: &str) -> Option<CelType> {
+pub(crate) fn parse_type_name(text: &str) -> Option<CelType> {
     let text = text.trim();
     if let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
         return Some(CelType::Map(Box::new(CelType::String), Box::new(parse_type_name(inner)?)));

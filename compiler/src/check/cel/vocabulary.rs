@@ -5,7 +5,7 @@ use super::types::CelType;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
-pub struct Attribute {
+pub(crate) struct Attribute {
     pub path: String,
     pub ty: CelType,
     pub doc: String,
@@ -13,7 +13,7 @@ pub struct Attribute {
 
 /// The attributes an expression may name, by dotted path.
 #[derive(Clone, Debug, Default)]
-pub struct Vocabulary {
+pub(crate) struct Vocabulary {
     attributes: BTreeMap<String, Attribute>,
     /// Every proper prefix of an attribute's path (`request`, `xds`): a group of
     /// attributes, which is not a value itself but a step towards one.
@@ -21,7 +21,7 @@ pub struct Vocabulary {
 }
 
 impl Vocabulary {
-    pub fn new(attributes: Vec<Attribute>) -> Vocabulary {
+    pub(crate) fn new(attributes: Vec<Attribute>) -> Vocabulary {
         let mut groups = BTreeSet::new();
         for attribute in &attributes {
             for (index, _) in attribute.path.match_indices('.') {
@@ -31,18 +31,18 @@ impl Vocabulary {
         Vocabulary { attributes: attributes.into_iter().map(|a| (a.path.clone(), a)).collect(), groups }
     }
 
-    pub fn get(&self, path: &str) -> Option<&Attribute> {
+    pub(crate) fn get(&self, path: &str) -> Option<&Attribute> {
         self.attributes.get(path)
     }
 
     /// Every attribute, ordered by path.
-    pub fn attributes(&self) -> impl Iterator<Item = &Attribute> {
+    pub(crate) fn attributes(&self) -> impl Iterator<Item = &Attribute> {
         self.attributes.values()
     }
 
     /// The attributes directly or indirectly below `prefix` (`request` gives `request.*`),
     /// ordered by path.
-    pub fn children(&self, prefix: &str) -> Vec<&Attribute> {
+    pub(crate) fn children(&self, prefix: &str) -> Vec<&Attribute> {
         let dotted = format!("{prefix}.");
         self.attributes
             .range(dotted.clone()..)

@@ -24,7 +24,7 @@ pub(crate) const TRACING_SETTINGS: &[&str] = &[
     "enable_istio_tags",
 ];
 
-pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::Telemetry> {
+pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::Telemetry> {
     let settings = Settings::collect(ctx, &decl.body, TOP_SETTINGS, "a telemetry declaration");
     let labels = metadata_map(ctx, &settings, "labels");
     let annotations = metadata_map(ctx, &settings, "annotations");
@@ -70,7 +70,7 @@ pub fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: St
     ok.then(|| m::Telemetry { metadata: metadata(name, scope, labels, annotations), spec })
 }
 
-pub fn metadata(
+pub(crate) fn metadata(
     name: String,
     scope: &ResolvedScope,
     labels: BTreeMap<String, String>,
@@ -84,7 +84,7 @@ fn apply_scope(spec: &mut m::TelemetrySpec, scope: &ResolvedScope) {
     spec.target_refs = scope.target_refs.iter().map(target_ref).collect();
 }
 
-pub fn target_ref(target: &TargetRefOut) -> m::PolicyTargetReference {
+pub(crate) fn target_ref(target: &TargetRefOut) -> m::PolicyTargetReference {
     m::PolicyTargetReference {
         group: Some(target.group.clone()),
         kind: target.kind.clone(),

@@ -10,7 +10,7 @@ use cel::common::ast::{CallExpr, Expr, IdedExpr, LiteralValue};
 
 /// A tracing custom tag, as Istio's `customTags` knows them.
 #[derive(Clone, Debug, PartialEq)]
-pub enum CustomTag {
+pub(crate) enum CustomTag {
     Literal(String),
     Environment { name: String, default: Option<String> },
     Header { name: String, default: Option<String> },
@@ -23,7 +23,7 @@ const TAG_FORMS: &str = "write \"text\", env(\"VAR\"), env(\"VAR\", \"default\")
 /// A tracing custom tag is written as a string literal, `env(NAME [, DEFAULT])`,
 /// `header(NAME [, DEFAULT])` or `formatter(FORMAT)`; anything else is a diagnostic.
 /// `text` stands at `span`; `expressions` parses each distinct text once per package.
-pub fn interpret_custom_tag(
+pub(crate) fn interpret_custom_tag(
     expressions: &ExpressionCache,
     text: &str,
     span: Span,
@@ -175,7 +175,7 @@ fn is_header_name_byte(byte: u8) -> bool {
 /// attribute named by a path of two names or more. None for a computed expression, and
 /// for text that does not parse, which checking has already reported.
 /// The parse comes from the package's cache, so the text is not parsed again.
-pub fn metric_tag_source(expressions: &ExpressionCache, text: &str) -> Option<TagSource> {
+pub(crate) fn metric_tag_source(expressions: &ExpressionCache, text: &str) -> Option<TagSource> {
     // The span only places diagnostics, and a parse error here was reported by checking.
     let parsed = expressions.parse(text, Span::new(FileId(0), 0, text.len() as u32)).ok()?;
     let expr = &parsed.expr;
