@@ -5,11 +5,12 @@
 
 use super::{Diagnostic, Severity};
 use crate::source::SourceDb;
-use crate::span::FileId;
+use crate::span::{FileId, Span};
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::{Error as FilesError, Files};
 use codespan_reporting::term;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// Adapts the [`SourceDb`] to codespan-reporting, reusing our line index.
@@ -79,9 +80,15 @@ pub fn render_plain(db: &SourceDb, diagnostics: &[Diagnostic]) -> String {
     let files = DbFiles(db);
     let mut out = String::new();
     for diagnostic in diagnostics {
+        let emitted = match clip_long_lines(db, diagnostic) {
+            Some((clipped_files, clipped)) => {
+                term::emit_to_string(&mut out, &config, &clipped_files, &to_codespan(&clipped))
+            }
+            None => term::emit_to_string(&mut out, &config, &files, &to_codespan(diagnostic)),
+        };
         // Rendering only fails for spans outside their file, which is a compiler bug;
         // fall back to the message alone rather than losing the diagnostic.
-        if term::emit_to_string(&mut out, &config, &files, &to_codespan(diagnostic)).is_err() {
+        if emitted.is_err() {
             out.push_str(&format!("{}[{}]: {}\n", diagnostic.severity.as_str(), diagnostic.code, diagnostic.message));
         }
     }
@@ -97,9 +104,192 @@ pub fn render_coloured(
     let config = term::Config::default();
     let files = DbFiles(db);
     for diagnostic in diagnostics {
-        term::emit_to_write_style(writer, &config, &files, &to_codespan(diagnostic)).map_err(std::io::Error::other)?;
+        let emitted = match clip_long_lines(db, diagnostic) {
+            Some((clipped_files, clipped)) => {
+                term::emit_to_write_style(writer, &config, &clipped_files, &to_codespan(&clipped))
+            }
+            None => term::emit_to_write_style(writer, &config, &files, &to_codespan(diagnostic)),
+        };
+        emitted.map_err(std::io::Error::other)?;
     }
     Ok(())
+}
+
+/// The most characters of a source line a rendered snippet shows; a longer line is
+/// cut to a window around the labels on it, with `…` where text was left out. A
+/// minified or generated file can have lines of megabytes, and codespan prints a
+/// line once per label.
+const MAX_SNIPPET_LINE: usize = 160;
+
+/// Copies of the files a diagnostic points into, with its long lines cut down, and
+/// the diagnostic with its spans moved into those copies; `None` when no line it
+/// points at is long.
+fn clip_long_lines(db: &SourceDb, diagnostic: &Diagnostic) -> Option<(ClippedFiles, Diagnostic)> {
+    // The byte offsets the diagnostic points at, by file and line.
+    let mut points: BTreeMap<(FileId, usize), Vec<u32>> = BTreeMap::new();
+    let spans = diagnostic.labels.iter().map(|l| l.span).chain(diagnostic.suggestions.iter().map(|s| s.span));
+    for span in spans {
+        let index = &db.get(span.file).line_index;
+        for offset in [span.start, span.end] {
+            points.entry((span.file, index.line_of(offset))).or_default().push(offset);
+        }
+    }
+    let line_range = |file: FileId, line: usize| {
+        let source = db.get(file);
+        let start = source.line_index.line_start(line) as usize;
+        let end = source.text[start..].find('\n').map_or(source.text.len(), |i| start + i);
+        (start, end)
+    };
+    let long: Vec<(FileId, usize)> = points
+        .keys()
+        .copied()
+        .filter(|&(file, line)| {
+            let (start, end) = line_range(file, line);
+            db.text(file)[start..end].chars().count() > MAX_SNIPPET_LINE
+        })
+        .collect();
+    if long.is_empty() {
+        return None;
+    }
+    let mut clipped = ClippedFiles { files: Vec::new(), windows: Vec::new() };
+    // Each cut line's window: where it starts and ends in the original, and where it
+    // starts in the copy.
+    let mut windows: Vec<(FileId, usize, usize, usize)> = Vec::new();
+    // The same windows as the copies see them, for the columns of the header line.
+    let mut copy_windows: Vec<Window> = Vec::new();
+    let mut ids: BTreeMap<FileId, FileId> = BTreeMap::new();
+    for &(file, _) in points.keys() {
+        if ids.contains_key(&file) {
+            continue;
+        }
+        ids.insert(file, FileId(clipped.files.len() as u32));
+        let text = db.text(file);
+        let mut out = String::with_capacity(text.len().min(1 << 16));
+        let mut cursor = 0;
+        for &(_, line) in long.iter().filter(|(f, _)| *f == file) {
+            let (start, end) = line_range(file, line);
+            let offsets = &points[&(file, line)];
+            let low = *offsets.iter().min().expect("a point") as usize;
+            let high = *offsets.iter().max().expect("a point") as usize;
+            let room = MAX_SNIPPET_LINE.saturating_sub(text[low..high].chars().count()) / 2;
+            let from = back_chars(text, low, room.max(10)).max(start);
+            let to = forward_chars(text, high, room.max(10)).min(end);
+            out.push_str(&text[cursor..start]);
+            if from > start {
+                out.push('…');
+            }
+            windows.push((file, from, to, out.len()));
+            let columns_before = text[start..from].chars().count();
+            copy_windows.push(Window {
+                copy: FileId(clipped.files.len() as u32),
+                start: out.len(),
+                end: out.len() + (to - from),
+                columns_before,
+            });
+            out.push_str(&text[from..to]);
+            if to < end {
+                out.push('…');
+            }
+            cursor = end;
+        }
+        out.push_str(&text[cursor..]);
+        clipped.files.push((db.path(file).to_string(), out));
+    }
+    clipped.windows = copy_windows;
+    // Offsets in a window move with it; offsets elsewhere on the file move by what the
+    // cuts before them removed.
+    let relocate = |span: Span| -> Option<Span> {
+        let copy = *ids.get(&span.file)?;
+        let moved = |offset: u32| -> u32 {
+            let offset = offset as usize;
+            let mut shift: isize = 0;
+            for &(file, from, to, copy_from) in &windows {
+                if file != span.file {
+                    continue;
+                }
+                if (from..=to).contains(&offset) {
+                    return (copy_from + offset - from) as u32;
+                }
+                if offset > to {
+                    shift = copy_from as isize + (to - from) as isize - to as isize;
+                }
+            }
+            (offset as isize + shift).max(0) as u32
+        };
+        Some(Span::new(copy, moved(span.start), moved(span.end).max(moved(span.start))))
+    };
+    let mut moved = diagnostic.clone();
+    for label in &mut moved.labels {
+        label.span = relocate(label.span)?;
+    }
+    moved.suggestions.clear();
+    Some((clipped, moved))
+}
+
+/// The offset `count` characters before `offset` (or the start of the text).
+fn back_chars(text: &str, offset: usize, count: usize) -> usize {
+    text[..offset].char_indices().rev().nth(count.saturating_sub(1)).map_or(0, |(i, _)| i)
+}
+
+/// The offset `count` characters after `offset` (or the end of the text).
+fn forward_chars(text: &str, offset: usize, count: usize) -> usize {
+    text[offset..].char_indices().nth(count).map_or(text.len(), |(i, _)| offset + i)
+}
+
+/// Copies of files with their long lines cut, for rendering one diagnostic.
+struct ClippedFiles {
+    files: Vec<(String, String)>,
+    windows: Vec<Window>,
+}
+
+/// The kept part of a cut line, in a copy: where it stands, and how many characters
+/// of the original line came before it, so columns are those of the original.
+struct Window {
+    copy: FileId,
+    start: usize,
+    end: usize,
+    columns_before: usize,
+}
+
+impl<'a> Files<'a> for ClippedFiles {
+    type FileId = FileId;
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, id: FileId) -> Result<&'a str, FilesError> {
+        self.files.get(id.0 as usize).map(|(name, _)| name.as_str()).ok_or(FilesError::FileMissing)
+    }
+
+    fn source(&'a self, id: FileId) -> Result<&'a str, FilesError> {
+        self.files.get(id.0 as usize).map(|(_, text)| text.as_str()).ok_or(FilesError::FileMissing)
+    }
+
+    fn line_index(&'a self, id: FileId, byte_index: usize) -> Result<usize, FilesError> {
+        let text = self.source(id)?;
+        Ok(text[..byte_index.min(text.len())].bytes().filter(|b| *b == b'\n').count())
+    }
+
+    fn line_range(&'a self, id: FileId, line_index: usize) -> Result<Range<usize>, FilesError> {
+        let text = self.source(id)?;
+        let mut start = 0;
+        for _ in 0..line_index {
+            start = text[start..].find('\n').map(|i| start + i + 1).ok_or(FilesError::LineTooLarge {
+                given: line_index,
+                max: text.bytes().filter(|b| *b == b'\n').count(),
+            })?;
+        }
+        let end = text[start..].find('\n').map_or(text.len(), |i| start + i + 1);
+        Ok(start..end)
+    }
+
+    fn column_number(&'a self, id: FileId, line_index: usize, byte_index: usize) -> Result<usize, FilesError> {
+        let text = self.source(id)?;
+        if let Some(window) = self.windows.iter().find(|w| w.copy == id && (w.start..=w.end).contains(&byte_index)) {
+            return Ok(window.columns_before + text[window.start..byte_index].chars().count() + 1);
+        }
+        let line = self.line_range(id, line_index)?;
+        Ok(text[line.start..byte_index.min(line.end).max(line.start)].chars().count() + 1)
+    }
 }
 
 /// One diagnostic in the `--format json` output; lines and columns are one-based,
@@ -172,4 +362,30 @@ pub fn render_json(db: &SourceDb, diagnostics: &[Diagnostic]) -> String {
     let mut json = serde_json::to_string_pretty(&items).expect("diagnostics serialise");
     json.push('\n');
     json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::codes;
+    use crate::source::SourceKind;
+
+    /// A mistake in the middle of a 500 KB line shows a window of it, once, with the
+    /// column of the original line.
+    #[test]
+    fn long_lines_are_cut_around_the_labels() {
+        let line = format!("{}MISTAKE{}", "a ".repeat(125_000), " b".repeat(125_000));
+        let mut db = SourceDb::new();
+        let file = db.add("long.mesh", format!("first line\n{line}\nlast line\n"), SourceKind::Package);
+        let start = 11 + 250_000;
+        let diagnostic = Diagnostic::new(codes::SYNTAX, Span::new(file, start, start + 7), "a mistake")
+            .with_label_message("here")
+            .with_secondary(Span::new(file, start + 8, start + 9), "and here");
+        let rendered = render_plain(&db, &[diagnostic]);
+        assert!(rendered.len() < 2_000, "{} bytes:\n{rendered}", rendered.len());
+        assert!(rendered.contains("long.mesh:2:250001"), "{rendered}");
+        assert!(rendered.contains("│ … a a MISTAKE b b"), "{rendered}");
+        assert!(rendered.contains(" b …\n"), "{rendered}");
+        assert!(rendered.contains("^^^^^^^ - and here"), "{rendered}");
+    }
 }

@@ -78,13 +78,29 @@ pub(crate) const STATEMENT_KEYWORDS: &[&str] = &[
     "custom",
 ];
 
+/// How deeply braces, brackets and parentheses may nest. Real configuration stays far
+/// below (Envoy's deepest messages nest about twenty levels); every phase after the
+/// parser walks the tree recursively, so a limit keeps them all within their stack.
+pub(crate) const MAX_NESTING: usize = 100;
+
 /// Parses one file. Never fails: what does not parse becomes `Error` nodes and diagnostics.
 pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
+    if let Some(at) = nesting_beyond_limit(text) {
+        let diagnostic = Diagnostic::new(
+            codes::SYNTAX,
+            Span::new(file, at as u32, at as u32 + 1),
+            format!("brackets nest more than {MAX_NESTING} levels deep here"),
+        )
+        .with_label_message(format!("level {}", MAX_NESTING + 1))
+        .with_note("meshc does not read a file nested this deeply; no configuration needs it");
+        return (File { items: Vec::new(), comments: Vec::new() }, vec![diagnostic]);
+    }
     let mut lowerer = Lowerer { file, text, diagnostics: Vec::new(), comments: Vec::new() };
     let items = match MeshParser::parse(Rule::file, text) {
         Ok(mut pairs) => {
             let file_pair = pairs.next().expect("the file rule always yields one pair");
             lowerer.collect_comments(&file_pair);
+            lowerer.report_unclosed_blocks(&file_pair);
             lowerer.items(file_pair)
         }
         Err(error) => {
@@ -151,9 +167,86 @@ struct Lowerer<'t> {
     comments: Vec<Comment>,
 }
 
-/// The children of a pair without comments, which the grammar lets appear anywhere.
+/// The children of a pair without comments, which the grammar lets appear anywhere,
+/// and without the marks of missing `}`, which are reported before lowering.
 fn inner(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
-    pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT)
+    pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::COMMENT | Rule::missing_close))
+}
+
+/// The opening `{` of a block whose `}` is missing: in the block's own text, the
+/// first brace still open at the end (braces in strings and comments do not count;
+/// the braces of a header's selector are closed).
+fn unclosed_brace(text: &str) -> Option<usize> {
+    let mut open: Vec<usize> = Vec::new();
+    let ends_inside = scan_brackets(text, |i, byte| match byte {
+        b'{' => {
+            open.push(i);
+            true
+        }
+        b'}' => {
+            open.pop();
+            true
+        }
+        _ => true,
+    });
+    // A string or comment left open swallowed the `}`; it is reported on its own.
+    if ends_inside { None } else { open.first().copied() }
+}
+
+/// The offset of the first opener nested deeper than [`MAX_NESTING`], if any.
+fn nesting_beyond_limit(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut beyond = None;
+    scan_brackets(text, |i, byte| {
+        match byte {
+            b'{' | b'[' | b'(' => depth += 1,
+            _ => depth = depth.saturating_sub(1),
+        }
+        if depth > MAX_NESTING {
+            beyond = Some(i);
+        }
+        beyond.is_none()
+    });
+    beyond
+}
+
+/// Calls `visit` with the offset of every bracket outside strings and comments, in
+/// order, while it returns true. Returns whether the text ends inside a `"""` string
+/// or a `/*` comment that is never closed.
+fn scan_brackets(text: &str, mut visit: impl FnMut(usize, u8) -> bool) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => match text[i + 2..].find("*/") {
+                Some(end) => i += 2 + end + 1,
+                None => return true,
+            },
+            b'"' if text[i..].starts_with("\"\"\"") => match text[i + 3..].find("\"\"\"") {
+                Some(end) => i += 3 + end + 2,
+                None => return true,
+            },
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            byte @ (b'{' | b'}' | b'[' | b']' | b'(' | b')') => {
+                if !visit(i, byte) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 impl<'t> Lowerer<'t> {
@@ -184,8 +277,48 @@ impl<'t> Lowerer<'t> {
             if pair.as_rule() == Rule::COMMENT {
                 let text = pair.as_str().to_string();
                 let is_doc = text.starts_with("///");
-                self.comments.push(Comment { span: self.span(&pair), text, is_doc });
+                let span = self.span(&pair);
+                if text.starts_with("/*") && !(text.len() >= 4 && text.ends_with("*/")) {
+                    self.diagnostics.push(
+                        Diagnostic::new(codes::SYNTAX, span.sub(0, 2), "this comment is never closed")
+                            .with_label_message("the comment runs to the end of the file")
+                            .with_help("close it with `*/`"),
+                    );
+                }
+                self.comments.push(Comment { span, text, is_doc });
             }
+        }
+    }
+
+    /// Reports every block whose `}` is missing: the grammar ends such a block where
+    /// the next declaration or the file begins, and marks the place.
+    fn report_unclosed_blocks(&mut self, pair: &Pair<'_, Rule>) {
+        for child in pair.clone().into_inner() {
+            if child.as_rule() != Rule::missing_close {
+                self.report_unclosed_blocks(&child);
+                continue;
+            }
+            let block = pair.as_span();
+            let end = child.as_span().start();
+            let Some(brace) = unclosed_brace(&self.text[block.start()..end]).map(|i| block.start() + i) else {
+                continue;
+            };
+            let brace_span = Span::new(self.file, brace as u32, brace as u32 + 1);
+            let header = self.text[block.start()..brace].trim();
+            let header = header.lines().next().unwrap_or(header).trim();
+            let ends = if end >= self.text.len() {
+                "still open at the end of the file"
+            } else {
+                "still open where the next declaration starts"
+            };
+            let at_end = Span::new(self.file, end as u32, end as u32);
+            let mut diagnostic = Diagnostic::new(codes::SYNTAX, brace_span, "this `{` is never closed")
+                .with_label_message("unclosed")
+                .with_secondary(at_end, ends);
+            if !header.is_empty() {
+                diagnostic = diagnostic.with_help(format!("add the `}}` that ends `{header} {{ ... }}`"));
+            }
+            self.diagnostics.push(diagnostic);
         }
     }
 
