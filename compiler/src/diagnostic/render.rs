@@ -384,7 +384,8 @@ mod tests {
         let rendered = render_plain(&db, &[diagnostic]);
         assert!(rendered.len() < 2_000, "{} bytes:\n{rendered}", rendered.len());
         assert!(rendered.contains("long.mesh:2:250001"), "{rendered}");
-        assert!(rendered.contains("│ … a a MISTAKE b b"), "{rendered}");
+        assert!(rendered.contains("2 │ … a a a"), "{rendered}");
+        assert!(rendered.contains("a a MISTAKE b b"), "{rendered}");
         assert!(rendered.contains(" b …\n"), "{rendered}");
         assert!(rendered.contains("^^^^^^^ - and here"), "{rendered}");
     }
