@@ -324,6 +324,13 @@ fn write_all(output: &Path, mut outputs: Vec<driver::OutputFile>, noun: &str) ->
             if !report.removed.is_empty() {
                 line.push_str(&format!(", {} stale removed", report.removed.len()));
             }
+            if report.leftovers_removed > 0 {
+                line.push_str(&format!(
+                    ", {} temporary file{} of an interrupted build removed",
+                    report.leftovers_removed,
+                    if report.leftovers_removed == 1 { "" } else { "s" }
+                ));
+            }
             line.push(')');
             eprintln!("{line}");
             Ok(ExitCode::SUCCESS)

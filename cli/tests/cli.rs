@@ -93,6 +93,46 @@ fn check_reports_what_a_bootstrap_cannot_carry() {
     assert!(stderr(&build).contains("warning[W0601]"), "{}", stderr(&build));
 }
 
+/// A file named without a directory is in the working directory's package.
+#[test]
+fn a_bare_file_name_finds_its_package() {
+    let dir = package("bare-name", "telemetry t in namespace \"shop\" {\n  access_log envoy\n}\n");
+    let output = meshc(&["check", "main.mesh"], &dir.join("pkg"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+/// What cannot be read is named: a `mesh.toml` that is a directory, a dangling link.
+#[test]
+fn unreadable_package_files_are_named() {
+    let dir = scratch("unreadable");
+    std::fs::create_dir_all(dir.join("pkg/mesh.toml")).unwrap();
+    write(&dir.join("pkg/main.mesh"), "package demo\n");
+    let output = meshc(&["check", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("pkg/mesh.toml is not a file"), "{}", stderr(&output));
+
+    let dir = package("dangling", "package demo\n");
+    std::os::unix::fs::symlink(dir.join("nowhere.mesh"), dir.join("pkg/gone.mesh")).unwrap();
+    let output = meshc(&["check", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("gone.mesh"), "{}", stderr(&output));
+}
+
+/// A build that was killed between writing a temporary file and renaming it leaves
+/// the file behind; the next build removes it, and nothing else.
+#[test]
+fn leftovers_of_an_interrupted_build_are_removed() {
+    let dir = package("leftovers", "telemetry t in namespace \"shop\" {\n  access_log envoy\n}\n");
+    // No process has this id: Linux pids stay below 2^22.
+    write(&dir.join("out/shop/telemetry/.t.yaml.meshc-tmp-9999999"), "half a file");
+    write(&dir.join("out/shop/telemetry/.notes.txt"), "a file of the user");
+    let output = meshc(&["build", "pkg", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("1 temporary file of an interrupted build removed"), "{}", stderr(&output));
+    assert!(!dir.join("out/shop/telemetry/.t.yaml.meshc-tmp-9999999").exists());
+    assert!(dir.join("out/shop/telemetry/.notes.txt").exists());
+}
+
 #[test]
 fn a_clean_package_exits_0_and_meshc_failures_exit_2() {
     let dir = package("check-clean", "telemetry t in namespace \"shop\" {\n  access_log envoy\n}\n");

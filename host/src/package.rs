@@ -90,6 +90,10 @@ pub fn module_name(root: &Path, file: &Path) -> Option<String> {
 pub fn load(root: &Path, manifest_fallback: Option<&Path>) -> Result<LoadedPackage, HostError> {
     let mut db = SourceDb::with_stdlib();
     let manifest = root.join(MANIFEST);
+    // A `mesh.toml` that is a directory is a mistake to name, not a missing manifest.
+    if manifest.exists() && !manifest.is_file() {
+        return Err(HostError::NotAFile { path: manifest });
+    }
     let manifest = if manifest.is_file() { Some(manifest) } else { manifest_fallback.map(Path::to_path_buf) };
     if let Some(manifest) = manifest {
         let bytes = std::fs::read(&manifest).map_err(read_error(&manifest))?;

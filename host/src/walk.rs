@@ -56,7 +56,14 @@ impl Walk<'_> {
 }
 
 /// The directory holding a file, or the path itself when it is a directory; a path
-/// that does not exist (an editor's unsaved file) counts as a file.
+/// that does not exist (an editor's unsaved file) counts as a file. A bare file name
+/// is in the working directory, `.`.
 pub fn directory_of(path: &Path) -> PathBuf {
-    if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() }
+    if path.is_dir() {
+        return path.to_path_buf();
+    }
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }

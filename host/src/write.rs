@@ -36,6 +36,46 @@ pub struct WriteReport {
     pub written: usize,
     pub unchanged: usize,
     pub removed: Vec<String>,
+    /// Temporary files of earlier writes that were killed before their rename.
+    pub leftovers_removed: usize,
+}
+
+/// The process id in the name of one of meshc's temporary files,
+/// `.NAME.meshc-tmp-PID`, if `name` is one.
+fn temporary_file_pid(name: &str) -> Option<u32> {
+    let (_, pid) = name.strip_prefix('.')?.rsplit_once(".meshc-tmp-")?;
+    pid.parse().ok()
+}
+
+/// Whether a process is running; where that cannot be known, it is taken to run, so
+/// that its files are left alone.
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc_dir = Path::new("/proc");
+    !proc_dir.is_dir() || proc_dir.join(pid.to_string()).exists()
+}
+
+/// Removes the temporary files that a meshc killed mid-write left in `dirs` (the
+/// directories it writes into): only files named as `write_atomic` names them, and
+/// only those of processes that no longer run.
+fn remove_leftovers(dirs: &BTreeSet<PathBuf>) -> usize {
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = temporary_file_pid(&name.to_string_lossy()) else { continue };
+            if entry.file_type().is_ok_and(|t| t.is_file())
+                && !process_alive(pid)
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Writes the outputs into `dir`: new and changed files atomically, unchanged ones
@@ -63,6 +103,10 @@ pub fn write_outputs(dir: &Path, outputs: &[OutputFile]) -> Result<WriteReport, 
     }
 
     let mut report = WriteReport::default();
+    let mut dirs: BTreeSet<PathBuf> =
+        outputs.iter().filter_map(|o| dir.join(&o.path).parent().map(Path::to_path_buf)).collect();
+    dirs.insert(dir.to_path_buf());
+    report.leftovers_removed = remove_leftovers(&dirs);
     for output in outputs {
         let path = dir.join(&output.path);
         if std::fs::read(&path).is_ok_and(|bytes| bytes == output.contents.as_bytes()) {
@@ -99,4 +143,17 @@ pub fn write_outputs(dir: &Path, outputs: &[OutputFile]) -> Result<WriteReport, 
     }
     write_atomic(&list_path, list.as_bytes()).map_err(write_error(&list_path))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_files_are_recognised_by_their_name() {
+        assert_eq!(temporary_file_pid(".telemetry.yaml.meshc-tmp-4242"), Some(4242));
+        assert_eq!(temporary_file_pid("telemetry.yaml.meshc-tmp-4242"), None);
+        assert_eq!(temporary_file_pid(".notes.meshc-tmp-x"), None);
+        assert_eq!(temporary_file_pid(".meshc-generated"), None);
+    }
 }

@@ -591,14 +591,15 @@ pub(super) fn resolve_scope(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<Resolv
         }
         match clause {
             Scope::Namespace(lit, _) => {
-                if !is_dns_label(&lit.value) {
+                if let Some(problem) = dns_label_problem(&lit.value) {
                     ctx.report(
                         Diagnostic::new(
                             codes::INVALID_RESOURCE_NAME,
                             lit.span,
                             format!("`{}` is not a valid namespace name", lit.value),
                         )
-                        .with_label_message("lower-case letters, digits and `-`, at most 63 characters"),
+                        .with_label_message(problem)
+                        .with_note("a namespace name is lower-case letters, digits and `-`, at most 63 characters"),
                     );
                     ok = false;
                 }
@@ -701,13 +702,19 @@ fn selector_labels(ctx: &mut Ctx, value: &Value) -> Option<BTreeMap<String, Stri
             continue;
         };
         if !is_label_value(&label_value) {
+            let length = label_value.chars().count();
+            let label = if length > 63 {
+                format!("it is {length} characters long; Kubernetes allows 63")
+            } else {
+                "letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit, no wildcards".to_string()
+            };
             ctx.report(
                 Diagnostic::new(
                     codes::INVALID_RESOURCE_NAME,
                     entry.value.span,
                     format!("`{label_value}` is not a valid label value"),
                 )
-                .with_label_message("at most 63 letters, digits, `-`, `_` or `.`, no wildcards"),
+                .with_label_message(label),
             );
             ok = false;
             continue;
@@ -759,17 +766,44 @@ fn target_ref(ctx: &mut Ctx, target: &TargetRef) -> Option<TargetRefOut> {
 /// The Kubernetes resource name of a declaration: `_` becomes `-`.
 pub(super) fn resource_name(ctx: &mut Ctx, name: &Ident) -> Option<String> {
     let k8s = name.name.replace('_', "-");
-    if !is_dns_subdomain(&k8s) {
-        ctx.report(
+    if let Some(problem) = dns_subdomain_problem(&k8s) {
+        let mut diagnostic =
             Diagnostic::new(codes::INVALID_RESOURCE_NAME, name.span, format!("`{k8s}` is not a valid Kubernetes name"))
-                .with_label_message(
-                    "lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit",
-                )
-                .with_did_you_mean(name.span, &name.name.to_ascii_lowercase()),
-        );
+                .with_label_message(problem)
+                .with_note("a name is lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 63 characters between dots");
+        if name.name.chars().any(|c| c.is_ascii_uppercase()) {
+            diagnostic = diagnostic.with_did_you_mean(name.span, &name.name.to_ascii_lowercase());
+        }
+        ctx.report(diagnostic);
         return None;
     }
     Some(k8s)
+}
+
+/// Why `s` is not a DNS label (RFC 1123), as Kubernetes requires of names and
+/// namespaces, in words; `None` when it is one.
+pub(super) fn dns_label_problem(s: &str) -> Option<String> {
+    let length = s.chars().count();
+    if s.is_empty() {
+        Some("it is empty".to_string())
+    } else if length > 63 {
+        Some(format!("it is {length} characters long; Kubernetes allows 63"))
+    } else if let Some(bad) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        Some(format!("`{bad}` is not allowed: only lower-case letters, digits and `-`"))
+    } else if s.starts_with('-') || s.ends_with('-') {
+        Some("it must start and end with a letter or digit".to_string())
+    } else {
+        None
+    }
+}
+
+/// Why `s` is not a DNS subdomain (labels separated by dots, at most 253 characters).
+pub(super) fn dns_subdomain_problem(s: &str) -> Option<String> {
+    let length = s.chars().count();
+    if length > 253 {
+        return Some(format!("it is {length} characters long; Kubernetes allows 253"));
+    }
+    s.split('.').find_map(dns_label_problem)
 }
 
 pub(super) fn is_dns_label(s: &str) -> bool {

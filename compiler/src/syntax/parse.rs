@@ -662,7 +662,7 @@ impl<'t> Lowerer<'t> {
             }
             Rule::tag_remove => {
                 let name = inner(pair)
-                    .find(|p| matches!(p.as_rule(), Rule::decl_name | Rule::string_lit))
+                    .find(|p| matches!(p.as_rule(), Rule::tag_word | Rule::string_lit))
                     .map(|p| self.key(p))
                     .expect("tag name");
                 StmtKind::TagRemove { name }
@@ -828,7 +828,10 @@ impl<'t> Lowerer<'t> {
                 let quote = raw.find("\"\"\"").expect("triple quote");
                 let tag = (quote > 0).then(|| raw[..quote].to_string());
                 let body = &raw[quote + 3..raw.len() - 3];
-                StringLit { value: dedent(body), style: StringStyle::Triple, tag, span }
+                if let Some(nul) = body.find('\0') {
+                    self.nul_character(span.start + (quote + 3 + nul) as u32, 1);
+                }
+                StringLit { value: dedent(&body.replace('\0', "")), style: StringStyle::Triple, tag, span }
             }
             rule => unreachable!("unexpected string rule {rule:?}"),
         }
@@ -838,6 +841,10 @@ impl<'t> Lowerer<'t> {
         let mut out = String::with_capacity(body.len());
         let mut chars = body.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
+            if c == '\0' {
+                self.nul_character(body_start + i as u32, 1);
+                continue;
+            }
             if c != '\\' {
                 out.push(c);
                 continue;
@@ -856,6 +863,12 @@ impl<'t> Lowerer<'t> {
                             u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(|c| (c, hex.len()))
                         });
                     match decoded {
+                        Some(('\0', hex_len)) => {
+                            self.nul_character(body_start + i as u32, hex_len as u32 + 4);
+                            for _ in 0..hex_len + 2 {
+                                chars.next();
+                            }
+                        }
                         Some((decoded, hex_len)) => {
                             out.push(decoded);
                             for _ in 0..hex_len + 2 {
@@ -869,6 +882,16 @@ impl<'t> Lowerer<'t> {
             }
         }
         out
+    }
+
+    /// Kubernetes, YAML readers and Envoy all refuse a NUL character in a string.
+    fn nul_character(&mut self, start: u32, len: u32) {
+        let span = Span::new(self.file, start, start + len);
+        self.diagnostics.push(
+            Diagnostic::new(codes::INVALID_ESCAPE, span, "a string cannot hold a NUL character")
+                .with_label_message("NUL")
+                .with_note("Kubernetes and Envoy refuse text with a NUL character"),
+        );
     }
 
     fn bad_escape(&mut self, start: u32, len: u32) {
@@ -1133,7 +1156,7 @@ fn join_alternatives(words: &[&str]) -> String {
 fn rule_words(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::string_lit | Rule::plain_string | Rule::triple_string => "a string",
-        Rule::ident | Rule::raw_ident | Rule::decl_name => "a name",
+        Rule::ident | Rule::raw_ident | Rule::decl_name | Rule::tag_word => "a name",
         Rule::path | Rule::module_path => "a (dotted) name",
         Rule::metric_name => "a metric name",
         Rule::number | Rule::percent | Rule::duration | Rule::boolean | Rule::null | Rule::message_lit | Rule::call => {
