@@ -301,17 +301,25 @@ pub(super) fn wrong_shape(value: &Value, expected: &str) -> Diagnostic {
         .with_label_message(format!("expected {expected}"))
 }
 
-/// A value after following `let` references, so `sampling default_rate` works like `sampling 5%`.
+/// A value after following `let` references, so `sampling default_rate` works like
+/// `sampling 5%`. Each `let`'s value is read in its own file, whose imports it uses. A
+/// chain that comes back to a `let` it passed (reported once, at the lets) ends in an
+/// error value, which no later check reports again.
 pub(super) fn resolved<'v>(ctx: &Ctx<'v>, value: &'v Value) -> &'v Value {
+    static CYCLE: Value = Value { kind: ValueKind::Error, span: Span { file: FileId(0), start: 0, end: 0 } };
     let mut current = value;
-    for _ in 0..16 {
+    let mut file = ctx.file;
+    let mut seen: Vec<*const LetDecl> = Vec::new();
+    loop {
         let ValueKind::Path(path) = &current.kind else { return current };
-        match ctx.symbols.resolve_let(ctx.file, path) {
-            Some(decl) => current = &decl.value,
-            None => return current,
+        let Some((decl, decl_file)) = ctx.symbols.resolve_let_in(file, path) else { return current };
+        if seen.contains(&(decl as *const LetDecl)) {
+            return &CYCLE;
         }
+        seen.push(decl);
+        current = &decl.value;
+        file = decl_file;
     }
-    current
 }
 
 pub(super) fn string_value(ctx: &mut Ctx, value: &Value) -> Option<String> {
@@ -489,10 +497,17 @@ fn lower_node(ctx: &mut Ctx, value: &Value, complete: &mut bool, depth: usize) -
             ));
             return unchecked(complete);
         }
-        ValueKind::Path(path) => match ctx.symbols.resolve_let(ctx.file, path) {
-            // A `let` that names itself, directly or not, stops somewhere.
-            Some(decl) if depth < 16 => return lower_node(ctx, &decl.value.clone(), complete, depth + 1),
-            _ => {
+        ValueKind::Path(path) => match ctx.symbols.resolve_let_in(ctx.file, path) {
+            // The let's value is read in its own file, with that file's imports.
+            Some((decl, decl_file)) if depth < 16 => {
+                let outer = std::mem::replace(&mut ctx.file, decl_file);
+                let node = lower_node(ctx, &decl.value.clone(), complete, depth + 1);
+                ctx.file = outer;
+                return node;
+            }
+            // A let that names itself, directly or not, is reported at the lets.
+            Some(_) => return unchecked(complete),
+            None => {
                 report_unknown_name(ctx, path);
                 return unchecked(complete);
             }

@@ -37,6 +37,22 @@ pub(crate) fn check_package(
     let mut diagnostics = Vec::new();
     let package_name = manifest.map(|m| m.name.value.as_str());
     let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
+    for cycle in symbols.let_cycles() {
+        let (first, _) = cycle[0];
+        let mut chain: Vec<String> = cycle.iter().map(|(decl, _)| decl.name.name.clone()).collect();
+        chain.push(first.name.name.clone());
+        let mut diagnostic = Diagnostic::new(
+            codes::CYCLIC_LET,
+            first.name.span,
+            format!("`{}` is defined through itself: {}", first.name.name, chain.join(" → ")),
+        )
+        .with_label_message("this let has no value");
+        for (decl, _) in cycle.iter().skip(1) {
+            diagnostic =
+                diagnostic.with_secondary(decl.name.span, format!("`{}` is part of the cycle", decl.name.name));
+        }
+        diagnostics.push(diagnostic.with_help("write one of the values out instead of naming another let"));
+    }
     let root_namespace = crate::manifest::root_namespace(manifest).to_string();
 
     let expressions = cel::ExpressionCache::default();

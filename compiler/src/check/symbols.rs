@@ -20,6 +20,8 @@ pub(crate) struct ProviderKindInfo {
 /// A `let` or `schema` declaration and where it stands.
 #[derive(Clone, Debug)]
 pub(crate) struct Definition<'a> {
+    /// The file the declaration stands in, whose imports its value's names use.
+    pub file: FileId,
     pub docs: &'a [String],
 }
 
@@ -74,7 +76,7 @@ impl<'a> Symbols<'a> {
                 match &item.kind {
                     ItemKind::Let(decl) => {
                         if let Some(local) = &source.module {
-                            let definition = Definition { docs: &item.docs };
+                            let definition = Definition { file: parsed.file, docs: &item.docs };
                             symbols
                                 .lets
                                 .entry(format!("{package_module}.{local}"))
@@ -82,7 +84,7 @@ impl<'a> Symbols<'a> {
                                 .insert(decl.name.name.clone(), (decl, definition));
                         }
                         let lets = symbols.lets.entry(module.clone()).or_default();
-                        let definition = Definition { docs: &item.docs };
+                        let definition = Definition { file: parsed.file, docs: &item.docs };
                         if let Some((previous, _)) = lets.get(&decl.name.name) {
                             diagnostics.push(duplicate(&decl.name, previous.name.span, "let"));
                         } else {
@@ -90,7 +92,7 @@ impl<'a> Symbols<'a> {
                         }
                     }
                     ItemKind::Schema(decl) => {
-                        let definition = Definition { docs: &item.docs };
+                        let definition = Definition { file: parsed.file, docs: &item.docs };
                         if let Some((previous, _)) = symbols.schemas.get(&decl.name.name) {
                             diagnostics.push(duplicate(&decl.name, previous.name.span, "schema"));
                         } else {
@@ -185,14 +187,69 @@ impl<'a> Symbols<'a> {
     /// Resolves a dotted name used as a value in `file`: `name` (a package `let`) or
     /// `alias.name` (a `let` of an imported module).
     pub(crate) fn resolve_let(&self, file: FileId, path: &Path) -> Option<&'a LetDecl> {
-        match path.segments.as_slice() {
-            [name] => self.lets.get(&self.package_module).and_then(|lets| lets.get(&name.name)).map(|(decl, _)| *decl),
+        self.resolve_let_in(file, path).map(|(decl, _)| decl)
+    }
+
+    /// The `let` a name written in `file` refers to, and the file the `let` stands in:
+    /// the names inside its value are resolved with that file's imports.
+    pub(crate) fn resolve_let_in(&self, file: FileId, path: &Path) -> Option<(&'a LetDecl, FileId)> {
+        let (decl, definition) = match path.segments.as_slice() {
+            [name] => self.lets.get(&self.package_module)?.get(&name.name)?,
             [alias, name] => {
                 let (module, _) = self.imports.get(&file)?.get(&alias.name)?;
-                self.lets.get(module)?.get(&name.name).map(|(decl, _)| *decl)
+                self.lets.get(module)?.get(&name.name)?
             }
-            _ => None,
+            _ => return None,
+        };
+        Some((*decl, definition.file))
+    }
+
+    /// The lets whose value refers back to themselves, through other lets or not,
+    /// each cycle reported once at the first of its lets in the package.
+    pub(crate) fn let_cycles(&self) -> Vec<Vec<(&'a LetDecl, FileId)>> {
+        let mut all: Vec<(&'a LetDecl, FileId)> = Vec::new();
+        for lets in self.lets.values() {
+            for (decl, definition) in lets.values() {
+                if !all.iter().any(|(d, _)| std::ptr::eq(*d, *decl)) {
+                    all.push((*decl, definition.file));
+                }
+            }
         }
+        all.sort_by_key(|(decl, file)| (*file, decl.name.span.start));
+        let mut cycles: Vec<Vec<(&'a LetDecl, FileId)>> = Vec::new();
+        for start in &all {
+            if cycles.iter().flatten().any(|(d, _)| std::ptr::eq(*d, start.0)) {
+                continue;
+            }
+            // Depth-first from `start`, looking for a path back to it.
+            let mut path = vec![*start];
+            if self.leads_back(start.0, &mut path, 0) {
+                cycles.push(path);
+            }
+        }
+        cycles
+    }
+
+    fn leads_back(&self, target: &'a LetDecl, path: &mut Vec<(&'a LetDecl, FileId)>, depth: usize) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        let (current, file) = *path.last().expect("a path");
+        for name in referenced_names(&current.value) {
+            let Some((next, next_file)) = self.resolve_let_in(file, name) else { continue };
+            if std::ptr::eq(next, target) {
+                return true;
+            }
+            if path.iter().any(|(d, _)| std::ptr::eq(*d, next)) {
+                continue;
+            }
+            path.push((next, next_file));
+            if self.leads_back(target, path, depth + 1) {
+                return true;
+            }
+            path.pop();
+        }
+        false
     }
 
     /// Every name a value could refer to in `file`, for did-you-mean.
@@ -218,6 +275,23 @@ impl<'a> Symbols<'a> {
             _ => None,
         })
     }
+}
+
+/// The names a value refers to, in lists, objects and messages too.
+fn referenced_names(value: &Value) -> Vec<&Path> {
+    let mut out = Vec::new();
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match &value.kind {
+            ValueKind::Path(path) => out.push(path),
+            ValueKind::List(items) => stack.extend(items.iter()),
+            ValueKind::Object(entries) | ValueKind::Message { fields: entries, .. } => {
+                stack.extend(entries.iter().map(|e| &e.value))
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn duplicate(name: &Ident, previous: Span, what: &str) -> Diagnostic {

@@ -146,6 +146,10 @@ metrics provider (prometheus, stackdriver) and an access_log an access-log provi
 Istio ignores such a provider without an error.";
     UNUSED_IMPORT = "W0208", "unused import",
 "A module is imported but none of its names are used in the file.";
+    CYCLIC_LET = "E0209", "a let defined through itself",
+"A `let` whose value names itself, directly or through other lets (`let a = b`,
+`let b = a`), or through lets of modules that import each other, has no value. The
+message shows the chain of names; break it by writing one of the values out.";
 
     // Istio resources: E03xx.
     UNKNOWN_ENUM_VALUE = "E0300", "unknown value",
