@@ -73,6 +73,10 @@ fn main() {
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
+    trials.push(Trial::test(
+        "descriptors::the_extension_registry_matches_the_build",
+        extension_registry_matches_the_build,
+    ));
     for build in meshc_compiler::versions::ENVOY_BUILDS {
         let name = format!("envoy_validate::agrees_with_envoy_{}", build.version.replace('.', "_"));
         trials.push(Trial::test(name, move || agrees_with_real_envoy(build)));
@@ -391,6 +395,26 @@ fn re_extraction_matches_committed() -> Result<(), Failed> {
             extracted.len(),
             files.len(),
             committed.len()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The extensions the pinned 1.38 build registers, read from the running binary,
+/// are the committed list the checker uses.
+fn extension_registry_matches_the_build() -> Result<(), Failed> {
+    let build = meshc_compiler::versions::envoy_build("1.38").ok_or("1.38 is pinned")?;
+    let binary = meshc_host::envoy::ensure(&workspace().join("target/meshc-test-cache"), build)?;
+    let live = meshc_smoke::extension_registry(&binary)?;
+    let committed =
+        meshc_compiler::envoy::extensions::embedded_registry(build.version).ok_or("the 1.38 registry is embedded")?;
+    if live != committed {
+        return Err(format!(
+            "Envoy {} registers {} extensions, the committed list has {}; run `cargo run -p xtask -- extract-extensions`",
+            build.version,
+            live.lines().count(),
+            committed.lines().count()
         )
         .into());
     }

@@ -384,7 +384,7 @@ fn listener_port(admin: SocketAddr, name: Option<&str>) -> Result<u16, String> {
         .ok_or_else(|| format!("listener {} has no socket address", chosen["name"]))
 }
 
-fn admin_get(admin: SocketAddr, path: &str) -> Result<String, String> {
+pub(crate) fn admin_get(admin: SocketAddr, path: &str) -> Result<String, String> {
     let response =
         http_request(admin, "GET", path, &[], None, ADMIN_TIMEOUT).map_err(|e| format!("GET {path}: {e}"))?;
     let body = String::from_utf8_lossy(&response.body).into_owned();

@@ -101,6 +101,7 @@
 
 mod collector;
 mod echo;
+mod extensions;
 mod files;
 mod group;
 mod http;
@@ -110,6 +111,7 @@ mod process;
 mod prometheus;
 mod report;
 
+pub use extensions::extension_registry;
 pub use process::{install_signal_handler, stop_all_children};
 pub use report::render_report;
 
@@ -296,6 +298,8 @@ pub enum SmokeError {
     /// The interrupt handler could not be installed; the text is `ctrlc`'s, kept as
     /// text because the outcome is computed once and handed to every caller.
     SignalHandler(String),
+    /// Envoy could not be started or did not answer on its admin interface.
+    Envoy(String),
 }
 
 impl fmt::Display for SmokeError {
@@ -306,6 +310,7 @@ impl fmt::Display for SmokeError {
             SmokeError::CreateTempDir(e) => write!(f, "cannot create a temporary directory: {e}"),
             SmokeError::WriteBootstrap { path, error } => write!(f, "cannot write {}: {error}", path.display()),
             SmokeError::SignalHandler(message) => write!(f, "cannot handle interrupts: {message}"),
+            SmokeError::Envoy(message) => write!(f, "{message}"),
         }
     }
 }

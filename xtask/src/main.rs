@@ -1,8 +1,13 @@
-//! `cargo run -p xtask -- extract-descriptors [MINOR...]`: for each pinned Envoy build
-//! (all by default), fetch the binary into the meshc cache (pip, sha256-verified),
-//! recover the descriptor set compiled into it, check that it links, and write
-//! `compiler/descriptors/envoy-<version>.binpb.deflate` with its provenance in
-//! `envoy-<version>.json`.
+//! Repository chores on the pinned Envoy builds (all by default, or the minors given),
+//! each fetched into the meshc cache first (pip, sha256-verified):
+//!
+//! - `cargo run -p xtask -- extract-descriptors [MINOR...]` recovers the descriptor set
+//!   compiled into each build, checks that it links, and writes
+//!   `compiler/descriptors/envoy-<version>.binpb.deflate` with its provenance in
+//!   `envoy-<version>.json`;
+//! - `cargo run -p xtask -- extract-extensions [MINOR...]` starts each build and writes
+//!   the extensions it registers (category, name, config types) to
+//!   `compiler/descriptors/envoy-<version>.extensions.txt`.
 
 use meshc_compiler::envoy::descriptors;
 use meshc_compiler::versions::{self, EnvoyBuild};
@@ -12,7 +17,7 @@ use std::path::{Path, PathBuf};
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
-        Some("extract-descriptors") => {
+        Some(command @ ("extract-descriptors" | "extract-extensions")) => {
             let wanted: Vec<String> = args.collect();
             let builds: Vec<&'static EnvoyBuild> = if wanted.is_empty() {
                 versions::ENVOY_BUILDS.iter().collect()
@@ -26,7 +31,12 @@ fn main() -> std::process::ExitCode {
                 }
             };
             for build in builds {
-                if let Err(message) = extract(build, &descriptors_dir()) {
+                let done = if command == "extract-descriptors" {
+                    extract(build, &descriptors_dir())
+                } else {
+                    extract_extensions(build, &descriptors_dir())
+                };
+                if let Err(message) = done {
                     eprintln!("error: Envoy {}: {message}", build.version);
                     return std::process::ExitCode::from(1);
                 }
@@ -34,7 +44,7 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: cargo run -p xtask -- extract-descriptors [MINOR...]");
+            eprintln!("usage: cargo run -p xtask -- extract-descriptors|extract-extensions [MINOR...]");
             std::process::ExitCode::from(2)
         }
     }
@@ -75,5 +85,14 @@ fn extract(build: &'static EnvoyBuild, out_dir: &Path) -> Result<(), String> {
         compressed.len(),
         data_path.display()
     );
+    Ok(())
+}
+
+fn extract_extensions(build: &'static EnvoyBuild, out_dir: &Path) -> Result<(), String> {
+    let binary = envoy::ensure(&envoy::cache_dir(), build).map_err(|e| e.to_string())?;
+    let registry = meshc_smoke::extension_registry(&binary).map_err(|e| e.to_string())?;
+    let path = out_dir.join(format!("envoy-{}.extensions.txt", build.version));
+    meshc_host::write::write_atomic(&path, registry.as_bytes()).map_err(|e| e.to_string())?;
+    eprintln!("Envoy {}: {} extensions -> {}", build.version, registry.lines().count(), path.display());
     Ok(())
 }

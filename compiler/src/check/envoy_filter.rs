@@ -7,7 +7,7 @@
 use super::common::*;
 use super::telemetry::{metadata, target_ref};
 use crate::diagnostic::{Diagnostic, codes};
-use crate::envoy::Completeness;
+use crate::envoy::{self, Completeness};
 use crate::model::istio as m;
 use crate::model::node::{Member, Node, NodeKind};
 use crate::span::Span;
@@ -315,6 +315,8 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
         Some("`bootstrap` patches only support `merge`")
     } else if apply == "EXTENSION_CONFIG" && !matches!(operation, "ADD" | "MERGE" | "REMOVE") {
         Some("`extension_config` patches support `add`, `merge` and `remove`")
+    } else if operation == "ADD" && apply == "HTTP_FILTER" {
+        Some("istiod appends an added HTTP filter after the router, and Envoy rejects a chain whose router is not last")
     } else if operation == "REPLACE"
         && !matches!(
             apply,
@@ -326,15 +328,19 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
         None
     };
     if let Some(reason) = invalid {
-        ctx.report(
-            Diagnostic::new(
-                codes::INVALID_OPERATION_FOR_APPLY_TO,
-                operation_span,
-                format!("operation {operation} is not valid for applyTo {apply}"),
-            )
-            .with_label_message(reason)
-            .with_secondary(apply_to.span, "the applyTo"),
-        );
+        let mut diagnostic = Diagnostic::new(
+            codes::INVALID_OPERATION_FOR_APPLY_TO,
+            operation_span,
+            format!("operation {operation} is not valid for applyTo {apply}"),
+        )
+        .with_label_message(reason)
+        .with_secondary(apply_to.span, "the applyTo");
+        if operation == "ADD" && apply == "HTTP_FILTER" {
+            diagnostic = diagnostic.with_help(
+                "insert it before the router: `insert http_filter before filters.router in CONTEXT { ... }`, or `operation insert_before` with a `sub_filter` match on `envoy.filters.http.router`",
+            );
+        }
+        ctx.report(diagnostic);
         ok = false;
     }
 
@@ -448,37 +454,56 @@ fn check_match_fits(
     ok
 }
 
+/// The message and extension category of the filters an applyTo patches.
+fn filter_kind(apply: &str) -> Option<(&'static str, &'static str)> {
+    match apply {
+        "HTTP_FILTER" => {
+            Some(("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter", "envoy.filters.http"))
+        }
+        "NETWORK_FILTER" => Some(("envoy.config.listener.v3.Filter", "envoy.filters.network")),
+        "LISTENER_FILTER" => Some(("envoy.config.listener.v3.ListenerFilter", "envoy.filters.listener")),
+        _ => None,
+    }
+}
+
 /// The `value` of a patch: a message literal of the patched type loses its `@type`
 /// (EnvoyFilter values are the message itself), and a typed filter config becomes a
 /// named filter. The value is checked against Envoy's schema of every targeted
-/// version: a typed message as its type, an object as what the applyTo patches (a
-/// filter for the filter kinds).
+/// version: as the filter it makes for the filter kinds (so that its config must be
+/// an extension of the right kind), as the patched message otherwise.
 fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Option<Node> {
     let value = resolved(ctx, value);
     let completeness = if operation.starts_with("MERGE") { Completeness::Partial } else { Completeness::Whole };
     let (node, complete) = to_node(ctx, value);
-    match &node.kind {
-        NodeKind::Message { type_name, type_span, fields } => {
-            if !is_filter(apply) || ctx.symbols.filter_name_for_type(type_name).is_some() {
+    match (&node.kind, filter_kind(apply)) {
+        (NodeKind::Message { type_name, type_span, fields }, Some((filter_type, category))) => {
+            // A typed config becomes a filter named as Envoy registers its factory.
+            let name = ctx
+                .symbols
+                .filter_name_for_type(type_name)
+                .or_else(|| envoy::extension_name(ctx.targets, category, type_name));
+            let filter = Node::new(
+                NodeKind::Object(vec![
+                    // An unknown name stands as the type, so that only the kind is reported.
+                    Member::new(
+                        "name",
+                        *type_span,
+                        Node::string(name.clone().unwrap_or(type_name.clone()), *type_span),
+                    ),
+                    Member::new("typed_config", *type_span, node.clone()),
+                ]),
+                node.span,
+            );
+            if !envoy::is_message(ctx.targets, type_name) {
+                // Not a message at all: say so, with the nearest name.
                 ctx.check_envoy_message(type_name, *type_span, fields, completeness);
+                return None;
             }
-        }
-        NodeKind::Object(members) => {
-            let object_type = match apply {
-                "HTTP_FILTER" => Some("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"),
-                "NETWORK_FILTER" => Some("envoy.config.listener.v3.Filter"),
-                "LISTENER_FILTER" => Some("envoy.config.listener.v3.ListenerFilter"),
-                other => patched_type(other),
-            };
-            if let Some(object_type) = object_type {
-                ctx.check_envoy_message(object_type, node.span.sub(0, 1), members, completeness);
-            }
-        }
-        _ => {}
-    }
-    if let NodeKind::Message { type_name, type_span, fields } = &node.kind {
-        if is_filter(apply) {
-            let Some(filter_name) = ctx.symbols.filter_name_for_type(type_name) else {
+            let errors_before = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+            let members = filter.members().expect("an object").to_vec();
+            ctx.check_envoy_message(filter_type, *type_span, &members, completeness);
+            let wrong_kind = ctx.diagnostics.iter().filter(|d| d.is_error()).count() > errors_before;
+            if name.is_none() && !wrong_kind {
                 ctx.report(
                     Diagnostic::new(
                         codes::MISSING_SETTING,
@@ -489,39 +514,36 @@ fn patch_value(ctx: &mut Ctx, apply: &str, operation: &str, value: &Value) -> Op
                         "write the filter out: `{{ name: \"envoy.filters...\", typed_config: {type_name} {{ ... }} }}`"
                     )),
                 );
-                return None;
-            };
-            if !complete {
+            }
+            (complete && name.is_some() && !wrong_kind).then_some(filter)
+        }
+        (NodeKind::Message { type_name, type_span, fields }, None) => {
+            ctx.check_envoy_message(type_name, *type_span, fields, completeness);
+            if let Some(expected) = patched_type(apply)
+                && expected != type_name
+            {
+                ctx.report(
+                    Diagnostic::new(
+                        codes::TYPE_MISMATCH,
+                        *type_span,
+                        format!("applyTo {apply} patches `{expected}`, not `{type_name}`"),
+                    )
+                    .with_did_you_mean(*type_span, expected),
+                );
                 return None;
             }
-            let filter = vec![
-                Member::new("name", *type_span, Node::string(filter_name, *type_span)),
-                Member::new("typed_config", *type_span, node.clone()),
-            ];
-            return Some(Node::new(NodeKind::Object(filter), node.span));
+            complete.then(|| Node::new(NodeKind::Object(fields.clone()), node.span))
         }
-        if let Some(expected) = patched_type(apply)
-            && expected != type_name
-        {
-            ctx.report(
-                Diagnostic::new(
-                    codes::TYPE_MISMATCH,
-                    *type_span,
-                    format!("applyTo {apply} patches `{expected}`, not `{type_name}`"),
-                )
-                .with_did_you_mean(*type_span, expected),
-            );
-            return None;
+        (NodeKind::Object(members), kind) => {
+            if let Some(object_type) = kind.map(|(filter_type, _)| filter_type).or_else(|| patched_type(apply)) {
+                ctx.check_envoy_message(object_type, node.span.sub(0, 1), members, completeness);
+            }
+            complete.then_some(node)
         }
-        return complete.then(|| Node::new(NodeKind::Object(fields.clone()), node.span));
-    }
-    if !complete {
-        return None;
-    }
-    match &node.kind {
-        NodeKind::Object(_) => Some(node),
         _ => {
-            ctx.report(wrong_shape(value, "an object or a typed message"));
+            if complete {
+                ctx.report(wrong_shape(value, "an object or a typed message"));
+            }
             None
         }
     }

@@ -280,6 +280,14 @@ column inside the code. The parser is Lua 5.1's with LuaJIT's additions, as Envo
 "A `safe_regex` pattern (`envoy.type.matcher.v3.RegexMatcher`) is not a valid RE2
 regular expression. Envoy compiles it when it loads the config and rejects the config;
 meshc compiles it with RE2's syntax and reports why.";
+    ENVOY_WRONG_EXTENSION = "E0512", "extension of the wrong kind",
+"A typed config stands where Envoy looks for an extension of one kind: the
+`typed_config` of an HTTP filter must be the config of an HTTP filter, that of a
+network filter the config of a network filter, that of an access log the config of an
+access logger, and so on. Envoy finds the factory by the config's type and rejects the
+configuration when no factory of that kind takes it (a network filter such as
+`TcpProxy` inserted as an HTTP filter, an HTTP filter's config given to an access log).
+The kinds each Envoy build registers are read from the build itself.";
     ENVOY_WORK_IN_PROGRESS = "W0509", "work-in-progress Envoy extension",
 "The message, its file, or the field is annotated as work in progress in the targeted
 Envoy version's schema. Envoy accepts it, but its behaviour and its schema may change

@@ -1,6 +1,7 @@
 //! One Envoy version's check of a message value: fields, kinds, enums, oneofs,
 //! validation rules and annotations, down through `Any` values by their type.
 
+use super::extensions::{Registry, describe_category};
 use super::lua::{lua_sources, lua_syntax};
 use super::re2::re2_syntax;
 use super::replacements::replacement;
@@ -15,6 +16,8 @@ use std::collections::BTreeMap;
 
 pub(super) struct MessageChecker<'s> {
     schema: &'s Schema,
+    /// The extensions the build registers, which decide what a `typed_config` may be.
+    registry: Option<&'static Registry>,
     pub(super) diagnostics: Vec<Diagnostic>,
     /// The work-in-progress file whose messages are being checked, if any.
     inside_file: Option<String>,
@@ -25,6 +28,25 @@ pub(super) struct MessageChecker<'s> {
     completeness: Completeness,
     strictness: Strictness,
 }
+
+/// Messages whose `typed_config` configures an extension, and the categories of
+/// extension it may be (one of them).
+const EXTENSION_PLACES: &[(&str, &[&str])] = &[
+    ("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter", &["envoy.filters.http"]),
+    ("envoy.config.listener.v3.Filter", &["envoy.filters.network"]),
+    // The listener filters of a UDP listener are UDP listener filters.
+    ("envoy.config.listener.v3.ListenerFilter", &["envoy.filters.listener", "envoy.filters.udp_listener"]),
+    ("envoy.config.accesslog.v3.AccessLog", &["envoy.access_loggers"]),
+    ("envoy.config.accesslog.v3.ExtensionFilter", &["envoy.access_loggers.extension_filters"]),
+    ("envoy.config.trace.v3.Tracing.Http", &["envoy.tracers"]),
+    ("envoy.config.metrics.v3.StatsSink", &["envoy.stats_sinks"]),
+    ("envoy.config.overload.v3.ResourceMonitor", &["envoy.resource_monitors"]),
+    ("envoy.config.cluster.v3.Cluster.CustomClusterType", &["envoy.clusters"]),
+    (
+        "envoy.config.core.v3.TransportSocket",
+        &["envoy.transport_sockets.upstream", "envoy.transport_sockets.downstream"],
+    ),
+];
 
 /// Whether a value stands for "not set": Envoy's JSON reader takes `null` as the
 /// field's default.
@@ -40,6 +62,7 @@ fn entry_for<'e>(entries: &'e [Member], field: &FieldDescriptor) -> Option<&'e M
 impl<'s> MessageChecker<'s> {
     pub(super) fn new(
         schema: &'s Schema,
+        registry: Option<&'static Registry>,
         completeness: Completeness,
         strictness: Strictness,
         minor: u32,
@@ -47,6 +70,7 @@ impl<'s> MessageChecker<'s> {
     ) -> MessageChecker<'s> {
         MessageChecker {
             schema,
+            registry,
             diagnostics: Vec::new(),
             inside_file: None,
             minor,
@@ -144,7 +168,51 @@ impl<'s> MessageChecker<'s> {
                 }
             }
         }
+        self.extension_kind(message, entries);
         self.inside_file = outer_file;
+    }
+
+    /// The `typed_config` of a message that configures an extension must be the
+    /// config of an extension of the kind its place calls for.
+    fn extension_kind(&mut self, message: &MessageDescriptor, entries: &[Member]) {
+        let Some(registry) = self.registry else { return };
+        let Some(expected) = EXTENSION_PLACES.iter().find(|(m, _)| *m == message.full_name()).map(|(_, c)| *c) else {
+            return;
+        };
+        let Some(entry) = entries.iter().find(|e| e.key == "typed_config" || e.key == "typedConfig") else { return };
+        let (type_name, span) = match &entry.value.kind {
+            NodeKind::Message { type_name, type_span, .. } => (type_name.clone(), *type_span),
+            NodeKind::Object(fields) => match fields.iter().find(|f| f.key == "@type") {
+                Some(Member { value: Node { kind: NodeKind::String(url), span }, .. }) => match url.rsplit_once('/') {
+                    Some((_, name)) => (name.to_string(), *span),
+                    None => return,
+                },
+                _ => return,
+            },
+            _ => return,
+        };
+        // A TypedStruct carries the real config inside; an unknown type is reported as such.
+        if type_name.ends_with(".TypedStruct") || self.schema.pool.get_message_by_name(&type_name).is_none() {
+            return;
+        }
+        let categories = registry.categories_of(&type_name);
+        // Only a config the registry knows under another kind is reported: some
+        // factories (the proactive resource monitors, for one) list no config type.
+        if categories.is_empty() || expected.iter().any(|c| categories.contains(c)) {
+            return;
+        }
+        let wanted = describe_category(expected[0]);
+        let mut diagnostic =
+            Diagnostic::new(codes::ENVOY_WRONG_EXTENSION, span, format!("`{type_name}` is not the config of {wanted}"));
+        if let Some(category) = categories.iter().next() {
+            let name = registry.name_of(category, &type_name).unwrap_or_default();
+            diagnostic =
+                diagnostic.with_label_message(format!("the config of {} (`{name}`)", describe_category(category)));
+        }
+        self.diagnostics.push(diagnostic.with_note(format!(
+            "`{}` holds {wanted}; Envoy finds the extension by the type of its config and rejects one of another kind",
+            message.full_name()
+        )));
     }
 
     /// Deprecated, disallowed and work-in-progress fields.

@@ -18,6 +18,7 @@
 
 mod checker;
 pub mod descriptors;
+pub mod extensions;
 mod lua;
 mod re2;
 pub(crate) mod replacements;
@@ -69,6 +70,25 @@ pub fn check_message(
         });
     let names: Vec<String> = envoys.iter().map(|v| targets.label(v)).collect();
     report_by_version(found, &names)
+}
+
+/// Whether `type_name` is a message of some targeted Envoy build.
+pub fn is_message(targets: &Targets, type_name: &str) -> bool {
+    targets
+        .envoy_versions()
+        .iter()
+        .any(|v| schema::schema(v).is_some_and(|s| s.pool.get_message_by_name(type_name).is_some()))
+}
+
+/// The name under which the targeted builds register the extension of `category`
+/// that takes `type_name` (the newest build that has one decides).
+pub fn extension_name(targets: &Targets, category: &str, type_name: &str) -> Option<String> {
+    targets
+        .envoy_versions()
+        .iter()
+        .rev()
+        .find_map(|v| extensions::registry(v)?.name_of(category, type_name))
+        .map(str::to_string)
 }
 
 /// The message type of a bootstrap.
@@ -159,7 +179,8 @@ fn check_each_version(
     for version in envoys {
         let Some(schema) = schema::schema(version) else { continue };
         let minor = version.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
-        let mut checker = MessageChecker::new(&schema, completeness, strictness, minor, allowed_deprecated);
+        let registry = extensions::registry(version);
+        let mut checker = MessageChecker::new(&schema, registry, completeness, strictness, minor, allowed_deprecated);
         match schema.pool.get_message_by_name(type_name) {
             Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
