@@ -19,6 +19,7 @@
 //! first mistake: every key that can be read is, and every mistake is reported.
 
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
+use crate::model::node::{Member, Node, NodeKind};
 use crate::span::{FileId, LineIndex, Span};
 use crate::versions;
 use serde_json::{Map, Value as Json};
@@ -42,6 +43,9 @@ pub struct ProviderDecl {
     pub kind: Spanned<String>,
     /// The provider's other settings (service, port, ...), as written.
     pub settings: Map<String, Json>,
+    /// The same settings with the spans of their keys and values in mesh.toml, which
+    /// the checker reads them from (an object; empty for the built-in providers).
+    pub settings_tree: Node,
     /// Istio's built-in providers (`prometheus`, `envoy`) exist in every mesh without a
     /// declaration; their spans are empty, at the start of `mesh.toml`.
     pub builtin: bool,
@@ -278,6 +282,31 @@ fn to_json(value: &DeValue) -> Json {
     }
 }
 
+/// A TOML value as the spanned tree the checker reads, every part at its text.
+fn to_node(reader: &Reader, value: &toml::Spanned<DeValue>) -> Node {
+    let span = reader.span(value.span());
+    let kind = match value.get_ref() {
+        DeValue::String(s) => NodeKind::String(s.to_string()),
+        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => NodeKind::Number { value: n as f64, raw: n.to_string() },
+            Err(_) => NodeKind::Number { value: f64::INFINITY, raw: i.as_str().to_string() },
+        },
+        DeValue::Float(f) => {
+            NodeKind::Number { value: f.as_str().parse().unwrap_or(f64::NAN), raw: f.as_str().to_string() }
+        }
+        DeValue::Boolean(b) => NodeKind::Bool(*b),
+        DeValue::Datetime(d) => NodeKind::String(d.to_string()),
+        DeValue::Array(items) => NodeKind::List(items.iter().map(|item| to_node(reader, item)).collect()),
+        DeValue::Table(table) => NodeKind::Object(
+            table
+                .iter()
+                .map(|(k, v)| Member::new(k.get_ref().to_string(), reader.span(k.span()), to_node(reader, v)))
+                .collect(),
+        ),
+    };
+    Node::new(kind, span)
+}
+
 /// What `[package]` yielded.
 #[derive(Default)]
 struct Package {
@@ -337,6 +366,7 @@ pub fn parse_manifest(text: &str, file: FileId) -> (Option<Manifest>, Vec<Diagno
                 name: Spanned { value: builtin.name.to_string(), span: whole },
                 kind: Spanned { value: builtin.kind.to_string(), span: whole },
                 settings: builtin.settings.iter().map(|(k, v)| (k.to_string(), Json::String(v.to_string()))).collect(),
+                settings_tree: Node::new(NodeKind::Object(Vec::new()), whole),
                 builtin: true,
                 span: whole,
             });
@@ -523,33 +553,28 @@ fn read_providers(reader: &mut Reader, table: &DeTable) -> Vec<ProviderDecl> {
         };
         let mut kind = None;
         let mut rest = Map::new();
+        let mut members = Vec::new();
+        // The settings a kind takes are the stdlib's, so the checker checks them.
         for (setting, setting_value) in settings.iter() {
-            match setting.get_ref().as_ref() {
-                "kind" => kind = reader.string(setting_value, "a provider's `kind`"),
-                "service" if !matches!(setting_value.get_ref(), DeValue::String(_)) => {
-                    reader.wrong_type(setting_value, "a provider's `service`", "a string");
-                }
-                "port" => match setting_value.get_ref() {
-                    DeValue::Integer(port) => {
-                        if !i64::from_str_radix(port.as_str(), port.radix()).is_ok_and(|p| (1..=65535).contains(&p)) {
-                            let message = "a provider's `port` must be between 1 and 65535";
-                            reader.invalid(Kind::Value, setting_value.span(), message, "out of range");
-                        }
-                    }
-                    // The message already says what is expected, so the label stays bare.
-                    _ => reader.invalid(Kind::Value, setting_value.span(), "a provider's `port` must be a number", ""),
-                },
-                _ => {}
+            if setting.get_ref() == "kind" {
+                kind = reader.string(setting_value, "a provider's `kind`");
+                continue;
             }
-            if setting.get_ref() != "kind" {
-                rest.insert(setting.get_ref().to_string(), to_json(setting_value.get_ref()));
-            }
+            rest.insert(setting.get_ref().to_string(), to_json(setting_value.get_ref()));
+            members.push(Member::new(
+                setting.get_ref().to_string(),
+                reader.span(setting.span()),
+                to_node(reader, setting_value),
+            ));
         }
+        let settings_tree = Node::new(NodeKind::Object(members), reader.span(value.span()));
         // A `[providers.NAME]` header's value span is the header, which contains the
         // key; an inline table's follows it. The cover of both is the declaration.
         let span = reader.span(key.span().start.min(value.span().start)..key.span().end.max(value.span().end));
         match kind {
-            Some(kind) => providers.push(ProviderDecl { name, kind, settings: rest, builtin: false, span }),
+            Some(kind) => {
+                providers.push(ProviderDecl { name, kind, settings: rest, settings_tree, builtin: false, span })
+            }
             // A provider without a kind cannot be checked or emitted, so it is left out;
             // only the missing kind is reported, wherever the provider is used.
             None if !settings.contains_key("kind") => {
@@ -683,7 +708,9 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
     }
 
     #[test]
-    fn three_independent_mistakes_give_three_diagnostics() {
+    fn independent_mistakes_give_one_diagnostic_each() {
+        // A provider's settings are checked against its kind by the checker, which
+        // knows the kinds from the stdlib; here they are only read.
         let text = "[package]\nname = \"x\"\nistio = [\"1.99\"]\nroot_namspace = \"a\"\n\n[providers]\nzipkin = { kind = \"zipkin\", port = \"9411\" }\n";
         let (manifest, diagnostics) = parse(text);
         assert_eq!(
@@ -691,7 +718,6 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
             [
                 ("E0206", "\"1.99\"", "meshc does not support Istio 1.99".to_string()),
                 ("E0201", "root_namspace", "unknown key `root_namspace` in [package]".to_string()),
-                ("E0201", "\"9411\"", "a provider's `port` must be a number".to_string()),
             ]
         );
         assert_eq!(diagnostics[0].notes, ["supported releases: 1.28, 1.29, 1.30, 1.31"]);
@@ -800,7 +826,7 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
     }
 
     #[test]
-    fn names_ports_and_namespaces_are_validated() {
+    fn names_and_namespaces_are_validated() {
         let text = "[package]\nname = \"Payments\"\nistio = [\"1.30\"]\nroot_namespace = \"Istio_System\"\n[providers]\nzipkin = { kind = \"zipkin\", service = 9411, port = 70000 }\n";
         let (manifest, diagnostics) = parse(text);
         assert_eq!(
@@ -808,8 +834,6 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
             [
                 ("E0201", "\"Payments\"", "`Payments` is not a valid package name".to_string()),
                 ("E0201", "\"Istio_System\"", "`Istio_System` is not a valid Kubernetes namespace".to_string()),
-                ("E0201", "9411", "a provider's `service` must be a string, not an integer".to_string()),
-                ("E0201", "70000", "a provider's `port` must be between 1 and 65535".to_string()),
             ]
         );
         assert!(manifest.is_some(), "the name was read, even if invalid");

@@ -211,7 +211,8 @@ impl Feature {
 
 /// The major and minor of `1.30`, `1.30.3` or `1.31-dev`; suffixes are ignored so that
 /// development and pre-release names compare as their minor.
-fn major_minor(version: &str) -> Option<(u32, u32)> {
+/// A version's major and minor numbers (`1.30.3` is `(1, 30)`), for comparing releases.
+pub fn major_minor(version: &str) -> Option<(u32, u32)> {
     let mut parts = version.trim().split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?;

@@ -7,6 +7,7 @@
 pub(crate) mod cel;
 mod common;
 pub(crate) mod envoy_filter;
+mod providers;
 pub(crate) mod proxy;
 pub(crate) mod symbols;
 pub(crate) mod telemetry;
@@ -37,6 +38,9 @@ pub(crate) fn check_package(
     let mut diagnostics = Vec::new();
     let package_name = manifest.map(|m| m.name.value.as_str());
     let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
+    if let Some(manifest) = manifest {
+        diagnostics.extend(providers::check_providers(manifest, &symbols, targets));
+    }
     for cycle in symbols.let_cycles() {
         let (first, _) = cycle[0];
         let mut chain: Vec<String> = cycle.iter().map(|(decl, _)| decl.name.name.clone()).collect();

@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 #[derive(Clone, Debug)]
 pub(crate) struct ProviderKindInfo {
     pub signals: Vec<String>,
+    /// The settings the kind takes in mesh.toml.
+    pub settings: Vec<super::providers::SettingSpec>,
     pub doc: String,
 }
 
@@ -121,7 +123,19 @@ impl<'a> Symbols<'a> {
                     }
                     ItemKind::ProviderKind(decl) if is_stdlib => {
                         let signals = string_list_setting(&decl.body, "signals");
-                        symbols.provider_kinds.insert(decl.name.name.clone(), ProviderKindInfo { signals, doc });
+                        let settings = decl
+                            .body
+                            .iter()
+                            .find_map(|stmt| match &stmt.kind {
+                                StmtKind::Section { key, body } if key.name == "settings" => {
+                                    Some(super::providers::setting_specs(body))
+                                }
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        symbols
+                            .provider_kinds
+                            .insert(decl.name.name.clone(), ProviderKindInfo { signals, settings, doc });
                     }
                     ItemKind::Attribute(_) | ItemKind::Metric(_) | ItemKind::ProviderKind(_) => {
                         diagnostics.push(
