@@ -412,15 +412,15 @@ pub(super) fn duration_value(
     what: &str,
 ) -> Option<String> {
     match &resolved(ctx, value).kind {
-        ValueKind::Duration { seconds, raw } => {
-            if *seconds < min_seconds {
+        ValueKind::Duration { nanos, raw } => {
+            if (*nanos as f64) / 1e9 < min_seconds {
                 ctx.report(
                     Diagnostic::new(codes::OUT_OF_RANGE, value.span, format!("{what} must be at least {min_text}"))
                         .with_label_message(format!("{raw} is too short")),
                 );
                 return None;
             }
-            Some(crate::model::node::format_seconds(*seconds))
+            Some(crate::model::node::format_duration(*nanos))
         }
         ValueKind::Number { raw, .. } => {
             ctx.report(
@@ -490,7 +490,7 @@ fn lower_node(ctx: &mut Ctx, value: &Value, complete: &mut bool, depth: usize) -
         ValueKind::Number { value: number, raw } => NodeKind::Number { value: *number, raw: raw.clone() },
         ValueKind::Bool(b) => NodeKind::Bool(*b),
         ValueKind::Null => NodeKind::Null,
-        ValueKind::Duration { seconds, .. } => NodeKind::Duration { seconds: *seconds },
+        ValueKind::Duration { nanos, .. } => NodeKind::Duration { nanos: *nanos },
         ValueKind::Percent(_) => {
             ctx.report(Diagnostic::new(codes::WRONG_UNIT, value.span, "a percentage has no meaning here").with_help(
                 "Envoy's percentages are objects such as `{ value: 5 }` (`envoy.type.v3.Percent`); write the number",

@@ -618,8 +618,18 @@ impl<'s> MessageChecker<'s> {
                 // Envoy's loader also takes the message form, `{ seconds: 5, nanos: 0 }`.
                 let message_form = self.strictness == Strictness::ProtoJson
                     && matches!(&value.kind, NodeKind::Object(entries) if entries.iter().all(|e| matches!(e.key.as_str(), "seconds" | "nanos") && matches!(e.value.kind, NodeKind::Number { .. })));
-                if duration_seconds(value).is_none() && !message_form {
-                    self.wrong(value, "a duration such as `5s`");
+                match duration_seconds(value) {
+                    None if !message_form => self.wrong(value, "a duration such as `5s`"),
+                    // Protobuf's durations span ±10,000 years; Envoy's loader refuses more.
+                    Some(seconds) if seconds.abs() >= 315_576_000_001.0 => self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::ENVOY_VALUE_MISMATCH,
+                            value.span,
+                            "this duration is longer than protobuf's durations, 315,576,000,000s (10,000 years)",
+                        )
+                        .with_label_message("out of range"),
+                    ),
+                    _ => {}
                 }
                 return;
             }
@@ -745,7 +755,7 @@ fn enum_number(enumeration: &EnumDescriptor, value: &Node) -> Option<(i32, bool)
 /// A duration in seconds: meshc's `5s`, or proto3 JSON's `"5s"`.
 fn duration_seconds(value: &Node) -> Option<f64> {
     match &value.kind {
-        NodeKind::Duration { seconds, .. } => Some(*seconds),
+        NodeKind::Duration { nanos } => Some(*nanos as f64 / 1e9),
         NodeKind::String(s) => parse_duration(s),
         _ => None,
     }

@@ -306,9 +306,10 @@ pub(crate) enum ValueKind {
     },
     /// `5%`: the number of percent.
     Percent(f64),
-    /// `10s`, `250ms`: in seconds, with the spelling kept.
+    /// `250ms`: the exact length in nanoseconds (a duration finer than a nanosecond
+    /// or beyond protobuf's range is an error at parsing), and the text as written.
     Duration {
-        seconds: f64,
+        nanos: i128,
         raw: String,
     },
     Bool(bool),

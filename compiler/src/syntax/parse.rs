@@ -928,17 +928,16 @@ impl<'t> Lowerer<'t> {
             }
             Rule::duration => {
                 let raw = pair.as_str().to_string();
-                let digits_end = raw.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(raw.len());
-                let number: f64 = raw[..digits_end].parse().unwrap_or(f64::NAN);
-                let scale = match &raw[digits_end..] {
-                    "ns" => 1e-9,
-                    "us" => 1e-6,
-                    "ms" => 1e-3,
-                    "s" => 1.0,
-                    "m" => 60.0,
-                    _ => 3600.0,
-                };
-                ValueKind::Duration { seconds: number * scale, raw }
+                match crate::model::node::parse_duration_literal(&raw) {
+                    Ok(nanos) => ValueKind::Duration { nanos, raw },
+                    Err(problem) => {
+                        self.diagnostics.push(
+                            Diagnostic::new(codes::OUT_OF_RANGE, span, format!("`{raw}` is {problem}"))
+                                .with_label_message("not a duration protobuf can hold"),
+                        );
+                        ValueKind::Error
+                    }
+                }
             }
             Rule::boolean => ValueKind::Bool(pair.as_str() == "true"),
             Rule::null => ValueKind::Null,
