@@ -240,9 +240,20 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     let mut any_error = false;
     let mut analyses = Vec::new();
     let mut all_json: Vec<serde_json::Value> = Vec::new();
-    for loaded in packages {
-        let analysis = loaded.analyze();
-        let diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+    let analysed: Vec<(package::LoadedPackage, driver::Analysis)> = packages
+        .into_iter()
+        .map(|loaded| {
+            let analysis = loaded.analyze();
+            (loaded, analysis)
+        })
+        .collect();
+    // Packages checked together write one output directory: what one says about another.
+    let together: Vec<(&SourceDb, &driver::Analysis)> = analysed.iter().map(|(l, a)| (&l.db, a)).collect();
+    let mut between = driver::check_together(&together);
+    for ((loaded, analysis), extra) in analysed.into_iter().zip(between.iter_mut()) {
+        let mut diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+        diagnostics.append(extra);
+        meshc_compiler::diagnostic::sort(&mut diagnostics);
         any_error |= diagnostics.iter().any(Diagnostic::is_error);
         match format {
             // One JSON array for the whole run, even across packages.
@@ -291,20 +302,9 @@ fn build(
         }
         return write_all(output, outputs, "bootstrap");
     }
-    for (loaded, analysis) in &outcome.analyses {
-        for file in driver::istio_outputs(analysis) {
-            if outputs.iter().any(|o| o.path == file.path) {
-                eprintln!(
-                    "error[{}]: two packages generate {}; the second is in {}",
-                    codes::DUPLICATE_NAME,
-                    file.path,
-                    package::display(&loaded.root)
-                );
-                eprintln!("nothing was written");
-                return Ok(ExitCode::from(1));
-            }
-            outputs.push(file);
-        }
+    // Two packages declaring one resource were reported by `check`, which failed.
+    for (_, analysis) in &outcome.analyses {
+        outputs.extend(driver::istio_outputs(analysis));
     }
     write_all(output, outputs, "resource")
 }

@@ -93,6 +93,31 @@ fn check_reports_what_a_bootstrap_cannot_carry() {
     assert!(stderr(&build).contains("warning[W0601]"), "{}", stderr(&build));
 }
 
+/// Packages checked together are checked against each other: the same resource in
+/// two of them is an error at the second declaration, naming the first.
+#[test]
+fn packages_checked_together_may_not_declare_one_resource_twice() {
+    let dir = package("together", "telemetry t in namespace \"shop\" {\n  access_log envoy\n}\n");
+    write(&dir.join("other/mesh.toml"), &MANIFEST.replace("\"demo\"", "\"other\""));
+    write(
+        &dir.join("other/main.mesh"),
+        "package other\n\ntelemetry t in namespace \"shop\" {\n  access_log envoy\n}\n",
+    );
+    let output = meshc(&["check", "pkg", "other"], &dir);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    for expected in [
+        "error[E0202]: another package also declares the Telemetry `t` in namespace `shop`",
+        "other/main.mesh:3:11",
+        "first declared at pkg/main.mesh:1:11",
+        "warning[W0310]",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert_eq!(meshc(&["build", "pkg", "other", "-o", "out"], &dir).status.code(), Some(1));
+    assert!(!dir.join("out").exists(), "nothing is written");
+}
+
 /// A file named without a directory is in the working directory's package.
 #[test]
 fn a_bare_file_name_finds_its_package() {

@@ -123,6 +123,98 @@ pub fn analyze(db: &SourceDb, assets: &dyn Assets) -> Analysis {
     Analysis { manifest, targets, files, lowered, bootstraps, diagnostics }
 }
 
+/// What packages checked or built together say about each other: the same resource
+/// declared by two of them (E0202), and two Telemetry resources at one scope (W0310).
+/// The diagnostics of each package, in the order given, point at its own
+/// declaration and name the other package's by file and line.
+pub fn check_together(packages: &[(&SourceDb, &Analysis)]) -> Vec<Vec<Diagnostic>> {
+    let mut out: Vec<Vec<Diagnostic>> = vec![Vec::new(); packages.len()];
+    let mut resources: std::collections::HashMap<String, (usize, Span)> = std::collections::HashMap::new();
+    let mut scopes: std::collections::HashMap<String, (usize, Span)> = std::collections::HashMap::new();
+    let place = |index: usize, span: Span| {
+        let (db, _) = packages[index];
+        let file = db.get(span.file);
+        let at = file.line_index.line_col(&file.text, span.start);
+        format!("{}:{}:{}", file.path, at.line, at.column)
+    };
+    let mut proxies: std::collections::HashMap<String, (usize, Span)> = std::collections::HashMap::new();
+    for (index, (_, analysis)) in packages.iter().enumerate() {
+        // The bootstraps of proxies are written at PROXY/envoy-VERSION.yaml.
+        for proxy in &analysis.lowered.proxies {
+            match proxies.get(&proxy.name) {
+                Some(&(first, first_span)) if first != index => out[index].push(
+                    Diagnostic::new(
+                        codes::DUPLICATE_NAME,
+                        proxy.span,
+                        format!("another package also declares a proxy named `{}`", proxy.name),
+                    )
+                    .with_label_message("declared again here")
+                    .with_note(format!("first declared at {}", place(first, first_span))),
+                ),
+                Some(_) => {}
+                None => {
+                    proxies.insert(proxy.name.clone(), (index, proxy.span));
+                }
+            }
+        }
+        for generated in &analysis.lowered.resources {
+            let path = emit::output_path(&generated.resource);
+            match resources.get(&path) {
+                Some(&(first, first_span)) if first != index => {
+                    let meta = generated.resource.metadata();
+                    out[index].push(
+                        Diagnostic::new(
+                            codes::DUPLICATE_NAME,
+                            generated.origin,
+                            format!(
+                                "another package also declares the {} `{}` in namespace `{}`",
+                                generated.resource.kind(),
+                                meta.name,
+                                meta.namespace
+                            ),
+                        )
+                        .with_label_message("declared again here")
+                        .with_note(format!("first declared at {}", place(first, first_span)))
+                        .with_help(
+                            "packages built together write one output directory, where each resource has one file",
+                        ),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    resources.insert(path, (index, generated.origin));
+                }
+            }
+            if let crate::model::istio::Resource::Telemetry(telemetry) = &generated.resource {
+                let key = format!(
+                    "{}|{:?}|{:?}",
+                    telemetry.metadata.namespace,
+                    telemetry.spec.selector.as_ref().map(|s| &s.match_labels),
+                    telemetry.spec.target_refs.iter().map(|t| (&t.kind, &t.name)).collect::<Vec<_>>()
+                );
+                match scopes.get(&key) {
+                    Some(&(first, first_span)) if first != index => out[index].push(
+                        Diagnostic::new(
+                            codes::DUPLICATE_SCOPE,
+                            generated.origin,
+                            "a Telemetry of another package already applies at this scope",
+                        )
+                        .with_severity(crate::diagnostic::Severity::Warning)
+                        .with_label_message("second Telemetry at this scope")
+                        .with_note(format!("the other one is declared at {}", place(first, first_span)))
+                        .with_help("merge the two declarations; istiod applies one of them and ignores the other"),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        scopes.insert(key, (index, generated.origin));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The Istio resources `meshc build` writes, in a stable order.
 ///
 /// Two declarations that would produce the same path were already reported as
