@@ -111,7 +111,7 @@ fn smoke_scenarios_pass(dir: &Path, build: &'static meshc_compiler::versions::En
     let cache = workspace().join("target/meshc-test-cache");
     let path = meshc_host::envoy::ensure(&cache, build)?;
     let envoys = vec![meshc_smoke::EnvoyBinary { version: build.version, path }];
-    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started)?;
+    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, false, started)?;
     if report.results.len() != analysis.lowered.smokes.len() {
         return Err(format!(
             "{} scenarios ran, {} are declared\n{rendered}",

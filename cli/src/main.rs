@@ -72,6 +72,10 @@ enum Command {
         /// Only these Envoy versions (such as 1.38); repeatable.
         #[arg(long)]
         envoy: Vec<String>,
+        /// Start an Envoy process for every scenario, instead of one per proxy and
+        /// version that its scenarios share.
+        #[arg(long)]
+        fresh_envoy: bool,
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
@@ -149,7 +153,9 @@ fn main() -> ExitCode {
         Command::Build { paths, output, target, format, color } => build(&paths, &output, target, format, color),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Test { path, update } => test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some()),
-        Command::Smoke { path, envoy, color } => smoke_command(path.as_deref(), &envoy, color),
+        Command::Smoke { path, envoy, fresh_envoy, color } => {
+            smoke_command(path.as_deref(), &envoy, fresh_envoy, color)
+        }
         Command::Explain { code } => explain(&code),
         Command::Lsp { args } => lsp(&args),
         Command::Envoy { command } => envoy_command(command),
@@ -506,7 +512,12 @@ fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, Failure> {
 /// `meshc smoke`: builds each proxy's bootstrap for the raw Envoy target and runs the
 /// package's scenarios in the real Envoy builds, fetched and cached as `meshc envoy
 /// fetch` does.
-fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -> Result<ExitCode, Failure> {
+fn smoke_command(
+    path: Option<&Path>,
+    versions: &[String],
+    fresh_envoy: bool,
+    color: ColorChoice,
+) -> Result<ExitCode, Failure> {
     let started = std::time::Instant::now();
     let paths: Vec<PathBuf> = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
     let mut packages = package::load_all(&default_paths(&paths))?;
@@ -539,7 +550,8 @@ fn smoke_command(path: Option<&Path>, versions: &[String], color: ColorChoice) -
         };
         envoys.push(meshc_smoke::EnvoyBinary { version: build.version, path });
     }
-    let (report, rendered) = meshc_smoke::run_package(&loaded, &analysis, envoys, started).map_err(Failure::Smoke)?;
+    let (report, rendered) =
+        meshc_smoke::run_package(&loaded, &analysis, envoys, fresh_envoy, started).map_err(Failure::Smoke)?;
     print!("{rendered}");
     Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

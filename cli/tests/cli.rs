@@ -410,3 +410,63 @@ fn smoke_reports_each_scenario_and_exits_1_on_a_failure() {
     assert!(text.contains("status: expected 200, got 201"), "{text}");
     assert!(text.contains("1 passed, 1 failed"), "{text}");
 }
+
+/// A proxy whose local rate limit allows one request an hour: the second scenario finds
+/// the bucket its predecessor emptied, unless it has an Envoy of its own.
+const RATE_LIMITED_PACKAGE: &str = r#"package demo
+
+proxy api for workload { app: "api" } in namespace "shop" {
+  upstream "127.0.0.1:9000"
+}
+
+envoy_filter limit for workload { app: "api" } in namespace "shop" {
+  insert http_filter before "envoy.filters.http.router" in sidecar_inbound {
+    envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit {
+      stat_prefix: "limited"
+      token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: 3600s }
+      filter_enabled: { default_value: { numerator: 100, denominator: "HUNDRED" }, runtime_key: "on" }
+      filter_enforced: { default_value: { numerator: 100, denominator: "HUNDRED" }, runtime_key: "enforced" }
+    }
+  }
+}
+
+smoke empties_the_bucket {
+  proxy api
+  request { path "/" expect { status 200 } }
+}
+
+smoke finds_it_empty {
+  proxy api
+  request { path "/" expect { status 200 } }
+}
+"#;
+
+#[test]
+fn smoke_says_which_scenarios_shared_the_envoy_of_a_failure_and_can_isolate_them() {
+    let dir = package("smoke-shared", RATE_LIMITED_PACKAGE);
+    let smoke = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meshc"))
+            .args(["smoke", "pkg", "--envoy", "1.38"])
+            .args(extra)
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env("MESHC_CACHE_DIR", envoy_cache())
+            .output()
+            .unwrap()
+    };
+    let shared = smoke(&[]);
+    let text = stdout(&shared);
+    assert_eq!(shared.status.code(), Some(1), "{text}\n{}", stderr(&shared));
+    assert!(
+        text.contains("FAIL  finds_it_empty      Envoy 1.38.2  (") && text.contains("after 1 scenario in this Envoy)"),
+        "{text}"
+    );
+    assert!(text.contains("status: expected 200, got 429"), "{text}");
+    assert!(text.contains("note: ran in the Envoy process of empties_the_bucket; `fresh_envoy true`"), "{text}");
+
+    let fresh = smoke(&["--fresh-envoy"]);
+    let text = stdout(&fresh);
+    assert_eq!(fresh.status.code(), Some(0), "{text}\n{}", stderr(&fresh));
+    assert!(!text.contains("in this Envoy"), "{text}");
+    assert!(text.contains("2 passed, 0 failed"), "{text}");
+}

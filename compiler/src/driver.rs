@@ -250,6 +250,91 @@ pub fn envoy_outputs(analysis: &Analysis) -> Vec<OutputFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::effective::{self, Side, TagChange, Workload};
+
+    /// The reference document's Telemetry resources at their levels: the mesh-wide
+    /// `mesh_telemetry` (tracing, a tag on ALL_METRICS, an access log of errors) and
+    /// `custom_metrics` of `my-app` (a tag on REQUEST_COUNT, REQUEST_DURATION disabled
+    /// on the server side). A workload of `my-app` gets both, layered as istiod
+    /// layers them; the second mesh-wide Telemetry (`tracing_config`) is ignored, as
+    /// istiod takes the first at a scope.
+    #[test]
+    fn the_seeds_telemetry_layers_merge_as_istiod_merges_them() {
+        let mut db = SourceDb::with_stdlib();
+        db.add("mesh.toml", include_str!("../../examples/seed/mesh.toml"), SourceKind::Manifest);
+        db.add("telemetry.mesh", include_str!("../../examples/seed/telemetry.mesh"), SourceKind::Package);
+        let analysis = analyze(&db, &NoAssets);
+        let labels = std::collections::BTreeMap::from([("app".to_string(), "my-service".to_string())]);
+        let workload = Workload { namespace: "my-app", labels: &labels };
+        let server = effective::telemetry(&analysis.lowered, analysis.root_namespace(), workload, Side::Server);
+        let names: Vec<&str> = server.layers.iter().map(|g| g.resource.metadata().name.as_str()).collect();
+        assert_eq!(names, ["mesh-telemetry", "custom-metrics"]);
+
+        let prometheus = &server.metrics["prometheus"];
+        let count = &prometheus.metrics["REQUEST_COUNT"];
+        let tags: Vec<(&str, &TagChange)> = count.tags.iter().map(|(k, (c, _))| (k.as_str(), c)).collect();
+        assert!(
+            matches!(
+                tags.as_slice(),
+                [("request_host", TagChange::Upsert { .. }), ("request_method", TagChange::Upsert { .. })]
+            ),
+            "{tags:?}"
+        );
+        assert!(prometheus.metrics["REQUEST_DURATION"].disabled);
+        let client = effective::telemetry(&analysis.lowered, analysis.root_namespace(), workload, Side::Client);
+        assert!(!client.metrics["prometheus"].metrics["REQUEST_DURATION"].disabled, "disabled on the server side only");
+
+        let tracing = server.tracing.expect("mesh-wide tracing");
+        assert_eq!((tracing.provider.as_deref(), tracing.sampling), (Some("opentelemetry"), Some(5.0)));
+        assert_eq!(tracing.custom_tags.keys().collect::<Vec<_>>(), ["cluster_name"]);
+        let logs: Vec<(&str, Option<&str>)> =
+            server.access_logs.iter().map(|l| (l.provider.as_str(), l.filter.as_deref())).collect();
+        assert_eq!(logs, [("envoy", Some("response.code >= 400")), ("otel-als", None)]);
+    }
+
+    /// A third layer, for the workload: it removes the mesh-wide `request_method`
+    /// tag, adds its own, and changes only the sampling of the inherited tracing. The
+    /// mesh-wide and namespace changes it does not touch survive it, as in istiod.
+    #[test]
+    fn a_workload_layer_keeps_what_it_does_not_override() {
+        let mut db = SourceDb::with_stdlib();
+        db.add("mesh.toml", include_str!("../../examples/seed/mesh.toml"), SourceKind::Manifest);
+        db.add("telemetry.mesh", include_str!("../../examples/seed/telemetry.mesh"), SourceKind::Package);
+        db.add(
+            "workload.mesh",
+            "package seed\n\ntelemetry my_service_metrics for workload { app: \"my-service\" } in namespace \"my-app\" {\n  metrics prometheus {\n    REQUEST_COUNT (server) {\n      remove tag request_method\n      tag user_agent = request.headers[\"user-agent\"]\n    }\n  }\n  tracing {\n    sampling 50%\n  }\n  access_log envoy (server) disabled\n}\n",
+            SourceKind::Package,
+        );
+        let analysis = analyze(&db, &NoAssets);
+        let errors: Vec<&Diagnostic> = analysis.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let labels = std::collections::BTreeMap::from([("app".to_string(), "my-service".to_string())]);
+        let workload = Workload { namespace: "my-app", labels: &labels };
+        let server = effective::telemetry(&analysis.lowered, analysis.root_namespace(), workload, Side::Server);
+        let names: Vec<&str> = server.layers.iter().map(|g| g.resource.metadata().name.as_str()).collect();
+        assert_eq!(names, ["mesh-telemetry", "custom-metrics", "my-service-metrics"]);
+
+        let count = &server.metrics["prometheus"].metrics["REQUEST_COUNT"];
+        let tags: Vec<(&str, bool)> =
+            count.tags.iter().map(|(k, (c, _))| (k.as_str(), matches!(c, TagChange::Remove))).collect();
+        assert_eq!(tags, [("request_host", false), ("request_method", true), ("user_agent", false)]);
+        // Another metric keeps the mesh-wide tag the workload removed from REQUEST_COUNT only.
+        let size = &server.metrics["prometheus"].metrics["REQUEST_SIZE"];
+        assert!(matches!(size.tags.get("request_method"), Some((TagChange::Upsert { .. }, _))), "{size:?}");
+        assert!(server.metrics["prometheus"].metrics["REQUEST_DURATION"].disabled, "from the namespace layer");
+
+        let tracing = server.tracing.expect("inherited tracing");
+        assert_eq!((tracing.provider.as_deref(), tracing.sampling), (Some("opentelemetry"), Some(50.0)));
+        assert_eq!(tracing.custom_tags.keys().collect::<Vec<_>>(), ["cluster_name"], "inherited custom tags");
+        // istiod's mergeLogs: the most specific layer that names providers decides
+        // which are in scope, so naming only `envoy` drops `otel-als`; `envoy` is then
+        // disabled on the server side only, and its filter is the last one written.
+        assert!(server.access_logs.is_empty(), "{:?}", server.access_logs);
+        let client = effective::telemetry(&analysis.lowered, analysis.root_namespace(), workload, Side::Client);
+        let logs: Vec<(&str, Option<&str>)> =
+            client.access_logs.iter().map(|l| (l.provider.as_str(), l.filter.as_deref())).collect();
+        assert_eq!(logs, [("envoy", None)]);
+    }
 
     #[test]
     fn the_stdlib_has_no_diagnostics_and_declares_the_vocabulary() {

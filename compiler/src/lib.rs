@@ -17,6 +17,8 @@
 pub(crate) mod check;
 pub mod diagnostic;
 pub mod driver;
+pub mod duration;
+pub mod effective;
 pub mod emit;
 pub mod envoy;
 pub mod envoy_target;

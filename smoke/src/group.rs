@@ -34,17 +34,21 @@ pub(crate) struct RunState {
 }
 
 /// Scenarios that share one Envoy process: same proxy, in the order of first mention.
+/// A scenario with `fresh_envoy true` (or every scenario, for a run with
+/// [`Run::fresh_envoy_per_scenario`]) is a group of its own.
 pub(crate) struct Group {
     proxy: String,
     scenarios: Vec<usize>,
+    alone: bool,
 }
 
 pub(crate) fn group_scenarios(scenarios: &[&SmokeScenario], fresh: bool) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
-        match groups.iter_mut().find(|g| !fresh && g.proxy == scenario.proxy) {
+        let alone = fresh || scenario.fresh_envoy;
+        match groups.iter_mut().find(|g| !alone && !g.alone && g.proxy == scenario.proxy) {
             Some(group) => group.scenarios.push(index),
-            None => groups.push(Group { proxy: scenario.proxy.clone(), scenarios: vec![index] }),
+            None => groups.push(Group { proxy: scenario.proxy.clone(), scenarios: vec![index], alone }),
         }
     }
     groups
@@ -83,6 +87,7 @@ pub(crate) fn run_group(
                 failures: vec![Failure { span: None, message: message.clone() }],
                 log_excerpt: excerpt.clone(),
                 duration: Duration::ZERO,
+                shared_with: Vec::new(),
                 order: (index, version_index),
             });
         }
@@ -158,6 +163,7 @@ pub(crate) fn run_group(
                     failures,
                     log_excerpt: excerpt,
                     duration: scenario_start.elapsed(),
+                    shared_with: scenarios[..position].iter().map(|s| s.name.clone()).collect(),
                     order: (index, version_index),
                 });
             }

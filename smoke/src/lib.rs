@@ -176,8 +176,9 @@ pub struct Run<'a> {
     /// lists (a generated bootstrap has one).
     pub listener: Option<String>,
     /// Start a new Envoy process for every scenario instead of one per proxy and
-    /// version. Slower; for scenarios that depend on a fresh process (Lua globals,
-    /// gauges).
+    /// version (`meshc smoke --fresh-envoy`). Slower; a single scenario that depends on
+    /// a fresh process (rate-limit tokens, Lua globals, gauges) says
+    /// `fresh_envoy true` instead.
     pub fresh_envoy_per_scenario: bool,
     /// When the command started, for the "first request after" figure; `None`: when
     /// [`run`] was called.
@@ -249,6 +250,10 @@ pub struct ScenarioResult {
     /// From the scenario's start to the end of its judgement (Envoy's start-up is in
     /// [`EnvoyProcess::ready_after`]).
     pub duration: Duration,
+    /// The scenarios that ran before this one in the same Envoy process, whose state
+    /// (rate-limit tokens, Lua globals, gauges, connections) this one saw; empty when
+    /// it had the process to itself from the start.
+    pub shared_with: Vec<String>,
     /// The scenario's position in [`Run::scenarios`] and the version's in
     /// [`Run::envoys`], to report scenario by scenario.
     order: (usize, usize),
@@ -355,6 +360,7 @@ pub fn run_package(
     loaded: &meshc_host::package::LoadedPackage,
     analysis: &meshc_compiler::driver::Analysis,
     envoys: Vec<EnvoyBinary>,
+    fresh_envoy_per_scenario: bool,
     started: std::time::Instant,
 ) -> Result<(Report, String), SmokeError> {
     let assets = loaded.assets();
@@ -384,6 +390,7 @@ pub fn run_package(
     let scenarios = analysis.lowered.smokes.iter().collect();
     let mut smoke_run = Run::new(scenarios, envoys, &bootstrap);
     smoke_run.collectors = collectors;
+    smoke_run.fresh_envoy_per_scenario = fresh_envoy_per_scenario;
     smoke_run.started = Some(started);
     let report = run(&smoke_run)?;
     let db = &loaded.db;

@@ -17,16 +17,29 @@ pub fn render_report(report: &Report, locate: &dyn Fn(Span) -> Option<String>) -
     for result in results {
         let _ = writeln!(
             out,
-            "{:<5} {:<width$}  Envoy {:<version_width$}  ({} ms)",
+            "{:<5} {:<width$}  Envoy {:<version_width$}  ({} ms{})",
             if result.passed() { "ok" } else { "FAIL" },
             result.scenario,
             result.envoy_version,
             result.duration.as_millis(),
+            match result.shared_with.len() {
+                0 => String::new(),
+                1 => ", after 1 scenario in this Envoy".to_string(),
+                n => format!(", after {n} scenarios in this Envoy"),
+            },
         );
         for failure in &result.failures {
             let location = failure.span.and_then(locate).map(|l| format!("{l}: ")).unwrap_or_default();
             let text = format!("{location}{}", failure.message);
             let _ = writeln!(out, "      {}", text.replace('\n', "\n        "));
+        }
+        if !result.passed() && !result.shared_with.is_empty() {
+            // State left by earlier scenarios is a cause the user cannot see otherwise.
+            let _ = writeln!(
+                out,
+                "      note: ran in the Envoy process of {}; `fresh_envoy true` in the scenario gives it a process of its own",
+                shorten(&result.shared_with.join(", "), 200)
+            );
         }
         if let Some(excerpt) = &result.log_excerpt {
             let _ = writeln!(out, "      Envoy log (last lines):");

@@ -43,7 +43,7 @@ fn get(path: &str, expect: Vec<Expectation>) -> SmokeRequest {
 }
 
 fn scenario(name: &str, requests: Vec<SmokeRequest>, expect: Vec<Expectation>) -> SmokeScenario {
-    SmokeScenario { name: name.into(), proxy: "shop".into(), requests, expect, span: span() }
+    SmokeScenario { name: name.into(), proxy: "shop".into(), fresh_envoy: false, requests, expect, span: span() }
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

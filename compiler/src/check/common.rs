@@ -420,7 +420,7 @@ pub(super) fn duration_value(
                 );
                 return None;
             }
-            Some(crate::model::node::format_duration(*nanos))
+            Some(crate::duration::format_duration(*nanos))
         }
         ValueKind::Number { raw, .. } => {
             ctx.report(

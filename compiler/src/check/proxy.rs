@@ -8,13 +8,16 @@
 
 use super::common::*;
 use crate::diagnostic::{Diagnostic, codes};
-use crate::model::proxy::{Endpoint, ProxyDecl};
+use crate::model::proxy::{Endpoint, ProxyDecl, ProxyRole};
 use crate::model::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
 use crate::span::Span;
 use crate::syntax::ast::*;
 
-pub(crate) const PROXY_SETTINGS: &[&str] = &["listen", "upstream", "admin"];
-pub(crate) const SMOKE_SETTINGS: &[&str] = &["proxy", "request", "expect"];
+pub(crate) const PROXY_SETTINGS: &[&str] = &["role", "listen", "upstream", "admin"];
+/// What a raw Envoy stands for, as the EnvoyFilter contexts name Istio's proxies.
+pub(crate) const ROLES: &[(&str, &str)] =
+    &[("sidecar_inbound", "SIDECAR_INBOUND"), ("sidecar_outbound", "SIDECAR_OUTBOUND"), ("gateway", "GATEWAY")];
+pub(crate) const SMOKE_SETTINGS: &[&str] = &["proxy", "fresh_envoy", "request", "expect"];
 pub(crate) const REQUEST_SETTINGS: &[&str] = &["method", "path", "headers", "body", "expect"];
 pub(crate) const RESPONSE_EXPECTATIONS: &[&str] =
     &["status", "header", "no_header", "body_contains", "upstream_header", "no_upstream_header"];
@@ -37,6 +40,15 @@ pub(crate) fn lower_proxy(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedSc
         );
         ok = false;
     }
+    let role = match settings.value(ctx, "role") {
+        Some(value) => match enum_value(ctx, value, ROLES, "proxy role") {
+            Some("SIDECAR_OUTBOUND") => Some(ProxyRole::SidecarOutbound),
+            Some("GATEWAY") => Some(ProxyRole::Gateway),
+            Some(_) => Some(ProxyRole::SidecarInbound),
+            None => None,
+        },
+        None => Some(ProxyRole::SidecarInbound),
+    };
     let listen = match settings.value(ctx, "listen") {
         Some(value) => endpoint(ctx, value, "0.0.0.0", "the listener"),
         None => Some(Endpoint::new("0.0.0.0", 8080)),
@@ -61,7 +73,7 @@ pub(crate) fn lower_proxy(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedSc
             None
         }
     };
-    let (Some(listen), Some(admin), Some(upstream)) = (listen, admin, upstream) else { return None };
+    let (Some(role), Some(listen), Some(admin), Some(upstream)) = (role, listen, admin, upstream) else { return None };
     if !ok {
         return None;
     }
@@ -69,6 +81,7 @@ pub(crate) fn lower_proxy(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedSc
         name: decl.name.name.clone(),
         namespace: scope.namespace.clone(),
         labels: scope.selector.clone().unwrap_or_default(),
+        role,
         listen,
         upstream,
         admin,
@@ -109,8 +122,13 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
     let mut proxy = None;
     let mut requests = Vec::new();
     let mut expect = Vec::new();
+    let mut fresh_envoy = false;
     for stmt in &decl.body {
         match &stmt.kind {
+            StmtKind::Setting { key, value } if key.name == "fresh_envoy" => match bool_value(ctx, value) {
+                Some(fresh) => fresh_envoy = fresh,
+                None => ok = false,
+            },
             StmtKind::Setting { key, value } if key.name == "proxy" => match &value.kind {
                 ValueKind::Path(path) if path.segments.len() == 1 => {
                     proxy = Some((path.segments[0].name.clone(), path.span))
@@ -128,10 +146,19 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
                 ok &= expectations(ctx, body, SCENARIO_EXPECTATIONS, "a scenario's `expect`", &mut expect)
             }
             StmtKind::Setting { key, .. } | StmtKind::Section { key, .. } => {
-                if SMOKE_SETTINGS.contains(&key.name.as_str()) {
+                if ["request", "expect"].contains(&key.name.as_str()) {
                     ctx.report(
                         Diagnostic::new(codes::TYPE_MISMATCH, key.span, format!("`{}` takes a block", key.name))
                             .with_help(format!("write `{} {{ ... }}`", key.name)),
+                    );
+                } else if SMOKE_SETTINGS.contains(&key.name.as_str()) {
+                    ctx.report(
+                        Diagnostic::new(
+                            codes::TYPE_MISMATCH,
+                            key.span,
+                            format!("`{}` takes a value, not a block", key.name),
+                        )
+                        .with_help(format!("write `{} VALUE`", key.name)),
                     );
                 } else {
                     ctx.report(unknown_setting(key, SMOKE_SETTINGS, "a smoke scenario"));
@@ -171,7 +198,14 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
         );
         ok = false;
     }
-    ok.then(|| SmokeScenario { name: decl.name.name.clone(), proxy, requests, expect, span: decl.name.span })
+    ok.then(|| SmokeScenario {
+        name: decl.name.name.clone(),
+        proxy,
+        fresh_envoy,
+        requests,
+        expect,
+        span: decl.name.span,
+    })
 }
 
 /// The span of a smoke scenario's `proxy NAME` setting, to report an unknown proxy.

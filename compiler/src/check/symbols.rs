@@ -8,7 +8,7 @@ use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
 use crate::stdlib;
 use crate::syntax::ast::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A provider kind from `std.providers` and the signals it serves.
 #[derive(Clone, Debug)]
@@ -40,6 +40,9 @@ pub(crate) struct Symbols<'a> {
     pub provider_kinds: BTreeMap<String, ProviderKindInfo>,
     pub vocabulary: Vocabulary,
     pub package_module: String,
+    /// The metric tags the package's Telemetry resources set (`tag NAME = ...` in a
+    /// `metrics` block): a narrower layer may remove one that a broader layer adds.
+    pub metric_tags: BTreeSet<String>,
 }
 
 pub(crate) const STD_MODULES: &[&str] = &["std.attributes", "std.metrics", "std.providers", "std.filters"];
@@ -61,6 +64,7 @@ impl<'a> Symbols<'a> {
             provider_kinds: BTreeMap::new(),
             vocabulary: Vocabulary::new(Vec::new()),
             package_module: package_module.clone(),
+            metric_tags: BTreeSet::new(),
         };
         let mut attributes = Vec::new();
         // Package files are also modules of their own, `PACKAGE.dir.file`, for imports.
@@ -189,6 +193,19 @@ impl<'a> Symbols<'a> {
                             .entry(parsed.file)
                             .or_default()
                             .insert(alias, (module_name, import.module.span));
+                    }
+                    ItemKind::Resource(decl) if decl.kind == ResourceKind::Telemetry && !is_stdlib => {
+                        for stmt in &decl.body {
+                            let StmtKind::Metrics { body, .. } = &stmt.kind else { continue };
+                            for metric in body {
+                                let StmtKind::MetricOverride { tags: Some(tags), .. } = &metric.kind else { continue };
+                                for tag in tags {
+                                    if let StmtKind::TagSet { name, .. } = &tag.kind {
+                                        symbols.metric_tags.insert(name.name.clone());
+                                    }
+                                }
+                            }
+                        }
                     }
                     _ => {}
                 }

@@ -25,10 +25,11 @@
 use super::wasm::{self, LabelSource, MetricKind, MetricValue, StatsMetric};
 use super::{Package, Site};
 use crate::diagnostic::{Diagnostic, Severity, codes};
+use crate::effective::{self, Side};
 use crate::manifest::ProviderDecl;
 use crate::model::istio::{self as m, Resource};
 use crate::model::node::{Node, NodeKind};
-use crate::model::proxy::{Endpoint, ProxyDecl};
+use crate::model::proxy::{Endpoint, ProxyDecl, ProxyRole};
 use crate::model::{Generated, MetricInfo};
 use crate::span::Span;
 use serde_json::{Value as Json, json};
@@ -55,6 +56,80 @@ pub(crate) fn bootstrap(
 /// The local path of a `file://` URL, relative paths being relative to the package.
 pub(crate) fn file_url_path(url: &str) -> Option<&str> {
     url.strip_prefix("file://")
+}
+
+/// How specifically `resource` selects `proxy`'s workload, if it does: by its labels,
+/// by its namespace, or from the root namespace. Resources attached by `targetRefs`
+/// select services and gateways, which a raw proxy is not.
+fn applies(package: Package<'_>, proxy: &ProxyDecl, resource: &Resource) -> Option<Specificity> {
+    let (metadata, selector, has_targets) = match resource {
+        Resource::Telemetry(t) => {
+            (&t.metadata, t.spec.selector.as_ref().map(|s| &s.match_labels), !t.spec.target_refs.is_empty())
+        }
+        Resource::WasmPlugin(w) => {
+            (&w.metadata, w.spec.selector.as_ref().map(|s| &s.match_labels), !w.spec.target_refs.is_empty())
+        }
+        Resource::EnvoyFilter(f) => {
+            (&f.metadata, f.spec.workload_selector.as_ref().map(|s| &s.labels), !f.spec.target_refs.is_empty())
+        }
+    };
+    if has_targets {
+        return None;
+    }
+    let root = crate::manifest::root_namespace(package.manifest);
+    let namespace = metadata.namespace.as_str();
+    match selector {
+        Some(labels) if !labels.is_empty() => (namespace == proxy.namespace
+            && labels.iter().all(|(k, v)| proxy.labels.get(k) == Some(v)))
+        .then_some(Specificity::Workload),
+        _ if namespace == proxy.namespace => Some(Specificity::Namespace),
+        _ if namespace == root => Some(Specificity::Mesh),
+        _ => None,
+    }
+}
+
+/// EnvoyFilter patches that select the workload of some proxy but whose context is
+/// the role of none of them: no bootstrap carries them, which is said once per patch
+/// rather than once per proxy, so that a package with an inbound and an outbound
+/// proxy for one workload hears nothing.
+pub(crate) fn patches_of_no_role(package: Package<'_>) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    for generated in &package.lowered.resources {
+        let Resource::EnvoyFilter(filter) = &generated.resource else { continue };
+        let proxies: Vec<&ProxyDecl> =
+            package.lowered.proxies.iter().filter(|p| applies(package, p, &generated.resource).is_some()).collect();
+        if proxies.is_empty() {
+            continue;
+        }
+        for (index, patch) in filter.spec.config_patches.iter().enumerate() {
+            let context = patch.match_.as_ref().and_then(|m| m.context.as_deref()).unwrap_or("ANY");
+            if context == "ANY" || proxies.iter().any(|p| p.role.context() == context) {
+                continue;
+            }
+            let role = context.to_ascii_lowercase();
+            let played: Vec<String> =
+                proxies.iter().map(|p| format!("`{}` ({})", p.name, p.role.context().to_ascii_lowercase())).collect();
+            let mut diagnostic = Diagnostic::new(
+                codes::NOT_IN_RAW_ENVOY,
+                generated.span_of(&format!("spec.configPatches.{index}")),
+                format!(
+                    "this patch of the {context} context is carried into no proxy of the raw Envoy target; the proxies for its workload play other roles: {}",
+                    played.join(", ")
+                ),
+            )
+            .with_severity(Severity::Warning);
+            for proxy in &proxies {
+                diagnostic = diagnostic
+                    .with_secondary(proxy.span, format!("plays {}", proxy.role.context().to_ascii_lowercase()));
+            }
+            diagnostics.push(
+                diagnostic.with_help(format!(
+                    "declare a proxy with `role {role}` for the workload to run this patch in Envoy"
+                )),
+            );
+        }
+    }
+    diagnostics
 }
 
 struct Builder<'a> {
@@ -87,36 +162,15 @@ impl<'a> Builder<'a> {
     /// mesh-wide, the proxy's namespace, a selector the proxy's labels satisfy).
     /// Resources with target references select gateways and services, never a proxy.
     fn applies(&self, resource: &Resource) -> Option<Specificity> {
-        let (metadata, selector, has_targets) = match resource {
-            Resource::Telemetry(t) => {
-                (&t.metadata, t.spec.selector.as_ref().map(|s| &s.match_labels), !t.spec.target_refs.is_empty())
-            }
-            Resource::WasmPlugin(w) => {
-                (&w.metadata, w.spec.selector.as_ref().map(|s| &s.match_labels), !w.spec.target_refs.is_empty())
-            }
-            Resource::EnvoyFilter(f) => {
-                (&f.metadata, f.spec.workload_selector.as_ref().map(|s| &s.labels), !f.spec.target_refs.is_empty())
-            }
-        };
-        if has_targets {
-            return None;
-        }
-        let root = crate::manifest::root_namespace(self.package.manifest);
-        let namespace = metadata.namespace.as_str();
-        match selector {
-            Some(labels) if !labels.is_empty() => (namespace == self.proxy.namespace
-                && labels.iter().all(|(k, v)| self.proxy.labels.get(k) == Some(v)))
-            .then_some(Specificity::Workload),
-            _ if namespace == self.proxy.namespace => Some(Specificity::Namespace),
-            _ if namespace == root => Some(Specificity::Mesh),
-            _ => None,
-        }
+        applies(self.package, self.proxy, resource)
     }
 
     fn build(&mut self) -> Node {
         let at = self.proxy.span;
-        let telemetries = self.telemetries();
-        let (metrics, metrics_span) = self.stats_metrics(&telemetries);
+        let workload = effective::Workload { namespace: &self.proxy.namespace, labels: &self.proxy.labels };
+        let root = crate::manifest::root_namespace(self.package.manifest);
+        let telemetry = effective::telemetry(self.package.lowered, root, workload, self.side());
+        let (metrics, metrics_span) = self.stats_metrics(&telemetry);
         let mut http_filters = self.wasm_plugins();
         if !metrics.is_empty() {
             // Istio's stats filter runs last before the router, after the plugins.
@@ -139,10 +193,10 @@ impl<'a> Builder<'a> {
             }),
             at,
         );
-        if let Some(tracing) = self.tracing(&telemetries) {
+        if let Some(tracing) = self.tracing(&telemetry) {
             hcm.insert("tracing", tracing);
         }
-        let access_logs = self.access_logs(&telemetries);
+        let access_logs = self.access_logs(&telemetry);
         if !access_logs.is_empty() {
             hcm.insert("access_log", Node::new(NodeKind::List(access_logs), at));
         }
@@ -262,38 +316,29 @@ impl<'a> Builder<'a> {
 
     // -- Telemetry --------------------------------------------------------------
 
-    /// The Telemetry resources that apply, most specific first.
-    fn telemetries(&self) -> Vec<(&'a Generated, &'a m::Telemetry)> {
-        let mut found: Vec<(Specificity, &'a Generated, &'a m::Telemetry)> = Vec::new();
-        for generated in &self.package.lowered.resources {
-            if let Resource::Telemetry(telemetry) = &generated.resource
-                && let Some(specificity) = self.applies(&generated.resource)
-            {
-                found.push((specificity, generated, telemetry));
+    /// Istio's standard HTTP metrics as the merged Telemetry layers configure them for
+    /// the proxy's side, and the span of the `metrics` block they last came from.
+    fn stats_metrics(&mut self, telemetry: &effective::Telemetry<'a>) -> (Vec<StatsMetric>, Span) {
+        let mut prometheus = None;
+        for (provider, metrics) in &telemetry.metrics {
+            match self.provider_kind(provider) {
+                Some("prometheus") if prometheus.is_none() => prometheus = Some(metrics),
+                Some("prometheus") => {}
+                kind => {
+                    if let Some(origin) = metrics.origin {
+                        self.not_carried(
+                            origin,
+                            format!(
+                                "the metrics provider `{provider}` (kind {}) is not carried into the raw Envoy target, which reports Prometheus metrics",
+                                kind.unwrap_or("unknown")
+                            ),
+                        );
+                    }
+                }
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
-        found.into_iter().map(|(_, g, t)| (g, t)).collect()
-    }
-
-    /// Istio's standard HTTP metrics, with the overrides of the most specific
-    /// Telemetry that configures Prometheus metrics, and the span of its `metrics`
-    /// block.
-    fn stats_metrics(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> (Vec<StatsMetric>, Span) {
-        let Some((generated, index, metrics)) = telemetries.iter().find_map(|(g, t)| {
-            t.spec
-                .metrics
-                .iter()
-                .enumerate()
-                .find(|(_, m)| {
-                    m.providers.is_empty()
-                        || m.providers.iter().any(|p| self.provider_kind(&p.name) == Some("prometheus"))
-                })
-                .map(|(i, m)| (*g, i, m))
-        }) else {
-            return (Vec::new(), self.proxy.span);
-        };
-        let path = format!("spec.metrics.{index}");
+        let Some(prometheus) = prometheus else { return (Vec::new(), self.proxy.span) };
+        let origin = prometheus.origin.unwrap_or(self.proxy.span);
         let standard: Vec<&MetricInfo> = self
             .package
             .lowered
@@ -307,40 +352,25 @@ impl<'a> Builder<'a> {
         for info in standard {
             let mut labels: Vec<(String, LabelSource)> =
                 info.labels.iter().map(|label| (label.clone(), self.standard_label(label))).collect();
-            let mut disabled = false;
-            for (override_index, override_) in metrics.overrides.iter().enumerate() {
-                let selector = override_.match_.as_ref();
-                let metric = selector.and_then(|s| s.metric.as_deref()).unwrap_or("ALL_METRICS");
-                if selector.is_some_and(|s| s.custom_metric.is_some())
-                    || (metric != "ALL_METRICS" && metric != info.name)
-                {
+            if let Some(merged) = prometheus.metrics.get(&info.name) {
+                if merged.disabled {
                     continue;
                 }
-                // The proxy of the raw target reports as the server side.
-                if selector.and_then(|s| s.mode).is_some_and(|mode| mode == m::WorkloadMode::Client) {
-                    continue;
-                }
-                if let Some(value) = override_.disabled {
-                    disabled = value;
-                }
-                for (tag, tag_override) in &override_.tag_overrides {
-                    match tag_override.operation {
-                        Some(m::TagOperation::Remove) => labels.retain(|(name, _)| name != tag),
-                        _ => {
-                            let source = match tag_override.value.as_deref() {
-                                Some(expression) => match tag_override.value_source.clone() {
-                                    Some(source) => LabelSource::from(source),
-                                    None => {
-                                        self.not_carried(
-                                            generated.span_of(&format!("{path}.overrides.{override_index}.tagOverrides.{tag}")),
-                                            format!(
-                                                "the tag `{tag}` = `{expression}` is not a plain attribute or string; the raw Envoy target reports it as `unknown`"
-                                            ),
-                                        );
-                                        LabelSource::Literal("unknown".into())
-                                    }
-                                },
-                                None => LabelSource::Literal("unknown".into()),
+                for (tag, (change, span)) in &merged.tags {
+                    match change {
+                        effective::TagChange::Remove => labels.retain(|(name, _)| name != tag),
+                        effective::TagChange::Upsert { value, source } => {
+                            let source = match source {
+                                Some(source) => LabelSource::from(source.clone()),
+                                None => {
+                                    self.not_carried(
+                                        *span,
+                                        format!(
+                                            "the tag `{tag}` = `{value}` is not a plain attribute or string; the raw Envoy target reports it as `unknown`"
+                                        ),
+                                    );
+                                    LabelSource::Literal("unknown".into())
+                                }
                             };
                             match labels.iter_mut().find(|(name, _)| name == tag) {
                                 Some(label) => label.1 = source,
@@ -350,10 +380,7 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
-            if disabled {
-                continue;
-            }
-            let prometheus = info.prometheus.clone().unwrap_or_default();
+            let prometheus_name = info.prometheus.clone().unwrap_or_default();
             let (kind, value) = match info.name.as_str() {
                 "REQUEST_COUNT" => (MetricKind::Counter, MetricValue::One),
                 "REQUEST_DURATION" => (MetricKind::Histogram, MetricValue::DurationMilliseconds),
@@ -362,51 +389,71 @@ impl<'a> Builder<'a> {
             };
             out.push(StatsMetric {
                 kind,
-                name: prometheus.strip_prefix("istio_").unwrap_or(&prometheus).to_string(),
+                name: prometheus_name.strip_prefix("istio_").unwrap_or(&prometheus_name).to_string(),
                 value,
                 labels,
             });
         }
-        (out, generated.span_of(&path))
+        (out, origin)
     }
 
-    /// What Istio's stats filter reports for a standard label on an inbound proxy:
-    /// the proxy's own identity for the destination, the request's attributes, and
-    /// `unknown` for the source, which only Istio's peer metadata exchange knows.
+    /// What Istio's stats filter reports for a standard label: the proxy's own identity
+    /// on its own side (destination for an inbound sidecar, source for an outbound
+    /// sidecar or a gateway), the request's attributes, and `unknown` for the peer,
+    /// which only Istio's metadata exchange knows.
     fn standard_label(&self, label: &str) -> LabelSource {
         let labels = &self.proxy.labels;
         let workload = kubernetes_name(&self.proxy.name);
         let namespace = &self.proxy.namespace;
         let literal = |text: &str| LabelSource::Literal(text.to_string());
+        let (own, reporter) = match self.side() {
+            Side::Server => ("destination_", "destination"),
+            Side::Client => ("source_", "source"),
+        };
+        if label == "reporter" {
+            return literal(reporter);
+        }
+        if let Some(own_label) = label.strip_prefix(own) {
+            return match own_label {
+                "workload" => literal(&workload),
+                "workload_namespace" | "service_namespace" => literal(namespace),
+                "app" => literal(labels.get("app").map(String::as_str).unwrap_or("unknown")),
+                "version" => literal(labels.get("version").map(String::as_str).unwrap_or("unknown")),
+                "service" => literal(&format!("{workload}.{namespace}.svc.cluster.local")),
+                "service_name" => literal(&workload),
+                "canonical_service" => literal(
+                    labels
+                        .get("service.istio.io/canonical-name")
+                        .or(labels.get("app"))
+                        .map(String::as_str)
+                        .unwrap_or(&workload),
+                ),
+                "canonical_revision" => literal(
+                    labels
+                        .get("service.istio.io/canonical-revision")
+                        .or(labels.get("version"))
+                        .map(String::as_str)
+                        .unwrap_or("latest"),
+                ),
+                "cluster" => literal("Kubernetes"),
+                _ => literal("unknown"),
+            };
+        }
         match label {
-            "reporter" => literal("destination"),
-            "destination_workload" => literal(&workload),
-            "destination_workload_namespace" | "destination_service_namespace" => literal(namespace),
-            "destination_app" => literal(labels.get("app").map(String::as_str).unwrap_or("unknown")),
-            "destination_version" => literal(labels.get("version").map(String::as_str).unwrap_or("unknown")),
-            "destination_service" => literal(&format!("{workload}.{namespace}.svc.cluster.local")),
-            "destination_service_name" => literal(&workload),
-            "destination_canonical_service" => literal(
-                labels
-                    .get("service.istio.io/canonical-name")
-                    .or(labels.get("app"))
-                    .map(String::as_str)
-                    .unwrap_or(&workload),
-            ),
-            "destination_canonical_revision" => literal(
-                labels
-                    .get("service.istio.io/canonical-revision")
-                    .or(labels.get("version"))
-                    .map(String::as_str)
-                    .unwrap_or("latest"),
-            ),
-            "destination_cluster" => literal("Kubernetes"),
             "request_protocol" => LabelSource::Attribute(vec!["request".into(), "protocol".into()]),
             "response_code" => LabelSource::Attribute(vec!["response".into(), "code".into()]),
             "grpc_response_status" => literal(""),
             "response_flags" => literal("-"),
             "connection_security_policy" => literal("none"),
             _ => literal("unknown"),
+        }
+    }
+
+    /// The side of requests the proxy reports as, from its role.
+    fn side(&self) -> Side {
+        match self.proxy.role {
+            ProxyRole::SidecarInbound => Side::Server,
+            ProxyRole::SidecarOutbound | ProxyRole::Gateway => Side::Client,
         }
     }
 
@@ -430,22 +477,14 @@ impl<'a> Builder<'a> {
         Some(Endpoint::new(service, u16::try_from(port).ok()?))
     }
 
-    fn tracing(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Option<Node> {
-        let (generated, index, tracing) = telemetries.iter().find_map(|(g, t)| {
-            t.spec
-                .tracing
-                .iter()
-                .enumerate()
-                .find(|(_, tr)| tr.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
-                .map(|(i, tr)| (*g, i, tr))
-        })?;
-        let path = format!("spec.tracing.{index}");
-        let at = generated.span_of(&path);
-        if tracing.disable_span_reporting == Some(true) {
+    fn tracing(&mut self, telemetry: &effective::Telemetry<'a>) -> Option<Node> {
+        let tracing = telemetry.tracing.as_ref()?;
+        let at = tracing.origins.last().copied().unwrap_or(self.proxy.span);
+        if tracing.disabled {
             return None;
         }
-        let provider_name = match tracing.providers.first() {
-            Some(provider) => provider.name.clone(),
+        let provider_name = match &tracing.provider {
+            Some(provider) => provider.clone(),
             None => {
                 self.not_carried(at, "tracing without a provider relies on MeshConfig's default provider, which the raw Envoy target does not know".into());
                 return None;
@@ -510,15 +549,9 @@ impl<'a> Builder<'a> {
         };
         let mut out = Node::object(vec![("provider", Node::from_json(&provider, at))], at);
         // Istio samples 1% unless told otherwise.
-        out.insert(
-            "random_sampling",
-            Node::from_json(
-                &json!({ "value": tracing.random_sampling_percentage.unwrap_or(1.0) }),
-                generated.span_of(&format!("{path}.randomSamplingPercentage")),
-            ),
-        );
+        out.insert("random_sampling", Node::from_json(&json!({ "value": tracing.sampling.unwrap_or(1.0) }), at));
         let mut tags = Vec::new();
-        for (tag, custom) in &tracing.custom_tags {
+        for (tag, (custom, tag_span)) in &tracing.custom_tags {
             let json = if let Some(literal) = &custom.literal {
                 json!({ "tag": tag, "literal": { "value": literal.value } })
             } else if let Some(environment) = &custom.environment {
@@ -538,7 +571,7 @@ impl<'a> Builder<'a> {
             } else {
                 continue;
             };
-            tags.push(Node::from_json(&json, generated.span_of(&format!("{path}.customTags.{tag}"))));
+            tags.push(Node::from_json(&json, *tag_span));
         }
         if !tags.is_empty() {
             out.insert("custom_tags", Node::new(NodeKind::List(tags), at));
@@ -546,72 +579,50 @@ impl<'a> Builder<'a> {
         Some(out)
     }
 
-    fn access_logs(&mut self, telemetries: &[(&'a Generated, &'a m::Telemetry)]) -> Vec<Node> {
-        let Some((generated, logging)) = telemetries.iter().find_map(|(g, t)| {
-            let server: Vec<(usize, &m::AccessLogging)> = t
-                .spec
-                .access_logging
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.match_.as_ref().and_then(|m| m.mode) != Some(m::WorkloadMode::Client))
-                .collect();
-            (!server.is_empty()).then_some((*g, server))
-        }) else {
-            return Vec::new();
-        };
+    /// The file access logs of the merged Telemetry layers, each with its filter.
+    fn access_logs(&mut self, telemetry: &effective::Telemetry<'a>) -> Vec<Node> {
         let mut out = Vec::new();
-        for (index, entry) in logging {
-            let at = generated.span_of(&format!("spec.accessLogging.{index}"));
-            if entry.disabled == Some(true) {
-                continue;
-            }
-            let providers: Vec<String> = if entry.providers.is_empty() {
-                vec!["envoy".to_string()]
-            } else {
-                entry.providers.iter().map(|p| p.name.clone()).collect()
-            };
-            for provider in providers {
-                let kind = self.provider_kind(&provider).unwrap_or_default().to_string();
-                let settings = self.provider(&provider).map(|p| p.settings.clone()).unwrap_or_default();
-                let format = settings.get("format").and_then(Json::as_str).map(str::to_string);
-                let path = match kind.as_str() {
-                    "envoy" => None,
-                    "envoy_file_access_log" => settings.get("path").and_then(Json::as_str).map(str::to_string),
-                    other => {
-                        self.not_carried(
-                            at,
-                            format!(
-                                "the raw Envoy target writes file access logs only; `{provider}` is of kind `{other}`"
-                            ),
-                        );
-                        continue;
-                    }
-                };
-                let path = self.site.access_log_path.clone().or(path).unwrap_or_else(|| "/dev/stdout".to_string());
-                let mut log = Node::from_json(
-                    &json!({
-                        "name": "envoy.access_loggers.file",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                            "path": path,
-                            "log_format": { "text_format_source": { "inline_string": format.unwrap_or_else(|| ISTIO_TEXT_FORMAT.to_string()) } }
-                        }
-                    }),
-                    at,
-                );
-                if let Some(filter) = &entry.filter {
-                    let filter_json = json!({ "extension_filter": {
-                        "name": "envoy.access_loggers.extension_filters.cel",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
-                            "expression": filter.expression
-                        }
-                    } });
-                    let filter_at = generated.span_of(&format!("spec.accessLogging.{index}.filter"));
-                    log.insert("filter", Node::from_json(&filter_json, filter_at));
+        for log in &telemetry.access_logs {
+            let provider = &log.provider;
+            let at = log.origin;
+            let kind = self.provider_kind(provider).unwrap_or_default().to_string();
+            let settings = self.provider(provider).map(|p| p.settings.clone()).unwrap_or_default();
+            // MeshConfig's `logFormat.text`; Istio's default format otherwise.
+            let format =
+                settings.get("log_format").and_then(|f| f.get("text")).and_then(Json::as_str).map(str::to_string);
+            let path = match kind.as_str() {
+                "envoy_file_access_log" => settings.get("path").and_then(Json::as_str).map(str::to_string),
+                other => {
+                    self.not_carried(
+                        at,
+                        format!("the raw Envoy target writes file access logs only; `{provider}` is of kind `{other}`"),
+                    );
+                    continue;
                 }
-                out.push(log);
+            };
+            let path = self.site.access_log_path.clone().or(path).unwrap_or_else(|| "/dev/stdout".to_string());
+            let mut node = Node::from_json(
+                &json!({
+                    "name": "envoy.access_loggers.file",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                        "path": path,
+                        "log_format": { "text_format_source": { "inline_string": format.unwrap_or_else(|| ISTIO_TEXT_FORMAT.to_string()) } }
+                    }
+                }),
+                at,
+            );
+            if let Some(filter) = &log.filter {
+                let filter_json = json!({ "extension_filter": {
+                    "name": "envoy.access_loggers.extension_filters.cel",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                        "expression": filter
+                    }
+                } });
+                node.insert("filter", Node::from_json(&filter_json, at));
             }
+            out.push(node);
         }
         out
     }
@@ -767,8 +778,8 @@ impl<'a> Builder<'a> {
         let apply_to = patch.apply_to.as_deref().unwrap_or("INVALID");
         let matched = patch.match_.as_ref();
         let context = matched.and_then(|m| m.context.as_deref()).unwrap_or("ANY");
-        if !matches!(context, "ANY" | "SIDECAR_INBOUND" | "GATEWAY") {
-            self.not_carried(at, format!("a patch of the {context} context is not carried into the raw Envoy target, whose proxy is an inbound one"));
+        // As in Istio, a patch of another context does not apply to this proxy.
+        if context != "ANY" && context != self.proxy.role.context() {
             return;
         }
         let operation = patch.patch.as_ref().and_then(|p| p.operation.as_deref()).unwrap_or("INVALID");

@@ -85,6 +85,7 @@ pub fn bootstraps(package: Package<'_>, targets: &Targets) -> (Vec<Bootstrap>, V
             built.push(Bootstrap { proxy: proxy.name.clone(), envoy, config });
         }
     }
+    merge_diagnostics(&mut diagnostics, bootstrap::patches_of_no_role(package));
     (built, diagnostics)
 }
 

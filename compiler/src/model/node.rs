@@ -103,7 +103,7 @@ impl Node {
             NodeKind::Bool(b) => Json::Bool(*b),
             NodeKind::Number { value, raw } => number_json(*value, raw),
             NodeKind::String(s) => Json::String(s.clone()),
-            NodeKind::Duration { nanos } => Json::String(format_duration(*nanos)),
+            NodeKind::Duration { nanos } => Json::String(crate::duration::format_duration(*nanos)),
             NodeKind::List(items) => Json::Array(items.iter().map(Node::to_json).collect()),
             NodeKind::Object(members) => Json::Object(members_to_json(members)),
             NodeKind::Message { type_name, fields, .. } => {
@@ -198,66 +198,6 @@ pub fn number_json(number: f64, raw: &str) -> Json {
     serde_json::Number::from_f64(number).map(Json::Number).unwrap_or(Json::Null)
 }
 
-/// The longest duration protobuf represents, ±315,576,000,000 s (10,000 years), in
-/// nanoseconds.
-pub const MAX_DURATION_NANOS: i128 = 315_576_000_000 * 1_000_000_000 + 999_999_999;
-
-/// Nanoseconds in the protobuf JSON duration form: `10s`, `0.250s`, `0.000001s`.
-pub fn format_duration(nanos: i128) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
-    let nanos = nanos.unsigned_abs();
-    let whole = nanos / 1_000_000_000;
-    let fraction = nanos % 1_000_000_000;
-    if fraction == 0 {
-        return format!("{sign}{whole}s");
-    }
-    let digits = format!("{fraction:09}");
-    // Protobuf JSON writes 0, 3, 6 or 9 fractional digits.
-    let trimmed = if digits.ends_with("000000") {
-        &digits[..3]
-    } else if digits.ends_with("000") {
-        &digits[..6]
-    } else {
-        &digits
-    };
-    format!("{sign}{whole}.{trimmed}s")
-}
-
-/// The exact length of a duration written `NUMBER UNIT` (`1.5s`, `250ms`), in
-/// nanoseconds; `Err` says what is wrong with it.
-pub fn parse_duration_literal(text: &str) -> Result<i128, &'static str> {
-    let digits_end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let unit: i128 = match &text[digits_end..] {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return Err("an unknown unit"),
-    };
-    let (whole, fraction) = text[..digits_end].split_once('.').unwrap_or((&text[..digits_end], ""));
-    let too_long = "longer than protobuf's durations, 315,576,000,000s (10,000 years)";
-    // Beyond 30 digits the value is out of range whatever the unit.
-    if whole.len() > 30 || fraction.len() > 30 {
-        return Err(if whole.len() > 30 { too_long } else { "finer than a nanosecond" });
-    }
-    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_long)? };
-    let mut nanos = whole.checked_mul(unit).ok_or(too_long)?;
-    if !fraction.is_empty() {
-        let scale = 10i128.pow(fraction.len() as u32);
-        let part = fraction.parse::<i128>().map_err(|_| "not a number")? * unit;
-        if part % scale != 0 {
-            return Err("finer than a nanosecond");
-        }
-        nanos = nanos.checked_add(part / scale).ok_or(too_long)?;
-    }
-    if nanos > MAX_DURATION_NANOS {
-        return Err(too_long);
-    }
-    Ok(nanos)
-}
-
 /// A tree is written into a resource as the JSON it stands for.
 impl serde::Serialize for Node {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -270,20 +210,6 @@ mod tests {
     use super::*;
     use crate::span::FileId;
     use serde_json::json;
-
-    #[test]
-    fn durations_are_exact_and_within_protobufs_range() {
-        assert_eq!(parse_duration_literal("250ms"), Ok(250_000_000));
-        assert_eq!(parse_duration_literal("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_duration_literal("0.001ms"), Ok(1_000));
-        assert_eq!(parse_duration_literal("315576000000s"), Ok(315_576_000_000_000_000_000));
-        assert!(parse_duration_literal("315576000001s").is_err());
-        assert!(parse_duration_literal("99999999999999999999999h").is_err());
-        assert!(parse_duration_literal("1.5ns").is_err());
-        assert_eq!(format_duration(315_576_000_000_000_000_000), "315576000000s");
-        assert_eq!(format_duration(87_658_200_000_000_000), "87658200s");
-        assert_eq!(format_duration(1_000), "0.000001s");
-    }
 
     fn at(start: u32) -> Span {
         Span::new(FileId(0), start, start + 1)

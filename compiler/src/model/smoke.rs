@@ -11,6 +11,10 @@ pub struct SmokeScenario {
     pub name: String,
     /// The `proxy` declaration it runs against.
     pub proxy: String,
+    /// `fresh_envoy true`: run in an Envoy process of its own rather than the one the
+    /// proxy's other scenarios share, for a scenario that depends on a new process
+    /// (rate-limit tokens, Lua globals, gauges).
+    pub fresh_envoy: bool,
     /// The requests, sent one after the other on fresh connections.
     pub requests: Vec<SmokeRequest>,
     /// Expectations judged after every request has been answered (metrics, access

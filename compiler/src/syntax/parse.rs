@@ -928,7 +928,7 @@ impl<'t> Lowerer<'t> {
             }
             Rule::duration => {
                 let raw = pair.as_str().to_string();
-                match crate::model::node::parse_duration_literal(&raw) {
+                match crate::duration::parse_duration_literal(&raw) {
                     Ok(nanos) => ValueKind::Duration { nanos, raw },
                     Err(problem) => {
                         self.diagnostics.push(
@@ -1123,9 +1123,15 @@ impl<'t> Lowerer<'t> {
         } else {
             format!("expected {}", join_alternatives(&words))
         };
-        let diagnostic = Diagnostic::new(codes::SYNTAX, error_span, message)
+        let mut diagnostic = Diagnostic::new(codes::SYNTAX, error_span, message)
             .with_label_message(label)
             .with_secondary(span.sub(0, token_len(text) as u32), format!("in this {what}"));
+        // A reserved word where a name was expected reads as a mystery otherwise.
+        if words.iter().any(|w| w.contains("name")) && KEYWORDS.contains(&found) {
+            diagnostic = diagnostic
+                .with_note(format!("`{found}` is a keyword of meshc"))
+                .with_help(format!("choose another name, such as `my_{found}`"));
+        }
         self.diagnostics.push(diagnostic);
     }
 }

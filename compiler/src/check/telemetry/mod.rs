@@ -219,13 +219,14 @@ fn metric_override(
             StmtKind::TagRemove { name } => {
                 if let Some(labels) = &labels
                     && !labels.iter().any(|l| *l == name.name)
+                    && !ctx.symbols.metric_tags.contains(&name.name)
                 {
                     let mut diagnostic = Diagnostic::new(
                         codes::UNKNOWN_SETTING,
                         name.span,
                         format!("the metric has no standard label `{}` to remove", name.name),
                     )
-                    .with_label_message("not a label of this metric");
+                    .with_label_message("not a label of this metric, nor a tag this package sets");
                     if let Some(suggestion) = did_you_mean(&name.name, labels.iter().map(String::as_str)) {
                         diagnostic = diagnostic.with_did_you_mean(name.span, suggestion);
                     }
