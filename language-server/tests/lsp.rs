@@ -583,6 +583,29 @@ fn diagnostics_cover_the_package_with_unsaved_edits_of_other_files() {
     editor.shutdown();
 }
 
+/// Blocks left open to any depth (which once made parsing exponential) are parsed
+/// at once: the diagnostics arrive, name the first unclosed `{`, and the server goes
+/// on answering requests on the same document.
+#[test]
+fn deeply_unclosed_blocks_do_not_stall_the_server() {
+    let mut source = String::from("package shop\n\nlet deep = ");
+    source.push_str(&"{ a: ".repeat(40));
+    source.push_str("\n\ntelemetry t in namespace \"shop\" {\n");
+    source.push_str(&"  metrics prometheus {\n".repeat(20));
+    let mut editor = Editor::start(&[("mesh.toml", MANIFEST), ("main.mesh", &source)]);
+    editor.open("main.mesh", &source);
+    let diagnostics = editor.diagnostics("main.mesh", Some(1));
+    let unclosed = diagnostics
+        .iter()
+        .find(|d| d["message"].as_str().is_some_and(|m| m.contains("never closed")))
+        .unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(unclosed["range"]["start"], json!({ "line": 2, "character": 11 }), "{unclosed}");
+    let symbols =
+        editor.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": editor.uri("main.mesh") } }));
+    assert!(symbols.get("result").is_some(), "{symbols}");
+    editor.shutdown();
+}
+
 #[test]
 fn a_broken_file_keeps_answering_and_bad_requests_get_errors() {
     let mut editor = Editor::start(&[("mesh.toml", MANIFEST), ("main.mesh", PLUGIN)]);

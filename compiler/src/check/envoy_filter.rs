@@ -359,6 +359,11 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
             converted
         }
         (None, "REMOVE") => None,
+        // A statement that did not parse may be the value; the parser reported it.
+        (None, _) if has_broken_statements(body) => {
+            ok = false;
+            None
+        }
         (_, _) => {
             ctx.report(
                 Diagnostic::new(

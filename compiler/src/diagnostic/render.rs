@@ -152,9 +152,9 @@ fn clip_long_lines(db: &SourceDb, diagnostic: &Diagnostic) -> Option<(ClippedFil
         return None;
     }
     let mut clipped = ClippedFiles { files: Vec::new(), windows: Vec::new() };
-    // Each cut line's window: where it starts and ends in the original, and where it
-    // starts in the copy.
-    let mut windows: Vec<(FileId, usize, usize, usize)> = Vec::new();
+    // Each cut line: its window's start and end in the original, the line's end in the
+    // original, and where the window starts and the rest of the file resumes in the copy.
+    let mut windows: Vec<(FileId, usize, usize, usize, usize, usize)> = Vec::new();
     // The same windows as the copies see them, for the columns of the header line.
     let mut copy_windows: Vec<Window> = Vec::new();
     let mut ids: BTreeMap<FileId, FileId> = BTreeMap::new();
@@ -172,13 +172,20 @@ fn clip_long_lines(db: &SourceDb, diagnostic: &Diagnostic) -> Option<(ClippedFil
             let low = *offsets.iter().min().expect("a point") as usize;
             let high = *offsets.iter().max().expect("a point") as usize;
             let room = MAX_SNIPPET_LINE.saturating_sub(text[low..high].chars().count()) / 2;
-            let from = back_chars(text, low, room.max(10)).max(start);
-            let to = forward_chars(text, high, room.max(10)).min(end);
+            let mut from = back_chars(text, low, room.max(10)).max(start);
+            let mut to = forward_chars(text, high, room.max(10)).min(end);
+            // Cutting a few characters saves nothing and hides the line's start or end.
+            if text[start..from].chars().count() < 20 {
+                from = start;
+            }
+            if text[to..end].chars().count() < 20 {
+                to = end;
+            }
             out.push_str(&text[cursor..start]);
             if from > start {
                 out.push('…');
             }
-            windows.push((file, from, to, out.len()));
+            let copy_from = out.len();
             let columns_before = text[start..from].chars().count();
             copy_windows.push(Window {
                 copy: FileId(clipped.files.len() as u32),
@@ -190,6 +197,7 @@ fn clip_long_lines(db: &SourceDb, diagnostic: &Diagnostic) -> Option<(ClippedFil
             if to < end {
                 out.push('…');
             }
+            windows.push((file, from, to, end, copy_from, out.len()));
             cursor = end;
         }
         out.push_str(&text[cursor..]);
@@ -203,15 +211,19 @@ fn clip_long_lines(db: &SourceDb, diagnostic: &Diagnostic) -> Option<(ClippedFil
         let moved = |offset: u32| -> u32 {
             let offset = offset as usize;
             let mut shift: isize = 0;
-            for &(file, from, to, copy_from) in &windows {
+            for &(file, from, to, end, copy_from, copy_resume) in &windows {
                 if file != span.file {
                     continue;
                 }
                 if (from..=to).contains(&offset) {
                     return (copy_from + offset - from) as u32;
                 }
-                if offset > to {
-                    shift = copy_from as isize + (to - from) as isize - to as isize;
+                if offset > to && offset < end {
+                    // Cut away with the rest of the line: at the `…`.
+                    return (copy_from + (to - from)) as u32;
+                }
+                if offset >= end {
+                    shift = copy_resume as isize - end as isize;
                 }
             }
             (offset as isize + shift).max(0) as u32
@@ -388,5 +400,26 @@ mod tests {
         assert!(rendered.contains("a a MISTAKE b b"), "{rendered}");
         assert!(rendered.contains(" b …\n"), "{rendered}");
         assert!(rendered.contains("^^^^^^^ - and here"), "{rendered}");
+    }
+
+    /// Labels on the lines after a cut line stay on their own lines: the cut's
+    /// removed text moves them back by exactly its length.
+    #[test]
+    fn labels_after_a_cut_line_keep_their_lines() {
+        let long = format!("let deep = {}", "{ a: ".repeat(40));
+        let text = format!("package shop\n\n{long}\n\ntelemetry t mesh {{\n}}\n");
+        let mut db = SourceDb::new();
+        let file = db.add("deep.mesh", text.clone(), SourceKind::Package);
+        let let_start = text.find("let").unwrap() as u32;
+        let blank = (text.find("\n\ntelemetry").unwrap() + 1) as u32;
+        let telemetry = text.find("telemetry").unwrap() as u32;
+        let diagnostic = Diagnostic::new(codes::SYNTAX, Span::new(file, blank, blank), "incomplete")
+            .with_label_message("expected a value")
+            .with_secondary(Span::new(file, let_start, let_start + 3), "in this declaration")
+            .with_secondary(Span::new(file, telemetry, telemetry + 9), "next");
+        let rendered = render_plain(&db, &[diagnostic]);
+        assert!(rendered.contains("deep.mesh:4:1"), "{rendered}");
+        assert!(rendered.contains("4 │ \n") || rendered.contains("4 │\n"), "{rendered}");
+        assert!(rendered.contains("5 │ telemetry t mesh {\n  │ --------- next"), "{rendered}");
     }
 }

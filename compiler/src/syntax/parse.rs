@@ -210,6 +210,33 @@ fn nesting_beyond_limit(text: &str) -> Option<usize> {
     beyond
 }
 
+/// The first closer in `text` that does not match the opener still open before it:
+/// `(opener, closer)` offsets.
+fn mismatched_bracket(text: &str) -> Option<(usize, usize)> {
+    let mut open: Vec<(usize, u8)> = Vec::new();
+    let mut found = None;
+    scan_brackets(text, |i, byte| {
+        let expected = match byte {
+            b'{' | b'[' | b'(' => {
+                open.push((i, byte));
+                return true;
+            }
+            b'}' => b'{',
+            b']' => b'[',
+            _ => b'(',
+        };
+        match open.pop() {
+            Some((_, opener)) if opener == expected => true,
+            Some((at, _)) => {
+                found = Some((at, i));
+                false
+            }
+            None => true,
+        }
+    });
+    found
+}
+
 /// Calls `visit` with the offset of every bracket outside strings and comments, in
 /// order, while it returns true. Returns whether the text ends inside a `"""` string
 /// or a `/*` comment that is never closed.
@@ -300,6 +327,13 @@ impl<'t> Lowerer<'t> {
             }
             let block = pair.as_span();
             let end = child.as_span().start();
+            // A statement with a mismatched bracket that took the block's `}` as its
+            // own closer is the mistake, and is reported as such.
+            if pair.clone().into_inner().flatten().any(|p| {
+                matches!(p.as_rule(), Rule::error_stmt | Rule::error_item) && mismatched_bracket(p.as_str()).is_some()
+            }) {
+                continue;
+            }
             let Some(brace) = unclosed_brace(&self.text[block.start()..end]).map(|i| block.start() + i) else {
                 continue;
             };
@@ -999,13 +1033,48 @@ impl<'t> Lowerer<'t> {
             self.diagnostics.push(diagnostic);
             return;
         }
+        if self.report_unclosed_value(text, span, "declaration") {
+            return;
+        }
         self.report_strict_reparse(Rule::item_strict_only, text, span, "declaration");
+    }
+
+    /// A skipped region that ends with a `{` of its value still open (the region
+    /// stops where the next declaration starts): that brace is the mistake, wherever
+    /// the strict parse gave up.
+    fn report_unclosed_value(&mut self, text: &str, span: Span, what: &str) -> bool {
+        let Some(brace) = unclosed_brace(text) else { return false };
+        let brace_span = span.sub(brace as u32, brace as u32 + 1);
+        self.diagnostics.push(
+            Diagnostic::new(codes::SYNTAX, brace_span, "this `{` is never closed")
+                .with_label_message(format!("unclosed in this {what}"))
+                .with_help("add the `}` that ends this value"),
+        );
+        true
     }
 
     fn report_error_stmt(&mut self, pair: &Pair<'_, Rule>) {
         let span = self.span(pair);
         let text = pair.as_str();
         if self.report_unterminated_string(text, span.start) {
+            return;
+        }
+        if let Some((opener, closer)) = mismatched_bracket(text) {
+            let closer_char = &text[closer..closer + 1];
+            let opener_char = &text[opener..opener + 1];
+            let expected = match opener_char {
+                "{" => "}",
+                "[" => "]",
+                _ => ")",
+            };
+            let diagnostic = Diagnostic::new(
+                codes::SYNTAX,
+                span.sub(closer as u32, closer as u32 + 1),
+                format!("this `{closer_char}` does not close the `{opener_char}` before it"),
+            )
+            .with_label_message(format!("expected `{expected}`"))
+            .with_secondary(span.sub(opener as u32, opener as u32 + 1), format!("this `{opener_char}` is still open"));
+            self.diagnostics.push(diagnostic);
             return;
         }
         self.report_strict_reparse(Rule::stmt_strict_only, text, span, "statement");
