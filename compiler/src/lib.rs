@@ -24,6 +24,7 @@ pub mod envoy;
 pub mod envoy_target;
 pub mod fmt;
 pub mod ide;
+pub mod istio_release;
 pub mod manifest;
 pub mod model;
 pub mod source;

@@ -413,17 +413,15 @@ fn expectations(ctx: &mut Ctx, body: &[Stmt], allowed: &[&str], block: &str, out
             }
             ("header" | "upstream_header", Some(value), _) => {
                 // `header "x-a"`: present, any value.
-                strings(ctx, value).map(|names| {
-                    for name in names {
-                        let name = name.to_ascii_lowercase();
-                        let kind = if key.name == "header" {
-                            ExpectationKind::Header { name, value: None }
-                        } else {
-                            ExpectationKind::UpstreamHeader { name, value: None }
-                        };
-                        out.push(Expectation { kind, span });
-                    }
-                });
+                for name in strings(ctx, value).unwrap_or_default() {
+                    let name = name.to_ascii_lowercase();
+                    let kind = if key.name == "header" {
+                        ExpectationKind::Header { name, value: None }
+                    } else {
+                        ExpectationKind::UpstreamHeader { name, value: None }
+                    };
+                    out.push(Expectation { kind, span });
+                }
                 continue;
             }
             ("no_header" | "no_upstream_header", Some(value), _) => {
