@@ -326,14 +326,16 @@ mod tests {
         let tracing = server.tracing.expect("inherited tracing");
         assert_eq!((tracing.provider.as_deref(), tracing.sampling), (Some("opentelemetry"), Some(50.0)));
         assert_eq!(tracing.custom_tags.keys().collect::<Vec<_>>(), ["cluster_name"], "inherited custom tags");
-        // istiod's mergeLogs: the most specific layer that names providers decides
-        // which are in scope, so naming only `envoy` drops `otel-als`; `envoy` is then
-        // disabled on the server side only, and its filter is the last one written.
+        // istiod's mergeLogs: among the entries of a side, the most specific layer
+        // that names providers decides which are in scope. On the server side the
+        // workload names only `envoy`, which drops `otel-als`, and disables it; the
+        // client side does not see that entry, so it keeps the mesh-wide logs, each
+        // with its own filter.
         assert!(server.access_logs.is_empty(), "{:?}", server.access_logs);
         let client = effective::telemetry(&analysis.lowered, analysis.root_namespace(), workload, Side::Client);
         let logs: Vec<(&str, Option<&str>)> =
             client.access_logs.iter().map(|l| (l.provider.as_str(), l.filter.as_deref())).collect();
-        assert_eq!(logs, [("envoy", None)]);
+        assert_eq!(logs, [("envoy", Some("response.code >= 400")), ("otel-als", None)]);
     }
 
     #[test]

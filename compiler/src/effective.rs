@@ -297,13 +297,21 @@ fn merge_logs(layers: &[&Generated], side: Side) -> Vec<AccessLog> {
         .filter(|(_, t)| !t.spec.access_logging.is_empty())
         .map(|(g, t)| t.spec.access_logging.iter().enumerate().map(|(i, a)| (g, i, a)).collect())
         .collect();
+    // istiod's first pass: among the entries of this side, the most specific layer
+    // that names providers decides which are in scope, and each provider keeps the
+    // filter its last entry of this side gave it (an entry naming no provider gives
+    // none).
     let mut in_scope: BTreeSet<String> = BTreeSet::new();
     let mut filters: BTreeMap<String, Option<String>> = BTreeMap::new();
     for level in &levels {
-        let names: BTreeSet<String> = level.iter().flat_map(|(_, _, a)| provider_names(&a.providers)).collect();
+        let mut names: BTreeSet<String> = BTreeSet::new();
         for (_, _, entry) in level {
+            if !side.takes(entry.match_.as_ref().and_then(|s| s.mode)) {
+                continue;
+            }
             for provider in provider_names(&entry.providers) {
-                filters.insert(provider, entry.filter.as_ref().map(|f| f.expression.clone()));
+                filters.insert(provider.clone(), entry.filter.as_ref().map(|f| f.expression.clone()));
+                names.insert(provider);
             }
         }
         if !names.is_empty() {

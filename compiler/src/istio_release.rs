@@ -90,8 +90,9 @@ pub struct EnvoyFilterRules {
     /// The operations istiod carries out, per applyTo; it accepts the others and does
     /// nothing.
     pub applied_operations: BTreeMap<String, Vec<String>>,
-    /// Old filter names to the names istiod generates instead.
-    pub deprecated_filter_names: BTreeMap<String, String>,
+    /// Old filter names to the names istiod generates instead, by kind (`http`,
+    /// `network`, `listener`).
+    pub deprecated_filter_names: BTreeMap<String, BTreeMap<String, String>>,
     /// Longer `proxyVersion` regexes match no proxy.
     #[serde(default)]
     pub proxy_version_max_length: Option<usize>,
@@ -197,6 +198,17 @@ impl ReleaseModel {
         self.reached_contexts(context)
             .into_iter()
             .any(|c| self.names(kind, c).into_iter().any(|pattern| pattern_matches(pattern, name)))
+    }
+
+    /// The name istiod generates instead of the old filter name `name`, if it is one.
+    pub fn replacement_of_deprecated(&self, kind: NameKind, name: &str) -> Option<&str> {
+        let table = match kind {
+            NameKind::HttpFilter => "http",
+            NameKind::NetworkFilter => "network",
+            NameKind::ListenerFilter => "listener",
+            _ => return None,
+        };
+        self.envoy_filter.deprecated_filter_names.get(table)?.get(name).map(String::as_str)
     }
 
     /// Clusters of the bootstrap, which are not in CDS and which patches never reach.
