@@ -31,9 +31,19 @@ pub(crate) struct Ctx<'a> {
     /// Where the parts of the resource being lowered were written, by their path in
     /// the resource (see [`crate::model::SpanIndex`]).
     pub spans: SpanIndex,
+    /// The path of the EnvoyFilter patch being lowered (`spec.configPatches.2`), under
+    /// which its parts record their spans.
+    pub patch_path: String,
 }
 
 impl Ctx<'_> {
+    /// Records where a part of the patch being lowered was written, at `path` under
+    /// the patch (`match.listener.name`).
+    pub(crate) fn record_in_patch(&mut self, path: &str, span: Span) {
+        let full = format!("{}.{path}", self.patch_path);
+        self.spans.record(full, span);
+    }
+
     /// Checks a message value against Envoy's schema in every targeted build.
     pub(crate) fn check_envoy_message(
         &mut self,

@@ -87,6 +87,7 @@ pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, n
         ok &= spec.priority.is_some();
     }
     for stmt in &decl.body {
+        ctx.patch_path = format!("spec.configPatches.{}", spec.config_patches.len());
         // A patch is pointed at by its first words, `patch http_filter` or `insert http_filter`.
         let (patch, header) = match &stmt.kind {
             StmtKind::Patch { apply_to, body } => {
@@ -137,6 +138,20 @@ fn insert(
     value: &Value,
 ) -> Option<m::EnvoyConfigObjectPatch> {
     let apply = enum_word(ctx, apply_to, APPLY_TO, "patch target (applyTo)")?;
+    ctx.record_in_patch("patch.operation", position_span);
+    ctx.record_in_patch("applyTo", apply_to.span);
+    if let Some(context) = context {
+        ctx.record_in_patch("match.context", context.span);
+    }
+    if let Some(anchor) = anchor {
+        let path = match apply {
+            "HTTP_FILTER" => "match.listener.filterChain.filter.subFilter.name",
+            "NETWORK_FILTER" => "match.listener.filterChain.filter.name",
+            "LISTENER_FILTER" => "match.listener.listenerFilter",
+            _ => "match.routeConfiguration.vhost.route.name",
+        };
+        ctx.record_in_patch(path, anchor.span);
+    }
     let operation = match position {
         InsertPosition::Before => "INSERT_BEFORE",
         InsertPosition::After => "INSERT_AFTER",
@@ -297,6 +312,8 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
     };
     ok &= object_match.is_some();
     let (Some(apply), Some((operation, operation_span))) = (apply, operation) else { return None };
+    ctx.record_in_patch("patch.operation", operation_span);
+    ctx.record_in_patch("applyTo", apply_to.span);
     if operation == "MERGE_AND_REPLACE_LIST"
         && !ctx.require_feature(
             Feature::PatchMergeAndReplaceList,
@@ -307,23 +324,11 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
         return None;
     }
 
-    // Istio's validation: which operations each applyTo supports.
-    let insert_op = matches!(operation, "INSERT_BEFORE" | "INSERT_AFTER" | "INSERT_FIRST");
-    let invalid = if insert_op && !(is_filter(apply) || apply == "HTTP_ROUTE") {
-        Some("insert operations only apply to network, HTTP and listener filters and HTTP routes")
-    } else if apply == "BOOTSTRAP" && operation != "MERGE" {
-        Some("`bootstrap` patches only support `merge`")
-    } else if apply == "EXTENSION_CONFIG" && !matches!(operation, "ADD" | "MERGE" | "REMOVE") {
-        Some("`extension_config` patches support `add`, `merge` and `remove`")
-    } else if operation == "ADD" && apply == "HTTP_FILTER" {
+    // What Envoy rejects whatever the release. The operations istiod ignores or
+    // rewrites per release are checked against the release tables
+    // (check/istio_semantics.rs).
+    let invalid = if operation == "ADD" && apply == "HTTP_FILTER" {
         Some("istiod appends an added HTTP filter after the router, and Envoy rejects a chain whose router is not last")
-    } else if operation == "REPLACE"
-        && !matches!(
-            apply,
-            "NETWORK_FILTER" | "HTTP_FILTER" | "LISTENER" | "CLUSTER" | "VIRTUAL_HOST" | "HTTP_ROUTE" | "FILTER_CHAIN"
-        )
-    {
-        Some("`replace` is not implemented for this applyTo")
     } else {
         None
     };
@@ -585,6 +590,13 @@ impl<'s> Block<'s> {
         port
     }
 
+    /// Records where the value of `key` was written, at `path` under the patch.
+    fn record(&self, ctx: &mut Ctx, key: &str, path: &str) {
+        if let Some(Stmt { kind: StmtKind::Setting { value, .. }, .. }) = self.settings.stmt(key) {
+            ctx.record_in_patch(path, value.span);
+        }
+    }
+
     /// The body of a `key { ... }` section.
     fn section(&self, ctx: &mut Ctx, key: &str, ok: &mut bool) -> Option<&'s [Stmt]> {
         match &self.settings.stmt(key)?.kind {
@@ -604,6 +616,7 @@ fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch
     let mut ok = true;
     let mut out = m::EnvoyConfigObjectMatch::default();
     if let Some(value) = block.settings.value(ctx, "context") {
+        ctx.record_in_patch("match.context", value.span);
         match value.kind {
             ValueKind::Path(ref path) if path.segments.len() == 1 => {
                 out.context = context_value(ctx, &path.segments[0]);
@@ -620,6 +633,7 @@ fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch
         if let Some(value) = proxy_block.settings.value(ctx, "proxy_version") {
             match string_value(ctx, value) {
                 Some(regex) => {
+                    ctx.record_in_patch("match.proxy.proxyVersion", value.span);
                     ok &= check_proxy_version(ctx, &regex, value.span);
                     proxy_match.proxy_version = Some(regex);
                 }
@@ -643,6 +657,7 @@ fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch
     if let Some(cluster) = block.section(ctx, "cluster", &mut ok) {
         object_matches.push(block.settings.stmt("cluster").map(|s| s.span));
         let cluster_block = Block::new(ctx, cluster, &["port_number", "service", "subset", "name"], "a cluster match");
+        cluster_block.record(ctx, "name", "match.cluster.name");
         out.cluster = Some(m::ClusterMatch {
             port_number: cluster_block.port(ctx, "port_number", &mut ok),
             service: cluster_block.string(ctx, "service", &mut ok),
@@ -667,7 +682,7 @@ fn match_block(ctx: &mut Ctx, body: &[Stmt]) -> Option<m::EnvoyConfigObjectMatch
             ok = false;
         }
         if let Some(filter) = waypoint_block.section(ctx, "filter", &mut ok) {
-            waypoint_match.filter = filter_match(ctx, filter, &mut ok);
+            waypoint_match.filter = filter_match(ctx, filter, &mut ok, "match.waypoint.filter");
         }
         if let Some(route) = waypoint_block.section(ctx, "route", &mut ok) {
             let route_block = Block::new(ctx, route, &["name"], "a waypoint route match");
@@ -695,6 +710,8 @@ fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::List
         &["port_number", "port_name", "filter_chain", "listener_filter", "name"],
         "a listener match",
     );
+    block.record(ctx, "name", "match.listener.name");
+    block.record(ctx, "listener_filter", "match.listener.listenerFilter");
     let mut out = m::ListenerMatch {
         port_number: block.port(ctx, "port_number", ok),
         port_name: block.string(ctx, "port_name", ok),
@@ -717,6 +734,7 @@ fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::List
             ],
             "a filter chain match",
         );
+        chain_block.record(ctx, "name", "match.listener.filterChain.name");
         let mut chain_match = m::FilterChainMatch {
             name: chain_block.string(ctx, "name", ok),
             sni: chain_block.string(ctx, "sni", ok),
@@ -734,15 +752,16 @@ fn listener_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::List
             chain_match.transport_socket = chain_block.string(ctx, "transport_socket", ok);
         }
         if let Some(filter) = chain_block.section(ctx, "filter", ok) {
-            chain_match.filter = filter_match(ctx, filter, ok);
+            chain_match.filter = filter_match(ctx, filter, ok, "match.listener.filterChain.filter");
         }
         out.filter_chain = Some(chain_match);
     }
     Some(out)
 }
 
-fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::FilterMatch> {
+fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool, path: &str) -> Option<m::FilterMatch> {
     let block = Block::new(ctx, body, &["name", "sub_filter"], "a filter match");
+    block.record(ctx, "name", &format!("{path}.name"));
     let mut out = m::FilterMatch { name: block.string(ctx, "name", ok), sub_filter: None };
     if out.name.is_none()
         && let Some(Stmt { kind: StmtKind::Section { key, .. }, .. }) = block.settings.stmt("sub_filter")
@@ -759,6 +778,7 @@ fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::Filter
     }
     if let Some(sub) = block.section(ctx, "sub_filter", ok) {
         let sub_block = Block::new(ctx, sub, &["name"], "a sub-filter match");
+        sub_block.record(ctx, "name", &format!("{path}.subFilter.name"));
         out.sub_filter = Some(m::SubFilterMatch { name: sub_block.string(ctx, "name", ok) });
     }
     Some(out)
@@ -767,6 +787,7 @@ fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::Filter
 fn route_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::RouteConfigurationMatch> {
     let block =
         Block::new(ctx, body, &["port_number", "port_name", "gateway", "vhost", "name"], "a route configuration match");
+    block.record(ctx, "name", "match.routeConfiguration.name");
     let mut out = m::RouteConfigurationMatch {
         port_number: block.port(ctx, "port_number", ok),
         port_name: block.string(ctx, "port_name", ok),
@@ -776,6 +797,7 @@ fn route_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::RouteCo
     };
     if let Some(vhost) = block.section(ctx, "vhost", ok) {
         let vhost_block = Block::new(ctx, vhost, &["name", "domain_name", "route"], "a virtual host match");
+        vhost_block.record(ctx, "name", "match.routeConfiguration.vhost.name");
         let mut vhost_match = m::VirtualHostMatch {
             name: vhost_block.string(ctx, "name", ok),
             domain_name: vhost_block.string(ctx, "domain_name", ok),
@@ -783,6 +805,7 @@ fn route_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::RouteCo
         };
         if let Some(route) = vhost_block.section(ctx, "route", ok) {
             let route_block = Block::new(ctx, route, &["name", "action"], "a route match");
+            route_block.record(ctx, "name", "match.routeConfiguration.vhost.route.name");
             let action = match route_block.settings.value(ctx, "action") {
                 Some(value) => {
                     let action = enum_value(ctx, value, ROUTE_ACTIONS, "route action");

@@ -7,6 +7,7 @@
 pub(crate) mod cel;
 mod common;
 pub(crate) mod envoy_filter;
+mod istio_semantics;
 mod providers;
 pub(crate) mod proxy;
 pub(crate) mod symbols;
@@ -82,6 +83,7 @@ pub(crate) fn check_package(
         diagnostics: Vec::new(),
         expressions: &expressions,
         spans: SpanIndex::default(),
+        patch_path: String::new(),
     };
     for parsed in files {
         if db.get(parsed.file).kind != SourceKind::Package {
@@ -234,7 +236,9 @@ pub(crate) fn check_package(
         diagnostics.push(diagnostic);
     }
     let standard_metrics = symbols.metrics.values().cloned().collect();
-    (Lowered { resources: generated, proxies, smokes: checked_smokes, standard_metrics }, diagnostics)
+    let lowered = Lowered { resources: generated, proxies, smokes: checked_smokes, standard_metrics };
+    diagnostics.extend(istio_semantics::check_envoy_filters(&lowered, targets));
+    (lowered, diagnostics)
 }
 
 fn lower(

@@ -416,6 +416,7 @@ fn check_type(ctx: &mut Ctx, ty: &TypeExpr, value: &Value, depth: usize) -> Opti
             diagnostics: Vec::new(),
             expressions: ctx.expressions,
             spans: SpanIndex::default(),
+            patch_path: String::new(),
         };
         let result = check_atom(&mut trial, atom, value, depth);
         if result.is_some() && trial.diagnostics.iter().all(|d| !d.is_error()) {

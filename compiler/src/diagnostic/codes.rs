@@ -312,6 +312,42 @@ unaffected; the bootstrap is built without it.";
 bootstrap, and this one could not be read (the path is relative to the package
 directory) or, for a `.wat` file, its WebAssembly text does not assemble.";
 
+    // What istiod does with an EnvoyFilter, per release: E07xx.
+    OPERATION_IGNORED = "E0701", "patch operation istiod ignores",
+"istiod accepts the patch and does nothing with it in the named Istio releases: the
+operation is not one it carries out for that applyTo (REPLACE on clusters, listeners,
+filter chains and HTTP routes; anything but MERGE on route configurations; anything but
+ADD on extension configs; BOOTSTRAP patches at all; MERGE_AND_REPLACE_LIST on filters),
+MERGE on a WasmPlugin's filter (which has no typed_config to merge into), or REPLACE or
+REMOVE of a filter without naming the filter. The release tables under
+`compiler/istio/` name the Istio source of each rule.";
+    OPERATION_REWRITTEN = "W0702", "patch operation istiod rewrites",
+"istiod turns INSERT_BEFORE, INSERT_AFTER and INSERT_FIRST into ADD for every applyTo
+except HTTP, network and listener filters and HTTP routes: the new cluster, listener,
+filter chain or virtual host is added, and the position is ignored. Write `operation
+add` to say what happens.";
+    DEPRECATED_FILTER_NAME = "E0703", "match on a filter name istiod no longer generates",
+"The match names a filter by an old name (`envoy.router`, `envoy.http_connection_manager`,
+`envoy.lua`, ...). istiod generates filters under their canonical names and compares
+match names exactly, so the patch never applies; istiod's validation only warns. Use the
+name meshc suggests.";
+    NAME_NOT_GENERATED = "W0704", "match on a name istiod does not generate",
+"The match names a listener, filter chain, filter, cluster, route configuration or
+virtual host that istiod does not generate for the patch's context in the named Istio
+releases, and that no patch of the package adds. Unless another EnvoyFilter in the
+cluster adds it, the patch applies to nothing. The note lists what the context has.";
+    WASM_FILTER_RENAMED = "E0705", "match on a WasmPlugin filter name of another release",
+"WasmPlugin filters are named `extensions.istio.io/wasmplugin/NAMESPACE.NAME` up to Istio
+1.29; from 1.30 istiod translates every WasmPlugin into a TrafficExtension and names the
+filter `extensions.istio.io/trafficextension/NAMESPACE.NAME~istio-translated-wasmplugin`.
+A patch anchored on the name of the other form applies to nothing in the named releases.
+Anchor on the release's name, or scope one patch per release with `proxy_version`.";
+    CONTEXT_NEVER_APPLIED = "E0706", "patch context istiod never applies",
+"The named Istio releases accept the WAYPOINT patch context (and skip validating its
+patches), but no code in istiod applies a patch of that context: it does nothing.
+Waypoints are patched through SIDECAR_INBOUND (their listeners) and SIDECAR_OUTBOUND
+(their outbound clusters).";
+
     // Attribute expressions (CEL): E04xx.
     CEL_SYNTAX = "E0400", "invalid attribute expression",
 "A tag value or access-log filter is a CEL expression over Istio's attributes, and this
