@@ -80,7 +80,17 @@ enum Command {
         color: ColorChoice,
     },
     /// Print the documentation of a diagnostic code, such as E0203.
-    Explain { code: String },
+    ///
+    /// With `--workload NAMESPACE/KEY=VALUE,...`: what that workload gets from the
+    /// package (PATH, default the current directory) in each targeted Istio release:
+    /// the Telemetry layers merged as istiod merges them, the WasmPlugins in istiod's
+    /// order, and where each EnvoyFilter patch lands in the HTTP filter chains.
+    Explain {
+        /// A diagnostic code, or with `--workload` the package directory.
+        code_or_path: Option<String>,
+        #[arg(long, value_name = "NAMESPACE/KEY=VALUE,...")]
+        workload: Option<String>,
+    },
     /// Run the language server over stdio (the `meshc-language-server` installed
     /// beside meshc), as editors start it.
     Lsp {
@@ -156,7 +166,14 @@ fn main() -> ExitCode {
         Command::Smoke { path, envoy, fresh_envoy, color } => {
             smoke_command(path.as_deref(), &envoy, fresh_envoy, color)
         }
-        Command::Explain { code } => explain(&code),
+        Command::Explain { code_or_path, workload: Some(workload) } => {
+            explain_workload(code_or_path.as_deref().map(Path::new), &workload)
+        }
+        Command::Explain { code_or_path: Some(code), workload: None } => explain(&code),
+        Command::Explain { code_or_path: None, workload: None } => Err(Failure::Other(
+            "name a diagnostic code (`meshc explain E0203`) or a workload (`meshc explain --workload shop/app=api`)"
+                .into(),
+        )),
         Command::Lsp { args } => lsp(&args),
         Command::Envoy { command } => envoy_command(command),
     };
@@ -579,6 +596,32 @@ fn lsp(args: &[std::ffi::OsString]) -> Result<ExitCode, Failure> {
         let status = command.status().map_err(|e| Failure::Other(format!("cannot run {}: {e}", server.display())))?;
         Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
     }
+}
+
+/// `meshc explain --workload`: the package's effect on one workload, per release.
+fn explain_workload(path: Option<&Path>, workload: &str) -> Result<ExitCode, Failure> {
+    let (namespace, labels) = meshc_compiler::explain::parse_workload(workload).map_err(Failure::Other)?;
+    let paths: Vec<PathBuf> = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
+    let mut packages = package::load_all(&default_paths(&paths))?;
+    let loaded = packages.remove(0);
+    let analysis = loaded.analyze();
+    let errors: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).filter(|d| d.is_error()).cloned().collect();
+    if !errors.is_empty() {
+        print_diagnostics(&loaded.db, &errors, Format::Text, ColorChoice::Auto);
+        eprintln!("the explanation leaves out the declarations with errors above");
+    }
+    let releases: Vec<&str> = analysis.targets.istio.iter().map(|r| r.version).collect();
+    let workload = meshc_compiler::effective::Workload { namespace: &namespace, labels: &labels };
+    let explanations =
+        meshc_compiler::explain::explain(&analysis.lowered, analysis.root_namespace(), workload, &releases);
+    let db = &loaded.db;
+    let locate = |span: meshc_compiler::span::Span| {
+        let file = db.get(span.file);
+        let position = meshc_compiler::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
+        format!("{}:{}", file.path, position.line)
+    };
+    print!("{}", meshc_compiler::explain::render_text(workload, &explanations, &locate));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn explain(code: &str) -> Result<ExitCode, Failure> {

@@ -470,3 +470,35 @@ fn smoke_says_which_scenarios_shared_the_envoy_of_a_failure_and_can_isolate_them
     assert!(!text.contains("in this Envoy"), "{text}");
     assert!(text.contains("2 passed, 0 failed"), "{text}");
 }
+
+/// The expected output of a command, compared byte for byte; `UPDATE_GOLDEN=1`
+/// rewrites it.
+fn assert_golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/expected").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(expected == actual, "{} differs (UPDATE_GOLDEN=1 rewrites it):\n{actual}", path.display());
+}
+
+#[test]
+fn explain_shows_what_a_workload_gets_in_each_release() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = meshc(&["explain", "--workload", "my-app/app=my-service,version=v1", "examples/seed"], &root);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    // The Lua filter lands just before the router of the inbound chain only.
+    assert!(
+        text.contains("envoy.filters.http.lua  <- EnvoyFilter my-app/add-lua-filter, INSERT_BEFORE (examples/seed/filters.mesh:7)\n    envoy.filters.http.router"),
+        "{text}"
+    );
+    assert!(text.contains("in Istio 1.29 (Envoy 1.37): as in Istio 1.28"), "{text}");
+    assert!(text.contains("extensions.istio.io/trafficextension/my-app.custom-header-plugin~istio-translated-wasmplugin"), "{text}");
+    assert_golden("explain-seed.txt", &text);
+
+    let bad = meshc(&["explain", "--workload", "my-app/app", "examples/seed"], &root);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("`app` is not a label: write KEY=VALUE"), "{}", stderr(&bad));
+}

@@ -145,7 +145,9 @@ pub fn telemetry_layers<'a>(lowered: &'a Lowered, root_namespace: &str, workload
     if workload.namespace != root_namespace {
         layers.extend(namespace_wide(workload.namespace));
     }
-    let selected = telemetries.iter().find(|(_, t)| {
+    // Every Telemetry whose selector the workload satisfies, in order (Istio asks for
+    // one; with several, each is a layer).
+    let selected = telemetries.iter().filter(|(_, t)| {
         t.metadata.namespace == workload.namespace
             && t.spec.selector.as_ref().is_some_and(|s| {
                 !s.match_labels.is_empty() && s.match_labels.iter().all(|(k, v)| workload.labels.get(k) == Some(v))

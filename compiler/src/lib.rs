@@ -22,6 +22,7 @@ pub mod effective;
 pub mod emit;
 pub mod envoy;
 pub mod envoy_target;
+pub mod explain;
 pub mod fmt;
 pub mod ide;
 pub mod istio_release;
