@@ -143,6 +143,19 @@ pub fn release_model(release: &str) -> Option<&'static ReleaseModel> {
     models.iter().find(|m| crate::versions::major_minor(&m.release) == Some((major, minor)))
 }
 
+/// The table of the Istio release whose proxy runs Envoy `envoy` (`1.38.2` or
+/// `1.38`); for an Envoy newer than every release's, the newest release.
+pub fn release_for_envoy(envoy: &str) -> &'static ReleaseModel {
+    let minor = crate::versions::major_minor(envoy);
+    let releases = crate::versions::ISTIO_RELEASES;
+    releases
+        .iter()
+        .find(|r| crate::versions::major_minor(r.envoy) == minor)
+        .or(releases.last())
+        .and_then(|r| release_model(r.version))
+        .expect("every supported release has a table")
+}
+
 impl ReleaseModel {
     /// The proxy contexts a patch of `context` (`ANY`, `SIDECAR_INBOUND`, ...) reaches:
     /// waypoints take the sidecar contexts' patches.

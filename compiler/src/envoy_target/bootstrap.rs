@@ -26,6 +26,7 @@ use super::wasm::{self, LabelSource, MetricKind, MetricValue, StatsMetric};
 use super::{Package, Site};
 use crate::diagnostic::{Diagnostic, Severity, codes};
 use crate::effective::{self, Side};
+use crate::istio_release::ReleaseModel;
 use crate::manifest::ProviderDecl;
 use crate::model::istio::{self as m, Resource};
 use crate::model::node::{Node, NodeKind};
@@ -35,6 +36,22 @@ use crate::span::Span;
 use serde_json::{Value as Json, json};
 
 const ROUTER: &str = "envoy.filters.http.router";
+const STATS_FILTER: &str = "istio.stats";
+
+/// The configuration istiod gives the unconditional filters of upstream Envoy in its
+/// chains (listener_builder.go); `None` for the filters only Istio's proxy has.
+fn upstream_filter_config(name: &str) -> Option<Json> {
+    Some(match name {
+        "envoy.filters.http.grpc_stats" => json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
+            "emit_filter_state": true,
+            "stats_for_all_methods": false
+        }),
+        "envoy.filters.http.fault" => json!({ "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" }),
+        "envoy.filters.http.cors" => json!({ "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" }),
+        _ => return None,
+    })
+}
 const UPSTREAM_CLUSTER: &str = "upstream";
 
 /// The bootstrap of `proxy` for one Envoy version, and what could not be expressed.
@@ -45,10 +62,11 @@ const UPSTREAM_CLUSTER: &str = "upstream";
 pub(crate) fn bootstrap(
     package: Package<'_>,
     proxy: &ProxyDecl,
-    _envoy: &'static str,
+    envoy: &'static str,
     site: &Site,
 ) -> (Node, Vec<Diagnostic>) {
-    let mut builder = Builder { package, proxy, site, diagnostics: Vec::new(), clusters: Vec::new() };
+    let release = crate::istio_release::release_for_envoy(envoy);
+    let mut builder = Builder { package, proxy, site, release, diagnostics: Vec::new(), clusters: Vec::new() };
     let bootstrap = builder.build();
     (bootstrap, builder.diagnostics)
 }
@@ -136,6 +154,8 @@ struct Builder<'a> {
     package: Package<'a>,
     proxy: &'a ProxyDecl,
     site: &'a Site,
+    /// The Istio release whose proxy runs this Envoy: its filter names and order.
+    release: &'static ReleaseModel,
     diagnostics: Vec<Diagnostic>,
     /// Clusters that tracing providers need, beside the upstream.
     clusters: Vec<Node>,
@@ -171,18 +191,37 @@ impl<'a> Builder<'a> {
         let root = crate::manifest::root_namespace(self.package.manifest);
         let telemetry = effective::telemetry(self.package.lowered, root, workload, self.side());
         let (metrics, metrics_span) = self.stats_metrics(&telemetry);
-        let mut http_filters = self.wasm_plugins();
-        if !metrics.is_empty() {
-            // Istio's stats filter runs last before the router, after the plugins.
-            http_filters.push(Node::from_json(&wasm::stats_filter(&metrics), metrics_span));
+        let mut plugins = self.wasm_plugins();
+        // The release's chain for the proxy's context, with what Envoy can run of it:
+        // the WasmPlugins of each phase, Istio's unconditional upstream filters, the
+        // stats filter (meshc's Wasm module in place of Istio's native one) and the
+        // router. Filters of Istio's own proxy (metadata exchange, ALPN) and those
+        // present only under a policy the package cannot express are left out.
+        let mut http_filters = Vec::new();
+        let chain = self.release.http_filters.get(self.proxy.role.context()).map(Vec::as_slice).unwrap_or_default();
+        for entry in chain {
+            match (entry.name.as_deref(), entry.wasm_phase.as_deref(), entry.when.is_some()) {
+                (_, Some(phase), _) => {
+                    http_filters.extend(plugins.iter_mut().filter(|(p, _)| p == phase).filter_map(|(_, n)| n.take()))
+                }
+                (Some(STATS_FILTER), _, _) if !metrics.is_empty() => {
+                    http_filters.push(Node::from_json(&wasm::stats_filter(&metrics), metrics_span))
+                }
+                (Some(ROUTER), _, _) => http_filters.push(Node::from_json(
+                    &json!({
+                        "name": ROUTER,
+                        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+                    }),
+                    at,
+                )),
+                (Some(name), None, false) => {
+                    if let Some(typed_config) = upstream_filter_config(name) {
+                        http_filters.push(Node::from_json(&json!({ "name": name, "typed_config": typed_config }), at));
+                    }
+                }
+                _ => {}
+            }
         }
-        http_filters.push(Node::from_json(
-            &json!({
-                "name": ROUTER,
-                "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
-            }),
-            at,
-        ));
         let mut upstream = self.upstream_cluster();
         self.envoy_filters(&mut http_filters, &mut upstream);
 
@@ -631,32 +670,38 @@ impl<'a> Builder<'a> {
 
     /// The Wasm HTTP filters of the WasmPlugins that apply, in Istio's order: by
     /// phase (authn, authz, stats, then unspecified), then by priority, highest first.
-    fn wasm_plugins(&mut self) -> Vec<Node> {
-        let mut plugins: Vec<(u8, i32, usize, &'a Generated, &'a m::WasmPlugin)> = Vec::new();
-        for (index, generated) in self.package.lowered.resources.iter().enumerate() {
-            let Resource::WasmPlugin(plugin) = &generated.resource else { continue };
-            if self.applies(&generated.resource).is_none() {
-                continue;
-            }
-            if plugin.spec.type_.as_deref() == Some("NETWORK") {
+    /// The HTTP WasmPlugins that apply to the proxy's side, in istiod's order, each
+    /// with its phase; a plugin the raw target cannot load has no filter.
+    fn wasm_plugins(&mut self) -> Vec<(String, Option<Node>)> {
+        for generated in &self.package.lowered.resources {
+            if let Resource::WasmPlugin(plugin) = &generated.resource
+                && self.applies(&generated.resource).is_some()
+                && plugin.spec.type_.as_deref() == Some("NETWORK")
+            {
                 self.not_carried(
                     generated.origin,
                     "network Wasm plugins are not carried into the raw Envoy target, which has one HTTP listener"
                         .into(),
                 );
-                continue;
             }
-            let phase = match plugin.spec.phase.as_deref() {
-                Some("AUTHN") => 0,
-                Some("AUTHZ") => 1,
-                Some("STATS") => 2,
-                _ => 3,
-            };
-            plugins.push((phase, -plugin.spec.priority.unwrap_or(0), index, generated, plugin));
         }
-        plugins.sort_by_key(|(phase, priority, index, _, _)| (*phase, *priority, *index));
+        let workload = effective::Workload { namespace: &self.proxy.namespace, labels: &self.proxy.labels };
+        let root = crate::manifest::root_namespace(self.package.manifest);
+        let applied =
+            crate::explain::applied_plugins(self.package.lowered, self.release, root, workload, self.side());
         let mut out = Vec::new();
-        for (_, _, _, generated, plugin) in plugins {
+        for applied_plugin in applied {
+            let plugin = applied_plugin.plugin;
+            let Some(generated) = self
+                .package
+                .lowered
+                .resources
+                .iter()
+                .find(|g| matches!(&g.resource, Resource::WasmPlugin(p) if std::ptr::eq(p, plugin)))
+            else {
+                continue;
+            };
+            out.push((applied_plugin.phase.clone(), None));
             let url = &plugin.spec.url;
             let url_at = generated.span_of("spec.url");
             if !url.starts_with("file://") {
@@ -737,18 +782,44 @@ impl<'a> Builder<'a> {
                     config["vm_config"]["environment_variables"] = Json::Object(environment);
                 }
             }
-            out.push(Node::from_json(
+            let filter = Node::from_json(
                 &json!({
-                    "name": format!("{}.{}", plugin.metadata.namespace, plugin.metadata.name),
+                    "name": applied_plugin.filter_name,
                     "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": config }
                 }),
                 generated.origin,
-            ));
+            );
+            if let Some(last) = out.last_mut() {
+                last.1 = Some(filter);
+            }
         }
         out
     }
 
     // -- EnvoyFilter ------------------------------------------------------------
+
+    /// Why the filter a patch is anchored on is not in the raw proxy's chain.
+    fn missing_anchor(&self, anchor: &str) -> String {
+        let release = &self.release.release;
+        let entry = self
+            .release
+            .http_filters
+            .get(self.proxy.role.context())
+            .and_then(|chain| chain.iter().find(|f| f.name.as_deref() == Some(anchor)));
+        match entry {
+            Some(entry)
+                if anchor != STATS_FILTER
+                    && (anchor.starts_with("istio.") || upstream_filter_config(anchor).is_none() && entry.when.is_none()) =>
+            {
+                format!("the filter `{anchor}` this patch is relative to belongs to Istio's own proxy build, which the official Envoy builds of the raw target lack")
+            }
+            Some(entry) => format!(
+                "the filter `{anchor}` this patch is relative to is in Istio {release}'s chain only when {}; the raw Envoy target has none",
+                entry.when.as_deref().unwrap_or("its policy applies")
+            ),
+            None => format!("the filter `{anchor}` this patch is relative to is not in the raw proxy's HTTP filters"),
+        }
+    }
 
     fn envoy_filters(&mut self, http_filters: &mut Vec<Node>, upstream: &mut Node) {
         let mut filters: Vec<(i32, usize, &'a Generated, &'a m::EnvoyFilter)> = Vec::new();
@@ -798,12 +869,15 @@ impl<'a> Builder<'a> {
                 match (operation, value) {
                     ("INSERT_FIRST", Some(value)) => http_filters.insert(0, value),
                     ("ADD", Some(value)) => http_filters.push(value),
+                    // Without an anchor, istiod prepends an INSERT_BEFORE and appends an
+                    // INSERT_AFTER.
+                    ("INSERT_BEFORE", Some(value)) if sub_filter.is_none() => http_filters.insert(0, value),
+                    ("INSERT_AFTER", Some(value)) if sub_filter.is_none() => http_filters.push(value),
                     ("INSERT_BEFORE" | "INSERT_AFTER" | "REPLACE" | "REMOVE", value) => {
-                        let Some(position) = position.or(if sub_filter.is_none() && operation.starts_with("INSERT") { Some(0) } else { None }) else {
-                            self.not_carried(
-                                at,
-                                format!("the filter `{}` that this patch is relative to is not in the raw proxy's HTTP filters", sub_filter.unwrap_or_default()),
-                            );
+                        let Some(position) = position else {
+                            let anchor = sub_filter.unwrap_or_default();
+                            let message = self.missing_anchor(&anchor);
+                            self.not_carried(at, message);
                             return;
                         };
                         match (operation, value) {
@@ -811,7 +885,8 @@ impl<'a> Builder<'a> {
                             ("INSERT_AFTER", Some(value)) => http_filters.insert(position + 1, value),
                             ("REPLACE", Some(value)) => http_filters[position] = value,
                             ("REMOVE", _) => {
-                                http_filters.remove(position);
+                                // istiod removes every filter of the name.
+                                http_filters.retain(|f| f.get("name").and_then(Node::as_str) != Some(anchor_name(&sub_filter)));
                             }
                             _ => {}
                         }
@@ -830,6 +905,10 @@ impl<'a> Builder<'a> {
             ),
         }
     }
+}
+
+fn anchor_name(sub_filter: &Option<String>) -> &str {
+    sub_filter.as_deref().unwrap_or_default()
 }
 
 /// Istio's default text format for access logs (MeshConfig `accessLogFormat`).
