@@ -79,6 +79,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
+    /// Print the package's providers (mesh.toml [providers]) as the MeshConfig
+    /// `extensionProviders` fragment to merge into the cluster's mesh configuration.
+    MeshConfig {
+        /// The package directory (default: the current directory).
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = MeshConfigFormArg::MeshConfig)]
+        form: MeshConfigFormArg,
+    },
     /// Print the documentation of a diagnostic code, such as E0203.
     ///
     /// With `--workload NAMESPACE/KEY=VALUE,...`: what that workload gets from the
@@ -136,6 +144,17 @@ enum Target {
     Envoy,
 }
 
+/// How `meshc mesh-config` writes the fragment.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum MeshConfigFormArg {
+    /// `extensionProviders:` at the top level (the ConfigMap's `mesh` key).
+    MeshConfig,
+    /// An IstioOperator, for `istioctl install -f`.
+    IstioOperator,
+    /// Values of the istiod Helm chart.
+    Helm,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
     Text,
@@ -166,6 +185,7 @@ fn main() -> ExitCode {
         Command::Smoke { path, envoy, fresh_envoy, color } => {
             smoke_command(path.as_deref(), &envoy, fresh_envoy, color)
         }
+        Command::MeshConfig { path, form } => mesh_config(path.as_deref(), form),
         Command::Explain { code_or_path, workload: Some(workload) } => {
             explain_workload(code_or_path.as_deref().map(Path::new), &workload)
         }
@@ -596,6 +616,27 @@ fn lsp(args: &[std::ffi::OsString]) -> Result<ExitCode, Failure> {
         let status = command.status().map_err(|e| Failure::Other(format!("cannot run {}: {e}", server.display())))?;
         Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
     }
+}
+
+/// `meshc mesh-config`: the package's providers as a MeshConfig fragment on stdout.
+fn mesh_config(path: Option<&Path>, form: MeshConfigFormArg) -> Result<ExitCode, Failure> {
+    use meshc_compiler::emit::{MeshConfigForm, mesh_config_fragment};
+    let paths: Vec<PathBuf> = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
+    let mut packages = package::load_all(&default_paths(&paths))?;
+    let loaded = packages.remove(0);
+    let analysis = loaded.analyze();
+    let Some(manifest) = analysis.manifest.as_ref() else {
+        let diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+        print_diagnostics(&loaded.db, &diagnostics, Format::Text, ColorChoice::Auto);
+        return Ok(ExitCode::from(1));
+    };
+    let form = match form {
+        MeshConfigFormArg::MeshConfig => MeshConfigForm::MeshConfig,
+        MeshConfigFormArg::IstioOperator => MeshConfigForm::IstioOperator,
+        MeshConfigFormArg::Helm => MeshConfigForm::Helm,
+    };
+    print!("{}", mesh_config_fragment(manifest, form));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `meshc explain --workload`: the package's effect on one workload, per release.

@@ -495,10 +495,46 @@ fn explain_shows_what_a_workload_gets_in_each_release() {
         "{text}"
     );
     assert!(text.contains("in Istio 1.29 (Envoy 1.37): as in Istio 1.28"), "{text}");
-    assert!(text.contains("extensions.istio.io/trafficextension/my-app.custom-header-plugin~istio-translated-wasmplugin"), "{text}");
+    assert!(
+        text.contains("extensions.istio.io/trafficextension/my-app.custom-header-plugin~istio-translated-wasmplugin"),
+        "{text}"
+    );
     assert_golden("explain-seed.txt", &text);
 
     let bad = meshc(&["explain", "--workload", "my-app/app", "examples/seed"], &root);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("`app` is not a label: write KEY=VALUE"), "{}", stderr(&bad));
+}
+
+/// `meshc mesh-config` writes the providers in each form; each, named as the
+/// package's `mesh_config`, agrees with mesh.toml, and a changed port does not.
+#[test]
+fn mesh_config_fragments_round_trip_and_disagreements_are_found() {
+    let dir = package("mesh-config", "telemetry t in namespace \"shop\" {\n  tracing zipkin { sampling 1% }\n}\n");
+    for (form, file) in [("mesh-config", "mesh.yaml"), ("istio-operator", "operator.yaml"), ("helm", "values.yaml")] {
+        let output = meshc(&["mesh-config", "pkg", "--form", form], &dir);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let fragment = stdout(&output);
+        assert!(fragment.contains("- name: zipkin\n") && fragment.contains("zipkin:\n"), "{fragment}");
+        write(&dir.join("pkg").join(file), &fragment);
+        write(
+            &dir.join("pkg/mesh.toml"),
+            &MANIFEST.replace("istio = [\"1.30\"]", &format!("istio = [\"1.30\"]\nmesh_config = \"{file}\"")),
+        );
+        let check = meshc(&["check", "pkg"], &dir);
+        assert_eq!(check.status.code(), Some(0), "{form}: {}", stderr(&check));
+        assert!(!stderr(&check).contains("warning"), "{form}: {}", stderr(&check));
+    }
+    write(
+        &dir.join("pkg/values.yaml"),
+        &std::fs::read_to_string(dir.join("pkg/values.yaml")).unwrap().replace("9411", "9412"),
+    );
+    let check = meshc(&["check", "pkg"], &dir);
+    assert!(
+        stderr(&check)
+            .contains("warning[W0211]: `port` of the provider `zipkin` differs from the cluster's MeshConfig"),
+        "{}",
+        stderr(&check)
+    );
+    assert!(stderr(&check).contains("9412 in the MeshConfig"), "{}", stderr(&check));
 }

@@ -245,3 +245,45 @@ mod tests {
         assert_eq!(literal_block(" lead\nx", 0), None);
     }
 }
+
+/// The forms a MeshConfig fragment is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeshConfigForm {
+    /// `extensionProviders:` at the top, as in the `mesh` key of the `istio` ConfigMap.
+    MeshConfig,
+    /// An IstioOperator for `istioctl install -f`.
+    IstioOperator,
+    /// Values of the `istiod` Helm chart (`meshConfig:`).
+    Helm,
+}
+
+/// The package's declared providers (not Istio's built-in ones) as MeshConfig
+/// `extensionProviders`, in the form asked for.
+pub fn mesh_config_fragment(manifest: &crate::manifest::Manifest, form: MeshConfigForm) -> String {
+    use crate::check::mesh_config::{kind_field, mesh_config_settings};
+    let providers: Vec<serde_json::Value> = manifest
+        .providers
+        .iter()
+        .filter(|p| !p.builtin)
+        .map(|p| {
+            let mut entry = serde_json::Map::new();
+            entry.insert("name".into(), serde_json::Value::String(p.name.value.clone()));
+            entry.insert(
+                kind_field(&p.kind.value),
+                mesh_config_settings(&serde_json::Value::Object(p.settings.clone())),
+            );
+            serde_json::Value::Object(entry)
+        })
+        .collect();
+    let mesh = serde_json::json!({ "extensionProviders": providers });
+    let document = match form {
+        MeshConfigForm::MeshConfig => mesh,
+        MeshConfigForm::Helm => serde_json::json!({ "meshConfig": mesh }),
+        MeshConfigForm::IstioOperator => serde_json::json!({
+            "apiVersion": "install.istio.io/v1alpha1",
+            "kind": "IstioOperator",
+            "spec": { "meshConfig": mesh }
+        }),
+    };
+    json_to_yaml(&document)
+}

@@ -7,6 +7,9 @@
 //! istio = ["1.28", "1.30"]           # required: the targeted Istio releases
 //! envoy = ["1.40"]                   # optional: extra Envoy minors for raw Envoy output
 //! root_namespace = "istio-system"    # optional: MeshConfig rootNamespace
+//! mesh_config = "cluster/istio.yaml" # optional: the cluster's MeshConfig, to check
+//!                                    # [providers] against (MeshConfig, ConfigMap,
+//!                                    # IstioOperator or Helm values)
 //!
 //! [policy]
 //! require_pinned_images = true       # optional: unpinned Wasm images are errors
@@ -62,6 +65,8 @@ pub struct Manifest {
     /// target is implied and not repeated here (see [`Manifest::targets`]).
     pub envoy: Vec<Spanned<String>>,
     pub root_namespace: Spanned<String>,
+    /// The cluster's MeshConfig file, relative to the package, when given.
+    pub mesh_config: Option<Spanned<String>>,
     pub require_pinned_images: bool,
     /// The declared providers in name order, followed by the built-in ones that the
     /// manifest does not redefine.
@@ -91,7 +96,7 @@ impl Manifest {
 }
 
 const TOP_KEYS: &[&str] = &["package", "policy", "providers"];
-const PACKAGE_KEYS: &[&str] = &["name", "istio", "envoy", "root_namespace"];
+const PACKAGE_KEYS: &[&str] = &["name", "istio", "envoy", "root_namespace", "mesh_config"];
 const POLICY_KEYS: &[&str] = &["require_pinned_images"];
 /// MeshConfig's `rootNamespace` when the manifest does not set one.
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
@@ -314,6 +319,7 @@ struct Package {
     istio: Vec<Spanned<String>>,
     envoy: Vec<Spanned<String>>,
     root_namespace: Option<Spanned<String>>,
+    mesh_config: Option<Spanned<String>>,
 }
 
 /// Reads a manifest; returns what it could read (None when it has no readable package
@@ -381,6 +387,7 @@ pub fn parse_manifest(text: &str, file: FileId) -> (Option<Manifest>, Vec<Diagno
         root_namespace: package
             .root_namespace
             .unwrap_or_else(|| Spanned { value: DEFAULT_ROOT_NAMESPACE.to_string(), span: whole }),
+        mesh_config: package.mesh_config,
         require_pinned_images,
         providers,
     });
@@ -459,6 +466,7 @@ fn read_package(reader: &mut Reader, table: &DeTable, header: Range<usize>) -> P
                     check_envoy(reader, version);
                 }
             }
+            "mesh_config" => package.mesh_config = reader.string(value, "`mesh_config`"),
             "root_namespace" => {
                 package.root_namespace = reader.string(value, "`root_namespace`");
                 if let Some(namespace) = &package.root_namespace

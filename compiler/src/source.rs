@@ -14,6 +14,9 @@ pub enum SourceKind {
     Manifest,
     /// A `.mesh` module of the standard library embedded in the compiler.
     Stdlib,
+    /// The cluster's MeshConfig that `mesh.toml` names (`mesh_config`), in any of the
+    /// forms it comes in (MeshConfig, the `istio` ConfigMap, IstioOperator, Helm values).
+    MeshConfig,
     /// A file outside the grammar that a package refers to (a Lua script, a golden file).
     Other,
 }

@@ -97,7 +97,16 @@ pub fn load(root: &Path, manifest_fallback: Option<&Path>) -> Result<LoadedPacka
     let manifest = if manifest.is_file() { Some(manifest) } else { manifest_fallback.map(Path::to_path_buf) };
     if let Some(manifest) = manifest {
         let bytes = std::fs::read(&manifest).map_err(read_error(&manifest))?;
-        db.add_bytes(display(&manifest), bytes, SourceKind::Manifest);
+        let id = db.add_bytes(display(&manifest), bytes, SourceKind::Manifest);
+        // The cluster's MeshConfig the manifest names, relative to the manifest; one
+        // that cannot be read is reported by the checker at the manifest's key.
+        let (parsed, _) = meshc_compiler::manifest::parse_manifest(&db.get(id).text, id);
+        if let Some(path) = parsed.and_then(|m| m.mesh_config) {
+            let file = manifest.parent().unwrap_or(root).join(&path.value);
+            if let Ok(bytes) = std::fs::read(&file) {
+                db.add_bytes(display(&file), bytes, SourceKind::MeshConfig);
+            }
+        }
     }
     for file in package_files(root)? {
         let bytes = std::fs::read(&file).map_err(read_error(&file))?;

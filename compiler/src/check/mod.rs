@@ -8,6 +8,7 @@ pub(crate) mod cel;
 mod common;
 pub(crate) mod envoy_filter;
 mod istio_semantics;
+pub(crate) mod mesh_config;
 mod providers;
 pub(crate) mod proxy;
 pub(crate) mod symbols;
@@ -41,6 +42,7 @@ pub(crate) fn check_package(
     let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
     if let Some(manifest) = manifest {
         diagnostics.extend(providers::check_providers(manifest, &symbols, targets));
+        diagnostics.extend(mesh_config::check_against_mesh_config(db, manifest));
     }
     for cycle in symbols.let_cycles() {
         let (first, _) = cycle[0];

@@ -146,6 +146,15 @@ metrics provider (prometheus, stackdriver) and an access_log an access-log provi
 Istio ignores such a provider without an error.";
     UNUSED_IMPORT = "W0208", "unused import",
 "A module is imported but none of its names are used in the file.";
+    PROVIDER_NOT_IN_MESH_CONFIG = "E0210", "provider missing from the cluster's MeshConfig",
+"mesh.toml names the cluster's MeshConfig (`mesh_config = \"...\"` under [package]), and a
+provider it declares is not among that MeshConfig's `extensionProviders`, or is of another
+kind there. istiod would reject or ignore every Telemetry that names it. Add the provider
+to the MeshConfig (`meshc mesh-config` prints the fragment to merge), or fix the name.";
+    PROVIDER_SETTING_DIFFERS = "W0211", "provider setting differs from the cluster's MeshConfig",
+"A provider of mesh.toml sets a value that the cluster's MeshConfig sets differently, or
+not at all. istiod uses the MeshConfig's; meshc checked against mesh.toml's. Make them
+agree (`meshc mesh-config` prints mesh.toml's providers as a MeshConfig fragment).";
     CYCLIC_LET = "E0209", "a let defined through itself",
 "A `let` whose value names itself, directly or through other lets (`let a = b`,
 `let b = a`), or through lets of modules that import each other, has no value. The

@@ -47,8 +47,12 @@ fn upstream_filter_config(name: &str) -> Option<Json> {
             "emit_filter_state": true,
             "stats_for_all_methods": false
         }),
-        "envoy.filters.http.fault" => json!({ "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" }),
-        "envoy.filters.http.cors" => json!({ "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" }),
+        "envoy.filters.http.fault" => {
+            json!({ "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault" })
+        }
+        "envoy.filters.http.cors" => {
+            json!({ "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" })
+        }
         _ => return None,
     })
 }
@@ -687,8 +691,7 @@ impl<'a> Builder<'a> {
         }
         let workload = effective::Workload { namespace: &self.proxy.namespace, labels: &self.proxy.labels };
         let root = crate::manifest::root_namespace(self.package.manifest);
-        let applied =
-            crate::explain::applied_plugins(self.package.lowered, self.release, root, workload, self.side());
+        let applied = crate::explain::applied_plugins(self.package.lowered, self.release, root, workload, self.side());
         let mut out = Vec::new();
         for applied_plugin in applied {
             let plugin = applied_plugin.plugin;
@@ -809,9 +812,12 @@ impl<'a> Builder<'a> {
         match entry {
             Some(entry)
                 if anchor != STATS_FILTER
-                    && (anchor.starts_with("istio.") || upstream_filter_config(anchor).is_none() && entry.when.is_none()) =>
+                    && (anchor.starts_with("istio.")
+                        || upstream_filter_config(anchor).is_none() && entry.when.is_none()) =>
             {
-                format!("the filter `{anchor}` this patch is relative to belongs to Istio's own proxy build, which the official Envoy builds of the raw target lack")
+                format!(
+                    "the filter `{anchor}` this patch is relative to belongs to Istio's own proxy build, which the official Envoy builds of the raw target lack"
+                )
             }
             Some(entry) => format!(
                 "the filter `{anchor}` this patch is relative to is in Istio {release}'s chain only when {}; the raw Envoy target has none",
