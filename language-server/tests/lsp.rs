@@ -445,6 +445,22 @@ fn hover_describes_envoy_fields_istio_values_attributes_and_declarations() {
     editor.shutdown();
 }
 
+/// Hovering a selector shows what the selected workloads get, as `meshc explain
+/// --workload` prints it.
+#[test]
+fn hovering_a_selector_explains_the_workload() {
+    let source = "package shop\n\nwasm_plugin headers for workload { app: \"check$0out\" } in namespace \"shop\" {\n  url \"oci://ghcr.io/shop/headers@sha256:4c7e9c5f0c6b1f1e3c1f6d1f0a8b9e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7\"\n  phase authn\n}\n";
+    let mut editor = Editor::start(&[("mesh.toml", MANIFEST), ("main.mesh", &text(source))]);
+    editor.open("main.mesh", &text(source));
+    editor.diagnostics("main.mesh", Some(1));
+    let response = editor.at("textDocument/hover", "main.mesh", source, json!({}));
+    let value = response["result"]["contents"]["value"].as_str().unwrap_or_default().to_string();
+    assert!(value.contains("meshc explain --workload shop/app=checkout"), "{response}");
+    assert!(value.contains("AUTHN              shop/headers"), "{value}");
+    assert_eq!(response["result"]["range"]["start"], json!({ "line": 2, "character": 20 }), "{response}");
+    editor.shutdown();
+}
+
 #[test]
 fn definition_references_and_rename_work_across_the_package() {
     let labels = "package shop\n\n/// The checkout workloads.\nlet checkout = { app: \"checkout\" }\n";

@@ -18,6 +18,14 @@ pub fn hover(analysis: &Analysis, db: &SourceDb, file: FileId, offset: u32) -> O
         return None;
     }
     let text = db.text(file);
+    // A name in a selector (a `let` of labels) is hovered as the name; the rest of a
+    // selector explains what it selects.
+    let on_name = occurrences(analysis, db, &symbols(analysis, db))
+        .iter()
+        .any(|o| o.span.file == file && o.span.start <= offset && offset <= o.span.end);
+    if !on_name && let Some(hover) = selector(analysis, db, file, offset) {
+        return Some(hover);
+    }
     let (start, end) = word_at(text, offset.min(text.len() as u32));
     if start == end {
         return None;
@@ -35,6 +43,52 @@ pub fn hover(analysis: &Analysis, db: &SourceDb, file: FileId, offset: u32) -> O
         .or_else(|| vocabulary(&symbols, word))
         .or_else(|| istio(analysis, &symbols, &block(&cursor.frames), &before, &cursor.segment, word))?;
     Some(Hover { range, markdown })
+}
+
+/// On the scope of a declaration (`for workload { app: "api" } in namespace "shop"`,
+/// or a proxy's): what the workloads it selects get from the package in each
+/// targeted release, as `meshc explain --workload` prints it.
+fn selector(analysis: &Analysis, db: &SourceDb, file: FileId, offset: u32) -> Option<Hover> {
+    let parsed = analysis.files.iter().find(|p| p.file == file)?;
+    let (decl, scope_span) = parsed.ast.items.iter().find_map(|item| match &item.kind {
+        ItemKind::Resource(decl) => decl
+            .scopes
+            .iter()
+            .map(Scope::span)
+            .find(|span| span.start <= offset && offset <= span.end)
+            .map(|span| (decl, span)),
+        _ => None,
+    })?;
+    let (namespace, labels) = if decl.kind == ResourceKind::Proxy {
+        let proxy = analysis.lowered.proxies.iter().find(|p| p.name == decl.name.name)?;
+        (proxy.namespace.clone(), proxy.labels.clone())
+    } else {
+        let generated = analysis.lowered.resources.iter().find(|g| g.origin == decl.name.span)?;
+        let namespace = generated.resource.metadata().namespace.clone();
+        let labels = match &generated.resource {
+            crate::model::istio::Resource::Telemetry(t) => t.spec.selector.as_ref().map(|s| s.match_labels.clone()),
+            crate::model::istio::Resource::WasmPlugin(w) => w.spec.selector.as_ref().map(|s| s.match_labels.clone()),
+            crate::model::istio::Resource::EnvoyFilter(f) => {
+                f.spec.workload_selector.as_ref().map(|s| s.labels.clone())
+            }
+        };
+        (namespace, labels.unwrap_or_default())
+    };
+    let workload = crate::effective::Workload { namespace: &namespace, labels: &labels };
+    let releases: Vec<&str> = analysis.targets.istio.iter().map(|r| r.version).collect();
+    let explanations = crate::explain::explain(&analysis.lowered, analysis.root_namespace(), workload, &releases);
+    let locate = |span: Span| {
+        let source = db.get(span.file);
+        let position = crate::span::LineIndex::new(&source.text).line_col(&source.text, span.start);
+        format!("{}:{}", source.path, position.line)
+    };
+    let text = crate::explain::render_text(workload, &explanations, &locate);
+    let markdown = format!(
+        "**What the selected workloads get from this package** (`meshc explain --workload {namespace}/{}`)\n\n```text\n{}```",
+        labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        text
+    );
+    Some(Hover { range: scope_span, markdown })
 }
 
 /// A `let`, `schema`, resource or import, where it is declared or used.

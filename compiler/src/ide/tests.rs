@@ -230,3 +230,13 @@ fn completes_the_settings_of_proxies_and_smoke_scenarios() {
     assert!(scenario("  request {\n    expect {\n      $0\n    }\n  }").contains(&"upstream_header".to_string()));
     assert!(scenario("  expect {\n    $0\n  }").contains(&"prometheus".to_string()));
 }
+
+#[test]
+fn hovering_a_selector_explains_what_the_workloads_get() {
+    let hover = hover_text(
+        "package shop\nenvoy_filter lua for workload { app: \"api$0\" } in namespace \"shop\" {\n  insert http_filter before \"envoy.filters.http.router\" in sidecar_inbound {\n    envoy.extensions.filters.http.lua.v3.Lua { default_source_code: { inline_string: \"\" } }\n  }\n}\n",
+    );
+    assert!(hover.contains("meshc explain --workload shop/app=api"), "{hover}");
+    assert!(hover.contains("HTTP filters of SIDECAR_INBOUND"), "{hover}");
+    assert!(hover.contains("envoy.filters.http.lua  <- EnvoyFilter shop/lua, INSERT_BEFORE (main.mesh:3)\n    envoy.filters.http.router"), "{hover}");
+}
