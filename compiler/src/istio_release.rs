@@ -42,6 +42,24 @@ pub struct ReleaseModel {
     /// Per context, the listener filters.
     listener_filters: BTreeMap<String, Vec<String>>,
     pub envoy_filter: EnvoyFilterRules,
+    /// What the release's validation rejects and warns about, with the code meshc
+    /// reports each with.
+    pub validation: Validation,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validation {
+    pub rejects: Vec<ValidationRule>,
+    pub warns: Vec<ValidationRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationRule {
+    pub rule: String,
+    /// The diagnostic code meshc reports it with; empty where meshc does not check it.
+    pub meshc: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,6 +331,22 @@ mod tests {
                 for operation in operations {
                     assert!(model.envoy_filter.operations.contains(operation), "{apply_to}: {operation}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_validation_rule_names_a_real_code() {
+        for release in ISTIO_RELEASES {
+            let model = release_model(release.version).unwrap();
+            for rule in model.validation.rejects.iter().chain(&model.validation.warns) {
+                assert!(
+                    rule.meshc.is_empty() || crate::diagnostic::codes::lookup(&rule.meshc).is_some(),
+                    "Istio {}: `{}` names {}",
+                    release.version,
+                    rule.rule,
+                    rule.meshc
+                );
             }
         }
     }

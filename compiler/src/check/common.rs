@@ -37,6 +37,13 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Where a part of the patch being lowered was written (`.match.listener.name`,
+    /// relative to the patch), if it was recorded.
+    pub(crate) fn spans_find(&self, path: &str) -> Option<Span> {
+        let full = format!("{}{path}", self.patch_path);
+        self.spans.find(&full).filter(|_| self.spans.has(&full))
+    }
+
     /// Records where a part of the patch being lowered was written, at `path` under
     /// the patch (`match.listener.name`).
     pub(crate) fn record_in_patch(&mut self, path: &str, span: Span) {

@@ -461,6 +461,31 @@ fn check_match_fits(
             .with_help("an HTTP_FILTER patch must match the HTTP connection manager as its network filter"),
         );
     }
+    let filter = object_match.listener.as_ref().and_then(|l| l.filter_chain.as_ref()).and_then(|c| c.filter.as_ref());
+    // Istio's validation: a sub_filter only makes sense for HTTP filters.
+    if apply != "HTTP_FILTER" && filter.is_some_and(|f| f.sub_filter.is_some()) {
+        ctx.report(
+            Diagnostic::new(
+                codes::INVALID_OPERATION_FOR_APPLY_TO,
+                ctx.spans_find(".match.listener.filterChain.filter.subFilter.name").unwrap_or(span),
+                format!("a `sub_filter` match only applies to HTTP_FILTER patches, not to {apply}"),
+            )
+            .with_label_message("istiod rejects it"),
+        );
+        ok = false;
+    }
+    // Istio's validation warns that a filter match has no effect on these.
+    if matches!(apply, "LISTENER" | "FILTER_CHAIN") && filter.is_some() {
+        ctx.report(
+            Diagnostic::new(
+                codes::MATCH_NEVER_APPLIES,
+                ctx.spans_find(".match.listener.filterChain.filter.name").unwrap_or(span),
+                format!("a `filter` match has no effect on a {apply} patch"),
+            )
+            .with_label_message("istiod ignores it")
+            .with_help("match the listener or filter chain by its name, port or protocol instead"),
+        );
+    }
     ok
 }
 

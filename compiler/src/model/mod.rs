@@ -59,6 +59,11 @@ impl SpanIndex {
         self.entries.push((path.into(), span));
     }
 
+    /// Whether a span was recorded for exactly `path`.
+    pub fn has(&self, path: &str) -> bool {
+        self.entries.iter().any(|(p, _)| p == path)
+    }
+
     /// The span recorded for `path` or, failing that, for its nearest recorded parent.
     pub fn find(&self, path: &str) -> Option<Span> {
         let mut current = path;
