@@ -807,7 +807,7 @@ otel-als = { kind = "envoy_otel_als", service = "otel-collector.observability.sv
         );
         let text = "[package]\nname = \"p\"\nistio = [\"1.30\"]\ncolour = \"blue\"\n";
         let (_, diagnostics) = parse(text);
-        assert_eq!(diagnostics[0].notes, ["[package] accepts: name, istio, envoy, root_namespace"]);
+        assert_eq!(diagnostics[0].notes, ["[package] accepts: name, istio, envoy, root_namespace, mesh_config"]);
     }
 
     #[test]
