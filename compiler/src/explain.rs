@@ -162,7 +162,7 @@ pub fn applied_envoy_filters<'a>(
 }
 
 /// Whether a patch's `proxy_version` lets it reach proxies of `release`.
-fn reaches_release(patch: &m::EnvoyConfigObjectPatch, release: &ReleaseModel) -> bool {
+pub(crate) fn reaches_release(patch: &m::EnvoyConfigObjectPatch, release: &ReleaseModel) -> bool {
     let Some(pattern) = patch.match_.as_ref().and_then(|m| m.proxy.as_ref()).and_then(|p| p.proxy_version.as_deref())
     else {
         return true;

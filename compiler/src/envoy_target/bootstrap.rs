@@ -28,10 +28,10 @@ use crate::diagnostic::{Diagnostic, Severity, codes};
 use crate::effective::{self, Side};
 use crate::istio_release::ReleaseModel;
 use crate::manifest::ProviderDecl;
+use crate::model::MetricInfo;
 use crate::model::istio::{self as m, Resource};
 use crate::model::node::{Node, NodeKind};
 use crate::model::proxy::{Endpoint, ProxyDecl, ProxyRole};
-use crate::model::{Generated, MetricInfo};
 use crate::span::Span;
 use serde_json::{Value as Json, json};
 
@@ -80,34 +80,11 @@ pub(crate) fn file_url_path(url: &str) -> Option<&str> {
     url.strip_prefix("file://")
 }
 
-/// How specifically `resource` selects `proxy`'s workload, if it does: by its labels,
-/// by its namespace, or from the root namespace. Resources attached by `targetRefs`
-/// select services and gateways, which a raw proxy is not.
-fn applies(package: Package<'_>, proxy: &ProxyDecl, resource: &Resource) -> Option<Specificity> {
-    let (metadata, selector, has_targets) = match resource {
-        Resource::Telemetry(t) => {
-            (&t.metadata, t.spec.selector.as_ref().map(|s| &s.match_labels), !t.spec.target_refs.is_empty())
-        }
-        Resource::WasmPlugin(w) => {
-            (&w.metadata, w.spec.selector.as_ref().map(|s| &s.match_labels), !w.spec.target_refs.is_empty())
-        }
-        Resource::EnvoyFilter(f) => {
-            (&f.metadata, f.spec.workload_selector.as_ref().map(|s| &s.labels), !f.spec.target_refs.is_empty())
-        }
-    };
-    if has_targets {
-        return None;
-    }
+/// Whether `resource` selects `proxy`'s workload, with Istio's scoping (see
+/// [`crate::explain::selects`]).
+fn applies(package: Package<'_>, proxy: &ProxyDecl, resource: &Resource) -> bool {
     let root = crate::manifest::root_namespace(package.manifest);
-    let namespace = metadata.namespace.as_str();
-    match selector {
-        Some(labels) if !labels.is_empty() => (namespace == proxy.namespace
-            && labels.iter().all(|(k, v)| proxy.labels.get(k) == Some(v)))
-        .then_some(Specificity::Workload),
-        _ if namespace == proxy.namespace => Some(Specificity::Namespace),
-        _ if namespace == root => Some(Specificity::Mesh),
-        _ => None,
-    }
+    crate::explain::selects(resource, root, effective::Workload { namespace: &proxy.namespace, labels: &proxy.labels })
 }
 
 /// EnvoyFilter patches that select the workload of some proxy but whose context is
@@ -119,7 +96,7 @@ pub(crate) fn patches_of_no_role(package: Package<'_>) -> Vec<Diagnostic> {
     for generated in &package.lowered.resources {
         let Resource::EnvoyFilter(filter) = &generated.resource else { continue };
         let proxies: Vec<&ProxyDecl> =
-            package.lowered.proxies.iter().filter(|p| applies(package, p, &generated.resource).is_some()).collect();
+            package.lowered.proxies.iter().filter(|p| applies(package, p, &generated.resource)).collect();
         if proxies.is_empty() {
             continue;
         }
@@ -165,14 +142,6 @@ struct Builder<'a> {
     clusters: Vec<Node>,
 }
 
-/// How specific a resource's scope is for a proxy, when it applies at all.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Specificity {
-    Mesh,
-    Namespace,
-    Workload,
-}
-
 impl<'a> Builder<'a> {
     fn not_carried(&mut self, span: Span, message: String) {
         self.diagnostics.push(
@@ -182,10 +151,9 @@ impl<'a> Builder<'a> {
         );
     }
 
-    /// Whether a resource applies to the proxy, and how specifically (Istio's scoping:
-    /// mesh-wide, the proxy's namespace, a selector the proxy's labels satisfy).
-    /// Resources with target references select gateways and services, never a proxy.
-    fn applies(&self, resource: &Resource) -> Option<Specificity> {
+    /// Whether a resource applies to the proxy (Istio's scoping: mesh-wide, the
+    /// proxy's namespace, a selector the proxy's labels satisfy).
+    fn applies(&self, resource: &Resource) -> bool {
         applies(self.package, self.proxy, resource)
     }
 
@@ -679,7 +647,7 @@ impl<'a> Builder<'a> {
     fn wasm_plugins(&mut self) -> Vec<(String, Option<Node>)> {
         for generated in &self.package.lowered.resources {
             if let Resource::WasmPlugin(plugin) = &generated.resource
-                && self.applies(&generated.resource).is_some()
+                && self.applies(&generated.resource)
                 && plugin.spec.type_.as_deref() == Some("NETWORK")
             {
                 self.not_carried(
@@ -828,16 +796,10 @@ impl<'a> Builder<'a> {
     }
 
     fn envoy_filters(&mut self, http_filters: &mut Vec<Node>, upstream: &mut Node) {
-        let mut filters: Vec<(i32, usize, &'a Generated, &'a m::EnvoyFilter)> = Vec::new();
-        for (index, generated) in self.package.lowered.resources.iter().enumerate() {
-            let Resource::EnvoyFilter(filter) = &generated.resource else { continue };
-            if self.applies(&generated.resource).is_some() {
-                filters.push((filter.spec.priority.unwrap_or(0), index, generated, filter));
-            }
-        }
-        // Istio applies EnvoyFilters by priority, then in creation order.
-        filters.sort_by_key(|(priority, index, _, _)| (*priority, *index));
-        for (_, _, generated, filter) in filters {
+        let workload = effective::Workload { namespace: &self.proxy.namespace, labels: &self.proxy.labels };
+        let root = crate::manifest::root_namespace(self.package.manifest);
+        // In istiod's order, which `meshc explain` shows too.
+        for (generated, filter) in crate::explain::applied_envoy_filters(self.package.lowered, root, workload) {
             for (index, patch) in filter.spec.config_patches.iter().enumerate() {
                 let at = generated.span_of(&format!("spec.configPatches.{index}"));
                 self.patch(at, patch, http_filters, upstream);
@@ -855,8 +817,12 @@ impl<'a> Builder<'a> {
         let apply_to = patch.apply_to.as_deref().unwrap_or("INVALID");
         let matched = patch.match_.as_ref();
         let context = matched.and_then(|m| m.context.as_deref()).unwrap_or("ANY");
-        // As in Istio, a patch of another context does not apply to this proxy.
+        // As in Istio, a patch of another context does not apply to this proxy, nor
+        // one whose proxy_version does not select this Envoy's Istio release.
         if context != "ANY" && context != self.proxy.role.context() {
+            return;
+        }
+        if !crate::explain::reaches_release(patch, self.release) {
             return;
         }
         let operation = patch.patch.as_ref().and_then(|p| p.operation.as_deref()).unwrap_or("INVALID");
