@@ -338,6 +338,36 @@ mod tests {
         assert_eq!(logs, [("envoy", Some("response.code >= 400")), ("otel-als", None)]);
     }
 
+    /// With the cluster's MeshConfig, its defaultProviders stand where no Telemetry
+    /// names a provider: here access logs to `envoy`, and no metrics provider at all
+    /// (Prometheus is only the Helm chart's default, which this MeshConfig replaced).
+    #[test]
+    fn the_clusters_default_providers_replace_the_helm_default() {
+        let mut db = SourceDb::with_stdlib();
+        db.add(
+            "mesh.toml",
+            "[package]\nname = \"shop\"\nistio = [\"1.30\"]\nmesh_config = \"mesh.yaml\"\n",
+            SourceKind::Manifest,
+        );
+        db.add("mesh.yaml", "defaultProviders:\n  accessLogging: [envoy]\n", SourceKind::MeshConfig);
+        db.add("main.mesh", "package shop\n", SourceKind::Package);
+        let analysis = analyze(&db, &NoAssets);
+        let labels = std::collections::BTreeMap::new();
+        let workload = Workload { namespace: "shop", labels: &labels };
+        let server = effective::telemetry(&analysis.lowered, analysis.root_namespace(), workload, Side::Server);
+        assert!(server.metrics.is_empty(), "{:?}", server.metrics);
+        let logs: Vec<&str> = server.access_logs.iter().map(|l| l.provider.as_str()).collect();
+        assert_eq!(logs, ["envoy"]);
+
+        let mut helm = SourceDb::with_stdlib();
+        helm.add("mesh.toml", "[package]\nname = \"shop\"\nistio = [\"1.30\"]\n", SourceKind::Manifest);
+        helm.add("main.mesh", "package shop\n", SourceKind::Package);
+        let analysis = analyze(&helm, &NoAssets);
+        let server = effective::telemetry(&analysis.lowered, analysis.root_namespace(), workload, Side::Server);
+        assert_eq!(server.metrics.keys().collect::<Vec<_>>(), ["prometheus"]);
+        assert!(server.access_logs.is_empty());
+    }
+
     #[test]
     fn the_stdlib_has_no_diagnostics_and_declares_the_vocabulary() {
         let db = SourceDb::with_stdlib();

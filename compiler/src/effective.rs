@@ -27,10 +27,6 @@ use crate::model::{Generated, Lowered, TagSource};
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// MeshConfig's `defaultProviders` as Istio installs it: Prometheus metrics, and no
-/// default tracing or access-logging provider.
-pub const DEFAULT_METRICS_PROVIDERS: &[&str] = &["prometheus"];
-
 /// A workload: where it runs and how it is labelled.
 #[derive(Clone, Copy, Debug)]
 pub struct Workload<'a> {
@@ -163,10 +159,11 @@ pub fn telemetry<'a>(lowered: &'a Lowered, root_namespace: &str, workload: Workl
     let layers = telemetry_layers(lowered, root_namespace, workload);
     let metric_names: Vec<String> =
         lowered.standard_metrics.iter().map(|m| m.name.clone()).filter(|n| n != "ALL_METRICS").collect();
+    let defaults = &lowered.default_providers;
     Telemetry {
-        metrics: merge_metrics(&layers, side, &metric_names),
-        tracing: merge_tracing(&layers, side),
-        access_logs: merge_logs(&layers, side),
+        metrics: merge_metrics(&layers, side, &metric_names, &defaults.metrics),
+        tracing: merge_tracing(&layers, side, &defaults.tracing),
+        access_logs: merge_logs(&layers, side, defaults),
         layers,
     }
 }
@@ -175,14 +172,19 @@ fn provider_names(refs: &[m::ProviderRef]) -> Vec<String> {
     refs.iter().map(|p| p.name.clone()).collect()
 }
 
-fn merge_metrics(layers: &[&Generated], side: Side, metric_names: &[String]) -> BTreeMap<String, ProviderMetrics> {
+fn merge_metrics(
+    layers: &[&Generated],
+    side: Side,
+    metric_names: &[String],
+    default: &[String],
+) -> BTreeMap<String, ProviderMetrics> {
     // Each `metrics` block with its resource and index, in layer order.
     let blocks: Vec<(&Generated, usize, &m::Metrics)> = layers
         .iter()
         .filter_map(|g| telemetry_of(g).map(|t| (*g, t)))
         .flat_map(|(g, t)| t.spec.metrics.iter().enumerate().map(move |(i, b)| (g, i, b)))
         .collect();
-    let default: Vec<String> = DEFAULT_METRICS_PROVIDERS.iter().map(|p| p.to_string()).collect();
+    let default: Vec<String> = default.to_vec();
     let mut out: BTreeMap<String, ProviderMetrics> = BTreeMap::new();
     if blocks.is_empty() {
         for provider in &default {
@@ -253,8 +255,10 @@ fn merge_metrics(layers: &[&Generated], side: Side, metric_names: &[String]) -> 
     out
 }
 
-fn merge_tracing(layers: &[&Generated], side: Side) -> Option<Tracing> {
-    let mut merged: Option<Tracing> = None;
+fn merge_tracing(layers: &[&Generated], side: Side, default: &[String]) -> Option<Tracing> {
+    // MeshConfig's default tracing provider traces every workload no layer configures.
+    let mut merged: Option<Tracing> =
+        default.first().map(|provider| Tracing { provider: Some(provider.clone()), ..Tracing::default() });
     for generated in layers {
         let Some(telemetry) = telemetry_of(generated) else { continue };
         for (index, block) in telemetry.spec.tracing.iter().enumerate() {
@@ -291,7 +295,7 @@ fn merge_tracing(layers: &[&Generated], side: Side) -> Option<Tracing> {
     merged
 }
 
-fn merge_logs(layers: &[&Generated], side: Side) -> Vec<AccessLog> {
+fn merge_logs(layers: &[&Generated], side: Side, defaults: &crate::model::DefaultProviders) -> Vec<AccessLog> {
     // The entries of each layer, in order.
     let levels: Vec<Vec<(&Generated, usize, &m::AccessLogging)>> = layers
         .iter()
@@ -303,7 +307,12 @@ fn merge_logs(layers: &[&Generated], side: Side) -> Vec<AccessLog> {
     // that names providers decides which are in scope, and each provider keeps the
     // filter its last entry of this side gave it (an entry naming no provider gives
     // none).
-    let mut in_scope: BTreeSet<String> = BTreeSet::new();
+    let mut in_scope: BTreeSet<String> = defaults.access_logging.iter().cloned().collect();
+    if levels.is_empty() {
+        // No Telemetry logs: MeshConfig's default providers, without filters.
+        let Some(origin) = defaults.origin else { return Vec::new() };
+        return in_scope.into_iter().map(|provider| AccessLog { provider, filter: None, origin }).collect();
+    }
     let mut filters: BTreeMap<String, Option<String>> = BTreeMap::new();
     for level in &levels {
         let mut names: BTreeSet<String> = BTreeSet::new();
@@ -321,7 +330,7 @@ fn merge_logs(layers: &[&Generated], side: Side) -> Vec<AccessLog> {
         }
     }
     let mut providers: BTreeMap<String, (Option<String>, Span)> = BTreeMap::new();
-    let mut parent: Vec<String> = Vec::new();
+    let mut parent: Vec<String> = defaults.access_logging.clone();
     for (generated, index, entry) in levels.iter().flatten() {
         let mut names = provider_names(&entry.providers);
         if names.is_empty() {

@@ -6,6 +6,7 @@
 
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::manifest::{Manifest, ProviderDecl};
+use crate::model::DefaultProviders;
 use crate::model::node::{Node, NodeKind};
 use crate::source::{SourceDb, SourceKind};
 use crate::span::{FileId, Span};
@@ -58,21 +59,30 @@ pub(crate) fn mesh_config_settings(settings: &Json) -> Json {
 
 /// Checks the manifest's providers against the MeshConfig file of `db`, if the
 /// manifest names one.
-pub(crate) fn check_against_mesh_config(db: &SourceDb, manifest: &Manifest) -> Vec<Diagnostic> {
-    let Some(path) = &manifest.mesh_config else { return Vec::new() };
+pub(crate) fn check_against_mesh_config(
+    db: &SourceDb,
+    manifest: &Manifest,
+) -> (Option<DefaultProviders>, Vec<Diagnostic>) {
+    let Some(path) = &manifest.mesh_config else { return (None, Vec::new()) };
     let Some((file, source)) = db.iter().find(|(_, f)| f.kind == SourceKind::MeshConfig) else {
-        return vec![
+        return (None, vec![
             Diagnostic::new(
                 codes::INVALID_MANIFEST,
                 path.span,
                 format!("the MeshConfig file `{}` could not be read", path.value),
             )
             .with_help("the path is relative to mesh.toml; export it with `kubectl get configmap istio -n istio-system -o yaml`"),
-        ];
+        ]);
     };
     let (root, mut diagnostics) = crate::envoy::yaml::parse_yaml(file, &source.text);
-    let Some(root) = root else { return diagnostics };
-    let Some(providers) = extension_providers(&root, file, &source.text, &mut diagnostics) else {
+    let Some(root) = root else { return (None, diagnostics) };
+    let mesh = mesh_config_object(&root, file, &source.text, &mut diagnostics);
+    let defaults = mesh.as_ref().map(default_providers);
+    let providers = match mesh.as_ref().and_then(|m| m.get("extensionProviders")).map(|n| &n.kind) {
+        Some(NodeKind::List(items)) => Some(items.clone()),
+        _ => None,
+    };
+    let Some(providers) = providers else {
         diagnostics.push(
             Diagnostic::new(
                 codes::INVALID_MANIFEST,
@@ -81,7 +91,7 @@ pub(crate) fn check_against_mesh_config(db: &SourceDb, manifest: &Manifest) -> V
             )
             .with_note("read as a MeshConfig, the `istio` ConfigMap (data.mesh), an IstioOperator (spec.meshConfig) or Helm values (meshConfig)"),
         );
-        return diagnostics;
+        return (defaults, diagnostics);
     };
     let cluster: Vec<(&str, &Node)> =
         providers.iter().filter_map(|p| p.get("name").and_then(Node::as_str).map(|name| (name, p))).collect();
@@ -106,50 +116,57 @@ pub(crate) fn check_against_mesh_config(db: &SourceDb, manifest: &Manifest) -> V
         };
         compare_provider(provider, found, &mut diagnostics);
     }
-    diagnostics
+    (defaults, diagnostics)
 }
 
-/// The `extensionProviders` list in whichever form the file has.
-fn extension_providers(
-    root: &Node,
-    file: FileId,
-    file_text: &str,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Vec<Node>> {
-    let list = |node: &Node| match &node.kind {
-        NodeKind::List(items) => Some(items.clone()),
-        _ => None,
-    };
-    for path in [
-        &["extensionProviders"][..],
-        &["meshConfig", "extensionProviders"],
-        &["spec", "meshConfig", "extensionProviders"],
-    ] {
+/// The MeshConfig object in whichever form the file has: a bare MeshConfig, Helm
+/// values (`meshConfig`), an IstioOperator (`spec.meshConfig`), or the `istio`
+/// ConfigMap, whose `data.mesh` is MeshConfig YAML as text (its parts pointed at
+/// line by line in the file).
+fn mesh_config_object(root: &Node, file: FileId, file_text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<Node> {
+    for path in [&["spec", "meshConfig"][..], &["meshConfig"]] {
         let mut node = Some(root);
         for key in path {
             node = node.and_then(|n| n.get(key));
         }
-        if let Some(found) = node.and_then(list) {
-            return Some(found);
+        if let Some(found) = node.filter(|n| n.members().is_some()) {
+            return Some(found.clone());
         }
     }
-    // The `istio` ConfigMap carries the MeshConfig as YAML text under data.mesh; its
-    // parts are pointed at by the `mesh` value as a whole.
-    let mesh = root.get("data").and_then(|d| d.get("mesh"))?;
-    let text = mesh.as_str()?;
-    let (inner, inner_diagnostics) = crate::envoy::yaml::parse_yaml(file, text);
-    for diagnostic in inner_diagnostics {
-        diagnostics.push(Diagnostic::new(diagnostic.code, mesh.span, diagnostic.message));
-    }
-    let mut providers = inner.as_ref().and_then(|n| n.get("extensionProviders")).and_then(list)?;
-    let lines = block_lines(file_text, mesh.span, text);
-    for provider in &mut providers {
-        respan(provider, &|span| match &lines {
+    if let Some(mesh) = root.get("data").and_then(|d| d.get("mesh"))
+        && let Some(text) = mesh.as_str()
+    {
+        let (inner, inner_diagnostics) = crate::envoy::yaml::parse_yaml(file, text);
+        for diagnostic in inner_diagnostics {
+            diagnostics.push(Diagnostic::new(diagnostic.code, mesh.span, diagnostic.message));
+        }
+        let mut inner = inner?;
+        let lines = block_lines(file_text, mesh.span, text);
+        respan(&mut inner, &|span| match &lines {
             Some(lines) => Span::new(span.file, lines.to_file(span.start), lines.to_file(span.end)),
             None => mesh.span,
         });
+        return Some(inner);
     }
-    Some(providers)
+    (root.get("extensionProviders").is_some() || root.get("defaultProviders").is_some()).then(|| root.clone())
+}
+
+/// MeshConfig's `defaultProviders`; when the MeshConfig has none, istiod's own
+/// default, which has no provider at all (Prometheus is a default of the Helm chart,
+/// which writes it into the MeshConfig).
+fn default_providers(mesh: &Node) -> DefaultProviders {
+    let names = |key: &str| -> Vec<String> {
+        match mesh.get("defaultProviders").and_then(|d| d.get(key)).map(|n| &n.kind) {
+            Some(NodeKind::List(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    DefaultProviders {
+        metrics: names("metrics"),
+        tracing: names("tracing"),
+        access_logging: names("accessLogging"),
+        origin: Some(mesh.get("defaultProviders").map(|d| d.span).unwrap_or(mesh.span)),
+    }
 }
 
 /// Where the lines of a literal block scalar (`mesh: |-`) start in the file: the

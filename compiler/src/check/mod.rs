@@ -38,11 +38,14 @@ pub(crate) fn check_package(
     files: &[ParsedFile],
 ) -> (Lowered, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
+    let mut default_providers = None;
     let package_name = manifest.map(|m| m.name.value.as_str());
     let symbols = Symbols::collect(db, package_name, files, &mut diagnostics);
     if let Some(manifest) = manifest {
         diagnostics.extend(providers::check_providers(manifest, &symbols, targets));
-        diagnostics.extend(mesh_config::check_against_mesh_config(db, manifest));
+        let (defaults, found) = mesh_config::check_against_mesh_config(db, manifest);
+        diagnostics.extend(found);
+        default_providers = defaults;
     }
     for cycle in symbols.let_cycles() {
         let (first, _) = cycle[0];
@@ -238,7 +241,13 @@ pub(crate) fn check_package(
         diagnostics.push(diagnostic);
     }
     let standard_metrics = symbols.metrics.values().cloned().collect();
-    let lowered = Lowered { resources: generated, proxies, smokes: checked_smokes, standard_metrics };
+    let lowered = Lowered {
+        resources: generated,
+        proxies,
+        smokes: checked_smokes,
+        standard_metrics,
+        default_providers: default_providers.unwrap_or_default(),
+    };
     diagnostics.extend(istio_semantics::check_envoy_filters(&lowered, targets));
     (lowered, diagnostics)
 }

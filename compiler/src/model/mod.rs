@@ -134,6 +134,33 @@ pub struct Lowered {
     pub smokes: Vec<smoke::SmokeScenario>,
     /// The standard Istio metrics of `std.metrics`, which the raw Envoy target reports.
     pub standard_metrics: Vec<MetricInfo>,
+    /// MeshConfig's `defaultProviders`: the cluster's, when mesh.toml names its
+    /// MeshConfig, and a Helm install's otherwise.
+    pub default_providers: DefaultProviders,
+}
+
+/// The providers of each signal that apply where no Telemetry names one (MeshConfig
+/// `defaultProviders`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DefaultProviders {
+    pub metrics: Vec<String>,
+    pub tracing: Vec<String>,
+    pub access_logging: Vec<String>,
+    /// Where they were read, when they came from the cluster's MeshConfig.
+    pub origin: Option<Span>,
+}
+
+impl Default for DefaultProviders {
+    /// What the istiod Helm chart writes into the MeshConfig when its values set no
+    /// `defaultProviders`: Prometheus metrics, and nothing else.
+    fn default() -> DefaultProviders {
+        DefaultProviders {
+            metrics: vec!["prometheus".to_string()],
+            tracing: Vec::new(),
+            access_logging: Vec::new(),
+            origin: None,
+        }
+    }
 }
 
 #[cfg(test)]
