@@ -98,6 +98,9 @@ enum Command {
         code_or_path: Option<String>,
         #[arg(long, value_name = "NAMESPACE/KEY=VALUE,...")]
         workload: Option<String>,
+        /// Explain the workload as a gateway (the GATEWAY context) instead of a sidecar.
+        #[arg(long, requires = "workload")]
+        gateway: bool,
     },
     /// Run the language server over stdio (the `meshc-language-server` installed
     /// beside meshc), as editors start it.
@@ -186,11 +189,11 @@ fn main() -> ExitCode {
             smoke_command(path.as_deref(), &envoy, fresh_envoy, color)
         }
         Command::MeshConfig { path, form } => mesh_config(path.as_deref(), form),
-        Command::Explain { code_or_path, workload: Some(workload) } => {
-            explain_workload(code_or_path.as_deref().map(Path::new), &workload)
+        Command::Explain { code_or_path, workload: Some(workload), gateway } => {
+            explain_workload(code_or_path.as_deref().map(Path::new), &workload, gateway)
         }
-        Command::Explain { code_or_path: Some(code), workload: None } => explain(&code),
-        Command::Explain { code_or_path: None, workload: None } => Err(Failure::Other(
+        Command::Explain { code_or_path: Some(code), workload: None, .. } => explain(&code),
+        Command::Explain { code_or_path: None, workload: None, .. } => Err(Failure::Other(
             "name a diagnostic code (`meshc explain E0203`) or a workload (`meshc explain --workload shop/app=api`)"
                 .into(),
         )),
@@ -640,7 +643,7 @@ fn mesh_config(path: Option<&Path>, form: MeshConfigFormArg) -> Result<ExitCode,
 }
 
 /// `meshc explain --workload`: the package's effect on one workload, per release.
-fn explain_workload(path: Option<&Path>, workload: &str) -> Result<ExitCode, Failure> {
+fn explain_workload(path: Option<&Path>, workload: &str, gateway: bool) -> Result<ExitCode, Failure> {
     let (namespace, labels) = meshc_compiler::explain::parse_workload(workload).map_err(Failure::Other)?;
     let paths: Vec<PathBuf> = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
     let mut packages = package::load_all(&default_paths(&paths))?;
@@ -653,8 +656,10 @@ fn explain_workload(path: Option<&Path>, workload: &str) -> Result<ExitCode, Fai
     }
     let releases: Vec<&str> = analysis.targets.istio.iter().map(|r| r.version).collect();
     let workload = meshc_compiler::effective::Workload { namespace: &namespace, labels: &labels };
+    use meshc_compiler::explain::{GATEWAY_CONTEXTS, SIDECAR_CONTEXTS};
+    let contexts = if gateway { GATEWAY_CONTEXTS } else { SIDECAR_CONTEXTS };
     let explanations =
-        meshc_compiler::explain::explain(&analysis.lowered, analysis.root_namespace(), workload, &releases);
+        meshc_compiler::explain::explain(&analysis.lowered, analysis.root_namespace(), workload, &releases, contexts);
     let db = &loaded.db;
     let locate = |span: meshc_compiler::span::Span| {
         let file = db.get(span.file);

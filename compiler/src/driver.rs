@@ -368,6 +368,138 @@ mod tests {
         assert!(server.access_logs.is_empty());
     }
 
+    /// The raw Envoy target and `meshc explain` build one chain: the bootstrap's HTTP
+    /// filters are the explained chain's, less what the official Envoy builds cannot
+    /// run, in the same order (EnvoyFilter priority, root namespace first, age).
+    #[test]
+    fn the_raw_target_and_explain_agree_on_the_chain() {
+        let source = r#"package shop
+
+proxy api for workload { app: "api" } in namespace "shop" {
+  upstream "127.0.0.1:9000"
+}
+
+envoy_filter late for workload { app: "api" } in namespace "shop" {
+  insert http_filter before "envoy.filters.http.router" in sidecar_inbound {
+    envoy.extensions.filters.http.lua.v3.Lua { default_source_code: { inline_string: "-- late" } }
+  }
+}
+
+envoy_filter mesh_wide for workload { app: "api" } in namespace "istio-system" {
+  insert http_filter before "envoy.filters.http.router" in sidecar_inbound {
+    { name: "mesh.lua", typed_config: envoy.extensions.filters.http.lua.v3.Lua { default_source_code: { inline_string: "-- mesh" } } }
+  }
+}
+
+envoy_filter early for workload { app: "api" } in namespace "shop" {
+  priority -1
+  insert http_filter after "envoy.filters.http.cors" in sidecar_inbound {
+    { name: "early.lua", typed_config: envoy.extensions.filters.http.lua.v3.Lua { default_source_code: { inline_string: "-- early" } } }
+  }
+  patch http_filter {
+    match { context sidecar_inbound proxy { proxy_version "^1\\.28.*" } }
+    operation insert_first
+    value { name: "only.1.28", typed_config: envoy.extensions.filters.http.lua.v3.Lua { default_source_code: { inline_string: "" } } }
+  }
+}
+"#;
+        let mut db = SourceDb::with_stdlib();
+        db.add("mesh.toml", "[package]\nname = \"shop\"\nistio = [\"1.30\"]\n", SourceKind::Manifest);
+        db.add("main.mesh", source, SourceKind::Package);
+        let analysis = analyze(&db, &NoAssets);
+        let errors: Vec<&Diagnostic> = analysis.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let bootstrap = &analysis.bootstraps.iter().find(|b| b.envoy == "1.38.2").expect("a 1.38 bootstrap").config;
+        let json = bootstrap.to_json();
+        let filters =
+            &json["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"];
+        let raw: Vec<&str> = filters.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+        let labels = std::collections::BTreeMap::from([("app".to_string(), "api".to_string())]);
+        let workload = Workload { namespace: "shop", labels: &labels };
+        let explained = crate::explain::explain(
+            &analysis.lowered,
+            analysis.root_namespace(),
+            workload,
+            &["1.30"],
+            crate::explain::SIDECAR_CONTEXTS,
+        );
+        let chain: Vec<&str> =
+            explained[0].chains[0].entries.iter().map(|e| e.name.as_str()).filter(|name| raw.contains(name)).collect();
+        assert_eq!(raw, chain);
+        assert_eq!(
+            raw,
+            [
+                "envoy.filters.http.grpc_stats",
+                "envoy.filters.http.fault",
+                "envoy.filters.http.cors",
+                "early.lua",
+                "istio.stats",
+                "mesh.lua",
+                "envoy.filters.http.lua",
+                "envoy.filters.http.router"
+            ]
+        );
+    }
+
+    /// istiod merges HTTP filters after every other HTTP filter patch, into every
+    /// filter of the name, and never into a WasmPlugin's (ECDS) filter; a gateway is
+    /// explained with the GATEWAY chain.
+    #[test]
+    fn explain_merges_last_and_knows_gateways() {
+        let source = r#"package shop
+
+envoy_filter merge_first for workload { app: "api" } in namespace "shop" {
+  priority -10
+  patch http_filter {
+    match {
+      context sidecar_inbound
+      listener { filter_chain { filter { name "envoy.filters.network.http_connection_manager" sub_filter { name "envoy.filters.http.lua" } } } }
+    }
+    operation merge
+    value { name: "envoy.filters.http.lua" }
+  }
+}
+
+envoy_filter insert_later for workload { app: "api" } in namespace "shop" {
+  insert http_filter before "envoy.filters.http.router" in sidecar_inbound {
+    envoy.extensions.filters.http.lua.v3.Lua { default_source_code: { inline_string: "" } }
+  }
+  insert http_filter first in gateway {
+    envoy.extensions.filters.http.cors.v3.Cors {}
+  }
+}
+"#;
+        let mut db = SourceDb::with_stdlib();
+        db.add("mesh.toml", "[package]\nname = \"shop\"\nistio = [\"1.30\"]\n", SourceKind::Manifest);
+        db.add("main.mesh", source, SourceKind::Package);
+        let analysis = analyze(&db, &NoAssets);
+        let labels = std::collections::BTreeMap::from([("app".to_string(), "api".to_string())]);
+        let workload = Workload { namespace: "shop", labels: &labels };
+        let sidecar = crate::explain::explain(
+            &analysis.lowered,
+            analysis.root_namespace(),
+            workload,
+            &["1.30"],
+            crate::explain::SIDECAR_CONTEXTS,
+        );
+        let inbound = &sidecar[0].chains[0];
+        let lua = inbound.entries.iter().find(|e| e.name == "envoy.filters.http.lua").expect("the inserted Lua filter");
+        assert_eq!(lua.merged.len(), 1, "{inbound:#?}");
+        assert!(
+            inbound.other_patches.iter().any(|p| p.outcome == "for GATEWAY proxies, not shown here"),
+            "{inbound:#?}"
+        );
+        let gateway = crate::explain::explain(
+            &analysis.lowered,
+            analysis.root_namespace(),
+            workload,
+            &["1.30"],
+            crate::explain::GATEWAY_CONTEXTS,
+        );
+        assert_eq!(gateway[0].chains[0].context, "GATEWAY");
+        assert_eq!(gateway[0].chains[0].entries[0].name, "envoy.filters.http.cors");
+    }
+
     #[test]
     fn the_stdlib_has_no_diagnostics_and_declares_the_vocabulary() {
         let db = SourceDb::with_stdlib();

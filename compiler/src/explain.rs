@@ -17,8 +17,10 @@ use crate::span::Span;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// The proxy contexts of a sidecar, whose chains are explained.
-const SIDECAR_CONTEXTS: &[(&str, Side)] = &[("SIDECAR_INBOUND", Side::Server), ("SIDECAR_OUTBOUND", Side::Client)];
+/// The proxy contexts of a sidecar, whose chains are explained by default.
+pub const SIDECAR_CONTEXTS: &[(&str, Side)] = &[("SIDECAR_INBOUND", Side::Server), ("SIDECAR_OUTBOUND", Side::Client)];
+/// The proxy context of a gateway, which reports as the client side.
+pub const GATEWAY_CONTEXTS: &[(&str, Side)] = &[("GATEWAY", Side::Client)];
 
 /// A WasmPlugin that applies, in istiod's order.
 #[derive(Clone, Debug)]
@@ -77,7 +79,9 @@ pub struct ReleaseExplanation<'a> {
 }
 
 /// Which resources select a workload, the way istiod scopes them: mesh-wide from the
-/// root namespace, namespace-wide, or by a selector the workload's labels satisfy.
+/// root namespace, namespace-wide, or by a selector the workload's labels satisfy;
+/// a selector in the root namespace selects workloads of every namespace
+/// (push_context.go), except a Telemetry's, which selects only its own namespace's.
 /// Resources attached by `targetRefs` select services and gateways instead.
 pub fn selects(resource: &Resource, root_namespace: &str, workload: Workload<'_>) -> bool {
     let (metadata, labels, has_targets) = match resource {
@@ -94,9 +98,11 @@ pub fn selects(resource: &Resource, root_namespace: &str, workload: Workload<'_>
     if has_targets {
         return false;
     }
+    let from_root = metadata.namespace == root_namespace && !matches!(resource, Resource::Telemetry(_));
     match labels {
         Some(labels) if !labels.is_empty() => {
-            metadata.namespace == workload.namespace && labels.iter().all(|(k, v)| workload.labels.get(k) == Some(v))
+            (metadata.namespace == workload.namespace || from_root)
+                && labels.iter().all(|(k, v)| workload.labels.get(k) == Some(v))
         }
         _ => metadata.namespace == workload.namespace || metadata.namespace == root_namespace,
     }
@@ -104,7 +110,8 @@ pub fn selects(resource: &Resource, root_namespace: &str, workload: Workload<'_>
 
 /// The WasmPlugins of the package that apply to `workload` on `side`, in the order
 /// istiod inserts them: by phase, then higher priority first (unset is lowest), then
-/// the older resource (declaration order stands for creation order).
+/// the workload's own namespace before the root namespace's, then the older resource
+/// (declaration order stands for creation order).
 pub fn applied_plugins<'a>(
     lowered: &'a Lowered,
     model: &ReleaseModel,
@@ -138,7 +145,13 @@ pub fn applied_plugins<'a>(
             },
         ));
     }
-    plugins.sort_by_key(|(index, p)| (std::cmp::Reverse(p.plugin.spec.priority.unwrap_or(i32::MIN)), *index));
+    plugins.sort_by_key(|(index, p)| {
+        (
+            std::cmp::Reverse(p.plugin.spec.priority.unwrap_or(i32::MIN)),
+            p.plugin.metadata.namespace != workload.namespace,
+            *index,
+        )
+    });
     plugins.into_iter().map(|(_, p)| p).collect()
 }
 
@@ -211,11 +224,27 @@ pub fn http_chain(
         }
     }
     let mut other_patches = Vec::new();
+    let mut merges: Vec<(&m::EnvoyConfigObjectPatch, PatchOutcome)> = Vec::new();
     for (generated, filter) in filters {
         let resource = format!("{}/{}", filter.metadata.namespace, filter.metadata.name);
         for (index, patch) in filter.spec.config_patches.iter().enumerate() {
             let patch_context = patch.match_.as_ref().and_then(|m| m.context.as_deref()).unwrap_or("ANY");
-            if (patch_context != "ANY" && patch_context != context) || !reaches_release(patch, release) {
+            if !reaches_release(patch, release) {
+                continue;
+            }
+            if patch_context != "ANY" && patch_context != context {
+                // Patches for a kind of proxy not explained here are still listed.
+                let other_kinds = ["SIDECAR_INBOUND", "SIDECAR_OUTBOUND"].contains(&context)
+                    != ["SIDECAR_INBOUND", "SIDECAR_OUTBOUND"].contains(&patch_context);
+                if other_kinds && context != "SIDECAR_OUTBOUND" {
+                    other_patches.push(PatchOutcome {
+                        resource: resource.clone(),
+                        origin: generated.span_of(&format!("spec.configPatches.{index}")),
+                        apply_to: patch.apply_to.clone().unwrap_or_default(),
+                        operation: patch.patch.as_ref().and_then(|p| p.operation.clone()).unwrap_or_default(),
+                        outcome: format!("for {patch_context} proxies, not shown here"),
+                    });
+                }
                 continue;
             }
             let origin = generated.span_of(&format!("spec.configPatches.{index}"));
@@ -237,11 +266,48 @@ pub fn http_chain(
                 other_patches.push(outcome);
                 continue;
             }
+            let network_filter = patch
+                .match_
+                .as_ref()
+                .and_then(|m| m.listener.as_ref())
+                .and_then(|l| l.filter_chain.as_ref())
+                .and_then(|c| c.filter.as_ref())
+                .and_then(|f| f.name.as_deref());
+            if network_filter.is_some_and(|name| name != "envoy.filters.network.http_connection_manager") {
+                outcome.outcome = "matches no connection manager: nothing happens".into();
+                other_patches.push(outcome);
+                continue;
+            }
+            // istiod merges after every other HTTP filter patch (listener_patch.go).
+            if operation == "MERGE" {
+                merges.push((patch, outcome));
+                continue;
+            }
             let what = format!("EnvoyFilter {resource}, {operation}");
             outcome.outcome = apply_http_filter_patch(&mut entries, patch, &operation, (what, origin));
             if !outcome.outcome.is_empty() {
                 other_patches.push(outcome);
             }
+        }
+    }
+    for (patch, mut outcome) in merges {
+        let anchor = sub_filter_name(patch);
+        let mut merged = false;
+        // Into every filter of the name; WasmPlugin filters come by ECDS with no
+        // typed_config, which istiod skips.
+        for entry in entries.iter_mut().filter(|e| Some(&e.name) == anchor.as_ref()) {
+            if entry.origin.as_ref().is_some_and(|(what, _)| what.starts_with("WasmPlugin")) {
+                continue;
+            }
+            entry.merged.push((format!("EnvoyFilter {}, MERGE", outcome.resource), outcome.origin));
+            merged = true;
+        }
+        if !merged {
+            outcome.outcome = match anchor {
+                Some(name) => format!("nothing to merge into: no `{name}` with a typed_config in the chain"),
+                None => "names no filter: nothing happens".into(),
+            };
+            other_patches.push(outcome);
         }
     }
     Chain { context, entries, other_patches }
@@ -257,14 +323,7 @@ fn apply_http_filter_patch(
     operation: &str,
     origin: (String, Span),
 ) -> String {
-    let anchor = patch
-        .match_
-        .as_ref()
-        .and_then(|m| m.listener.as_ref())
-        .and_then(|l| l.filter_chain.as_ref())
-        .and_then(|c| c.filter.as_ref())
-        .and_then(|f| f.sub_filter.as_ref())
-        .and_then(|s| s.name.clone());
+    let anchor = sub_filter_name(patch);
     let value = patch.patch.as_ref().and_then(|p| p.value.clone());
     let new_entry = |value: &Option<Node>| ChainEntry {
         name: value.as_ref().and_then(|v| v.get("name")).and_then(Node::as_str).unwrap_or("(unnamed)").to_string(),
@@ -274,7 +333,10 @@ fn apply_http_filter_patch(
         merged: Vec::new(),
     };
     let position = anchor.as_ref().and_then(|name| entries.iter().position(|e| &e.name == name));
-    let missing = || format!("no `{}` in the chain: nothing happens", anchor.clone().unwrap_or_default());
+    let missing = || match &anchor {
+        Some(name) => format!("no `{name}` in the chain: nothing happens"),
+        None => "names no filter: nothing happens".to_string(),
+    };
     match operation {
         "INSERT_FIRST" => entries.insert(0, new_entry(&value)),
         "ADD" => entries.push(new_entry(&value)),
@@ -302,13 +364,21 @@ fn apply_http_filter_patch(
             }
             return format!("removed `{}`", anchor.unwrap_or_default());
         }
-        "MERGE" => match position {
-            Some(at) => entries[at].merged.push(origin),
-            None => return missing(),
-        },
         _ => return format!("{operation} is not applied to HTTP filters"),
     }
     String::new()
+}
+
+/// The HTTP filter an HTTP_FILTER patch names (`sub_filter`), if any.
+fn sub_filter_name(patch: &m::EnvoyConfigObjectPatch) -> Option<String> {
+    patch
+        .match_
+        .as_ref()
+        .and_then(|m| m.listener.as_ref())
+        .and_then(|l| l.filter_chain.as_ref())
+        .and_then(|c| c.filter.as_ref())
+        .and_then(|f| f.sub_filter.as_ref())
+        .and_then(|s| s.name.clone())
 }
 
 /// What `workload` gets in each of `releases`.
@@ -317,6 +387,7 @@ pub fn explain<'a>(
     root_namespace: &str,
     workload: Workload<'_>,
     releases: &[&str],
+    contexts: &'static [(&'static str, Side)],
 ) -> Vec<ReleaseExplanation<'a>> {
     let filters = applied_envoy_filters(lowered, root_namespace, workload);
     releases
@@ -325,7 +396,7 @@ pub fn explain<'a>(
         .map(|release| {
             let mut chains = Vec::new();
             let mut plugins = Vec::new();
-            for &(context, side) in SIDECAR_CONTEXTS {
+            for &(context, side) in contexts {
                 let applied = applied_plugins(lowered, release, root_namespace, workload, side);
                 chains.push(http_chain(release, context, &applied, &filters));
                 for plugin in applied {

@@ -8,8 +8,8 @@
 //! raw Envoy target all read the same tables.
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
 
 /// The release tables, embedded: `(release, TOML text)`.
 const TABLES: &[(&str, &str)] = &[
@@ -301,7 +301,14 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
     }
     regex.push_str(&regex::escape(rest));
     regex.push('$');
-    regex::Regex::new(&regex).is_ok_and(|r| r.is_match(name))
+    // The tables' patterns are few and asked about on every check: compile each once.
+    static COMPILED: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
+    let mut compiled = COMPILED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    compiled
+        .entry(pattern.to_string())
+        .or_insert_with(|| regex::Regex::new(&regex).ok())
+        .as_ref()
+        .is_some_and(|r| r.is_match(name))
 }
 
 #[cfg(test)]
@@ -336,6 +343,51 @@ mod tests {
     }
 
     #[test]
+    fn contexts_and_operations_agree_with_the_release_features() {
+        use crate::versions::{Feature, istio_supports};
+        for release in ISTIO_RELEASES {
+            let model = release_model(release.version).unwrap();
+            let rules = &model.envoy_filter;
+            assert_eq!(
+                rules.contexts.iter().any(|c| c == "WAYPOINT"),
+                istio_supports(release.version, Feature::WaypointContext),
+                "Istio {}",
+                release.version
+            );
+            assert_eq!(
+                rules.operations.iter().any(|o| o == "MERGE_AND_REPLACE_LIST"),
+                istio_supports(release.version, Feature::PatchMergeAndReplaceList),
+                "Istio {}",
+                release.version
+            );
+        }
+        // A later release generates every filter of an earlier one, in the same order.
+        for pair in ISTIO_RELEASES.windows(2) {
+            let (old, new) = (release_model(pair[0].version).unwrap(), release_model(pair[1].version).unwrap());
+            for (context, filters) in &old.http_filters {
+                let names = |m: &ReleaseModel| -> Vec<String> {
+                    m.http_filters[context]
+                        .iter()
+                        .map(|f| f.name.clone().or(f.wasm_phase.clone()).unwrap_or_default())
+                        .collect()
+                };
+                let (before, after) = (names(old), names(new));
+                let mut rest = after.iter();
+                for name in &before {
+                    assert!(
+                        rest.any(|n| n == name),
+                        "{context}: {name} of {} missing or reordered in {}",
+                        old.release,
+                        new.release
+                    );
+                }
+                let _ = filters;
+            }
+            assert_eq!(old.envoy_filter.deprecated_filter_names, new.envoy_filter.deprecated_filter_names);
+        }
+    }
+
+    #[test]
     fn every_validation_rule_names_a_real_code() {
         for release in ISTIO_RELEASES {
             let model = release_model(release.version).unwrap();
@@ -347,6 +399,10 @@ mod tests {
                     rule.rule,
                     rule.meshc
                 );
+            }
+            // What the release rejects, meshc reports as an error.
+            for rule in &model.validation.rejects {
+                assert!(rule.meshc.is_empty() || rule.meshc.starts_with('E'), "{}: {}", rule.rule, rule.meshc);
             }
         }
     }

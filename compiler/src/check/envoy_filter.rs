@@ -201,6 +201,21 @@ fn insert(
     };
     let anchor = match anchor {
         Some(value) => match string_value(ctx, value) {
+            Some(text)
+                if apply == "HTTP_FILTER" && operation == "INSERT_AFTER" && text == "envoy.filters.http.router" =>
+            {
+                ctx.report(
+                    Diagnostic::new(
+                        codes::INVALID_OPERATION_FOR_APPLY_TO,
+                        value.span,
+                        "this HTTP filter would come after the router",
+                    )
+                    .with_label_message("Envoy rejects a chain whose router is not last")
+                    .with_did_you_mean(position_span, "before"),
+                );
+                ok = false;
+                Some(text)
+            }
             Some(text) => Some(text),
             None => {
                 ok = false;
@@ -451,15 +466,43 @@ fn check_match_fits(
         && let Some(filter) = &chain.filter
         && let Some(name) = &filter.name
         && name != HTTP_CONNECTION_MANAGER
+        && name != "envoy.http_connection_manager"
     {
+        let at = ctx.spans_find(".match.listener.filterChain.filter.name").unwrap_or(span);
+        // With a sub_filter, Istio's validation rejects it; without, it matches nothing.
+        let (code, label) = if filter.sub_filter.is_some() {
+            ok = false;
+            (codes::INVALID_OPERATION_FOR_APPLY_TO, "istiod rejects a sub_filter under another filter")
+        } else {
+            (codes::MATCH_NEVER_APPLIES, "istiod patches HTTP filters only inside the connection manager")
+        };
+        ctx.report(
+            Diagnostic::new(code, at, format!("HTTP filters live in `{HTTP_CONNECTION_MANAGER}`, not in `{name}`"))
+                .with_label_message(label)
+                .with_help("an HTTP_FILTER patch must match the HTTP connection manager as its network filter"),
+        );
+    }
+    // Envoy rejects a connection manager whose router is not the last filter.
+    let after_router = apply == "HTTP_FILTER"
+        && operation == "INSERT_AFTER"
+        && object_match
+            .listener
+            .as_ref()
+            .and_then(|l| l.filter_chain.as_ref())
+            .and_then(|c| c.filter.as_ref())
+            .and_then(|f| f.sub_filter.as_ref())
+            .is_none_or(|s| s.name.as_deref() == Some("envoy.filters.http.router"));
+    if after_router {
         ctx.report(
             Diagnostic::new(
-                codes::MATCH_NEVER_APPLIES,
-                span,
-                format!("HTTP filters live in `{HTTP_CONNECTION_MANAGER}`, not in `{name}`"),
+                codes::INVALID_OPERATION_FOR_APPLY_TO,
+                ctx.spans_find(".patch.operation").unwrap_or(span),
+                "this HTTP filter would come after the router",
             )
-            .with_help("an HTTP_FILTER patch must match the HTTP connection manager as its network filter"),
+            .with_label_message("Envoy rejects a chain whose router is not last")
+            .with_help("insert it before `envoy.filters.http.router` instead"),
         );
+        ok = false;
     }
     let filter = object_match.listener.as_ref().and_then(|l| l.filter_chain.as_ref()).and_then(|c| c.filter.as_ref());
     // Istio's validation: a sub_filter only makes sense for HTTP filters.
@@ -470,7 +513,11 @@ fn check_match_fits(
                 ctx.spans_find(".match.listener.filterChain.filter.subFilter.name").unwrap_or(span),
                 format!("a `sub_filter` match only applies to HTTP_FILTER patches, not to {apply}"),
             )
-            .with_label_message("istiod rejects it"),
+            .with_label_message(if apply == "LISTENER_FILTER" {
+                "it matches nothing here"
+            } else {
+                "istiod rejects it"
+            }),
         );
         ok = false;
     }
@@ -791,15 +838,17 @@ fn filter_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool, path: &str) -> Opti
     if out.name.is_none()
         && let Some(Stmt { kind: StmtKind::Section { key, .. }, .. }) = block.settings.stmt("sub_filter")
     {
+        // Istio's validation rejects a filter match without a name.
         ctx.report(
             Diagnostic::new(
-                codes::MATCH_NEVER_APPLIES,
+                codes::INVALID_OPERATION_FOR_APPLY_TO,
                 key.span,
-                "a `sub_filter` match without a filter `name` matches nothing",
+                "a `sub_filter` match needs the `name` of the filter it belongs to",
             )
-            .with_label_message("the filter it belongs to is not named")
+            .with_label_message("the filter it belongs to is not named; istiod rejects it")
             .with_help(format!("add `name \"{HTTP_CONNECTION_MANAGER}\"` to the `filter` block")),
         );
+        *ok = false;
     }
     if let Some(sub) = block.section(ctx, "sub_filter", ok) {
         let sub_block = Block::new(ctx, sub, &["name"], "a sub-filter match");

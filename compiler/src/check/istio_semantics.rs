@@ -116,7 +116,11 @@ fn releases_of_patch(
             Diagnostic::new(
                 codes::MATCH_NEVER_APPLIES,
                 span,
-                format!("a `proxy_version` longer than 1024 characters matches no proxy in {}", releases_text(&capped)),
+                format!(
+                    "a `proxy_version` longer than {} characters matches no proxy in {}",
+                    models.iter().filter_map(|m| m.envoy_filter.proxy_version_max_length).min().unwrap_or(1024),
+                    releases_text(&capped)
+                ),
             )
             .with_label_message(format!("{} characters", pattern.len()))
             .with_note("istiod fails closed on long patterns (ISTIO-SECURITY-2026-006); its validation only warns")
@@ -303,18 +307,28 @@ fn ignored_operation(apply_to: &str, operation: &str) -> (String, Option<String>
     }
 }
 
-/// Whether `name` has the form of a WasmPlugin filter name of any release.
+const TRAFFIC_EXTENSION_PREFIX: &str = "extensions.istio.io/trafficextension/";
+const TRANSLATED_SUFFIX: &str = "~istio-translated-wasmplugin";
+
+/// Whether `name` has the form of a WasmPlugin filter name of any release. A
+/// TrafficExtension's own name (no translation suffix) is not one: a Lua
+/// TrafficExtension is an inline filter with a typed_config.
 fn is_any_wasm_filter_name(name: &str) -> bool {
-    name.starts_with("extensions.istio.io/wasmplugin/") || name.starts_with("extensions.istio.io/trafficextension/")
+    wasm_plugin_of(name).is_some()
 }
 
 /// The namespace and name of the WasmPlugin behind a filter name of either form.
 fn wasm_plugin_of(name: &str) -> Option<(&str, &str)> {
-    let rest = name
-        .strip_prefix("extensions.istio.io/wasmplugin/")
-        .or_else(|| name.strip_prefix("extensions.istio.io/trafficextension/"))?;
-    let rest = rest.strip_suffix("~istio-translated-wasmplugin").unwrap_or(rest);
+    let rest = name.strip_prefix("extensions.istio.io/wasmplugin/").or_else(|| {
+        name.strip_prefix(TRAFFIC_EXTENSION_PREFIX).and_then(|rest| rest.strip_suffix(TRANSLATED_SUFFIX))
+    })?;
     rest.split_once('.')
+}
+
+/// A TrafficExtension's own filter name (1.30 and later): `.../trafficextension/NS.NAME`.
+fn is_traffic_extension_name(name: &str) -> bool {
+    name.strip_prefix(TRAFFIC_EXTENSION_PREFIX)
+        .is_some_and(|rest| !rest.ends_with(TRANSLATED_SUFFIX) && rest.contains('.'))
 }
 
 fn check_match_name(
@@ -357,6 +371,14 @@ fn check_match_name(
         });
     }
     if package.added.contains(name) {
+        return None;
+    }
+    // TrafficExtensions (1.30) are resources of their own, which a package may not
+    // declare; their filters exist where the release has them.
+    if kind == NameKind::HttpFilter
+        && is_traffic_extension_name(name)
+        && model.wasm_plugins.filter_name.starts_with(TRAFFIC_EXTENSION_PREFIX)
+    {
         return None;
     }
     if matches!(kind, NameKind::HttpFilter | NameKind::NetworkFilter)

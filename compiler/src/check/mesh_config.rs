@@ -76,7 +76,12 @@ pub(crate) fn check_against_mesh_config(
     };
     let (root, mut diagnostics) = crate::envoy::yaml::parse_yaml(file, &source.text);
     let Some(root) = root else { return (None, diagnostics) };
-    let mesh = mesh_config_object(&root, file, &source.text, &mut diagnostics);
+    // istiod reads MeshConfig as protobuf JSON, which takes field names in snake case
+    // as well as camel case.
+    let mesh = mesh_config_object(&root, file, &source.text, &mut diagnostics).map(|mut mesh| {
+        camel_case_keys(&mut mesh);
+        mesh
+    });
     let defaults = mesh.as_ref().map(default_providers);
     let providers = match mesh.as_ref().and_then(|m| m.get("extensionProviders")).map(|n| &n.kind) {
         Some(NodeKind::List(items)) => Some(items.clone()),
@@ -98,6 +103,10 @@ pub(crate) fn check_against_mesh_config(
     for provider in manifest.providers.iter().filter(|p| !p.builtin) {
         let name = &provider.name.value;
         let Some((_, found)) = cluster.iter().find(|(n, _)| n == name) else {
+            // istiod predefines these; mesh.toml may restate them.
+            if matches!(name.as_str(), "prometheus" | "envoy" | "stackdriver") {
+                continue;
+            }
             let mut diagnostic = Diagnostic::new(
                 codes::PROVIDER_NOT_IN_MESH_CONFIG,
                 provider.name.span,
@@ -207,6 +216,23 @@ fn block_lines(file_text: &str, span: Span, text: &str) -> Option<BlockLines> {
         file_offset = file_line_end;
     }
     (!starts.is_empty()).then_some(BlockLines { starts })
+}
+
+/// Member keys in camel case, except inside the user's own maps.
+fn camel_case_keys(node: &mut Node) {
+    match &mut node.kind {
+        NodeKind::Object(members) => {
+            for member in members {
+                let verbatim = VERBATIM_SETTINGS.iter().any(|v| camel_case(v) == camel_case(&member.key));
+                member.key = camel_case(&member.key);
+                if !verbatim {
+                    camel_case_keys(&mut member.value);
+                }
+            }
+        }
+        NodeKind::List(items) => items.iter_mut().for_each(camel_case_keys),
+        _ => {}
+    }
 }
 
 fn respan(node: &mut Node, map: &dyn Fn(Span) -> Span) {

@@ -771,6 +771,9 @@ impl<'a> Builder<'a> {
 
     /// Why the filter a patch is anchored on is not in the raw proxy's chain.
     fn missing_anchor(&self, anchor: &str) -> String {
+        if anchor.is_empty() {
+            return "this patch names no filter to act on; istiod does nothing with it".to_string();
+        }
         let release = &self.release.release;
         let entry = self
             .release

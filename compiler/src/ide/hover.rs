@@ -54,13 +54,19 @@ fn selector(analysis: &Analysis, db: &SourceDb, file: FileId, offset: u32) -> Op
         ItemKind::Resource(decl) => decl
             .scopes
             .iter()
-            .map(Scope::span)
-            .find(|span| span.start <= offset && offset <= span.end)
-            .map(|span| (decl, span)),
+            .find(|scope| scope.span().start <= offset && offset <= scope.span().end)
+            .map(|scope| (decl, scope)),
         _ => None,
     })?;
+    // A mesh-wide or targetRef scope selects no one workload to explain.
+    let (Scope::Workload(..) | Scope::Namespace(..)) = scope_span else { return None };
+    let scope_span = scope_span.span();
+    let mut contexts = crate::explain::SIDECAR_CONTEXTS;
     let (namespace, labels) = if decl.kind == ResourceKind::Proxy {
         let proxy = analysis.lowered.proxies.iter().find(|p| p.name == decl.name.name)?;
+        if proxy.role == crate::model::proxy::ProxyRole::Gateway {
+            contexts = crate::explain::GATEWAY_CONTEXTS;
+        }
         (proxy.namespace.clone(), proxy.labels.clone())
     } else {
         let generated = analysis.lowered.resources.iter().find(|g| g.origin == decl.name.span)?;
@@ -76,7 +82,8 @@ fn selector(analysis: &Analysis, db: &SourceDb, file: FileId, offset: u32) -> Op
     };
     let workload = crate::effective::Workload { namespace: &namespace, labels: &labels };
     let releases: Vec<&str> = analysis.targets.istio.iter().map(|r| r.version).collect();
-    let explanations = crate::explain::explain(&analysis.lowered, analysis.root_namespace(), workload, &releases);
+    let explanations =
+        crate::explain::explain(&analysis.lowered, analysis.root_namespace(), workload, &releases, contexts);
     let locate = |span: Span| {
         let source = db.get(span.file);
         let position = crate::span::LineIndex::new(&source.text).line_col(&source.text, span.start);
