@@ -160,8 +160,14 @@ enum MeshConfigFormArg {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// Rendered for people, on stderr.
     Text,
+    /// A JSON array of diagnostics, on stdout.
     Json,
+    /// A SARIF 2.1.0 log for code scanning, on stdout.
+    Sarif,
+    /// GitHub Actions workflow commands that annotate the lines, on stdout.
+    Github,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -251,6 +257,8 @@ fn print_diagnostics(db: &SourceDb, diagnostics: &[Diagnostic], format: Format, 
         Format::Json => {
             print!("{}", render::render_json(db, diagnostics));
         }
+        Format::Sarif => print!("{}", render::render_sarif(db, diagnostics, env!("CARGO_PKG_VERSION"))),
+        Format::Github => print!("{}", render::render_github(db, diagnostics)),
         Format::Text => {
             let coloured = match color {
                 ColorChoice::Always => true,
@@ -267,6 +275,37 @@ fn print_diagnostics(db: &SourceDb, diagnostics: &[Diagnostic], format: Format, 
             }
         }
     }
+}
+
+/// Adds one package's SARIF log to the run's: results appended, rules each once (the
+/// results' rule indexes follow).
+fn merge_sarif(into: &mut Option<serde_json::Value>, log: serde_json::Value) {
+    let Some(into) = into else {
+        *into = Some(log);
+        return;
+    };
+    let run = &log["runs"][0];
+    let rules = into["runs"][0]["tool"]["driver"]["rules"].as_array().cloned().unwrap_or_default();
+    let mut rules = rules;
+    for mut result in run["results"].as_array().cloned().unwrap_or_default() {
+        let id = result["ruleId"].clone();
+        let index = match rules.iter().position(|r| r["id"] == id) {
+            Some(index) => index,
+            None => {
+                if let Some(rule) =
+                    run["tool"]["driver"]["rules"].as_array().and_then(|r| r.iter().find(|r| r["id"] == id))
+                {
+                    rules.push(rule.clone());
+                }
+                rules.len() - 1
+            }
+        };
+        result["ruleIndex"] = serde_json::json!(index);
+        if let Some(results) = into["runs"][0]["results"].as_array_mut() {
+            results.push(result);
+        }
+    }
+    into["runs"][0]["tool"]["driver"]["rules"] = serde_json::Value::Array(rules);
 }
 
 fn summary(diagnostics: &[Diagnostic]) -> Option<String> {
@@ -286,6 +325,8 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     let mut any_error = false;
     let mut analyses = Vec::new();
     let mut all_json: Vec<serde_json::Value> = Vec::new();
+    // One SARIF log for the whole run: the packages' results and rules, merged.
+    let mut sarif: Option<serde_json::Value> = None;
     let analysed: Vec<(package::LoadedPackage, driver::Analysis)> = packages
         .into_iter()
         .map(|loaded| {
@@ -308,6 +349,13 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
                     serde_json::from_str(&render::render_json(&loaded.db, &diagnostics)).unwrap_or_default();
                 all_json.extend(json);
             }
+            Format::Sarif => {
+                let log: serde_json::Value =
+                    serde_json::from_str(&render::render_sarif(&loaded.db, &diagnostics, env!("CARGO_PKG_VERSION")))
+                        .unwrap_or_default();
+                merge_sarif(&mut sarif, log);
+            }
+            Format::Github => print_diagnostics(&loaded.db, &diagnostics, format, color),
             Format::Text => {
                 print_diagnostics(&loaded.db, &diagnostics, format, color);
                 if let Some(line) = summary(&diagnostics) {
@@ -319,6 +367,13 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     }
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&all_json).unwrap_or_else(|_| "[]".to_string()));
+    }
+    if format == Format::Sarif {
+        let log = sarif.unwrap_or_else(|| {
+            serde_json::from_str(&render::render_sarif(&SourceDb::new(), &[], env!("CARGO_PKG_VERSION")))
+                .unwrap_or_default()
+        });
+        println!("{}", serde_json::to_string_pretty(&log).unwrap_or_default());
     }
     Ok(CheckOutcome { exit: if any_error { ExitCode::from(1) } else { ExitCode::SUCCESS }, analyses })
 }

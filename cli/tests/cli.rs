@@ -538,3 +538,35 @@ fn mesh_config_fragments_round_trip_and_disagreements_are_found() {
     );
     assert!(stderr(&check).contains("9412 in the MeshConfig"), "{}", stderr(&check));
 }
+
+/// For CI: one SARIF log for all the packages of a run, and GitHub annotations, both
+/// on stdout and both pointing at the lines the text output names.
+#[test]
+fn check_writes_sarif_and_github_annotations() {
+    let dir = package("formats", "telemetry t in namespace \"shop\" {\n  tracing zipkn { sampling 1% }\n}\n");
+    let sarif = meshc(&["check", "pkg", "--format", "sarif"], &dir);
+    assert_eq!(sarif.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_str(&stdout(&sarif)).expect("SARIF is JSON");
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "meshc");
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "E0203");
+    assert_eq!(run["tool"]["driver"]["rules"][result["ruleIndex"].as_u64().unwrap() as usize]["id"], "E0203");
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "pkg/main.mesh");
+    assert_eq!(
+        (location["region"]["startLine"].as_u64(), location["region"]["startColumn"].as_u64()),
+        (Some(2), Some(11))
+    );
+    assert_eq!(result["fixes"][0]["artifactChanges"][0]["replacements"][0]["insertedContent"]["text"], "zipkin");
+
+    let github = meshc(&["check", "pkg", "--format", "github"], &dir);
+    assert_eq!(github.status.code(), Some(1));
+    assert!(
+        stdout(&github)
+            .starts_with("::error file=pkg/main.mesh,line=2,col=11,endLine=2,endColumn=16,title=meshc E0203::"),
+        "{}",
+        stdout(&github)
+    );
+}

@@ -11,6 +11,7 @@ use codespan_reporting::files::{Error as FilesError, Files};
 use codespan_reporting::term;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::ops::Range;
 
 /// Adapts the [`SourceDb`] to codespan-reporting, reusing our line index.
@@ -376,11 +377,199 @@ pub fn render_json(db: &SourceDb, diagnostics: &[Diagnostic]) -> String {
     json
 }
 
+/// A SARIF region: 1-based lines and UTF-16 columns (SARIF's default column kind).
+fn sarif_region(db: &SourceDb, span: Span) -> serde_json::Value {
+    let source = db.get(span.file);
+    let (start_line, start_column) = source.line_index.utf16_position(&source.text, span.start);
+    let (end_line, end_column) = source.line_index.utf16_position(&source.text, span.end);
+    serde_json::json!({
+        "startLine": start_line + 1,
+        "startColumn": start_column + 1,
+        "endLine": end_line + 1,
+        "endColumn": end_column + 1,
+        "byteOffset": span.start,
+        "byteLength": span.end - span.start,
+    })
+}
+
+fn sarif_location(db: &SourceDb, span: Span, message: Option<&str>) -> serde_json::Value {
+    let mut location = serde_json::json!({
+        "physicalLocation": {
+            "artifactLocation": { "uri": db.path(span.file) },
+            "region": sarif_region(db, span),
+        }
+    });
+    if let Some(message) = message.filter(|m| !m.is_empty()) {
+        location["message"] = serde_json::json!({ "text": message });
+    }
+    location
+}
+
+/// Renders diagnostics as a SARIF 2.1.0 log for code-scanning tools: one run of
+/// meshc, a rule per code that occurs (with its documentation), and a result per
+/// diagnostic with its primary location, the other labels as related locations, and
+/// each suggestion as a fix.
+pub fn render_sarif(db: &SourceDb, diagnostics: &[Diagnostic], tool_version: &str) -> String {
+    let mut codes: Vec<&str> = diagnostics.iter().map(|d| d.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let rules: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|code| {
+            let info = super::codes::lookup(code);
+            serde_json::json!({
+                "id": code,
+                "shortDescription": { "text": info.map(|i| i.title).unwrap_or_default() },
+                "fullDescription": { "text": info.map(|i| i.explanation).unwrap_or_default() },
+                "help": { "text": format!("meshc explain {code}") },
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let primary = d.labels.iter().find(|l| l.primary).or(d.labels.first());
+            let mut text = d.message.clone();
+            for note in &d.notes {
+                text.push_str(&format!("\nnote: {note}"));
+            }
+            if let Some(help) = &d.help {
+                text.push_str(&format!("\nhelp: {help}"));
+            }
+            let mut result = serde_json::json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": codes.iter().position(|c| *c == d.code.as_str()),
+                "level": match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                    Severity::Note => "note",
+                },
+                "message": { "text": text },
+                "locations": primary.map(|l| vec![sarif_location(db, l.span, Some(&l.message))]).unwrap_or_default(),
+            });
+            let related: Vec<serde_json::Value> = d
+                .labels
+                .iter()
+                .filter(|l| !l.primary)
+                .enumerate()
+                .map(|(id, l)| {
+                    let mut location = sarif_location(db, l.span, Some(&l.message));
+                    location["id"] = serde_json::json!(id);
+                    location
+                })
+                .collect();
+            if !related.is_empty() {
+                result["relatedLocations"] = serde_json::Value::Array(related);
+            }
+            let fixes: Vec<serde_json::Value> = d
+                .suggestions
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "description": { "text": s.message },
+                        "artifactChanges": [{
+                            "artifactLocation": { "uri": db.path(s.span.file) },
+                            "replacements": [{
+                                "deletedRegion": sarif_region(db, s.span),
+                                "insertedContent": { "text": s.replacement },
+                            }],
+                        }],
+                    })
+                })
+                .collect();
+            if !fixes.is_empty() {
+                result["fixes"] = serde_json::Value::Array(fixes);
+            }
+            result
+        })
+        .collect();
+    let log = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "meshc",
+                "version": tool_version,
+                "rules": rules,
+            }},
+            "columnKind": "utf16CodeUnits",
+            "results": results,
+        }],
+    });
+    let mut json = serde_json::to_string_pretty(&log).expect("a SARIF log serialises");
+    json.push('\n');
+    json
+}
+
+/// Renders diagnostics as GitHub Actions workflow commands (`::error file=...::`),
+/// which annotate the lines of a pull request. Values are escaped as the runner
+/// expects: `%`, CR and LF everywhere, and `:` and `,` in properties too.
+pub fn render_github(db: &SourceDb, diagnostics: &[Diagnostic]) -> String {
+    fn data(text: &str) -> String {
+        text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    }
+    fn property(text: &str) -> String {
+        data(text).replace(':', "%3A").replace(',', "%2C")
+    }
+    let mut out = String::new();
+    for d in diagnostics {
+        let span = d.primary_span();
+        let source = db.get(span.file);
+        let start = source.line_index.line_col(&source.text, span.start);
+        let end = source.line_index.line_col(&source.text, span.end);
+        let command = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "notice",
+        };
+        let mut message = d.message.clone();
+        if let Some(help) = &d.help {
+            message.push_str(&format!("\nhelp: {help}"));
+        }
+        let _ = writeln!(
+            out,
+            "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
+            property(db.path(span.file)),
+            start.line,
+            start.column,
+            end.line,
+            end.column.max(start.column + 1),
+            property(&format!("meshc {}", d.code.as_str())),
+            data(&message)
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::diagnostic::codes;
     use crate::source::SourceKind;
+
+    #[test]
+    fn sarif_and_github_point_at_the_same_place() {
+        let mut db = SourceDb::new();
+        let file = db.add("pkg/main.mesh", "package p\n  tracing zipkn, x\n".to_string(), SourceKind::Package);
+        let diagnostic =
+            Diagnostic::new(codes::UNKNOWN_PROVIDER, Span::new(file, 20, 25), "unknown provider `zipkn`, 100%")
+                .with_label_message("here")
+                .with_did_you_mean(Span::new(file, 20, 25), "zipkin");
+        let sarif: serde_json::Value =
+            serde_json::from_str(&render_sarif(&db, &[diagnostic.clone()], "0.1.0")).unwrap();
+        let result = &sarif["runs"][0]["results"][0];
+        assert_eq!(result["ruleId"], "E0203");
+        assert_eq!(result["level"], "error");
+        let region = &result["locations"][0]["physicalLocation"]["region"];
+        assert_eq!((region["startLine"].as_u64(), region["startColumn"].as_u64()), (Some(2), Some(11)));
+        assert_eq!(result["fixes"][0]["artifactChanges"][0]["replacements"][0]["insertedContent"]["text"], "zipkin");
+        assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][0]["id"], "E0203");
+        let github = render_github(&db, &[diagnostic]);
+        assert_eq!(
+            github,
+            "::error file=pkg/main.mesh,line=2,col=11,endLine=2,endColumn=16,title=meshc E0203::unknown provider `zipkn`, 100%25%0Ahelp: did you mean `zipkin`?\n"
+        );
+    }
 
     /// A mistake in the middle of a 500 KB line shows a window of it, once, with the
     /// column of the original line.
