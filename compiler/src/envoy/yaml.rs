@@ -2,6 +2,7 @@
 //! Envoy's loader reads it into the spanned tree the schema checker checks, so
 //! that every diagnostic points at the line in the user's file.
 
+use crate::diagnostic::codes::Code;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::model::node::{Member, Node, NodeKind};
 use crate::span::{FileId, Span};
@@ -10,15 +11,41 @@ use std::collections::HashMap;
 
 /// Reads one YAML (or JSON) document into a value with byte spans.
 pub fn parse_yaml(file: FileId, text: &str) -> (Option<Node>, Vec<Diagnostic>) {
+    // Envoy reads the first document of a file and ignores the rest.
+    let (documents, diagnostics) = read_documents(file, text, codes::INVALID_ENVOY_CONFIG, Some(1));
+    (documents.into_iter().next(), diagnostics)
+}
+
+/// Reads every document of a YAML stream (`---`-separated Kubernetes manifests) into
+/// values with byte spans; empty documents are skipped. A syntax error ends the
+/// stream: the documents before it are returned with a diagnostic of code `code`.
+pub fn parse_yaml_documents(file: FileId, text: &str, code: Code) -> (Vec<Node>, Vec<Diagnostic>) {
+    read_documents(file, text, code, None)
+}
+
+fn read_documents(file: FileId, text: &str, code: Code, limit: Option<usize>) -> (Vec<Node>, Vec<Diagnostic>) {
     // The parser counts characters; spans are bytes.
     let mut byte_of_char: Vec<u32> = text.char_indices().map(|(i, _)| i as u32).collect();
     byte_of_char.push(text.len() as u32);
     let byte = |index: usize| byte_of_char.get(index).copied().unwrap_or(text.len() as u32);
-    let mut builder = Builder { file, stack: Vec::new(), root: None, diagnostics: Vec::new(), anchors: HashMap::new() };
+    let mut builder =
+        Builder { file, code, stack: Vec::new(), root: None, diagnostics: Vec::new(), anchors: HashMap::new() };
+    let mut documents = Vec::new();
     for event in Parser::new_from_str(text) {
         match event {
-            // Envoy reads the first document of a file and ignores the rest.
-            Ok((Event::DocumentEnd, _)) => break,
+            Ok((Event::DocumentEnd, _)) => {
+                // Anchors are local to their document.
+                builder.anchors.clear();
+                builder.stack.clear();
+                if let Some(root) = builder.root.take()
+                    && root.kind != NodeKind::Null
+                {
+                    documents.push(root);
+                }
+                if limit.is_some_and(|limit| documents.len() >= limit) {
+                    break;
+                }
+            }
             Ok((event, span)) => builder.event(
                 event,
                 Span::new(file, byte(span.start.index()), byte(span.end.index()).max(byte(span.start.index()))),
@@ -26,15 +53,15 @@ pub fn parse_yaml(file: FileId, text: &str) -> (Option<Node>, Vec<Diagnostic>) {
             Err(error) => {
                 let at = byte(error.marker().index());
                 builder.diagnostics.push(Diagnostic::new(
-                    codes::INVALID_ENVOY_CONFIG,
+                    code,
                     Span::new(file, at, at),
                     format!("this is not valid YAML: {}", error.info()),
                 ));
-                return (None, builder.diagnostics);
+                return (documents, builder.diagnostics);
             }
         }
     }
-    (builder.root, builder.diagnostics)
+    (documents, builder.diagnostics)
 }
 
 enum Frame {
@@ -44,6 +71,8 @@ enum Frame {
 
 struct Builder {
     file: FileId,
+    /// The code of the diagnostics about the YAML itself.
+    code: Code,
     stack: Vec<Frame>,
     root: Option<Node>,
     diagnostics: Vec<Diagnostic>,
@@ -98,7 +127,7 @@ impl Builder {
                 }
                 None => {
                     self.diagnostics.push(Diagnostic::new(
-                        codes::INVALID_ENVOY_CONFIG,
+                        self.code,
                         span,
                         "this YAML alias names no anchor before it",
                     ));
@@ -123,11 +152,7 @@ impl Builder {
                 Some((key, key_span)) => entries.push(Member::new(key, key_span, value)),
                 None => {
                     // A mapping or list used as a key: not something Envoy reads.
-                    self.diagnostics.push(Diagnostic::new(
-                        codes::INVALID_ENVOY_CONFIG,
-                        value.span,
-                        "keys must be plain strings",
-                    ));
+                    self.diagnostics.push(Diagnostic::new(self.code, value.span, "keys must be plain strings"));
                     *key = Some((String::new(), value.span));
                 }
             },
@@ -179,6 +204,29 @@ fn scalar_kind(text: &str, style: ScalarStyle) -> NodeKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_document_of_a_stream_is_read_with_its_spans() {
+        let text = "---\nkind: A\n---\n# only a comment\n---\nkind: B\nx: &anchor 1\ny: *anchor\n";
+        let (documents, diagnostics) = parse_yaml_documents(FileId(0), text, codes::INVALID_ENVOY_CONFIG);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(documents.len(), 2);
+        assert_eq!(documents[1].get("kind").and_then(Node::as_str), Some("B"));
+        assert_eq!(&text[documents[1].get("kind").unwrap().span.range()], "B");
+        assert!(matches!(documents[1].get("y").unwrap().kind, NodeKind::Number { .. }));
+        // Envoy's reader keeps the first document only.
+        let (first, _) = parse_yaml(FileId(0), text);
+        assert_eq!(first.unwrap().get("kind").and_then(Node::as_str), Some("A"));
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_the_documents_before_it() {
+        let text = "kind: A\n---\nkind: [B\n";
+        let (documents, diagnostics) = parse_yaml_documents(FileId(0), text, codes::INVALID_ENVOY_CONFIG);
+        assert_eq!(documents.len(), 1);
+        assert_eq!(diagnostics.len(), 1);
+        assert_eq!(diagnostics[0].code, codes::INVALID_ENVOY_CONFIG);
+    }
 
     #[test]
     fn yaml_values_keep_their_spans() {
