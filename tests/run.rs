@@ -29,6 +29,11 @@ fn main() {
             trials.push(Trial::test(name, move || golden_case(&case, expect_errors)));
         }
     }
+    // golden/lint/*: Kubernetes YAML checked as `meshc check FILE.yaml` checks it.
+    for case in golden::find_lint_cases(&workspace().join("golden").join("lint")).expect("lint cases are readable") {
+        let name = format!("golden::lint::{}", case.file_name().unwrap().to_string_lossy());
+        trials.push(Trial::test(name, move || lint_case(&case)));
+    }
     for example in examples() {
         let name = format!("examples::{}", example.file_name().unwrap().to_string_lossy());
         let dir = example.clone();
@@ -204,6 +209,22 @@ fn golden_case(case: &Path, expect_errors: bool) -> Result<(), Failed> {
     if expect_errors { Ok(()) } else { validate_package_outputs(case) }
 }
 
+fn lint_case(case: &Path) -> Result<(), Failed> {
+    let run = golden::run_lint_case(case).map_err(|e| format!("cannot run the case: {e}"))?;
+    if !run.actual.contains_key(golden::DIAGNOSTICS_FILE) {
+        return Err("a lint case must produce diagnostics".into());
+    }
+    let mismatches = run.mismatches();
+    if mismatches.is_empty() {
+        return Ok(());
+    }
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        return run.bless().map_err(|e| format!("cannot update {}: {e}", case.display()).into());
+    }
+    let report: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
+    Err(format!("{}\n(run with UPDATE_GOLDEN=1 to accept)", report.join("\n")).into())
+}
+
 /// Every resource the package generates is valid for each release it targets.
 fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
     let loaded = package::load(dir, None).map_err(|e| e.to_string())?;
@@ -321,6 +342,11 @@ fn every_code_has_a_case() -> Result<(), Failed> {
                 &std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default(),
             );
         }
+    }
+    for case in golden::find_lint_cases(&workspace().join("golden").join("lint")).map_err(|e| e.to_string())? {
+        rendered.push_str(
+            &std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default(),
+        );
     }
     // `meshc envoy validate` reports on raw Envoy files; its corpus counts too.
     for file in corpus_files() {

@@ -27,7 +27,10 @@ struct Cli {
 enum Command {
     /// Check packages and print every diagnostic.
     Check {
-        /// Package directories or files (default: the current directory).
+        /// Package directories or files (default: the current directory), and Kubernetes
+        /// YAML files or directories of them (Telemetry, WasmPlugin and EnvoyFilter are
+        /// checked, other kinds passed over), checked with the settings of the package
+        /// they sit in, if any, else against every supported Istio release.
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -321,7 +324,17 @@ fn summary(diagnostics: &[Diagnostic]) -> Option<String> {
 }
 
 fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckOutcome, Failure> {
-    let packages = package::load_all(&default_paths(paths))?;
+    // Kubernetes YAML is checked as one set; everything else names packages.
+    let (yaml, package_paths): (Vec<PathBuf>, Vec<PathBuf>) =
+        paths.iter().cloned().partition(|p| package::is_resource_path(p));
+    let mut packages = if package_paths.is_empty() && !yaml.is_empty() {
+        Vec::new()
+    } else {
+        package::load_all(&default_paths(&package_paths))?
+    };
+    if !yaml.is_empty() {
+        packages.push(package::load_resources(&yaml)?);
+    }
     let mut any_error = false;
     let mut analyses = Vec::new();
     let mut all_json: Vec<serde_json::Value> = Vec::new();

@@ -570,3 +570,35 @@ fn check_writes_sarif_and_github_annotations() {
         stdout(&github)
     );
 }
+
+#[test]
+fn check_lints_kubernetes_yaml_beside_packages() {
+    let dir = package("lint_yaml", "package demo\n");
+    write(
+        &dir.join("manifests/filters.yaml"),
+        "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata:\n  name: timeouts\n  namespace: payments\nspec:\n  configPatches:\n  - applyTo: CLUSTER\n    patch:\n      operation: MERGE\n      value:\n        conect_timeout: 1s\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: payments\n",
+    );
+    // A YAML file and a package in one run: both are checked, the YAML file at its lines.
+    let output = meshc(&["check", "manifests/filters.yaml", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("error[E0501]: `envoy.config.cluster.v3.Cluster` has no field `conect_timeout`"), "{text}");
+    assert!(text.contains("manifests/filters.yaml:12:9"), "{text}");
+    assert!(text.contains("did you mean `connect_timeout`?"), "{text}");
+    assert!(text.contains("note[N0112]: meshc does not check `Service` documents"), "{text}");
+
+    // A directory of YAML with no .mesh file is YAML too; JSON output carries the code and line.
+    let output = meshc(&["check", "manifests", "--format", "json"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let codes: Vec<&str> = json.as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["E0501", "N0112"]);
+
+    // Fixed, it passes with the note only.
+    write(
+        &dir.join("manifests/filters.yaml"),
+        "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata:\n  name: timeouts\n  namespace: payments\nspec:\n  configPatches:\n  - applyTo: CLUSTER\n    patch:\n      operation: MERGE\n      value:\n        connect_timeout: 1s\n",
+    );
+    let output = meshc(&["check", "manifests"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

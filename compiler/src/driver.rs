@@ -75,7 +75,11 @@ pub fn analyze(db: &SourceDb, assets: &dyn Assets) -> Analysis {
             // Without a manifest there is nowhere to point; the first package file
             // (or an empty span of file 0) carries the diagnostic.
             let anchor = db.iter().find(|(_, f)| f.kind == SourceKind::Package).map(|(id, _)| id).unwrap_or(FileId(0));
-            if !db.is_empty() {
+            // Kubernetes YAML alone needs no manifest: it is checked against every
+            // supported release.
+            let only_yaml = db.iter().any(|(_, f)| f.kind == SourceKind::Resources)
+                && !db.iter().any(|(_, f)| f.kind == SourceKind::Package);
+            if !db.is_empty() && !only_yaml {
                 diagnostics.push(
                     Diagnostic::new(codes::MISSING_MANIFEST, Span::new(anchor, 0, 0), "this package has no mesh.toml")
                         .with_help(
@@ -86,7 +90,14 @@ pub fn analyze(db: &SourceDb, assets: &dyn Assets) -> Analysis {
             None
         }
     };
-    let targets = crate::manifest::targets(manifest.as_ref());
+    // Kubernetes YAML checked without a manifest is checked against every supported
+    // release: meshc cannot know which one the cluster runs.
+    let yaml_without_manifest = manifest.is_none() && db.iter().any(|(_, f)| f.kind == SourceKind::Resources);
+    let targets = if yaml_without_manifest {
+        crate::versions::Targets::new(crate::versions::ISTIO_RELEASES.iter().collect(), [])
+    } else {
+        crate::manifest::targets(manifest.as_ref())
+    };
 
     let mut files = Vec::new();
     for (id, file) in db.iter() {

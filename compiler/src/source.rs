@@ -17,6 +17,9 @@ pub enum SourceKind {
     /// The cluster's MeshConfig that `mesh.toml` names (`mesh_config`), in any of the
     /// forms it comes in (MeshConfig, the `istio` ConfigMap, IstioOperator, Helm values).
     MeshConfig,
+    /// Kubernetes YAML given to `meshc check` to lint: its Telemetry, WasmPlugin and
+    /// EnvoyFilter documents are read into the model and checked, never emitted.
+    Resources,
     /// A file outside the grammar that a package refers to (a Lua script, a golden file).
     Other,
 }

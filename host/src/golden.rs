@@ -77,6 +77,39 @@ pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> Result<CaseRun,
     Ok(CaseRun { dir: dir.to_path_buf(), actual, expected, has_errors })
 }
 
+/// Runs one lint case: the Kubernetes YAML files of `dir` checked as `meshc check`
+/// checks them (with the case's `mesh.toml`, when it has one), whose diagnostics as a
+/// person reads them are the case's only output.
+pub fn run_lint_case(dir: &Path) -> Result<CaseRun, HostError> {
+    let loaded = package::load_resources(&[dir.to_path_buf()])?;
+    let analysis = loaded.analyze();
+    let mut actual = BTreeMap::new();
+    let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+    if !diagnostics.is_empty() {
+        let mut db = loaded.db.clone();
+        relativize_paths(&mut db, dir);
+        actual.insert(DIAGNOSTICS_FILE.to_string(), render::render_plain(&db, &diagnostics));
+    }
+    let expected = read_tree(&dir.join(EXPECTED_DIR))?;
+    Ok(CaseRun { dir: dir.to_path_buf(), actual, expected, has_errors: analysis.has_errors() })
+}
+
+/// The lint cases below `dir`: its subdirectories that hold YAML files.
+pub fn find_lint_cases(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut cases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error(dir))? {
+        let path = entry.map_err(read_error(dir))?.path();
+        if path.is_dir() && package::is_resource_path(&path) {
+            cases.push(path);
+        }
+    }
+    cases.sort();
+    Ok(cases)
+}
+
 fn relativize_paths(db: &mut meshc_compiler::source::SourceDb, dir: &Path) {
     let prefix = package::display(dir);
     db.map_paths(|path| {

@@ -89,6 +89,20 @@ pub fn module_name(root: &Path, file: &Path) -> Option<String> {
 /// to where the user pointed.
 pub fn load(root: &Path, manifest_fallback: Option<&Path>) -> Result<LoadedPackage, HostError> {
     let mut db = SourceDb::with_stdlib();
+    add_manifest(&mut db, root, manifest_fallback)?;
+    for file in package_files(root)? {
+        let bytes = std::fs::read(&file).map_err(read_error(&file))?;
+        let id = db.add_bytes(display(&file), bytes, SourceKind::Package);
+        if let Some(module) = module_name(root, &file) {
+            db.set_module(id, module);
+        }
+    }
+    Ok(LoadedPackage { root: root.to_path_buf(), db })
+}
+
+/// Adds the package's `mesh.toml` (or `manifest_fallback`) to `db`, with the cluster's
+/// MeshConfig it names.
+fn add_manifest(db: &mut SourceDb, root: &Path, manifest_fallback: Option<&Path>) -> Result<(), HostError> {
     let manifest = root.join(MANIFEST);
     // A `mesh.toml` that is a directory is a mistake to name, not a missing manifest.
     if manifest.exists() && !manifest.is_file() {
@@ -108,14 +122,7 @@ pub fn load(root: &Path, manifest_fallback: Option<&Path>) -> Result<LoadedPacka
             }
         }
     }
-    for file in package_files(root)? {
-        let bytes = std::fs::read(&file).map_err(read_error(&file))?;
-        let id = db.add_bytes(display(&file), bytes, SourceKind::Package);
-        if let Some(module) = module_name(root, &file) {
-            db.set_module(id, module);
-        }
-    }
-    Ok(LoadedPackage { root: root.to_path_buf(), db })
+    Ok(())
 }
 
 /// Loads each package named by `paths` once (two paths in one package are one
@@ -129,6 +136,52 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedPackage>, HostError> {
         }
     }
     roots.iter().map(|root| load(root, None)).collect()
+}
+
+/// Whether a YAML file by its name: `.yaml` or `.yml`.
+pub fn is_yaml_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+/// Whether `meshc check` reads a path as Kubernetes YAML rather than as a package: a
+/// YAML file, or a directory with YAML files below it and no `.mesh` file (it may hold
+/// a `mesh.toml` whose settings the YAML is checked with).
+pub fn is_resource_path(path: &Path) -> bool {
+    if path.is_file() {
+        return is_yaml_file(path);
+    }
+    if !path.is_dir() {
+        return false;
+    }
+    let Ok(files) = Walk::ALL_FILES.files(path) else { return false };
+    !files.iter().any(|f| f.extension().is_some_and(|e| e == "mesh")) && files.iter().any(|f| is_yaml_file(f))
+}
+
+/// Reads Kubernetes YAML for `meshc check`: the given files and the YAML files below the
+/// given directories, with the manifest of the package the first of them sits in (its
+/// releases, providers, MeshConfig and policy), when there is one.
+pub fn load_resources(paths: &[PathBuf]) -> Result<LoadedPackage, HostError> {
+    let first = paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
+    std::fs::metadata(first).map_err(read_error(first))?;
+    let root = document_package_root(first);
+    // Only the package's settings apply: its declarations are not what was asked about.
+    let mut loaded = LoadedPackage { root: root.clone(), db: SourceDb::with_stdlib() };
+    add_manifest(&mut loaded.db, &root, None)?;
+    let mut files = Vec::new();
+    for path in paths {
+        std::fs::metadata(path).map_err(read_error(path))?;
+        if path.is_dir() {
+            files.extend(Walk::ALL_FILES.files(path)?.into_iter().filter(|f| is_yaml_file(f)));
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.dedup();
+    for file in files {
+        let bytes = std::fs::read(&file).map_err(read_error(&file))?;
+        loaded.db.add_bytes(display(&file), bytes, SourceKind::Resources);
+    }
+    Ok(loaded)
 }
 
 /// A path as diagnostics show it: relative to the working directory when it is below it.

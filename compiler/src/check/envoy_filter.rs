@@ -408,7 +408,7 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
 
 /// Istio rejects a match of one object class on an applyTo of another, and applies a
 /// sub-filter match without a filter to nothing.
-fn check_match_fits(
+pub(super) fn check_match_fits(
     ctx: &mut Ctx,
     apply: &str,
     object_match: &m::EnvoyConfigObjectMatch,
@@ -537,7 +537,7 @@ fn check_match_fits(
 }
 
 /// The message and extension category of the filters an applyTo patches.
-fn filter_kind(apply: &str) -> Option<(&'static str, &'static str)> {
+pub(super) fn filter_kind(apply: &str) -> Option<(&'static str, &'static str)> {
     match apply {
         "HTTP_FILTER" => {
             Some(("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter", "envoy.filters.http"))
@@ -897,7 +897,7 @@ fn route_match(ctx: &mut Ctx, body: &[Stmt], ok: &mut bool) -> Option<m::RouteCo
 
 /// A `proxy_version` regex must compile (Istio uses Go's RE2 syntax, which the regex
 /// crate shares) and match a proxy of at least one targeted Istio release.
-fn check_proxy_version(ctx: &mut Ctx, pattern: &str, span: Span) -> bool {
+pub(super) fn check_proxy_version(ctx: &mut Ctx, pattern: &str, span: Span) -> bool {
     let regex = match regex::Regex::new(pattern) {
         Ok(regex) => regex,
         Err(error) => {

@@ -8,6 +8,7 @@ pub(crate) mod cel;
 mod common;
 pub(crate) mod envoy_filter;
 mod istio_semantics;
+mod kube_yaml;
 pub(crate) mod mesh_config;
 mod providers;
 pub(crate) mod proxy;
@@ -240,15 +241,28 @@ pub(crate) fn check_package(
         }
         diagnostics.push(diagnostic);
     }
+    // Kubernetes YAML given to check: read into the model and checked as declarations are.
+    let (linted, found) = kube_yaml::check_resource_files(db, &new_ctx);
+    diagnostics.extend(found);
     let standard_metrics = symbols.metrics.values().cloned().collect();
-    let lowered = Lowered {
+    let mut lowered = Lowered {
         resources: generated,
         proxies,
         smokes: checked_smokes,
         standard_metrics,
         default_providers: default_providers.unwrap_or_default(),
+        linted: Vec::new(),
     };
-    diagnostics.extend(istio_semantics::check_envoy_filters(&lowered, targets));
+    if linted.is_empty() {
+        diagnostics.extend(istio_semantics::check_envoy_filters(&lowered, targets));
+    } else {
+        // The release checks see the YAML's resources beside the declarations', so that
+        // a patch anchored on a WasmPlugin of another file is judged with it in view.
+        lowered.linted = linted;
+        let mut together = lowered.clone();
+        together.resources.extend(together.linted.drain(..));
+        diagnostics.extend(istio_semantics::check_envoy_filters(&together, targets));
+    }
     (lowered, diagnostics)
 }
 

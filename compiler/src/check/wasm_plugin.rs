@@ -272,7 +272,7 @@ fn check_url(ctx: &mut Ctx, url: &str, span: Span) -> bool {
 }
 
 /// Warns (or, under `require_pinned_images`, errors) when a remote image can change under the package.
-fn check_pinned(ctx: &mut Ctx, spec: &m::WasmPluginSpec, span: Span) {
+pub(super) fn check_pinned(ctx: &mut Ctx, spec: &m::WasmPluginSpec, span: Span) {
     let remote = !spec.url.starts_with("file://");
     let pinned = spec.sha256.is_some() || spec.url.contains("@sha256:");
     if !remote || pinned {

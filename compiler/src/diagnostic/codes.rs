@@ -2,7 +2,7 @@
 //!
 //! A code is stable once released: tests, CI filters and editor settings refer to it.
 //! Each code is documented exactly once, here; `meshc explain CODE` prints that text.
-//! Codes starting with `E` are errors, `W` warnings.
+//! Codes starting with `E` are errors, `W` warnings, `N` notes.
 
 use super::Severity;
 
@@ -12,7 +12,11 @@ pub struct Code(pub &'static str);
 
 impl Code {
     pub fn severity(self) -> Severity {
-        if self.0.starts_with('W') { Severity::Warning } else { Severity::Error }
+        match self.0.as_bytes().first() {
+            Some(b'W') => Severity::Warning,
+            Some(b'N') => Severity::Note,
+            _ => Severity::Error,
+        }
     }
 
     pub fn info(self) -> Option<&'static CodeInfo> {
@@ -99,6 +103,29 @@ meshc checks against; they are part of the embedded standard library and cannot 
 declared by a package.";
 
     // Package, manifest and names: E02xx.
+    INVALID_RESOURCE_YAML = "E0110", "invalid Kubernetes YAML",
+"A YAML file given to `meshc check` does not parse as YAML. The documents before the
+mistake are still checked; the rest of the file is not, because a YAML parser cannot
+know where the broken document ends.";
+    NOT_A_RESOURCE = "E0111", "not a Kubernetes object",
+"A document of a YAML file given to `meshc check` is not a Kubernetes object: it is not
+a mapping, or it lacks `apiVersion`, `kind` or `metadata.name`, or its `apiVersion`
+names another API group than the kind's. The API server rejects such a document:
+
+    apiVersion: networking.istio.io/v1alpha3
+    kind: Telemetry          # Telemetry is telemetry.istio.io/v1
+    metadata:
+      name: mesh-default";
+    KIND_NOT_CHECKED = "N0112", "kind not checked",
+"A YAML file given to `meshc check` holds a document of a kind meshc does not check
+(a Deployment, a VirtualService). meshc checks Telemetry, WasmPlugin and EnvoyFilter;
+other documents are passed over with this note, so that a directory of manifests can
+be checked as it is.";
+    UNREADABLE_RESOURCE = "E0113", "resource cannot be read",
+"A Telemetry, WasmPlugin or EnvoyFilter document has a value of a shape its CRD does not
+allow (a list where an object belongs, a string where a number belongs), so meshc
+cannot read it as that resource and checks nothing else in it. The message names what
+did not fit.";
     MISSING_MANIFEST = "E0200", "missing mesh.toml",
 "A package is a directory with a `mesh.toml`. meshc looked for it in the directory
 given on the command line (or the directory of the given file) and its parents.

@@ -72,6 +72,25 @@ pub fn check_message(
     report_by_version(found, &names)
 }
 
+/// Checks `fields` as a message of type `type_name` read from Kubernetes YAML (an
+/// EnvoyFilter patch value), which istiod converts with protobuf's JSON rules and so
+/// accepts their loose forms, in every Envoy build the package targets.
+pub fn check_message_as_proto_json(
+    targets: &Targets,
+    type_name: &str,
+    type_span: Span,
+    fields: &[Member],
+    completeness: Completeness,
+) -> Vec<Diagnostic> {
+    let envoys = targets.envoy_versions();
+    let found =
+        check_each_version(&envoys, type_name, type_span, fields, completeness, Strictness::ProtoJson, &[], |v| {
+            targets.label(v)
+        });
+    let names: Vec<String> = envoys.iter().map(|v| targets.label(v)).collect();
+    report_by_version(found, &names)
+}
+
 /// Whether `type_name` is a message of some targeted Envoy build.
 pub fn is_message(targets: &Targets, type_name: &str) -> bool {
     targets

@@ -7,11 +7,11 @@
 //! produces from its own tables.
 
 use super::node::Node;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Resource {
     Telemetry(Telemetry),
@@ -45,7 +45,8 @@ impl Resource {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ObjectMeta {
     pub name: String,
     pub namespace: String,
@@ -55,13 +56,15 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PolicyTargetReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -73,13 +76,15 @@ pub struct PolicyTargetReference {
 
 // -- Telemetry (telemetry.istio.io/v1) ------------------------------------------------
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Telemetry {
     pub metadata: ObjectMeta,
     pub spec: TelemetrySpec,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetrySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +99,7 @@ pub struct TelemetrySpec {
     pub access_logging: Vec<AccessLogging>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WorkloadMode {
     ClientAndServer,
@@ -102,12 +107,14 @@ pub enum WorkloadMode {
     Server,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderRef {
     pub name: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Tracing {
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
@@ -128,14 +135,16 @@ pub struct Tracing {
     pub disable_context_propagation: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TracingSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkloadMode>,
 }
 
 /// One of `literal`, `environment`, `header` or `formatter` is set.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CustomTag {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<LiteralTag>,
@@ -147,12 +156,14 @@ pub struct CustomTag {
     pub formatter: Option<FormatterTag>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LiteralTag {
     pub value: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentTag {
     pub name: String,
@@ -160,7 +171,8 @@ pub struct EnvironmentTag {
     pub default_value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestHeaderTag {
     pub name: String,
@@ -168,12 +180,14 @@ pub struct RequestHeaderTag {
     pub default_value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FormatterTag {
     pub value: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Metrics {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -184,7 +198,8 @@ pub struct Metrics {
     pub reporting_interval: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsOverrides {
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
@@ -196,7 +211,8 @@ pub struct MetricsOverrides {
 }
 
 /// `metric` or `customMetric` (or neither, meaning all metrics), and a mode.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,14 +223,15 @@ pub struct MetricSelector {
     pub mode: Option<WorkloadMode>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TagOperation {
     Upsert,
     Remove,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TagOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<TagOperation>,
@@ -226,7 +243,8 @@ pub struct TagOverride {
     pub value_source: Option<super::TagSource>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AccessLogging {
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
     pub match_: Option<AccessLogSelector>,
@@ -238,26 +256,30 @@ pub struct AccessLogging {
     pub filter: Option<AccessLogFilter>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AccessLogSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkloadMode>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AccessLogFilter {
     pub expression: String,
 }
 
 // -- WasmPlugin (extensions.istio.io/v1alpha1) ----------------------------------------
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WasmPlugin {
     pub metadata: ObjectMeta,
     pub spec: WasmPluginSpec,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmPluginSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,13 +313,15 @@ pub struct WasmPluginSpec {
     pub type_: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct VmConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
@@ -307,7 +331,8 @@ pub struct EnvVar {
     pub value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WasmPluginTrafficSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
@@ -315,20 +340,23 @@ pub struct WasmPluginTrafficSelector {
     pub ports: Vec<PortSelector>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PortSelector {
     pub number: u32,
 }
 
 // -- EnvoyFilter (networking.istio.io/v1alpha3) ---------------------------------------
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EnvoyFilter {
     pub metadata: ObjectMeta,
     pub spec: EnvoyFilterSpec,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvoyFilterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -341,12 +369,14 @@ pub struct EnvoyFilterSpec {
     pub priority: Option<i32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EnvoyFilterWorkloadSelector {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvoyConfigObjectPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,7 +388,8 @@ pub struct EnvoyConfigObjectPatch {
 }
 
 /// `context`, `proxy`, and at most one of `listener`, `routeConfiguration`, `cluster`, `waypoint`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvoyConfigObjectMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,7 +406,8 @@ pub struct EnvoyConfigObjectMatch {
     pub waypoint: Option<WaypointMatch>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -384,7 +416,8 @@ pub struct ProxyMatch {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,7 +432,8 @@ pub struct ListenerMatch {
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct FilterChainMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -419,7 +453,8 @@ pub struct FilterChainMatch {
     pub transport_socket: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct FilterMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -428,13 +463,15 @@ pub struct FilterMatch {
     pub sub_filter: Option<SubFilterMatch>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SubFilterMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteConfigurationMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -449,7 +486,8 @@ pub struct RouteConfigurationMatch {
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualHostMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -460,7 +498,8 @@ pub struct VirtualHostMatch {
     pub route: Option<RouteMatch>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RouteMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -468,7 +507,8 @@ pub struct RouteMatch {
     pub action: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -482,7 +522,8 @@ pub struct ClusterMatch {
 }
 
 /// Only in Istio 1.29 and later, with `context: WAYPOINT`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct WaypointMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -493,18 +534,21 @@ pub struct WaypointMatch {
     pub port_number: Option<u32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WaypointRouteMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct Patch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read from a YAML document by the reader of Kubernetes YAML, with its spans.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub value: Option<Node>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_class: Option<String>,

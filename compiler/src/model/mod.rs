@@ -137,6 +137,9 @@ pub struct Lowered {
     /// MeshConfig's `defaultProviders`: the cluster's, when mesh.toml names its
     /// MeshConfig, and a Helm install's otherwise.
     pub default_providers: DefaultProviders,
+    /// The resources of the Kubernetes YAML files given to `meshc check`: checked like
+    /// the package's own, never emitted.
+    pub linted: Vec<Generated>,
 }
 
 /// The providers of each signal that apply where no Telemetry names one (MeshConfig
