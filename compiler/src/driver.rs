@@ -117,6 +117,19 @@ pub fn analyze(db: &SourceDb, assets: &dyn Assets) -> Analysis {
 
     let (lowered, check_diagnostics) = check::check_package(db, manifest.as_ref(), &targets, &files);
     diagnostics.extend(check_diagnostics);
+    // The rules in force, over the package's resources and the YAML checked with it.
+    diagnostics.extend(crate::policy::evaluate(&lowered, manifest.as_ref(), &targets));
+    let superseded: Vec<codes::Code> = crate::policy::SUPERSEDED
+        .iter()
+        .filter(|(rule, _)| {
+            lowered.rules.iter().any(|r| r.name == *rule && r.module.starts_with("std."))
+                || manifest
+                    .as_ref()
+                    .is_some_and(|m| m.rule_severities.iter().any(|(n, s)| n.value == *rule && s.value == "off"))
+        })
+        .map(|(_, code)| *code)
+        .collect();
+    diagnostics.retain(|d| !superseded.contains(&d.code));
 
     let package = envoy_target::Package { manifest: manifest.as_ref(), lowered: &lowered, assets };
     let (bootstraps, bootstrap_diagnostics) = envoy_target::bootstraps(package, &targets);

@@ -28,6 +28,7 @@ pub mod ide;
 pub mod istio_release;
 pub mod manifest;
 pub mod model;
+pub mod policy;
 pub mod source;
 pub mod span;
 pub(crate) mod stdlib;

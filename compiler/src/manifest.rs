@@ -68,6 +68,9 @@ pub struct Manifest {
     /// The cluster's MeshConfig file, relative to the package, when given.
     pub mesh_config: Option<Spanned<String>>,
     pub require_pinned_images: bool,
+    /// `[policy.rules]`: the severity each named rule takes in this package (`deny`,
+    /// `warn` or `off`), overriding the rule's own.
+    pub rule_severities: Vec<(Spanned<String>, Spanned<String>)>,
     /// The declared providers in name order, followed by the built-in ones that the
     /// manifest does not redefine.
     pub providers: Vec<ProviderDecl>,
@@ -97,7 +100,7 @@ impl Manifest {
 
 const TOP_KEYS: &[&str] = &["package", "policy", "providers"];
 const PACKAGE_KEYS: &[&str] = &["name", "istio", "envoy", "root_namespace", "mesh_config"];
-const POLICY_KEYS: &[&str] = &["require_pinned_images"];
+const POLICY_KEYS: &[&str] = &["require_pinned_images", "rules"];
 /// MeshConfig's `rootNamespace` when the manifest does not set one.
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
 
@@ -336,6 +339,7 @@ pub fn parse_manifest(text: &str, file: FileId) -> (Option<Manifest>, Vec<Diagno
 
     let mut package = None;
     let mut require_pinned_images = false;
+    let mut rule_severities = Vec::new();
     let mut providers: Vec<ProviderDecl> = Vec::new();
     for (key, value) in root.get_ref().iter() {
         match key.get_ref().as_ref() {
@@ -346,7 +350,7 @@ pub fn parse_manifest(text: &str, file: FileId) -> (Option<Manifest>, Vec<Diagno
             }
             "policy" => {
                 if let Some(table) = reader.table(value, "[policy]") {
-                    require_pinned_images = read_policy(&mut reader, table);
+                    (require_pinned_images, rule_severities) = read_policy(&mut reader, table);
                 }
             }
             "providers" => {
@@ -389,6 +393,7 @@ pub fn parse_manifest(text: &str, file: FileId) -> (Option<Manifest>, Vec<Diagno
             .unwrap_or_else(|| Spanned { value: DEFAULT_ROOT_NAMESPACE.to_string(), span: whole }),
         mesh_config: package.mesh_config,
         require_pinned_images,
+        rule_severities,
         providers,
     });
     (manifest, finish(text, reader.diagnostics))
@@ -537,18 +542,46 @@ fn check_envoy(reader: &mut Reader, version: &Spanned<String>) {
     reader.report(Kind::Value, diagnostic);
 }
 
-fn read_policy(reader: &mut Reader, table: &DeTable) -> bool {
+/// The severities a rule can be given in `[policy.rules]`.
+pub const RULE_SEVERITIES: &[&str] = &["deny", "warn", "off"];
+
+/// `[policy]`: whether unpinned images are errors, and the rules' severities.
+type PolicySettings = (bool, Vec<(Spanned<String>, Spanned<String>)>);
+
+fn read_policy(reader: &mut Reader, table: &DeTable) -> PolicySettings {
     let mut require_pinned_images = false;
+    let mut rule_severities = Vec::new();
     for (key, value) in table.iter() {
         match key.get_ref().as_ref() {
             "require_pinned_images" => match value.get_ref() {
                 DeValue::Boolean(b) => require_pinned_images = *b,
                 _ => reader.wrong_type(value, "`require_pinned_images`", "true or false"),
             },
+            "rules" => {
+                let Some(rules) = reader.table(value, "[policy.rules]") else { continue };
+                for (rule, severity) in rules.iter() {
+                    let name = Spanned { value: rule.get_ref().to_string(), span: reader.span(rule.span()) };
+                    let Some(text) = reader.string(severity, "a rule's severity") else { continue };
+                    let (text, span) = (text.value, text.span);
+                    if !RULE_SEVERITIES.contains(&text.as_str()) {
+                        let mut diagnostic = Diagnostic::new(
+                            codes::INVALID_MANIFEST,
+                            span,
+                            format!("`{text}` is not a rule severity; use \"deny\", \"warn\" or \"off\""),
+                        );
+                        if let Some(suggestion) = did_you_mean(&text, RULE_SEVERITIES.iter().copied()) {
+                            diagnostic = diagnostic.with_did_you_mean(span, &format!("\"{suggestion}\""));
+                        }
+                        reader.report(Kind::Value, diagnostic);
+                        continue;
+                    }
+                    rule_severities.push((name, Spanned { value: text, span }));
+                }
+            }
             _ => reader.unknown_key(key, POLICY_KEYS, "[policy]"),
         }
     }
-    require_pinned_images
+    (require_pinned_images, rule_severities)
 }
 
 fn read_providers(reader: &mut Reader, table: &DeTable) -> Vec<ProviderDecl> {

@@ -12,10 +12,11 @@ pub(crate) static MODULES: &[(&str, &str)] = &[
     ("std/metrics.mesh", include_str!("../../stdlib/metrics.mesh")),
     ("std/providers.mesh", include_str!("../../stdlib/providers.mesh")),
     ("std/filters.mesh", include_str!("../../stdlib/filters.mesh")),
+    ("std/policy/recommended.mesh", include_str!("../../stdlib/policy/recommended.mesh")),
 ];
 
 /// The module name (`std.filters`) of a stdlib path (`std/filters.mesh`).
 pub(crate) fn module_name(path: &str) -> Option<String> {
     let stem = path.strip_prefix("std/")?.strip_suffix(".mesh")?;
-    Some(format!("std.{stem}"))
+    Some(format!("std.{}", stem.replace('/', ".")))
 }

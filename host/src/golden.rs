@@ -81,7 +81,13 @@ pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> Result<CaseRun,
 /// checks them (with the case's `mesh.toml`, when it has one), whose diagnostics as a
 /// person reads them are the case's only output.
 pub fn run_lint_case(dir: &Path) -> Result<CaseRun, HostError> {
-    let loaded = package::load_resources(&[dir.to_path_buf()])?;
+    let skip = |path: &Path, _| path.file_name().is_some_and(|n| n == EXPECTED_DIR);
+    let yaml: Vec<PathBuf> = (Walk { extension: None, skip_dir: &skip })
+        .files(dir)?
+        .into_iter()
+        .filter(|f| package::is_yaml_file(f))
+        .collect();
+    let loaded = package::load_resources(&yaml)?;
     let analysis = loaded.analyze();
     let mut actual = BTreeMap::new();
     let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
@@ -94,7 +100,8 @@ pub fn run_lint_case(dir: &Path) -> Result<CaseRun, HostError> {
     Ok(CaseRun { dir: dir.to_path_buf(), actual, expected, has_errors: analysis.has_errors() })
 }
 
-/// The lint cases below `dir`: its subdirectories that hold YAML files.
+/// The lint cases below `dir`: its subdirectories that hold YAML files (and, when
+/// the YAML is checked with a package's rules, the package).
 pub fn find_lint_cases(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
     if !dir.is_dir() {
         return Ok(Vec::new());
@@ -102,7 +109,7 @@ pub fn find_lint_cases(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
     let mut cases = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_error(dir))? {
         let path = entry.map_err(read_error(dir))?.path();
-        if path.is_dir() && package::is_resource_path(&path) {
+        if path.is_dir() && Walk::ALL_FILES.files(&path)?.iter().any(|f| package::is_yaml_file(f)) {
             cases.push(path);
         }
     }

@@ -158,15 +158,18 @@ pub fn is_resource_path(path: &Path) -> bool {
 }
 
 /// Reads Kubernetes YAML for `meshc check`: the given files and the YAML files below the
-/// given directories, with the manifest of the package the first of them sits in (its
-/// releases, providers, MeshConfig and policy), when there is one.
+/// given directories, together with the package the first of them sits in, when there
+/// is one: its settings (releases, providers, MeshConfig) and its rules apply to the
+/// YAML, and its declarations are checked with it.
 pub fn load_resources(paths: &[PathBuf]) -> Result<LoadedPackage, HostError> {
     let first = paths.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
     std::fs::metadata(first).map_err(read_error(first))?;
     let root = document_package_root(first);
-    // Only the package's settings apply: its declarations are not what was asked about.
-    let mut loaded = LoadedPackage { root: root.clone(), db: SourceDb::with_stdlib() };
-    add_manifest(&mut loaded.db, &root, None)?;
+    let mut loaded = if root.join(MANIFEST).is_file() {
+        load(&root, None)?
+    } else {
+        LoadedPackage { root: root.clone(), db: SourceDb::with_stdlib() }
+    };
     let mut files = Vec::new();
     for path in paths {
         std::fs::metadata(path).map_err(read_error(path))?;

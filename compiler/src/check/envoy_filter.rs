@@ -14,7 +14,7 @@ use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::versions::Feature;
 
-pub(crate) const SETTINGS: &[&str] = &["priority", "labels", "annotations"];
+pub(crate) const SETTINGS: &[&str] = &["priority", "labels", "annotations", "waive"];
 pub(crate) const PATCH_SETTINGS: &[&str] = &["operation", "filter_class"];
 pub(crate) const MATCH_SETTINGS: &[&str] =
     &["context", "proxy", "listener", "route_configuration", "cluster", "waypoint"];
@@ -79,7 +79,8 @@ fn is_filter(apply_to: &str) -> bool {
 pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::EnvoyFilter> {
     let settings = Settings::collect(ctx, &decl.body, SETTINGS, "an envoy_filter");
     let labels = metadata_map(ctx, &settings, "labels");
-    let annotations = metadata_map(ctx, &settings, "annotations");
+    let mut annotations = metadata_map(ctx, &settings, "annotations");
+    annotations.extend(super::policy::waivers(ctx, &settings));
     let mut ok = true;
     let mut spec = m::EnvoyFilterSpec::default();
     if let Some(value) = settings.value(ctx, "priority") {

@@ -184,7 +184,7 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
     }
     let mut spans = SpanIndex::default();
     record_spans(&mut spans, "", document);
-    Some(Generated { resource, origin: name_span, spans })
+    Some(Generated { resource, origin: name_span, spans, document: Some(document.to_json()) })
 }
 
 /// serde's message without its line and column, which count in the JSON copy, not in

@@ -10,6 +10,7 @@ pub(crate) mod envoy_filter;
 mod istio_semantics;
 mod kube_yaml;
 pub(crate) mod mesh_config;
+pub(crate) mod policy;
 mod providers;
 pub(crate) mod proxy;
 pub(crate) mod symbols;
@@ -74,6 +75,21 @@ pub(crate) fn check_package(
     let mut telemetry_scopes: HashMap<String, Span> = HashMap::new();
     let mut proxies: Vec<ProxyDecl> = Vec::new();
     let mut smokes: Vec<(SmokeScenario, Option<Span>)> = Vec::new();
+    let mut rules: Vec<crate::model::policy::Rule> = Vec::new();
+    // Modules that declare rules: importing one puts its rules in force, which is a use.
+    let rule_modules: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            f.ast.items.iter().any(|i| matches!(&i.kind, ItemKind::Resource(d) if d.kind == ResourceKind::Rule))
+        })
+        .filter_map(|f| {
+            let source = db.get(f.file);
+            match source.kind {
+                SourceKind::Stdlib => crate::stdlib::module_name(&source.path),
+                _ => None,
+            }
+        })
+        .collect();
     // Proxy and smoke names, which share one namespace each within the package.
     let mut target_names: HashMap<(ResourceKind, String), Span> = HashMap::new();
 
@@ -97,8 +113,10 @@ pub(crate) fn check_package(
         }
         if let Some(imports) = symbols.imports.get(&parsed.file) {
             let used = usage::referenced_roots(&parsed.ast);
-            let mut unused: Vec<(&String, &(String, Span))> =
-                imports.iter().filter(|(alias, _)| !used.contains(*alias)).collect();
+            let mut unused: Vec<(&String, &(String, Span))> = imports
+                .iter()
+                .filter(|(alias, (module, _))| !used.contains(*alias) && !rule_modules.contains(module))
+                .collect();
             unused.sort_by_key(|(_, (_, span))| span.start);
             for (alias, (module, span)) in unused {
                 diagnostics.push(
@@ -130,6 +148,23 @@ pub(crate) fn check_package(
                             .with_did_you_mean(path.span, expected),
                         );
                     }
+                }
+                ItemKind::Resource(decl) if decl.kind == ResourceKind::Rule => {
+                    let mut ctx = new_ctx(parsed.file);
+                    let module = package_name.unwrap_or("the package");
+                    if let Some(previous) = rules.iter().find(|r| r.name == decl.name.name) {
+                        ctx.report(
+                            Diagnostic::new(
+                                codes::DUPLICATE_NAME,
+                                decl.name.span,
+                                format!("the rule `{}` is declared twice", decl.name.name),
+                            )
+                            .with_secondary(previous.origin, "first declared here"),
+                        );
+                    } else if let Some(rule) = policy::lower_rule(&mut ctx, decl, module, &item.docs) {
+                        rules.push(rule);
+                    }
+                    diagnostics.append(&mut ctx.diagnostics);
                 }
                 ItemKind::Resource(decl) if matches!(decl.kind, ResourceKind::Proxy | ResourceKind::Smoke) => {
                     let mut ctx = new_ctx(parsed.file);
@@ -216,7 +251,7 @@ pub(crate) fn check_package(
                             telemetry_scopes.insert(key, decl.name.span);
                         }
                     }
-                    generated.push(Generated { resource, origin: decl.name.span, spans });
+                    generated.push(Generated { resource, origin: decl.name.span, spans, document: None });
                 }
                 _ => {}
             }
@@ -241,6 +276,33 @@ pub(crate) fn check_package(
         }
         diagnostics.push(diagnostic);
     }
+    // The rules of the stdlib modules the package imports.
+    let imported: std::collections::HashSet<&String> =
+        symbols.imports.values().flat_map(|aliases| aliases.values().map(|(module, _)| module)).collect();
+    for parsed in files {
+        let source = db.get(parsed.file);
+        if source.kind != SourceKind::Stdlib {
+            continue;
+        }
+        let Some(module) = crate::stdlib::module_name(&source.path) else { continue };
+        if !imported.contains(&module) {
+            continue;
+        }
+        for item in &parsed.ast.items {
+            if let ItemKind::Resource(decl) = &item.kind
+                && decl.kind == ResourceKind::Rule
+            {
+                let mut ctx = new_ctx(parsed.file);
+                if let Some(rule) = policy::lower_rule(&mut ctx, decl, &module, &item.docs) {
+                    rules.push(rule);
+                }
+                diagnostics.append(&mut ctx.diagnostics);
+            }
+        }
+    }
+    if let Some(manifest) = manifest {
+        diagnostics.extend(policy::apply_severities(&mut rules, manifest, db, files));
+    }
     // Kubernetes YAML given to check: read into the model and checked as declarations are.
     let (linted, found) = kube_yaml::check_resource_files(db, &new_ctx);
     diagnostics.extend(found);
@@ -252,6 +314,7 @@ pub(crate) fn check_package(
         standard_metrics,
         default_providers: default_providers.unwrap_or_default(),
         linted: Vec::new(),
+        rules,
     };
     if linted.is_empty() {
         diagnostics.extend(istio_semantics::check_envoy_filters(&lowered, targets));
@@ -277,7 +340,7 @@ fn lower(
         ResourceKind::WasmPlugin => wasm_plugin::lower(ctx, decl, scope, name).map(Resource::WasmPlugin),
         ResourceKind::EnvoyFilter => envoy_filter::lower(ctx, decl, scope, name).map(Resource::EnvoyFilter),
         // Handled by `check_package` before any Istio resource is lowered.
-        ResourceKind::Proxy | ResourceKind::Smoke => None,
+        ResourceKind::Proxy | ResourceKind::Smoke | ResourceKind::Rule => None,
     }
 }
 

@@ -45,7 +45,8 @@ pub(crate) struct Symbols<'a> {
     pub metric_tags: BTreeSet<String>,
 }
 
-pub(crate) const STD_MODULES: &[&str] = &["std.attributes", "std.metrics", "std.providers", "std.filters"];
+pub(crate) const STD_MODULES: &[&str] =
+    &["std.attributes", "std.metrics", "std.providers", "std.filters", "std.policy.recommended"];
 
 impl<'a> Symbols<'a> {
     pub(crate) fn collect(

@@ -22,6 +22,7 @@ pub(crate) const SETTINGS: &[&str] = &[
     "verification_key",
     "labels",
     "annotations",
+    "waive",
 ];
 
 pub(crate) const PHASES: &[(&str, &str)] =
@@ -43,7 +44,8 @@ pub(crate) const ENV_SOURCES: &[(&str, &str)] = &[("inline", "INLINE"), ("host",
 pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::WasmPlugin> {
     let settings = Settings::collect(ctx, &decl.body, SETTINGS, "a wasm_plugin");
     let labels = metadata_map(ctx, &settings, "labels");
-    let annotations = metadata_map(ctx, &settings, "annotations");
+    let mut annotations = metadata_map(ctx, &settings, "annotations");
+    annotations.extend(super::policy::waivers(ctx, &settings));
     let mut ok = true;
     let mut spec = m::WasmPluginSpec::default();
 

@@ -349,6 +349,31 @@ bootstrap, and this one could not be read (the path is relative to the package
 directory) or, for a `.wat` file, its WebAssembly text does not assemble.";
 
     // What istiod does with an EnvoyFilter, per release: E07xx.
+    POLICY_DENIED = "E1000", "breaks a rule",
+"A resource breaks a policy rule whose severity is `deny`: the rule's condition is
+false for it, or cannot be evaluated (a field read without `has()` that the resource
+lacks; an admission policy with `failurePolicy: Fail` rejects such a resource too).
+The message is the rule's; a second label shows the rule. Rules come from `rule`
+declarations of the package and from imported stdlib modules such as
+`std.policy.recommended`:
+
+    rule registry_images {
+      kinds [WasmPlugin]
+      require object.spec.url.startsWith(\"oci://registry.example.com/\")
+      message \"Wasm images come from registry.example.com\"
+    }
+
+Fix the resource, give the rule another severity under [policy.rules] in mesh.toml
+(`registry_images = \"warn\"` or `\"off\"`), or waive it on one declaration with
+`waive { registry_images: \"why\" }` (on YAML, the annotation
+`waivers.meshc.dev/registry_images: \"why\"`).";
+    POLICY_WARNED = "W1001", "warned by a rule",
+"A resource breaks a policy rule whose severity is `warn`. See E1000 for rules,
+severities and waivers.";
+    UNKNOWN_WAIVER = "W1002", "waiver of no rule",
+"A `waive { RULE: \"why\" }` section (or a `waivers.meshc.dev/RULE` annotation)
+names no rule in force: a misspelling, or a rule of a module the package does not
+import. A waiver that waives nothing hides nothing, but it misleads its reader.";
     OPERATION_IGNORED = "E0701", "patch operation istiod ignores",
 "istiod accepts the patch and does nothing with it in the named Istio releases: the
 operation is not one it carries out for that applyTo (REPLACE on clusters, listeners,

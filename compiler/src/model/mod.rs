@@ -8,6 +8,7 @@
 
 pub mod istio;
 pub mod node;
+pub mod policy;
 pub mod proxy;
 pub mod smoke;
 
@@ -31,11 +32,14 @@ pub struct Generated {
     /// Where parts of the resource were written, so that a later phase (the raw Envoy
     /// target) can point at the statement behind the part it reports on.
     pub spans: SpanIndex,
+    /// For a resource read from Kubernetes YAML: the document as written, which is what
+    /// the cluster sees, including fields the model does not keep.
+    pub document: Option<serde_json::Value>,
 }
 
 impl Generated {
     pub fn new(resource: istio::Resource, origin: Span) -> Generated {
-        Generated { resource, origin, spans: SpanIndex::default() }
+        Generated { resource, origin, spans: SpanIndex::default(), document: None }
     }
 
     /// The span of the statement that produced the part of the resource at `path`
@@ -140,6 +144,9 @@ pub struct Lowered {
     /// The resources of the Kubernetes YAML files given to `meshc check`: checked like
     /// the package's own, never emitted.
     pub linted: Vec<Generated>,
+    /// The policy rules in force: the package's own and those of imported stdlib
+    /// modules, with mesh.toml's severities.
+    pub rules: Vec<policy::Rule>,
 }
 
 /// The providers of each signal that apply where no Telemetry names one (MeshConfig

@@ -118,11 +118,13 @@ pub(crate) enum ResourceKind {
     Proxy,
     /// A smoke scenario run against a proxy in a real Envoy (not an Istio resource).
     Smoke,
+    /// A policy rule over the package's resources (not an Istio resource).
+    Rule,
 }
 
 /// The words that start a resource declaration, in the order of [`ResourceKind`]:
 /// the one list the parser's did-you-mean, the formatter and the editor read.
-pub(crate) const RESOURCE_KEYWORDS: [&str; 5] = ["telemetry", "wasm_plugin", "envoy_filter", "proxy", "smoke"];
+pub(crate) const RESOURCE_KEYWORDS: [&str; 6] = ["telemetry", "wasm_plugin", "envoy_filter", "proxy", "smoke", "rule"];
 
 impl ResourceKind {
     pub(crate) fn keyword(self) -> &'static str {
@@ -226,6 +228,8 @@ pub(crate) enum StmtKind {
     Tracing { providers: Vec<Key>, mode: Option<Ident>, body: Vec<Stmt> },
     /// `access_log PROVIDERS (mode) disabled when EXPR`
     AccessLog { providers: Vec<Key>, mode: Option<Ident>, toggle: Option<Toggle>, filter: Option<ExprText> },
+    /// `require EXPR` of a rule
+    Require { expr: ExprText },
     /// `tag NAME = EXPR`
     TagSet { name: Key, expr: ExprText },
     /// `remove tag NAME`

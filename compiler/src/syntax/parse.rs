@@ -52,6 +52,8 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "before",
     "after",
     "first",
+    "rule",
+    "require",
 ];
 
 /// The words that start a declaration other than a resource's.
@@ -76,6 +78,7 @@ pub(crate) const STATEMENT_KEYWORDS: &[&str] = &[
     "value",
     "insert",
     "custom",
+    "require",
 ];
 
 /// How deeply braces, brackets and parentheses may nest. Real configuration stays far
@@ -412,6 +415,7 @@ impl<'t> Lowerer<'t> {
             Rule::envoy_filter_decl => ItemKind::Resource(self.resource(pair, ResourceKind::EnvoyFilter)),
             Rule::proxy_decl => ItemKind::Resource(self.resource(pair, ResourceKind::Proxy)),
             Rule::smoke_decl => ItemKind::Resource(self.resource(pair, ResourceKind::Smoke)),
+            Rule::rule_decl => ItemKind::Resource(self.resource(pair, ResourceKind::Rule)),
             Rule::attribute_decl => {
                 let mut path = None;
                 let mut ty = None;
@@ -458,9 +462,12 @@ impl<'t> Lowerer<'t> {
         let mut body_pairs = Vec::new();
         for child in inner(pair) {
             match child.as_rule() {
-                Rule::kw_telemetry | Rule::kw_wasm_plugin | Rule::kw_envoy_filter | Rule::kw_proxy | Rule::kw_smoke => {
-                    keyword = self.span(&child)
-                }
+                Rule::kw_telemetry
+                | Rule::kw_wasm_plugin
+                | Rule::kw_envoy_filter
+                | Rule::kw_proxy
+                | Rule::kw_smoke
+                | Rule::kw_rule => keyword = self.span(&child),
                 Rule::decl_name => name = Some(self.ident(child)),
                 Rule::scope_mesh | Rule::scope_namespace | Rule::scope_workload | Rule::scope_targets => {
                     scopes.push(self.scope(child))
@@ -666,6 +673,10 @@ impl<'t> Lowerer<'t> {
                 let body = self.stmts(body_pairs.into_iter());
                 StmtKind::Tracing { providers, mode, body }
             }
+            Rule::require_stmt => match inner(pair).find(|p| p.as_rule() == Rule::expr_text) {
+                Some(expr) => StmtKind::Require { expr: self.expr_text(expr) },
+                None => StmtKind::Error,
+            },
             Rule::access_log_stmt => {
                 let mut providers = Vec::new();
                 let mut mode = None;

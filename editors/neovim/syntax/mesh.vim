@@ -20,7 +20,7 @@ unlet! b:current_syntax
 silent! syn clear luaParenError
 
 " Declarations (`proxy` and `smoke` below, after the settings).
-syn keyword meshDeclaration telemetry wasm_plugin envoy_filter schema metric provider_kind attribute nextgroup=meshDeclName skipwhite
+syn keyword meshDeclaration telemetry wasm_plugin envoy_filter schema metric provider_kind attribute rule nextgroup=meshDeclName skipwhite
 syn keyword meshDeclaration let nextgroup=meshConstName skipwhite
 syn match   meshDeclName /\h[[:alnum:]_.-]*/ contained
 syn match   meshConstName /\h\w*/ contained
@@ -29,7 +29,7 @@ syn match   meshModule /\h[[:alnum:]_.]*/ contained
 
 " Statements and scopes.
 syn keyword meshScope mesh in namespace for workload targets target as
-syn keyword meshStatement metrics tracing access_log custom tag remove when config env from match ports patch value insert before after first
+syn keyword meshStatement metrics tracing access_log custom tag remove when require config env from match ports patch value insert before after first
 syn keyword meshToggle disabled enabled
 syn match   meshMode /(\s*\zs\%(client_and_server\|client\|server\)\ze\s*)/
 syn match   meshProperty /\<\h\w*\ze\s*?\=\s*:[^:]/

@@ -14,7 +14,7 @@ use tags::CustomTag;
 pub(crate) const MODES: &[(&str, &str)] =
     &[("client_and_server", "CLIENT_AND_SERVER"), ("client", "CLIENT"), ("server", "SERVER")];
 
-pub(crate) const TOP_SETTINGS: &[&str] = &["labels", "annotations"];
+pub(crate) const TOP_SETTINGS: &[&str] = &["labels", "annotations", "waive"];
 pub(crate) const METRICS_SETTINGS: &[&str] = &["reporting_interval"];
 pub(crate) const TRACING_SETTINGS: &[&str] = &[
     "sampling",
@@ -27,7 +27,8 @@ pub(crate) const TRACING_SETTINGS: &[&str] = &[
 pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, name: String) -> Option<m::Telemetry> {
     let settings = Settings::collect(ctx, &decl.body, TOP_SETTINGS, "a telemetry declaration");
     let labels = metadata_map(ctx, &settings, "labels");
-    let annotations = metadata_map(ctx, &settings, "annotations");
+    let mut annotations = metadata_map(ctx, &settings, "annotations");
+    annotations.extend(crate::check::policy::waivers(ctx, &settings));
     let mut spec = m::TelemetrySpec::default();
     let mut ok = true;
     for stmt in &decl.body {
