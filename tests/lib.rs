@@ -1,5 +1,6 @@
 //! Shared helpers of the workspace-level tests and benchmarks.
 
+pub mod admission;
 pub mod architecture;
 pub mod corpus;
 pub mod crd;

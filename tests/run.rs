@@ -76,6 +76,12 @@ fn main() {
         Ok(())
     }));
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
+    trials.push(Trial::test("admission::policies_match_the_kubernetes_schema", || {
+        meshc_tests::admission::policies_match_the_kubernetes_schema().map_err(Failed::from)
+    }));
+    trials.push(Trial::test("admission::policies_and_rules_agree", || {
+        meshc_tests::admission::policies_and_rules_agree().map_err(Failed::from)
+    }));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
     trials.push(Trial::test(

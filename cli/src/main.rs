@@ -45,7 +45,8 @@ enum Command {
         /// PROXY/envoy-VERSION.yaml.
         #[arg(short, long, default_value = "out")]
         output: PathBuf,
-        /// What to generate: Istio resources, or a raw Envoy bootstrap per `proxy`.
+        /// What to generate: Istio resources, a raw Envoy bootstrap per `proxy`, or a
+        /// ValidatingAdmissionPolicy and binding per policy rule (`admission`).
         #[arg(long, value_enum, default_value_t = Target::Istio)]
         target: Target,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -148,6 +149,8 @@ enum EnvoyCommand {
 enum Target {
     Istio,
     Envoy,
+    /// A ValidatingAdmissionPolicy and binding per policy rule.
+    Admission,
 }
 
 /// How `meshc mesh-config` writes the fragment.
@@ -415,6 +418,17 @@ fn build(
             outputs.extend(driver::envoy_outputs(analysis));
         }
         return write_all(output, outputs, "bootstrap");
+    }
+    if target == Target::Admission {
+        for (loaded, analysis) in &outcome.analyses {
+            let (files, notes) = driver::admission_outputs(analysis);
+            print_diagnostics(&loaded.db, &notes, format, color);
+            if files.is_empty() && notes.is_empty() {
+                eprintln!("{}: has no rule in force; no admission policy to build", package::display(&loaded.root));
+            }
+            outputs.extend(files);
+        }
+        return write_all(output, outputs, "admission object");
     }
     // Two packages declaring one resource were reported by `check`, which failed.
     for (_, analysis) in &outcome.analyses {

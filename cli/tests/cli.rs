@@ -602,3 +602,27 @@ fn check_lints_kubernetes_yaml_beside_packages() {
     let output = meshc(&["check", "manifests"], &dir);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+#[test]
+fn build_target_admission_writes_a_policy_and_binding_per_rule() {
+    let dir = package(
+        "admission",
+        "package demo\n\nrule registry_images {\n  kinds [WasmPlugin]\n  require object.spec.url.startsWith(\"oci://registry.example.com/\")\n  message \"Wasm images come from registry.example.com\"\n}\n\nrule neighbours {\n  kinds [WasmPlugin]\n  require resources.size() < 100\n  message \"at most 100 resources\"\n}\n",
+    );
+    let output = meshc(&["build", "pkg", "--target", "admission", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("note[N1003]: the rule `neighbours` reads `resources`"), "{text}");
+    assert!(text.contains("wrote 2 admission objects"), "{text}");
+    let policy =
+        std::fs::read_to_string(dir.join("out/cluster/ValidatingAdmissionPolicy/meshc.demo.registry-images.yaml"))
+            .unwrap();
+    assert!(policy.contains("kind: ValidatingAdmissionPolicy"), "{policy}");
+    assert!(policy.contains("object.spec.url.startsWith(\"oci://registry.example.com/\")"), "{policy}");
+    let binding = std::fs::read_to_string(
+        dir.join("out/cluster/ValidatingAdmissionPolicyBinding/meshc.demo.registry-images.yaml"),
+    )
+    .unwrap();
+    assert!(binding.contains("policyName: meshc.demo.registry-images"), "{binding}");
+    assert!(binding.contains("- Deny"), "{binding}");
+}

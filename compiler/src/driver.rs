@@ -257,6 +257,39 @@ pub fn istio_outputs(analysis: &Analysis) -> Vec<OutputFile> {
     files
 }
 
+/// What `meshc build --target admission` writes: a ValidatingAdmissionPolicy and its
+/// binding per rule in force (`cluster/ValidatingAdmissionPolicy/NAME.yaml`), so that
+/// the cluster enforces the rules on YAML that never went through meshc; and a note for
+/// each rule an admission policy cannot carry.
+pub fn admission_outputs(analysis: &Analysis) -> (Vec<OutputFile>, Vec<Diagnostic>) {
+    let package = analysis.manifest.as_ref().map(|m| m.name.value.as_str()).unwrap_or("package");
+    let mesh = crate::policy::mesh_context(analysis.manifest.as_ref(), &analysis.targets);
+    let mut files = Vec::new();
+    let mut notes = Vec::new();
+    for rule in &analysis.lowered.rules {
+        match crate::policy::admission_policy(rule, package, &mesh) {
+            Ok((policy, binding)) => {
+                for object in [policy, binding] {
+                    let kind = object["kind"].as_str().unwrap_or_default();
+                    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+                    let mut contents = emit::json_to_yaml(&object);
+                    if !contents.ends_with('\n') {
+                        contents.push('\n');
+                    }
+                    files.push(OutputFile { path: format!("cluster/{kind}/{name}.yaml"), contents });
+                }
+            }
+            Err(reason) => notes.push(
+                Diagnostic::new(codes::NOT_ADMISSION_ENFORCEABLE, rule.origin, reason)
+                    .with_label_message("not emitted as an admission policy")
+                    .with_help("meshc still checks it on everything it builds and checks"),
+            ),
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    (files, notes)
+}
+
 /// The bootstraps `meshc build --target envoy` writes: `PROXY/envoy-VERSION.yaml`.
 pub fn envoy_outputs(analysis: &Analysis) -> Vec<OutputFile> {
     let mut files: Vec<OutputFile> = analysis

@@ -162,3 +162,275 @@ fn check_waivers(rules: &[Rule], all: &[&Generated], diagnostics: &mut Vec<Diagn
         }
     }
 }
+
+// -- Admission policies ---------------------------------------------------------------
+//
+// Each rule can be enforced by the cluster itself, on YAML that never went through
+// meshc: a ValidatingAdmissionPolicy and its binding. The policy holds the rule's
+// condition with the package's settings as the variable `mesh` and the waiver
+// annotation honoured, so that the cluster and meshc judge a resource alike; tests
+// evaluate the emitted policies with [`evaluate_admission`] to hold them to that.
+
+/// The API group and resource (plural) of each kind rules apply to.
+pub const RESOURCES: &[(&str, &str, &str)] = &[
+    ("Telemetry", "telemetry.istio.io", "telemetries"),
+    ("WasmPlugin", "extensions.istio.io", "wasmplugins"),
+    ("EnvoyFilter", "networking.istio.io", "envoyfilters"),
+];
+
+/// A rule as a ValidatingAdmissionPolicy and its binding, or why it cannot be one.
+pub fn admission_policy(rule: &Rule, package: &str, mesh: &Json) -> Result<(Json, Json), String> {
+    if reads_identifier(&rule.condition, "resources") {
+        return Err(format!(
+            "the rule `{}` reads `resources`, and an admission policy sees one object at a time",
+            rule.name
+        ));
+    }
+    let name = format!("meshc.{}.{}", package, rule.name).to_ascii_lowercase().replace('_', "-");
+    let kinds: Vec<&str> = if rule.kinds.is_empty() {
+        RESOURCES.iter().map(|(kind, _, _)| *kind).collect()
+    } else {
+        rule.kinds.iter().map(String::as_str).collect()
+    };
+    let resource_rules: Vec<Json> = RESOURCES
+        .iter()
+        .filter(|(kind, _, _)| kinds.contains(kind))
+        .map(|(_, group, plural)| {
+            json!({ "apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": [plural] })
+        })
+        .collect();
+    let mut match_constraints = json!({ "resourceRules": resource_rules });
+    if !rule.namespaces.is_empty() {
+        match_constraints["namespaceSelector"] = json!({
+            "matchExpressions": [{ "key": "kubernetes.io/metadata.name", "operator": "In", "values": rule.namespaces }]
+        });
+    }
+    if !rule.labels.is_empty() {
+        match_constraints["objectSelector"] = json!({ "matchLabels": rule.labels });
+    }
+    let waiver = waiver_annotation(&rule.name);
+    let expression = format!(
+        "(has(object.metadata.annotations) && {} in object.metadata.annotations) || ({})",
+        cel_string(&waiver),
+        with_variables(&rule.condition, "mesh")
+    );
+    let labels = json!({ "app.kubernetes.io/managed-by": "meshc" });
+    let annotations = json!({ "meshc.dev/rule": rule.name, "meshc.dev/module": rule.module });
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": name, "labels": labels, "annotations": annotations },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": match_constraints,
+            "variables": [{ "name": "mesh", "expression": cel_literal(mesh) }],
+            "validations": [{ "expression": expression, "message": rule.message }],
+        }
+    });
+    let actions = match rule.severity {
+        RuleSeverity::Deny => json!(["Deny"]),
+        RuleSeverity::Warn => json!(["Warn", "Audit"]),
+    };
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": { "name": name, "labels": labels },
+        "spec": { "policyName": name, "validationActions": actions }
+    });
+    Ok((policy, binding))
+}
+
+/// What an admission policy and its binding do with one object being created.
+#[derive(Debug, PartialEq)]
+pub enum AdmissionVerdict {
+    /// The policy does not select the object.
+    NotMatched,
+    Allowed,
+    /// Rejected (`Deny`), with the message.
+    Denied(String),
+    /// Admitted with a warning (`Warn`), with the message.
+    Warned(String),
+}
+
+/// Evaluates an admission policy and its binding on an object being created, as the
+/// API server does: the match constraints (resource rules, the namespace's
+/// `kubernetes.io/metadata.name` label, object labels), then the variables, then the
+/// validations; an expression that fails to evaluate fails the object, as
+/// `failurePolicy: Fail` has it.
+pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> AdmissionVerdict {
+    let spec = &policy["spec"];
+    let constraints = &spec["matchConstraints"];
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let kind = object["kind"].as_str().unwrap_or("");
+    let plural = RESOURCES.iter().find(|(k, g, _)| *k == kind && *g == group).map(|(_, _, p)| *p);
+    let contains = |list: &Json, value: &str| {
+        list.as_array().is_some_and(|items| items.iter().any(|i| i.as_str() == Some(value) || i.as_str() == Some("*")))
+    };
+    let selected = constraints["resourceRules"].as_array().is_some_and(|rules| {
+        rules.iter().any(|r| {
+            contains(&r["apiGroups"], group)
+                && plural.is_some_and(|p| contains(&r["resources"], p))
+                && contains(&r["operations"], "CREATE")
+        })
+    });
+    if !selected {
+        return AdmissionVerdict::NotMatched;
+    }
+    let namespace = object["metadata"]["namespace"].as_str().unwrap_or("default");
+    if let Some(expressions) = constraints["namespaceSelector"]["matchExpressions"].as_array() {
+        for expression in expressions {
+            let key = expression["key"].as_str().unwrap_or("");
+            let operator = expression["operator"].as_str().unwrap_or("");
+            // The only label every namespace is known to carry is its own name.
+            let value = (key == "kubernetes.io/metadata.name").then_some(namespace);
+            let holds = match operator {
+                "In" => value.is_some_and(|v| contains(&expression["values"], v)),
+                "NotIn" => !value.is_some_and(|v| contains(&expression["values"], v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            };
+            if !holds {
+                return AdmissionVerdict::NotMatched;
+            }
+        }
+    }
+    if let Some(labels) = constraints["objectSelector"]["matchLabels"].as_object()
+        && labels.iter().any(|(k, v)| object["metadata"]["labels"][k] != *v)
+    {
+        return AdmissionVerdict::NotMatched;
+    }
+    let actions = &binding["spec"]["validationActions"];
+    let failed = |message: String| {
+        if contains(actions, "Deny") { AdmissionVerdict::Denied(message) } else { AdmissionVerdict::Warned(message) }
+    };
+    let mut variables: std::collections::HashMap<String, cel::Value> = std::collections::HashMap::new();
+    for variable in spec["variables"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let name = variable["name"].as_str().unwrap_or("").to_string();
+        let mut context = cel::Context::default();
+        if context.add_variable("object", object.clone()).is_err() {
+            return failed("the object cannot be read".to_string());
+        }
+        let value = cel::Program::compile(variable["expression"].as_str().unwrap_or(""))
+            .map_err(|e| e.to_string())
+            .and_then(|program| program.execute(&context).map_err(|e| e.to_string()));
+        match value {
+            Ok(value) => {
+                variables.insert(name, value);
+            }
+            Err(error) => return failed(format!("variable `{name}`: {error}")),
+        }
+    }
+    for validation in spec["validations"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let message = validation["message"].as_str().unwrap_or("").to_string();
+        let mut context = cel::Context::default();
+        if context.add_variable("object", object.clone()).is_err() {
+            return failed(message);
+        }
+        context.add_variable_from_value("variables", variables.clone());
+        let result = cel::Program::compile(validation["expression"].as_str().unwrap_or(""))
+            .ok()
+            .and_then(|program| program.execute(&context).ok());
+        if result != Some(cel::Value::Bool(true)) {
+            return failed(message);
+        }
+    }
+    AdmissionVerdict::Allowed
+}
+
+/// Whether a CEL text reads the top-level identifier `name` (not a field of that name,
+/// not inside a string literal).
+fn reads_identifier(text: &str, name: &str) -> bool {
+    with_variables(text, name) != text
+}
+
+/// `text` with each top-level identifier `name` read from `variables` instead
+/// (`mesh.root_namespace` → `variables.mesh.root_namespace`), as admission policies
+/// hold their variables. String literals and field selections are left alone.
+fn with_variables(text: &str, name: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'"' || c == b'\'' {
+            // Copy the literal through its closing quote, honouring escapes.
+            let start = i;
+            i += 1;
+            while i < bytes.len() && bytes[i] != c {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+            out.push_str(&text[start..i]);
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let word = &text[start..i];
+            let selected = text[..start].trim_end().ends_with('.');
+            if word == name && !selected {
+                out.push_str("variables.");
+            }
+            out.push_str(word);
+            continue;
+        }
+        // Multi-byte characters are copied whole.
+        let len = text[i..].chars().next().map(char::len_utf8).unwrap_or(1);
+        out.push_str(&text[i..i + len]);
+        i += len;
+    }
+    out
+}
+
+/// A CEL string literal.
+fn cel_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// A JSON value as a CEL literal.
+fn cel_literal(value: &Json) -> String {
+    match value {
+        Json::Null => "null".to_string(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::String(s) => cel_string(s),
+        Json::Array(items) => format!("[{}]", items.iter().map(cel_literal).collect::<Vec<_>>().join(", ")),
+        Json::Object(map) => format!(
+            "{{{}}}",
+            map.iter().map(|(k, v)| format!("{}: {}", cel_string(k), cel_literal(v))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_level_identifiers_are_read_from_variables() {
+        assert_eq!(
+            with_variables("object.metadata.namespace != mesh.root_namespace", "mesh"),
+            "object.metadata.namespace != variables.mesh.root_namespace"
+        );
+        // Fields of that name and string literals are left alone.
+        assert_eq!(
+            with_variables("object.mesh == 'mesh' && \"a mesh\" != ''", "mesh"),
+            "object.mesh == 'mesh' && \"a mesh\" != ''"
+        );
+        assert!(reads_identifier("!resources.exists(r, r.kind == 'X')", "resources"));
+        assert!(!reads_identifier("object.spec.resources.size() > 0", "resources"));
+    }
+
+    #[test]
+    fn json_becomes_a_cel_literal_that_evaluates_back() {
+        let value = json!({ "releases": ["1.29", "1.30"], "root": "it's", "n": 3, "ok": true });
+        let program = cel::Program::compile(&cel_literal(&value)).unwrap();
+        let result = program.execute(&cel::Context::default()).unwrap();
+        let expected: cel::Value = cel::to_value(&value).unwrap();
+        assert_eq!(result, expected);
+    }
+}

@@ -49,6 +49,8 @@ impl std::fmt::Display for Mismatch {
 
 /// Where a case's bootstraps of the raw Envoy target are, inside `expected/`.
 pub const ENVOY_DIR: &str = "envoy";
+/// Where a case's admission policies are, inside `expected/`.
+pub const ADMISSION_DIR: &str = "admission";
 
 /// Runs one case: analyses the package in `dir` and renders what `meshc build` would
 /// write (and, for a package with proxies, `meshc build --target envoy` under
@@ -58,7 +60,7 @@ pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> Result<CaseRun,
     let analysis = loaded.analyze();
     let mut actual = BTreeMap::new();
     let has_errors = analysis.has_errors();
-    let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+    let mut diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
     if !has_errors {
         for OutputFile { path, contents } in driver::istio_outputs(&analysis) {
             actual.insert(path, contents);
@@ -66,6 +68,13 @@ pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> Result<CaseRun,
         for OutputFile { path, contents } in driver::envoy_outputs(&analysis) {
             actual.insert(format!("{ENVOY_DIR}/{path}"), contents);
         }
+        // The rules of a package, as `meshc build --target admission` writes them.
+        let (files, notes) = driver::admission_outputs(&analysis);
+        for OutputFile { path, contents } in files {
+            actual.insert(format!("{ADMISSION_DIR}/{path}"), contents);
+        }
+        diagnostics.extend(notes);
+        meshc_compiler::diagnostic::sort(&mut diagnostics);
     }
     if !diagnostics.is_empty() {
         // Paths in a golden file must not depend on where the tests run from.

@@ -370,6 +370,12 @@ Fix the resource, give the rule another severity under [policy.rules] in mesh.to
     POLICY_WARNED = "W1001", "warned by a rule",
 "A resource breaks a policy rule whose severity is `warn`. See E1000 for rules,
 severities and waivers.";
+    NOT_ADMISSION_ENFORCEABLE = "N1003", "rule not enforceable at admission",
+"`meshc build --target admission` writes a ValidatingAdmissionPolicy per rule, so that
+the cluster enforces the rules on YAML that never went through meshc. A rule that reads
+`resources` (every resource checked with it, to compare a WasmPlugin with its
+neighbours) cannot be one: an admission policy sees one object at a time. meshc still
+checks the rule on every package and YAML file it checks.";
     UNKNOWN_WAIVER = "W1002", "waiver of no rule",
 "A `waive { RULE: \"why\" }` section (or a `waivers.meshc.dev/RULE` annotation)
 names no rule in force: a misspelling, or a rule of a module the package does not
