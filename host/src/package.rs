@@ -143,6 +143,16 @@ pub fn is_yaml_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "yaml" || e == "yml")
 }
 
+/// Whether a YAML text holds a document of a kind meshc checks (`kind: EnvoyFilter` on
+/// a line of its own): the editor checks only such YAML files, not every YAML file open.
+pub fn is_istio_yaml(text: &str) -> bool {
+    text.lines().any(|line| {
+        line.strip_prefix("kind:")
+            .map(|kind| kind.trim().trim_matches(['"', '\'']))
+            .is_some_and(|kind| matches!(kind, "Telemetry" | "WasmPlugin" | "EnvoyFilter"))
+    })
+}
+
 /// Whether `meshc check` reads a path as Kubernetes YAML rather than as a package: a
 /// YAML file, or a directory with YAML files below it and no `.mesh` file (it may hold
 /// a `mesh.toml` whose settings the YAML is checked with).

@@ -104,7 +104,9 @@ impl Package {
     /// open `.mesh` file not yet saved is added. File ids of files on disk are stable.
     pub fn current_db(&self, documents: &BTreeMap<PathBuf, Document>) -> (SourceDb, Vec<Option<PathBuf>>) {
         let mut db = self.disk.clone();
-        let mut paths = self.paths.clone();
+        // Files that are not on disk (open documents never saved, open YAML) are added
+        // again each time, after the files on disk, in the order of the documents.
+        let mut paths: Vec<Option<PathBuf>> = self.paths.iter().take(db.len()).cloned().collect();
         for (path, document) in documents.range(self.root.clone()..).take_while(|(p, _)| p.starts_with(&self.root)) {
             match paths.iter().position(|p| p.as_deref() == Some(path.as_path())) {
                 Some(index) => db.set_text(FileId(index as u32), document.text.clone()),
@@ -113,6 +115,15 @@ impl Package {
                     if let Some(module) = package::module_name(&self.root, path) {
                         db.set_module(id, module);
                     }
+                    paths.push(Some(path.clone()));
+                }
+                // An open Istio YAML file is checked as `meshc check FILE.yaml` checks it,
+                // with the package it sits in.
+                None if package::is_yaml_file(path)
+                    && package::is_istio_yaml(&document.text)
+                    && document_package_root(path) == self.root =>
+                {
+                    db.add(path.to_string_lossy(), document.text.clone(), SourceKind::Resources);
                     paths.push(Some(path.clone()));
                 }
                 None => {}

@@ -779,3 +779,48 @@ fn meshc_lsp_runs_the_same_server() {
     assert!(!diagnostics.is_empty(), "the misspelled phase is reported");
     editor.shutdown();
 }
+
+/// An open Istio YAML file of a package is checked as `meshc check FILE.yaml` checks
+/// it, with the package's settings and rules, and every position is the YAML's own
+/// (UTF-16 columns after a non-ASCII comment); YAML of other kinds is left alone.
+#[test]
+fn open_istio_yaml_gets_the_diagnostics_of_meshc_check() {
+    let rules = "package shop\n\nrule owner {\n  kinds [EnvoyFilter]\n  require has(object.metadata.annotations) && \"owner\" in object.metadata.annotations\n  message \"an EnvoyFilter names its owner\"\n}\n";
+    let yaml = "# Délai des clusters\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata:\n  name: timeouts\n  namespace: shop\nspec:\n  workloadSelector:\n    labels: { app: shop }\n  configPatches:\n  - applyTo: CLUSTER\n    patch:\n      operation: MERGE\n      value: { conect_timeout: 1s }  # é\n";
+    let workflow = "name: ci\non: [push]\njobs: {}\n";
+    let mut editor = Editor::start(&[
+        ("mesh.toml", MANIFEST),
+        ("rules.mesh", rules),
+        ("manifests/filters.yaml", yaml),
+        ("manifests/ci.yaml", workflow),
+    ]);
+    editor.open("manifests/filters.yaml", yaml);
+    let diagnostics = editor.diagnostics("manifests/filters.yaml", Some(1));
+    let codes: Vec<&str> = diagnostics.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["E1000", "E0501"], "{diagnostics:?}");
+    let unknown = &diagnostics[1];
+    assert_eq!(unknown["range"]["start"], json!({ "line": 13, "character": 15 }), "{unknown}");
+    assert_eq!(unknown["range"]["end"], json!({ "line": 13, "character": 29 }), "{unknown}");
+    // Queries on a YAML file answer nothing rather than fail.
+    let hover = editor.request(
+        "textDocument/hover",
+        json!({ "textDocument": { "uri": editor.uri("manifests/filters.yaml") }, "position": { "line": 2, "character": 8 } }),
+    );
+    assert!(hover.get("error").is_none(), "{hover}");
+
+    // Fixed, its diagnostics are cleared.
+    let fixed = yaml
+        .replace("conect_timeout", "connect_timeout")
+        .replace("  name: timeouts\n", "  name: timeouts\n  annotations: { owner: platform }\n");
+    editor.change_all("manifests/filters.yaml", 2, &fixed);
+    assert_eq!(editor.diagnostics("manifests/filters.yaml", Some(2)), Vec::<Value>::new());
+
+    // A YAML file of no kind meshc checks gets no diagnostics at all: by the time the
+    // package's next analysis is published, nothing has been said about it.
+    editor.open("manifests/ci.yaml", workflow);
+    editor.change_all("manifests/filters.yaml", 3, yaml);
+    assert_eq!(editor.diagnostics("manifests/filters.yaml", Some(3)).len(), 2);
+    let ci = editor.uri("manifests/ci.yaml");
+    assert!(!editor.notifications.iter().any(|m| m["params"]["uri"] == ci.as_str()), "{:?}", editor.notifications);
+    editor.shutdown();
+}

@@ -58,17 +58,23 @@ pub(crate) fn check_resource_files<'a>(
 /// A document as a resource of the model, or `None` (with a diagnostic) when it is
 /// not a Telemetry, WasmPlugin or EnvoyFilter that can be read.
 fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
-    let NodeKind::Object(_) = &document.kind else {
+    // A document that is no Kubernetes object at all (Helm values, a CI workflow) is
+    // not what meshc checks: passed over with a note, as other kinds are.
+    let not_an_object = match &document.kind {
+        NodeKind::Object(_) => document.get("apiVersion").is_none() && document.get("kind").is_none(),
+        _ => true,
+    };
+    if not_an_object {
         ctx.report(
             Diagnostic::new(
-                codes::NOT_A_RESOURCE,
-                document.span,
-                format!("a Kubernetes document is a mapping with `apiVersion` and `kind`, not {}", document.describe()),
+                codes::KIND_NOT_CHECKED,
+                document.span.sub_to(document.span.start),
+                "this document is not a Kubernetes object (it has no `apiVersion` and `kind`); meshc passes over it",
             )
-            .with_label_message("not an object"),
+            .with_label_message("passed over"),
         );
         return None;
-    };
+    }
     let (Some(api_version), Some(kind)) = (document.get("apiVersion"), document.get("kind")) else {
         let missing = if document.get("apiVersion").is_none() { "apiVersion" } else { "kind" };
         ctx.report(

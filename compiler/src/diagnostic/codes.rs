@@ -108,9 +108,9 @@ declared by a package.";
 mistake are still checked; the rest of the file is not, because a YAML parser cannot
 know where the broken document ends.";
     NOT_A_RESOURCE = "E0111", "not a Kubernetes object",
-"A document of a YAML file given to `meshc check` is not a Kubernetes object: it is not
-a mapping, or it lacks `apiVersion`, `kind` or `metadata.name`, or its `apiVersion`
-names another API group than the kind's. The API server rejects such a document:
+"A document of a YAML file given to `meshc check` is not a valid Kubernetes object: it
+has `kind` without `apiVersion` (or the reverse), or lacks `metadata.name`, or its
+`apiVersion` names another API group than the kind's. The API server rejects such a document:
 
     apiVersion: networking.istio.io/v1alpha3
     kind: Telemetry          # Telemetry is telemetry.istio.io/v1
@@ -119,8 +119,9 @@ names another API group than the kind's. The API server rejects such a document:
     KIND_NOT_CHECKED = "N0112", "kind not checked",
 "A YAML file given to `meshc check` holds a document of a kind meshc does not check
 (a Deployment, a VirtualService). meshc checks Telemetry, WasmPlugin and EnvoyFilter;
-other documents are passed over with this note, so that a directory of manifests can
-be checked as it is.";
+other documents, and documents that are no Kubernetes object at all (Helm values, a
+CI workflow), are passed over with this note, so that a directory of manifests can be
+checked as it is.";
     UNREADABLE_RESOURCE = "E0113", "resource cannot be read",
 "A Telemetry, WasmPlugin or EnvoyFilter document has a value of a shape its CRD does not
 allow (a list where an object belongs, a string where a number belongs), so meshc

@@ -9,7 +9,9 @@ end
 ---@type vim.lsp.Config
 return {
   cmd = cmd,
-  filetypes = { 'mesh' },
+  -- Istio YAML (Telemetry, WasmPlugin, EnvoyFilter) is checked too; the server passes
+  -- over YAML of other kinds without a word.
+  filetypes = { 'mesh', 'yaml' },
   -- A package is the folder with mesh.toml; the server checks the whole package.
   root_markers = { 'mesh.toml', '.git' },
 }

@@ -92,6 +92,9 @@ async function startClient() {
     documentSelector: [
       { scheme: 'file', language: 'mesh' },
       { scheme: 'untitled', language: 'mesh' },
+      // Istio YAML (Telemetry, WasmPlugin, EnvoyFilter) is checked as `meshc check`
+      // checks it; the server passes over YAML of other kinds without a word.
+      { scheme: 'file', language: 'yaml' },
     ],
     synchronize: { fileEvents: watcher },
     outputChannel,

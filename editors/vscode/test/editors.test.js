@@ -25,7 +25,9 @@ test('Neovim and Helix start the same server for the same language', () => {
 
   const lsp = read('neovim/lsp/meshc.lua');
   assert.match(lsp, /cmd = \{ 'meshc-language-server' \}/);
-  assert.match(lsp, /filetypes = \{ 'mesh' \}/);
+  // Istio YAML is checked too (the server passes over other YAML).
+  assert.match(lsp, /filetypes = \{ 'mesh', 'yaml' \}/);
+  assert.match(read('vscode/src/extension.js'), /\{ scheme: 'file', language: 'yaml' \}/);
   assert.match(lsp, /root_markers = \{ 'mesh.toml', '.git' \}/);
   assert.match(read('neovim/lua/meshc/init.lua'), /vim\.lsp\.start\(/);
   assert.match(read('neovim/ftdetect/mesh.vim'), /^autocmd BufRead,BufNewFile \*\.mesh setfiletype mesh$/m);
