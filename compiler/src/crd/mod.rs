@@ -140,7 +140,7 @@ pub fn document_schema() -> Schema<'static> {
 const OBJECT_META: &str = r#"{"type":"object","properties":{
 "apiVersion":{"type":"string","description":"The group and version of the resource, such as `telemetry.istio.io/v1`."},
 "kind":{"type":"string","description":"The kind of the resource."},
-"metadata":{"type":"object","description":"Standard object metadata.","required":["name"],"properties":{
+"metadata":{"type":"object","description":"Standard object metadata: `name` is required unless `generateName` is given.","properties":{
  "name":{"type":"string","description":"The name, unique in its namespace: a DNS subdomain (lowercase letters, digits, `-` and `.`, at most 253 characters)."},
  "generateName":{"type":"string","description":"A prefix the API server completes into a unique name when `name` is not given."},
  "namespace":{"type":"string","description":"The namespace: a DNS label."},
