@@ -13,13 +13,14 @@
 //!   there (for did-you-mean). The rule type-checker and the IDE ask these.
 //! - [`validate`] checks a whole document (`apiVersion`, `kind`, `metadata`,
 //!   `spec`) in every given release, reporting a mistake found in all of them once
-//!   and naming the releases otherwise ([`validate::validate`]).
+//!   and naming the releases otherwise; [`validate_value`] checks a value against
+//!   any structural schema.
 
 mod schema;
 mod validate;
 
 pub use schema::{LookupError, PathSegment, Rule, Schema, parse_path};
-pub use validate::validate;
+pub use validate::{validate, validate_value};
 
 use crate::versions::{ISTIO_RELEASES, IstioRelease};
 use serde_json::Value as Json;

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// release is reported once, with a note naming them; one found in some releases
 /// names them in its message. A document of another kind gets no diagnostic: the
 /// caller decides what to say about kinds meshc does not know ([`super::Kind::from_name`]).
-pub fn validate(document: &Node, releases: &[&'static IstioRelease]) -> Vec<Diagnostic> {
-    let releases: Vec<&'static IstioRelease> = if releases.is_empty() { super::releases() } else { releases.to_vec() };
+pub fn validate(document: &Node, releases: &[&IstioRelease]) -> Vec<Diagnostic> {
+    let releases: Vec<&IstioRelease> = if releases.is_empty() { super::releases() } else { releases.to_vec() };
     let mut out = Vec::new();
     let Some(members) = document.members() else {
         out.push(
@@ -61,6 +61,16 @@ pub fn validate(document: &Node, releases: &[&'static IstioRelease]) -> Vec<Diag
 
 fn start_of(span: Span) -> Span {
     Span::new(span.file, span.start, span.start)
+}
+
+/// Validates a value against any structural schema, with its CEL rules, as the API
+/// server validates a field: a ValidatingAdmissionPolicy's parameters, a user's own
+/// schema. `path` names the value in messages (`spec`), and mistakes about the value
+/// as a whole are shown at `anchor`.
+pub fn validate_value(schema: Schema<'_>, value: &Node, path: &str, anchor: Span) -> Vec<Diagnostic> {
+    let mut checker = Checker::default();
+    checker.value(schema, value, path, anchor);
+    checker.out
 }
 
 /// Checks `apiVersion` and `kind`; gives the kind when it is one of Istio's three.
