@@ -632,14 +632,15 @@ impl Checker {
                     )
                     .with_note(format!("the CRD's rule: {}", rule.rule.replace('\n', " "))),
                 ),
+                // The API server reports a rule that fails to evaluate (a missing
+                // key, most often) as invalid too, with the error before the message.
                 Err(CelError::Evaluation(error)) => self.report(
                     Diagnostic::new(
                         codes::CRD_RULE_FAILED,
                         span,
-                        format!("{shown_path}: Invalid value: \"{type_name}\": {}", message()),
+                        format!("{shown_path}: Invalid value: \"{type_name}\": {error} evaluating rule: {}", message()),
                     )
-                    .with_note(format!("the CRD's rule fails on this value: {error}"))
-                    .with_note(format!("the rule: {}", rule.rule.replace('\n', " "))),
+                    .with_note(format!("the CRD's rule: {}", rule.rule.replace('\n', " "))),
                 ),
                 Err(error) => self.not_evaluated(rule.rule, rule.message, &error, span),
             }
