@@ -297,3 +297,43 @@ pub fn agree_with_jsonschema(yaml: &str, release: &IstioRelease, jsonschema_acce
         (false, true) => Err(format!("jsonschema rejects it in Istio {}, meshc accepts it", release.version)),
     }
 }
+
+/// The versions each CRD serves, which the core keeps as a table
+/// (`Kind::served_versions`), are those the reference records per release
+/// (`crd_versions` of `shared/reference/istio-semantics/generated-config.yaml`).
+pub fn served_versions_match_the_reference() -> Result<(), String> {
+    let path = super::shared().join("reference/istio-semantics/generated-config.yaml");
+    let (_, docs) = documents(&path)?;
+    let releases = docs.first().and_then(|d| d.get("releases")).ok_or("no `releases` in the reference")?;
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for release in ISTIO_RELEASES {
+        let versions = releases
+            .get(release.version)
+            .and_then(|r| r.get("crd_versions"))
+            .ok_or_else(|| format!("no crd_versions for Istio {}", release.version))?;
+        for kind in Kind::ALL {
+            let mut recorded: Vec<String> = match versions.get(kind.name()).map(|v| &v.kind) {
+                Some(meshc_compiler::model::node::NodeKind::List(items)) => items
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .map(|v| v.trim_end_matches("(storage)").to_string())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut ours: Vec<String> =
+                kind.served_versions().iter().map(|v| format!("{}/{v}", kind.group())).collect();
+            recorded.sort();
+            ours.sort();
+            if recorded != ours {
+                problems.push(format!(
+                    "Istio {} {}: the reference has {recorded:?}, meshc {ours:?}",
+                    release.version,
+                    kind.name()
+                ));
+            }
+            compared += 1;
+        }
+    }
+    if problems.is_empty() && compared == ISTIO_RELEASES.len() * 3 { Ok(()) } else { Err(problems.join("\n")) }
+}

@@ -79,6 +79,7 @@ fn main() {
         ("real_corpus_validates", crd_corpus::real_corpus_validates),
         ("expected_invalid_documents_are_rejected", crd_corpus::expected_invalid_documents_are_rejected),
         ("every_crd_rule_is_evaluated", crd_corpus::every_crd_rule_is_evaluated),
+        ("served_versions_match_the_reference", crd_corpus::served_versions_match_the_reference),
         ("own_reject_cases", || crd_corpus::own_reject_cases().map(|_| ())),
     ] {
         trials.push(Trial::test(format!("crd::{name}"), move || check().map_err(Failed::from)));

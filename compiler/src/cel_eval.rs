@@ -127,7 +127,19 @@ impl Expression {
         }
         match self.program.execute(&context) {
             Ok(value) => to_json(&value),
-            Err(error) => Err(classify(error)),
+            Err(error) => Err(self.classify(error)),
+        }
+    }
+
+    /// A call of a function nobody registered is an unsupported function, since the
+    /// API server would have had it; an unbound variable and every other error are
+    /// the expression's.
+    fn classify(&self, error: ExecutionError) -> CelError {
+        match error {
+            ExecutionError::UndeclaredReference(name) if self.program.references().has_function(name.as_str()) => {
+                CelError::Unsupported(name.to_string())
+            }
+            other => CelError::Evaluation(other.to_string()),
         }
     }
 
@@ -138,17 +150,6 @@ impl Expression {
             Json::Bool(result) => Ok(result),
             other => Err(CelError::Evaluation(format!("the rule gives {other}, not a boolean"))),
         }
-    }
-}
-
-/// An error of a call to a function nobody registered is an unsupported function,
-/// since the API server would have had it; every other error is the expression's.
-fn classify(error: ExecutionError) -> CelError {
-    match error {
-        ExecutionError::UndeclaredReference(name) if !matches!(name.as_str(), "self" | "object" | "oldSelf") => {
-            CelError::Unsupported(name.to_string())
-        }
-        other => CelError::Evaluation(other.to_string()),
     }
 }
 
@@ -355,7 +356,8 @@ fn check_host(host: &str) -> Result<(), String> {
             None => (host, ""),
         }
     };
-    if !port.is_empty() && !(port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit())) {
+    let numeric_port = port.strip_prefix(':').is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_digit()));
+    if !port.is_empty() && !numeric_port {
         return Err(format!("invalid port {port:?} after host"));
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:[]<>\"%".contains(c) || !c.is_ascii();
@@ -480,6 +482,7 @@ mod tests {
         assert!(matches!(eval("frobnicate(self)", json!(1)), Err(CelError::Unsupported(_))));
         assert!(matches!(Expression::compile("self.a +"), Err(CelError::Syntax(_))));
         assert!(matches!(eval("self.missing == 1", json!({})), Err(CelError::Evaluation(_))));
+        assert!(matches!(eval("params.x == 1", json!({})), Err(CelError::Evaluation(_))), "an unbound variable");
         assert!(Expression::compile("self == oldSelf").unwrap().uses_variable("oldSelf"));
     }
 }

@@ -61,11 +61,12 @@ impl Kind {
 
     /// The versions the CRD serves, all with the same schema, newest first.
     ///
-    /// The reference files hold one version's `openAPIV3Schema` each; the served
-    /// versions are the `versions` list of the CRDs in Istio's
+    /// The reference schema files hold one version's `openAPIV3Schema` each; the
+    /// served versions are the `versions` list of the CRDs in Istio's
     /// `manifests/charts/base/files/crd-all.gen.yaml`, the same in every supported
-    /// release: Telemetry serves `v1` and `v1alpha1` (since 1.22), WasmPlugin only
-    /// `v1alpha1` and EnvoyFilter only `v1alpha3`.
+    /// release: Telemetry serves `v1` and `v1alpha1`, WasmPlugin only `v1alpha1` and
+    /// EnvoyFilter only `v1alpha3`. A test compares this table with the `crd_versions`
+    /// that `shared/reference/istio-semantics/generated-config.yaml` records per release.
     pub fn served_versions(self) -> &'static [&'static str] {
         match self {
             Kind::Telemetry => &["v1", "v1alpha1"],

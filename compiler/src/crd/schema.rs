@@ -172,7 +172,8 @@ impl<'a> Schema<'a> {
         self.json.get(key).and_then(Json::as_array).map(|all| all.iter().map(Schema::new).collect()).unwrap_or_default()
     }
 
-    pub fn not(self) -> Option<Schema<'a>> {
+    /// The subschema of `not`.
+    pub fn negated(self) -> Option<Schema<'a>> {
         self.sub("not")
     }
 

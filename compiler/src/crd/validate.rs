@@ -137,23 +137,23 @@ fn object_meta(metadata: &Node, out: &mut Vec<Diagnostic>) {
                 .with_help("name the object, or give `generateName` to let the API server choose"),
         );
     }
-    if let Some(name) = metadata.get("name").and_then(|n| n.as_str().map(|s| (s, n.span))) {
-        if let Some(problem) = dns_subdomain_problem(name.0) {
-            out.push(Diagnostic::new(
-                codes::CRD_INVALID_METADATA,
-                name.1,
-                format!("metadata.name: Invalid value: {:?}: {problem}", name.0),
-            ));
-        }
+    if let Some(name) = metadata.get("name").and_then(|n| n.as_str().map(|s| (s, n.span)))
+        && let Some(problem) = dns_subdomain_problem(name.0)
+    {
+        out.push(Diagnostic::new(
+            codes::CRD_INVALID_METADATA,
+            name.1,
+            format!("metadata.name: Invalid value: {:?}: {problem}", name.0),
+        ));
     }
-    if let Some((namespace, span)) = metadata.get("namespace").and_then(|n| n.as_str().map(|s| (s, n.span))) {
-        if let Some(problem) = dns_label_problem(namespace) {
-            out.push(Diagnostic::new(
-                codes::CRD_INVALID_METADATA,
-                span,
-                format!("metadata.namespace: Invalid value: {namespace:?}: {problem}"),
-            ));
-        }
+    if let Some((namespace, span)) = metadata.get("namespace").and_then(|n| n.as_str().map(|s| (s, n.span)))
+        && let Some(problem) = dns_label_problem(namespace)
+    {
+        out.push(Diagnostic::new(
+            codes::CRD_INVALID_METADATA,
+            span,
+            format!("metadata.namespace: Invalid value: {namespace:?}: {problem}"),
+        ));
     }
     for (field, check_values) in [("labels", true), ("annotations", false)] {
         let Some(entries) = metadata.get(field).and_then(Node::members) else { continue };
@@ -566,7 +566,7 @@ impl Checker {
         for branch in schema.combinator("allOf") {
             self.value(branch, node, path, anchor);
         }
-        if let Some(not) = schema.not()
+        if let Some(not) = schema.negated()
             && self.accepts(not, node)
         {
             let fields = not.required();
@@ -740,7 +740,8 @@ fn field_path_span(node: &Node, path: &str) -> Option<Span> {
 /// Rules compiled once per process: the same few rules stand in every release and
 /// on every item of a list.
 fn compiled_rule(text: &str) -> Result<Arc<Expression>, CelError> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Result<Arc<Expression>, CelError>>>> = OnceLock::new();
+    type Compiled = Result<Arc<Expression>, CelError>;
+    static CACHE: OnceLock<Mutex<HashMap<String, Compiled>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
     if let Some(found) = cache.lock().ok().and_then(|c| c.get(text).cloned()) {
         return found;
