@@ -337,3 +337,65 @@ pub fn served_versions_match_the_reference() -> Result<(), String> {
     }
     if problems.is_empty() && compared == ISTIO_RELEASES.len() * 3 { Ok(()) } else { Err(problems.join("\n")) }
 }
+
+/// Every scalar under `spec` of a generated resource, replaced by a value of another
+/// type (a string by a number, a number or a boolean by a string), gets the same
+/// verdict from jsonschema and from the core in `release`: the two validators must
+/// agree on invalid resources too, not only on valid ones. Gives how many mutations
+/// were compared.
+pub fn mutations_agree(resource: &serde_json::Value, release: &IstioRelease) -> Result<usize, String> {
+    let mut paths = Vec::new();
+    if let Some(spec) = resource.get("spec") {
+        scalar_paths(spec, &mut vec!["spec".to_string()], &mut paths);
+    }
+    let mut problems = Vec::new();
+    for path in &paths {
+        let mut mutated = resource.clone();
+        let Some(leaf) = path.iter().try_fold(&mut mutated, |node, key| match node {
+            serde_json::Value::Object(map) => map.get_mut(key),
+            serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            _ => None,
+        }) else {
+            continue;
+        };
+        *leaf = match leaf {
+            serde_json::Value::String(_) => serde_json::json!(12345),
+            _ => serde_json::json!("mutated"),
+        };
+        let by_jsonschema = super::crd::validate(&mutated, &crd::source_folder(release)).is_ok();
+        let node =
+            meshc_compiler::model::node::Node::from_json(&mutated, meshc_compiler::span::Span::new(FileId(0), 0, 0));
+        let by_core = errors(&crd::validate(&node, &[release]));
+        if by_jsonschema != by_core.is_empty() {
+            problems.push(format!(
+                "{} mutated in Istio {}: jsonschema says {}, meshc says {}",
+                path.join("."),
+                release.version,
+                if by_jsonschema { "valid" } else { "invalid" },
+                if by_core.is_empty() { "valid".to_string() } else { by_core.join("; ") }
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(paths.len()) } else { Err(problems.join("\n")) }
+}
+
+fn scalar_paths(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                path.push(key.clone());
+                scalar_paths(item, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                path.push(index.to_string());
+                scalar_paths(item, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Null => {}
+        _ => out.push(path.clone()),
+    }
+}

@@ -252,6 +252,11 @@ fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
             {
                 problems.push(format!("{}: {disagreement}", meshc_compiler::emit::output_path(&generated.resource)));
             }
+            if let Some(supported) = meshc_compiler::versions::istio_release(&istio.value)
+                && let Err(disagreement) = meshc_tests::crd_corpus::mutations_agree(&reread, supported)
+            {
+                problems.push(format!("{}: {disagreement}", meshc_compiler::emit::output_path(&generated.resource)));
+            }
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
