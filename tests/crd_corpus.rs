@@ -407,3 +407,33 @@ fn scalar_paths(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec
         _ => out.push(path.clone()),
     }
 }
+
+/// Every corpus document, cut short at many places, is validated without a panic:
+/// half-typed YAML is what an editor sends.
+pub fn damaged_documents_never_panic() -> Result<(), String> {
+    let mut files = Vec::new();
+    collect_yaml(&corpus_dir(), &mut files);
+    let mut runs = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let boundaries: Vec<usize> = (0..=text.len()).filter(|i| text.is_char_boundary(*i)).collect();
+        let step = (boundaries.len() / 12).max(1);
+        for &cut in boundaries.iter().step_by(step) {
+            let damaged = &text[..cut];
+            let result = std::panic::catch_unwind(|| {
+                let (documents, _) = parse_yaml_documents(FileId(0), damaged, codes::CRD_INVALID_DOCUMENT);
+                for document in &documents {
+                    let _ = crd::validate(document, &[]);
+                }
+            });
+            if result.is_err() {
+                return Err(format!("panicked on {} cut at byte {cut}", path.display()));
+            }
+            runs += 1;
+        }
+    }
+    if runs < 1000 {
+        return Err(format!("only {runs} damaged documents were tried"));
+    }
+    Ok(())
+}

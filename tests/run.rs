@@ -80,6 +80,7 @@ fn main() {
         ("expected_invalid_documents_are_rejected", crd_corpus::expected_invalid_documents_are_rejected),
         ("every_crd_rule_is_evaluated", crd_corpus::every_crd_rule_is_evaluated),
         ("served_versions_match_the_reference", crd_corpus::served_versions_match_the_reference),
+        ("damaged_documents_never_panic", crd_corpus::damaged_documents_never_panic),
         ("own_reject_cases", || crd_corpus::own_reject_cases().map(|_| ())),
     ] {
         trials.push(Trial::test(format!("crd::{name}"), move || check().map_err(Failed::from)));
