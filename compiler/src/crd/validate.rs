@@ -875,6 +875,21 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_tag_takes_one_form() {
+        let text = format!(
+            "{TELEMETRY}  tracing:\n  - customTags:\n      both:\n        literal:\n          value: x\n        header:\n          name: h\n      none: {{}}\n"
+        );
+        let found = check(&text, &["1.30"]);
+        // An empty tag passes: the schema's `oneOf` lets a tag set none of the forms.
+        assert_eq!(codes_of(&found), vec!["E0807"], "{found:#?}");
+        assert!(
+            found[0].message.contains("`header`, `literal`") || found[0].message.contains("`literal`, `header`"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
     fn nulls_the_schema_does_not_allow_are_dropped() {
         let text = format!("{TELEMETRY}  tracing:\n  - randomSamplingPercentage: ~\n    providers:\n");
         let found = check(&text, &["1.30"]);
