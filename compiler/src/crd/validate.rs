@@ -890,6 +890,24 @@ mod tests {
     }
 
     #[test]
+    fn rules_take_message_expressions_field_paths_and_skip_transitions() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": { "min": { "type": "integer" }, "max": { "type": "integer" } },
+            "x-kubernetes-validations": [
+                { "rule": "self.min <= self.max", "messageExpression": "'min ' + string(self.min) + ' exceeds max'", "fieldPath": ".max" },
+                { "rule": "self.min == oldSelf.min", "message": "min is immutable" },
+            ],
+        });
+        let text = "min: 5\nmax: 2\n";
+        let (documents, _) = parse_yaml_documents(FileId(0), text, codes::CRD_INVALID_DOCUMENT);
+        let found = validate_value(Schema::new(&schema), &documents[0], "spec", documents[0].span);
+        assert_eq!(codes_of(&found), vec!["E0808"], "the transition rule is skipped on create");
+        assert!(found[0].message.ends_with("min 5 exceeds max"), "{}", found[0].message);
+        assert_eq!(&text[found[0].primary_span().range()], "max");
+    }
+
+    #[test]
     fn nulls_the_schema_does_not_allow_are_dropped() {
         let text = format!("{TELEMETRY}  tracing:\n  - randomSamplingPercentage: ~\n    providers:\n");
         let found = check(&text, &["1.30"]);
