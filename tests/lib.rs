@@ -4,6 +4,7 @@ pub mod admission;
 pub mod architecture;
 pub mod corpus;
 pub mod crd;
+pub mod crd_corpus;
 pub mod crd_features;
 pub mod large;
 

@@ -75,6 +75,21 @@ fn main() {
         meshc_tests::crd_features::every_schema_difference_is_a_feature();
         Ok(())
     }));
+    use meshc_tests::crd_corpus;
+    for (name, check) in [
+        (
+            "embedded_schemas_match_the_reference",
+            crd_corpus::embedded_schemas_match_the_reference as fn() -> Result<(), String>,
+        ),
+        ("real_corpus_validates", crd_corpus::real_corpus_validates),
+        ("expected_invalid_documents_are_rejected", crd_corpus::expected_invalid_documents_are_rejected),
+        ("every_crd_rule_is_evaluated", crd_corpus::every_crd_rule_is_evaluated),
+        ("served_versions_match_the_reference", crd_corpus::served_versions_match_the_reference),
+        ("damaged_documents_never_panic", crd_corpus::damaged_documents_never_panic),
+        ("own_reject_cases", || crd_corpus::own_reject_cases().map(|_| ())),
+    ] {
+        trials.push(Trial::test(format!("crd::{name}"), move || check().map_err(Failed::from)));
+    }
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("admission::policies_match_the_kubernetes_schema", || {
         meshc_tests::admission::policies_match_the_kubernetes_schema().map_err(Failed::from)
@@ -250,12 +265,25 @@ fn validate_package_outputs(dir: &Path) -> Result<(), Failed> {
         }
         for istio in &manifest.istio {
             let release = crd::schema_release(&istio.value);
-            if let Err(errors) = crd::validate(&reread, &release) {
+            let verdict = crd::validate(&reread, &release);
+            if let Err(errors) = &verdict {
                 problems.push(format!(
                     "{} is invalid for Istio {release}:\n  {}",
                     meshc_compiler::emit::output_path(&generated.resource),
                     errors.join("\n  ")
                 ));
+            }
+            // The core's own validator (meshc_compiler::crd) gives the same verdict.
+            if let Some(supported) = meshc_compiler::versions::istio_release(&istio.value)
+                && let Err(disagreement) =
+                    meshc_tests::crd_corpus::agree_with_jsonschema(&yaml, supported, verdict.is_ok())
+            {
+                problems.push(format!("{}: {disagreement}", meshc_compiler::emit::output_path(&generated.resource)));
+            }
+            if let Some(supported) = meshc_compiler::versions::istio_release(&istio.value)
+                && let Err(disagreement) = meshc_tests::crd_corpus::mutations_agree(&reread, supported)
+            {
+                problems.push(format!("{}: {disagreement}", meshc_compiler::emit::output_path(&generated.resource)));
             }
         }
     }
@@ -361,6 +389,10 @@ fn every_code_has_a_case() -> Result<(), Failed> {
         {
             rendered.push_str(&format!("[{}]", diagnostic.code));
         }
+    }
+    // The CRD validator reports on Kubernetes YAML; its reject cases count too.
+    for code in meshc_tests::crd_corpus::own_reject_cases()? {
+        rendered.push_str(&format!("[{code}]"));
     }
     let missing: Vec<&str> = meshc_compiler::diagnostic::codes::ALL
         .iter()

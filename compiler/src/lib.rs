@@ -14,7 +14,9 @@
 
 // The modules form layers (ARCHITECTURE.md lists them, and the workspace test
 // `tests/architecture.rs` holds the code to that order): each uses only those below it.
+pub mod cel_eval;
 pub(crate) mod check;
+pub mod crd;
 pub mod diagnostic;
 pub mod driver;
 pub mod duration;

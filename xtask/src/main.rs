@@ -7,7 +7,10 @@
 //!   `envoy-<version>.json`;
 //! - `cargo run -p xtask -- extract-extensions [MINOR...]` starts each build and writes
 //!   the extensions it registers (category, name, config types) to
-//!   `compiler/descriptors/envoy-<version>.extensions.txt`.
+//!   `compiler/descriptors/envoy-<version>.extensions.txt`;
+//! - `cargo run -p xtask -- extract-crds` reads Istio's CRD schemas of every supported
+//!   release from `../shared/reference/istio-crds/` and writes their compact form
+//!   (`meshc_compiler::crd::compact_release`) to `compiler/crds/istio-<release>.json`.
 
 use meshc_compiler::envoy::descriptors;
 use meshc_compiler::versions::{self, EnvoyBuild};
@@ -17,6 +20,13 @@ use std::path::{Path, PathBuf};
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
+        Some("extract-crds") => match extract_crds() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                std::process::ExitCode::from(1)
+            }
+        },
         Some(command @ ("extract-descriptors" | "extract-extensions")) => {
             let wanted: Vec<String> = args.collect();
             let builds: Vec<&'static EnvoyBuild> = if wanted.is_empty() {
@@ -44,7 +54,7 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: cargo run -p xtask -- extract-descriptors|extract-extensions [MINOR...]");
+            eprintln!("usage: cargo run -p xtask -- extract-descriptors|extract-extensions [MINOR...] | extract-crds");
             std::process::ExitCode::from(2)
         }
     }
@@ -94,5 +104,27 @@ fn extract_extensions(build: &'static EnvoyBuild, out_dir: &Path) -> Result<(), 
     let path = out_dir.join(format!("envoy-{}.extensions.txt", build.version));
     meshc_host::write::write_atomic(&path, registry.as_bytes()).map_err(|e| e.to_string())?;
     eprintln!("Envoy {}: {} extensions -> {}", build.version, registry.lines().count(), path.display());
+    Ok(())
+}
+
+/// Writes the compact CRD schemas of every supported release into the compiler.
+fn extract_crds() -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out_dir = root.join("compiler/crds");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    for release in versions::ISTIO_RELEASES {
+        let folder = root.join("../shared/reference/istio-crds").join(meshc_compiler::crd::source_folder(release));
+        let mut texts = Vec::new();
+        for kind in meshc_compiler::crd::Kind::ALL {
+            let path = folder.join(kind.source_file());
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            texts.push((kind, text));
+        }
+        let sources: Vec<(meshc_compiler::crd::Kind, &str)> = texts.iter().map(|(k, t)| (*k, t.as_str())).collect();
+        let compact = meshc_compiler::crd::compact_release(release, &sources)?;
+        let path = out_dir.join(format!("istio-{}.json", release.version));
+        meshc_host::write::write_atomic(&path, compact.as_bytes()).map_err(|e| e.to_string())?;
+        eprintln!("Istio {}: {} bytes from {} -> {}", release.version, compact.len(), folder.display(), path.display());
+    }
     Ok(())
 }

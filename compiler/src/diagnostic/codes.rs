@@ -416,6 +416,79 @@ patches), but no code in istiod applies a patch of that context: it does nothing
 Waypoints are patched through SIDECAR_INBOUND (their listeners) and SIDECAR_OUTBOUND
 (their outbound clusters).";
 
+    // Kubernetes documents against Istio's CRD schemas, as the API server validates them: E08xx.
+    CRD_INVALID_DOCUMENT = "E0800", "not a resource the CRD serves",
+"The document is not a Kubernetes object the CRD of its kind accepts: it is not a
+mapping, it lacks `apiVersion` or `kind`, or its `apiVersion` names another group or a
+version the CRD does not serve. Telemetry is served as `telemetry.istio.io/v1` and
+`v1alpha1`, WasmPlugin as `extensions.istio.io/v1alpha1`, EnvoyFilter as
+`networking.istio.io/v1alpha3`; every served version has the same schema.
+
+    apiVersion: telemetry.istio.io/v2   # E0800: did you mean `telemetry.istio.io/v1`?";
+    CRD_UNKNOWN_FIELD = "E0801", "field the CRD does not have",
+"The CRD's schema has no field of this name here. The API server never applies such a
+field: `kubectl apply` (strict field validation, the default since Kubernetes 1.27)
+rejects the object, and clients that do not ask for strict validation (controllers,
+GitOps tools, older kubectl) get it silently pruned, so the setting is lost without a
+word. meshc reports it as an error for that reason, with the nearest field name. A field
+that only some releases know names them.
+
+    spec:
+      tracing:
+      - randomSamplingPercentag: 10     # E0801: did you mean `randomSamplingPercentage`?";
+    CRD_TYPE_MISMATCH = "E0802", "value of the wrong type for the CRD",
+"The schema gives the field another type. The API server checks the OpenAPI types
+strictly: unlike Istio's own proto3 JSON reader it does not take `\"10\"` for a number or
+`\"true\"` for a boolean, and an integer field takes only whole numbers. Fields marked
+`x-kubernetes-int-or-string` take an integer or a string.";
+    CRD_ENUM = "E0803", "value not in the CRD's enum",
+"The field takes one of a fixed set of values (the message lists them), written exactly,
+in the same case.
+
+    match:
+      mode: CLIENT_AND_SEVER            # E0803: did you mean `CLIENT_AND_SERVER`?";
+    CRD_REQUIRED = "E0804", "required field missing",
+"The schema requires this field here (a provider's `name`, a WasmPlugin's `url`, an
+environment variable's `name`), and the object does not set it. `metadata.name` is required
+unless `metadata.generateName` is given.";
+    CRD_OUT_OF_BOUNDS = "E0805", "value outside the CRD's bounds",
+"The value breaks a bound of the schema: a number below `minimum` or above `maximum`, a
+string shorter than `minLength` or longer than `maxLength` (counted in characters), a
+list with fewer than `minItems` or more than `maxItems` items, or an object with more
+than `maxProperties` fields. The message quotes the API server's wording.";
+    CRD_PATTERN = "E0806", "string does not match the CRD's pattern",
+"The string must match the schema's regular expression (the message quotes it), such as
+a WasmPlugin's `sha256`, which is empty or 64 lowercase hexadecimal digits.";
+    CRD_ONE_OF = "E0807", "fields that exclude each other",
+"The schema accepts at most one of a group of fields (`oneOf`, `anyOf`, `not`, as Istio
+generates them from a protobuf `oneof`), and the object sets more than one, such as a
+patch match with both `listener` and `cluster`. Keep the one you mean.";
+    CRD_RULE_FAILED = "E0808", "CRD validation rule fails",
+"The CRD attaches a CEL rule (`x-kubernetes-validations`) to this field, and the value
+makes it false (or makes it fail), so the API server rejects the object with the rule's
+message, which this diagnostic carries. For example, an EnvoyFilter's `match.waypoint`
+is allowed only with `context: WAYPOINT`, and a tag override with `operation: UPSERT`
+needs a `value`.";
+    CRD_DUPLICATE = "E0809", "duplicate list item or field",
+"A list the schema declares as a map (`x-kubernetes-list-type: map`, such as a
+WasmPlugin's `vmConfig.env`, keyed by `name`) or a set holds two items with the same
+key, or a mapping repeats a key. The API server rejects the object (`Duplicate value`).";
+    CRD_INVALID_METADATA = "E0810", "invalid object metadata",
+"The API server checks every object's metadata: `name` must be a DNS subdomain (lowercase
+letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 253
+characters), `namespace` a DNS label (at most 63 characters, no `.`), label keys
+qualified names (an optional DNS-subdomain prefix and `/`, then at most 63 letters,
+digits, `-`, `_` and `.`), and label values at most 63 such characters.";
+    CRD_NULL_DROPPED = "W0811", "null value the API server drops",
+"The field is set to null (`~`, `null` or nothing after the colon) but the schema does
+not mark it nullable, so the API server prunes it before validating: the object is
+stored without the field. Remove it, or give it a value.";
+    CRD_RULE_NOT_EVALUATED = "W0812", "CRD validation rule meshc cannot evaluate",
+"The CRD attaches a CEL rule to this field that calls a function of the Kubernetes CEL
+libraries meshc does not implement (quantities, IP addresses, `format`, ...), so meshc
+cannot say whether the API server will accept the value. The rule and its message are
+shown; check them by hand.";
+
     // Attribute expressions (CEL): E04xx.
     CEL_SYNTAX = "E0400", "invalid attribute expression",
 "A tag value or access-log filter is a CEL expression over Istio's attributes, and this

@@ -210,8 +210,8 @@ fn check_each_version(
 }
 
 /// One diagnostic per distinct mistake, saying which versions it applies to unless
-/// it applies to all of them.
-fn report_by_version(found: Vec<(Diagnostic, String)>, all: &[String]) -> Vec<Diagnostic> {
+/// it applies to all of them. The CRD validator reports per Istio release with it too.
+pub(crate) fn report_by_version(found: Vec<(Diagnostic, String)>, all: &[String]) -> Vec<Diagnostic> {
     let mut grouped: Vec<(Diagnostic, Vec<String>)> = Vec::new();
     for (diagnostic, version) in found {
         match grouped.iter_mut().find(|(d, _)| *d == diagnostic) {
