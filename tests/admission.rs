@@ -157,7 +157,8 @@ pub fn policies_and_rules_agree() -> Result<(), String> {
         let resources = Json::Array(objects.clone());
         for rule in &analysis.lowered.rules {
             let Ok((vap, binding)) = policy::admission_policy(rule, &package, &mesh) else { continue };
-            let program = cel::Program::compile(&rule.condition).map_err(|e| e.to_string())?;
+            // A rule meshc cannot evaluate (W1004) has no verdict of meshc's to compare.
+            let Ok(program) = meshc_compiler::cel_eval::Expression::compile(&rule.condition) else { continue };
             for object in &objects {
                 let mut variants = vec![object.clone()];
                 let mut with_waiver = object.clone();

@@ -7,6 +7,7 @@
 //! evaluated (an admission policy with `failurePolicy: Fail` rejects it then too),
 //! unless the resource carries the rule's waiver annotation.
 
+use crate::cel_eval::{CelError, Expression};
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::emit;
 use crate::manifest::Manifest;
@@ -56,17 +57,10 @@ pub enum Verdict {
 }
 
 /// Evaluates a compiled condition over one object.
-pub fn judge(program: &cel::Program, object: &Json, mesh: &Json, resources: &Json) -> Verdict {
-    let mut context = cel::Context::default();
-    for (name, value) in [("object", object), ("mesh", mesh), ("resources", resources)] {
-        if let Err(error) = context.add_variable(name, value.clone()) {
-            return Verdict::Error(error.to_string());
-        }
-    }
-    match program.execute(&context) {
-        Ok(cel::Value::Bool(true)) => Verdict::Pass,
-        Ok(cel::Value::Bool(false)) => Verdict::Fail,
-        Ok(other) => Verdict::Error(format!("the condition gives {other:?}, not a boolean")),
+pub fn judge(condition: &Expression, object: &Json, mesh: &Json, resources: &Json) -> Verdict {
+    match condition.evaluate_bool(&[("object", object), ("mesh", mesh), ("resources", resources)]) {
+        Ok(true) => Verdict::Pass,
+        Ok(false) => Verdict::Fail,
         Err(error) => Verdict::Error(error.to_string()),
     }
 }
@@ -83,8 +77,21 @@ pub fn evaluate(lowered: &Lowered, manifest: Option<&Manifest>, targets: &Target
     let resources = Json::Array(objects.clone());
     let mesh = mesh_context(manifest, targets);
     for rule in &lowered.rules {
-        // A condition that does not parse was reported where it was declared.
-        let Ok(program) = cel::Program::compile(&rule.condition) else { continue };
+        let program = match Expression::compile(&rule.condition) {
+            Ok(program) => program,
+            // A condition that does not parse was reported where it was declared.
+            Err(CelError::Syntax(_)) => continue,
+            Err(error) => {
+                diagnostics.push(
+                    Diagnostic::new(codes::RULE_NOT_EVALUATED, rule.condition_span, error.to_string())
+                        .with_label_message(format!("the rule `{}` is not checked", rule.name))
+                        .with_note(
+                            "an admission policy emitted from it is enforced by the cluster, which has the function",
+                        ),
+                );
+                continue;
+            }
+        };
         for (generated, object) in all.iter().zip(&objects) {
             if !applies(rule, object) {
                 continue;
@@ -305,16 +312,11 @@ pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> Admis
     let failed = |message: String| {
         if contains(actions, "Deny") { AdmissionVerdict::Denied(message) } else { AdmissionVerdict::Warned(message) }
     };
-    let mut variables: std::collections::HashMap<String, cel::Value> = std::collections::HashMap::new();
+    let mut variables = serde_json::Map::new();
     for variable in spec["variables"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let name = variable["name"].as_str().unwrap_or("").to_string();
-        let mut context = cel::Context::default();
-        if context.add_variable("object", object.clone()).is_err() {
-            return failed("the object cannot be read".to_string());
-        }
-        let value = cel::Program::compile(variable["expression"].as_str().unwrap_or(""))
-            .map_err(|e| e.to_string())
-            .and_then(|program| program.execute(&context).map_err(|e| e.to_string()));
+        let value = Expression::compile(variable["expression"].as_str().unwrap_or(""))
+            .and_then(|expression| expression.evaluate(&[("object", object)]));
         match value {
             Ok(value) => {
                 variables.insert(name, value);
@@ -322,17 +324,12 @@ pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> Admis
             Err(error) => return failed(format!("variable `{name}`: {error}")),
         }
     }
+    let variables = Json::Object(variables);
     for validation in spec["validations"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let message = validation["message"].as_str().unwrap_or("").to_string();
-        let mut context = cel::Context::default();
-        if context.add_variable("object", object.clone()).is_err() {
-            return failed(message);
-        }
-        context.add_variable_from_value("variables", variables.clone());
-        let result = cel::Program::compile(validation["expression"].as_str().unwrap_or(""))
-            .ok()
-            .and_then(|program| program.execute(&context).ok());
-        if result != Some(cel::Value::Bool(true)) {
+        let result = Expression::compile(validation["expression"].as_str().unwrap_or(""))
+            .and_then(|expression| expression.evaluate_bool(&[("object", object), ("variables", &variables)]));
+        if result != Ok(true) {
             return failed(message);
         }
     }
@@ -428,9 +425,7 @@ mod tests {
     #[test]
     fn json_becomes_a_cel_literal_that_evaluates_back() {
         let value = json!({ "releases": ["1.29", "1.30"], "root": "it's", "n": 3, "ok": true });
-        let program = cel::Program::compile(&cel_literal(&value)).unwrap();
-        let result = program.execute(&cel::Context::default()).unwrap();
-        let expected: cel::Value = cel::to_value(&value).unwrap();
-        assert_eq!(result, expected);
+        let result = Expression::compile(&cel_literal(&value)).unwrap().evaluate(&[]).unwrap();
+        assert_eq!(result, value);
     }
 }

@@ -75,26 +75,19 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
         );
         return None;
     }
-    let (Some(api_version), Some(kind)) = (document.get("apiVersion"), document.get("kind")) else {
-        let missing = if document.get("apiVersion").is_none() { "apiVersion" } else { "kind" };
-        ctx.report(
-            Diagnostic::new(
-                codes::NOT_A_RESOURCE,
-                document.span.sub_to(document.span.start),
-                format!("this document has no `{missing}`"),
-            )
-            .with_label_message(format!("`{missing}` is missing"))
-            .with_help("every Kubernetes object names its `apiVersion` and `kind`"),
-        );
-        return None;
+    let kind_text = document.get("kind").and_then(Node::as_str);
+    let group = document
+        .get("apiVersion")
+        .and_then(Node::as_str)
+        .map(|v| v.rsplit_once('/').map(|(group, _)| group).unwrap_or(""));
+    let ours = match kind_text {
+        Some(kind) => KINDS.iter().any(|(name, _)| *name == kind),
+        // Without a kind, a document of one of our groups is taken for ours.
+        None => group.is_some_and(|g| KINDS.iter().any(|(_, ours)| *ours == g)),
     };
-    let (Some(api_version_text), Some(kind_text)) = (api_version.as_str(), kind.as_str()) else {
-        ctx.report(Diagnostic::new(codes::NOT_A_RESOURCE, kind.span, "`apiVersion` and `kind` are strings"));
-        return None;
-    };
-    let group = api_version_text.rsplit_once('/').map(|(group, _)| group).unwrap_or("");
-    let Some((kind_name, expected_group)) = KINDS.iter().find(|(name, _)| *name == kind_text) else {
-        let misspelled = KINDS.iter().any(|(_, g)| *g == group);
+    if !ours {
+        let kind = document.get("kind").unwrap_or(document);
+        let kind_text = kind_text.unwrap_or("untyped");
         let mut diagnostic = Diagnostic::new(
             codes::KIND_NOT_CHECKED,
             kind.span,
@@ -102,41 +95,27 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
         )
         .with_label_message("passed over");
         // A kind of one of Istio's groups that is none of ours is likely a misspelling.
-        if misspelled && let Some(suggestion) = did_you_mean(kind_text, KINDS.iter().map(|(name, _)| *name)) {
+        let istio_group = group.is_some_and(|g| KINDS.iter().any(|(_, ours)| *ours == g));
+        if istio_group && let Some(suggestion) = did_you_mean(kind_text, KINDS.iter().map(|(name, _)| *name)) {
             diagnostic = diagnostic.with_did_you_mean(kind.span, suggestion);
         }
         ctx.report(diagnostic);
         return None;
-    };
-    if group != *expected_group {
-        let served = match *kind_name {
-            "Telemetry" => "telemetry.istio.io/v1",
-            "WasmPlugin" => "extensions.istio.io/v1alpha1",
-            _ => "networking.istio.io/v1alpha3",
-        };
-        ctx.report(
-            Diagnostic::new(
-                codes::NOT_A_RESOURCE,
-                api_version.span,
-                format!("{kind_name} is served by the API group `{expected_group}`, not `{group}`"),
-            )
-            .with_label_message("no such kind in this group")
-            .with_did_you_mean(api_version.span, served),
-        );
+    }
+    // The API server's validation against the CRD of each targeted release: the
+    // envelope (apiVersion, kind, metadata), every field's type, enum, bounds and
+    // pattern, and the CRD's own CEL rules.
+    let found = crate::crd::validate(document, &ctx.targets.istio);
+    let crd_errors = found.iter().any(Diagnostic::is_error);
+    ctx.diagnostics.extend(found);
+    let kind = document.get("kind")?;
+    let kind_name = KINDS.iter().map(|(name, _)| *name).find(|name| Some(*name) == kind_text)?;
+    let expected_group = KINDS.iter().find(|(name, _)| *name == kind_name).map(|(_, group)| *group)?;
+    if group != Some(expected_group) {
         return None;
     }
     let name = document.get("metadata").and_then(|m| m.get("name"));
-    let Some(name_span) = name.filter(|n| n.as_str().is_some_and(|s| !s.is_empty())).map(|n| n.span) else {
-        ctx.report(
-            Diagnostic::new(
-                codes::NOT_A_RESOURCE,
-                document.get("metadata").map(|m| m.span).unwrap_or(kind.span),
-                format!("this {kind_name} has no `metadata.name`"),
-            )
-            .with_label_message("a name is required"),
-        );
-        return None;
-    };
+    let name_span = name.filter(|n| n.as_str().is_some_and(|s| !s.is_empty())).map(|n| n.span)?;
 
     // The model reads `metadata` and `spec`; what else a document holds (status,
     // managed fields) is the cluster's.
@@ -147,13 +126,15 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
         }
     }
     let json = Json::Object(json);
-    let read = match *kind_name {
+    let read = match kind_name {
         "Telemetry" => serde_json::from_value(json).map(Resource::Telemetry),
         "WasmPlugin" => serde_json::from_value(json).map(Resource::WasmPlugin),
         _ => serde_json::from_value(json).map(Resource::EnvoyFilter),
     };
     let mut resource = match read {
         Ok(resource) => resource,
+        // The CRD validation said what does not fit.
+        Err(_) if crd_errors => return None,
         Err(error) => {
             ctx.report(
                 Diagnostic::new(

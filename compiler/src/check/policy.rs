@@ -79,6 +79,9 @@ pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs:
                     ctx.report(diagnostic);
                     ok = false;
                 }
+                let errors = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+                check_object_paths(ctx, &expr.text, expr.span, &kinds);
+                ok &= ctx.diagnostics.iter().filter(|d| d.is_error()).count() == errors;
                 condition = Some(expr.clone());
             }
             StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error => {}
@@ -260,4 +263,161 @@ fn stdlib_module_declaring(
         );
         if declares { crate::stdlib::module_name(&source.path) } else { None }
     })
+}
+
+/// Checks every field a rule's condition reads from `object` (and from the variables
+/// of comprehensions over its lists) against the CRD schema of each kind the rule
+/// applies to, in each targeted release: a path that no kind has in any release is an
+/// error at the segment that leaves the schema, with the nearest field name.
+pub(super) fn check_object_paths(ctx: &mut Ctx, text: &str, span: crate::span::Span, kinds: &[String]) {
+    use super::cel::syntax::{Nodes, Source};
+    let Ok(parsed) = ctx.expressions.parse(text, span) else { return };
+    let source = Source::new(text, span);
+    let nodes = Nodes::new(&source, &parsed);
+    let kinds: Vec<crate::crd::Kind> = if kinds.is_empty() {
+        crate::crd::Kind::ALL.to_vec()
+    } else {
+        kinds.iter().filter_map(|k| crate::crd::Kind::from_name(k)).collect()
+    };
+    let releases: Vec<&str> = if ctx.targets.istio.is_empty() {
+        crate::versions::ISTIO_RELEASES.iter().map(|r| r.version).collect()
+    } else {
+        ctx.targets.istio.iter().map(|r| r.version).collect()
+    };
+    let mut reads = Vec::new();
+    collect_reads(&parsed.expr, &mut Vec::new(), &mut reads);
+    let mut reported = std::collections::HashSet::new();
+    for read in reads {
+        let mut best: Option<crate::crd::LookupError> = None;
+        let found = kinds.iter().any(|kind| {
+            releases.iter().any(|release| match crate::crd::lookup_segments(release, *kind, &read.segments) {
+                Ok(_) => true,
+                Err(error) => {
+                    // The error that got furthest down the path says the most.
+                    if best.as_ref().is_none_or(|b| error.segment > b.segment) {
+                        best = Some(error);
+                    }
+                    false
+                }
+            })
+        });
+        let Some(error) = best.filter(|_| !found) else { continue };
+        // The node of the segment that left the schema: the selections are in path order.
+        let Some(node) = read.nodes.get(error.segment) else { continue };
+        let at = nodes.field_span(node).unwrap_or_else(|| nodes.span(node));
+        if !reported.insert(at) {
+            continue;
+        }
+        let kinds_text: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        let mut diagnostic = Diagnostic::new(
+            codes::UNKNOWN_RESOURCE_FIELD,
+            at,
+            format!("{} has no field `{}` here", kinds_text.join(" or "), error.name),
+        )
+        .with_label_message("not in the CRD schema")
+        .with_note(error.message.clone());
+        if let Some(suggestion) = &error.suggestion {
+            diagnostic = diagnostic.with_did_you_mean(at, suggestion);
+        }
+        ctx.report(diagnostic);
+    }
+}
+
+/// A chain of fields read from `object`, with the expression node of each segment
+/// (`None` for a list item reached through a comprehension variable).
+struct Read<'e> {
+    segments: Vec<crate::crd::PathSegment>,
+    nodes: Vec<&'e IdedExpr>,
+}
+
+use cel::common::ast::{Expr, IdedExpr};
+
+/// Collects the chains read from `object` and from comprehension variables bound to
+/// its lists (`object.spec.tracing.all(t, t.providers...)`).
+fn collect_reads<'e>(
+    expr: &'e IdedExpr,
+    scope: &mut Vec<(String, Vec<crate::crd::PathSegment>, Vec<&'e IdedExpr>)>,
+    out: &mut Vec<Read<'e>>,
+) {
+    if let Some(read) = chain(expr, scope) {
+        out.push(read);
+        return;
+    }
+    match &expr.expr {
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                collect_reads(target, scope, out);
+            }
+            for arg in &call.args {
+                collect_reads(arg, scope, out);
+            }
+        }
+        Expr::Select(select) => collect_reads(&select.operand, scope, out),
+        Expr::List(list) => list.elements.iter().for_each(|e| collect_reads(e, scope, out)),
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(entry) = &entry.expr {
+                    collect_reads(&entry.key, scope, out);
+                    collect_reads(&entry.value, scope, out);
+                }
+            }
+        }
+        Expr::Comprehension(comprehension) => {
+            collect_reads(&comprehension.iter_range, scope, out);
+            // The variable stands for an item of the range, when the range is a read.
+            let bound = chain(&comprehension.iter_range, scope).map(|read| {
+                let mut segments = read.segments;
+                segments.push(crate::crd::PathSegment::Item);
+                let mut nodes = read.nodes;
+                nodes.push(&comprehension.iter_range);
+                (comprehension.iter_var.clone(), segments, nodes)
+            });
+            let pushed = bound.is_some();
+            if let Some(bound) = bound {
+                scope.push(bound);
+            }
+            for part in [&comprehension.loop_cond, &comprehension.loop_step, &comprehension.result] {
+                collect_reads(part, scope, out);
+            }
+            if pushed {
+                scope.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `object.a.b` (or `has(object.a.b)`, or `v.a` for a bound variable `v`) as a read.
+fn chain<'e>(
+    expr: &'e IdedExpr,
+    scope: &[(String, Vec<crate::crd::PathSegment>, Vec<&'e IdedExpr>)],
+) -> Option<Read<'e>> {
+    let mut fields = Vec::new();
+    let mut current = expr;
+    loop {
+        match &current.expr {
+            Expr::Select(select) => {
+                fields.push((select.field.clone(), current));
+                current = &select.operand;
+            }
+            Expr::Ident(name) => {
+                fields.reverse();
+                let (mut segments, mut nodes) = if name == "object" {
+                    (Vec::new(), Vec::new())
+                } else {
+                    let (_, segments, nodes) = scope.iter().rev().find(|(var, _, _)| var == name)?;
+                    (segments.clone(), nodes.clone())
+                };
+                if fields.is_empty() && name == "object" {
+                    return None;
+                }
+                for (field, node) in fields {
+                    segments.push(crate::crd::PathSegment::Field(field));
+                    nodes.push(node);
+                }
+                return Some(Read { segments, nodes });
+            }
+            _ => return None,
+        }
+    }
 }

@@ -107,15 +107,6 @@ declared by a package.";
 "A YAML file given to `meshc check` does not parse as YAML. The documents before the
 mistake are still checked; the rest of the file is not, because a YAML parser cannot
 know where the broken document ends.";
-    NOT_A_RESOURCE = "E0111", "not a Kubernetes object",
-"A document of a YAML file given to `meshc check` is not a valid Kubernetes object: it
-has `kind` without `apiVersion` (or the reverse), or lacks `metadata.name`, or its
-`apiVersion` names another API group than the kind's. The API server rejects such a document:
-
-    apiVersion: networking.istio.io/v1alpha3
-    kind: Telemetry          # Telemetry is telemetry.istio.io/v1
-    metadata:
-      name: mesh-default";
     KIND_NOT_CHECKED = "N0112", "kind not checked",
 "A YAML file given to `meshc check` holds a document of a kind meshc does not check
 (a Deployment, a VirtualService). meshc checks Telemetry, WasmPlugin and EnvoyFilter;
@@ -123,10 +114,10 @@ other documents, and documents that are no Kubernetes object at all (Helm values
 CI workflow), are passed over with this note, so that a directory of manifests can be
 checked as it is.";
     UNREADABLE_RESOURCE = "E0113", "resource cannot be read",
-"A Telemetry, WasmPlugin or EnvoyFilter document has a value of a shape its CRD does not
-allow (a list where an object belongs, a string where a number belongs), so meshc
-cannot read it as that resource and checks nothing else in it. The message names what
-did not fit.";
+"A Telemetry, WasmPlugin or EnvoyFilter document that its CRD accepts still holds a value
+istiod cannot read into Istio's API types, such as an EnvoyFilter `priority` beyond a
+32-bit integer (the CRD's `format: int32` sets no bounds). meshc cannot read it either,
+and checks nothing else in the document. The message names what did not fit.";
     MISSING_MANIFEST = "E0200", "missing mesh.toml",
 "A package is a directory with a `mesh.toml`. meshc looked for it in the directory
 given on the command line (or the directory of the given file) and its parents.
@@ -377,6 +368,12 @@ the cluster enforces the rules on YAML that never went through meshc. A rule tha
 `resources` (every resource checked with it, to compare a WasmPlugin with its
 neighbours) cannot be one: an admission policy sees one object at a time. meshc still
 checks the rule on every package and YAML file it checks.";
+    RULE_NOT_EVALUATED = "W1004", "rule meshc cannot evaluate",
+"A rule's condition calls a function of the Kubernetes CEL libraries that meshc's
+evaluator does not implement (quantities, IP addresses and CIDRs, `format`, semantic
+versions, the authorizer), so meshc does not check the rule: neither passing nor
+failing it would be true. An admission policy emitted from the rule is enforced by the
+cluster, which has the function.";
     UNKNOWN_WAIVER = "W1002", "waiver of no rule",
 "A `waive { RULE: \"why\" }` section (or a `waivers.meshc.dev/RULE` annotation)
 names no rule in force: a misspelling, or a rule of a module the package does not
@@ -490,6 +487,18 @@ cannot say whether the API server will accept the value. The rule and its messag
 shown; check them by hand.";
 
     // Attribute expressions (CEL): E04xx.
+    UNKNOWN_RESOURCE_FIELD = "E0405", "field not in the CRD",
+"A rule's condition reads a field of `object` that the CRD schema of the kinds it
+applies to does not have, in any targeted release, so the condition would fail to
+evaluate (or `has()` would always be false) on every resource:
+
+    rule sampled {
+      kinds [Telemetry]
+      require object.spec.tracing.all(t, t.samplingPercentage <= 10.0)
+    }
+
+The field is `randomSamplingPercentage`. Fields under a free-form value (an EnvoyFilter
+patch's `value`, a WasmPlugin's `pluginConfig`) are not checked.";
     CEL_SYNTAX = "E0400", "invalid attribute expression",
 "A tag value or access-log filter is a CEL expression over Istio's attributes, and this
 one does not parse as CEL.";

@@ -618,6 +618,11 @@ impl<'a> Nodes<'a> {
         (text[start..end] == select.field).then_some((start, end))
     }
 
+    /// The span of the field name of a selection `a.b` (the `b`).
+    pub(in crate::check) fn field_span(&self, expr: &IdedExpr) -> Option<Span> {
+        self.field(expr).map(|(start, end)| self.source.at(start, end))
+    }
+
     pub(in crate::check) fn span(&self, expr: &IdedExpr) -> Span {
         match self.range(expr) {
             Some((start, end)) => self.source.at(start, end),
