@@ -4,6 +4,7 @@ pub mod architecture;
 pub mod corpus;
 pub mod crd;
 pub mod crd_features;
+pub mod import_corpus;
 pub mod large;
 
 use std::path::PathBuf;

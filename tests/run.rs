@@ -71,6 +71,8 @@ fn main() {
         Ok(())
     }));
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
+    trials.push(Trial::test("import::the_real_corpus_round_trips", import_round_trips));
+    trials.push(Trial::test("import::expected_invalid_documents_are_refused", import_refuses_invalid));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
     trials.push(Trial::test(
@@ -308,6 +310,39 @@ fn validator_rejects_invalid() -> Result<(), Failed> {
     }
     if crd::releases().len() < 3 {
         return Err("expected CRD schemas of at least three releases".into());
+    }
+    Ok(())
+}
+
+/// Every document of the real corpus is imported and rebuilds to the same data, or
+/// is refused with a diagnostic; most must import.
+fn import_round_trips() -> Result<(), Failed> {
+    use meshc_tests::import_corpus;
+    let dir = import_corpus::corpus_dir();
+    let total = import_corpus::corpus_documents(&dir).len();
+    if total < 100 {
+        return Err(format!("expected the corpus's 114 documents in {}, found {total}", dir.display()).into());
+    }
+    let figures = import_corpus::run(&dir, false);
+    println!("import round trip over {total} documents: {}", figures.report());
+    if !figures.problems.is_empty() {
+        return Err(format!("{}\n{}", figures.problems.join("\n"), figures.report()).into());
+    }
+    // The large majority imports; fewer would mean the importer lost ground.
+    if figures.imported * 4 < total * 3 {
+        return Err(format!("only {} of {total} documents import\n{}", figures.imported, figures.report()).into());
+    }
+    Ok(())
+}
+
+/// The corpus's documents that Istio's CRD validation rejects are refused.
+fn import_refuses_invalid() -> Result<(), Failed> {
+    use meshc_tests::import_corpus;
+    let dir = import_corpus::corpus_dir().join("expected-invalid");
+    let figures = import_corpus::run(&dir, true);
+    println!("expected-invalid: {}", figures.report());
+    if figures.refused_total() < 12 || !figures.problems.is_empty() {
+        return Err(format!("{}\n{}", figures.problems.join("\n"), figures.report()).into());
     }
     Ok(())
 }
