@@ -1118,7 +1118,10 @@ fn match_block(w: &mut Writer, value: &Node, field: &MatchField, depth: usize) -
     let MatchField::Block(fields) = field else { return Ok(()) };
     let members = object(value, "a match")?;
     if members.is_empty() {
-        return Err(refuse(value.span, "an empty match block", "meshc writes no empty match"));
+        // An empty block still selects (`cluster: {}` is every cluster); the
+        // comparison with the document decides whether meshc writes it back.
+        w.push("{}");
+        return Ok(());
     }
     w.line("{");
     for member in members {
