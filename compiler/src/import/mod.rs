@@ -353,3 +353,63 @@ fn formatted(text: String) -> String {
 pub(crate) fn refuse(span: Span, message: impl Into<String>, why: impl Into<String>) -> Diagnostic {
     Diagnostic::new(codes::IMPORT_UNSUPPORTED, span, message).with_label_message(why)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envoy::yaml::parse_yaml_documents;
+    use crate::span::FileId;
+
+    fn import(text: &str) -> ImportedPackage {
+        let (documents, diagnostics) = parse_yaml_documents(FileId(0), text, codes::IMPORT_INVALID_YAML);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        import_documents(&documents, &ImportOptions::default())
+    }
+
+    fn file<'p>(package: &'p ImportedPackage, path: &str) -> &'p str {
+        &package.files.iter().find(|f| f.path == path).expect("the file is written").text
+    }
+
+    #[test]
+    fn durations_are_written_in_units_only_when_protobuf_writes_them_back_the_same() {
+        assert_eq!(translate::duration_literal("300s").as_deref(), Some("5m"));
+        assert_eq!(translate::duration_literal("0.250s").as_deref(), Some("250ms"));
+        assert_eq!(translate::duration_literal("0.25s"), None);
+        assert_eq!(translate::duration_literal("5m"), None);
+        assert_eq!(translate::duration_literal("abc"), None);
+    }
+
+    #[test]
+    fn a_telemetry_becomes_a_declaration_with_its_scope_and_provider() {
+        let package = import(
+            "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata:\n  name: mesh-default\n  namespace: istio-system\nspec:\n  tracing:\n  - providers:\n    - name: otel\n    randomSamplingPercentage: 5\n",
+        );
+        assert_eq!(
+            package.outcomes,
+            [Outcome::Imported { declaration: "mesh_default".into(), style: Style::Idiomatic }]
+        );
+        assert!(
+            file(&package, "telemetry.mesh")
+                .contains("telemetry mesh_default mesh {\n  tracing otel {\n    sampling 5%")
+        );
+        assert!(file(&package, "mesh.toml").contains("otel = { kind = \"opentelemetry\" }"));
+        assert!(file(&package, "mesh.toml").contains("Check it against the cluster"));
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_at_its_line() {
+        let text = "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: p\n  namespace: a\nspec:\n  url: oci://x/y:1\n  frobnicate: true\n";
+        let package = import(text);
+        assert_eq!(package.outcomes, [Outcome::Refused { code: codes::IMPORT_UNSUPPORTED }]);
+        let span = package.diagnostics[0].primary_span();
+        assert_eq!(&text[span.range()], "frobnicate");
+        assert!(package.files.is_empty());
+    }
+
+    #[test]
+    fn other_kinds_are_skipped_with_a_note() {
+        let package = import("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n");
+        assert_eq!(package.outcomes, [Outcome::Skipped]);
+        assert_eq!(package.diagnostics[0].severity, Severity::Note);
+    }
+}
