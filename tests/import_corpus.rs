@@ -16,7 +16,6 @@ use meshc_compiler::import::{ImportOptions, Outcome, import_documents};
 use meshc_compiler::model::NoAssets;
 use meshc_compiler::model::node::{Node, NodeKind};
 use meshc_compiler::source::{SourceDb, SourceKind};
-use meshc_compiler::span::FileId;
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,14 +67,16 @@ pub fn run(dir: &Path, must_refuse: bool) -> Figures {
     for path in corpus_documents(dir) {
         let name = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
         let text = std::fs::read_to_string(&path).expect("a corpus file is readable");
-        let (documents, diagnostics) = parse_yaml_documents(FileId(0), &text, codes::IMPORT_INVALID_YAML);
+        let mut sources = SourceDb::new();
+        let file = sources.add(name.clone(), text.clone(), SourceKind::Other);
+        let (documents, diagnostics) = parse_yaml_documents(file, &text, codes::IMPORT_INVALID_YAML);
         if !diagnostics.is_empty() || documents.len() != 1 {
             figures.problems.push(format!("{name}: expected one readable document"));
             continue;
         }
         let document = without_annotation(&documents[0]);
         let options = ImportOptions { package: "imported".into(), default_namespace: "default".into() };
-        let imported = import_documents(std::slice::from_ref(&document), &options);
+        let imported = import_documents(&sources, std::slice::from_ref(&document), &options);
         match &imported.outcomes[..] {
             [Outcome::Imported { .. }] => {
                 figures.imported += 1;
@@ -92,7 +93,7 @@ pub fn run(dir: &Path, must_refuse: bool) -> Figures {
                     figures.problems.push(format!("{name}: refused without a diagnostic"));
                     continue;
                 };
-                if diagnostic.primary_span().file != FileId(0) || diagnostic.primary_span().end as usize > text.len() {
+                if diagnostic.primary_span().file != file || diagnostic.primary_span().end as usize > text.len() {
                     figures.problems.push(format!("{name}: the refusal does not point into the YAML"));
                 }
                 *figures.refused.entry(format!("[{code}] {}", reason(&diagnostic.message))).or_default() += 1;

@@ -354,7 +354,7 @@ fn golden_import_case(case: &Path) -> Result<(), Failed> {
         diagnostics.extend(problems);
     }
     let options = ImportOptions { package: "imported".into(), default_namespace: "default".into() };
-    let imported = import_documents(&documents, &options);
+    let imported = import_documents(&db, &documents, &options);
     diagnostics.extend(imported.diagnostics.iter().cloned());
     meshc_compiler::diagnostic::sort(&mut diagnostics);
     let mut actual: std::collections::BTreeMap<String, String> =

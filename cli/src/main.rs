@@ -468,7 +468,7 @@ fn import(
     }
     let package = package_name.unwrap_or_else(|| package_name_of(output));
     let options = meshc_compiler::import::ImportOptions { package, default_namespace: namespace };
-    let imported = meshc_compiler::import::import_documents(&documents, &options);
+    let imported = meshc_compiler::import::import_documents(&db, &documents, &options);
     diagnostics.extend(imported.diagnostics.iter().cloned());
     meshc_compiler::diagnostic::sort(&mut diagnostics);
     print_diagnostics(&db, &diagnostics, format, color);

@@ -17,6 +17,7 @@ mod verify;
 use crate::diagnostic::codes::{self, Code};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::node::Node;
+use crate::source::{SourceDb, SourceKind};
 use crate::span::Span;
 use crate::versions::Feature;
 use std::collections::BTreeMap;
@@ -97,8 +98,10 @@ pub(crate) struct ProviderUse {
     pub signal: &'static str,
 }
 
-/// Imports every document; see the module documentation.
-pub fn import_documents(documents: &[Node], options: &ImportOptions) -> ImportedPackage {
+/// Imports every document; see the module documentation. `sources` holds the YAML
+/// files the documents were read from (their spans point into it), so that each
+/// declaration can say where it came from.
+pub fn import_documents(sources: &SourceDb, documents: &[Node], options: &ImportOptions) -> ImportedPackage {
     let mut diagnostics = Vec::new();
     let mut outcomes = Vec::new();
     let mut declarations: Vec<translate::Declaration> = Vec::new();
@@ -117,7 +120,8 @@ pub fn import_documents(documents: &[Node], options: &ImportOptions) -> Imported
             continue;
         }
         match import_one(document, options, &mut diagnostics) {
-            Ok(declaration) => {
+            Ok(mut declaration) => {
+                declaration.source = provenance(sources, document.span);
                 if let Some(previous) = names.get(&declaration.name) {
                     diagnostics.push(
                         Diagnostic::new(
@@ -142,8 +146,35 @@ pub fn import_documents(documents: &[Node], options: &ImportOptions) -> Imported
             }
         }
     }
-    let files = if declarations.is_empty() { Vec::new() } else { package_files(&declarations, options) };
+    let files = if declarations.is_empty() {
+        Vec::new()
+    } else {
+        // Each declaration was proven on its own; together, with their `let`s, they
+        // must still build. A package that does not is written without sharing.
+        let shared = package_files(&declarations, options, true);
+        if builds(&shared) { shared } else { package_files(&declarations, options, false) }
+    };
     ImportedPackage { files, outcomes, diagnostics }
+}
+
+/// `// From FILE, line N.`, for the comment above a declaration.
+fn provenance(sources: &SourceDb, span: Span) -> String {
+    if (span.file.0 as usize) >= sources.len() {
+        return String::new();
+    }
+    let source = sources.get(span.file);
+    let line = source.line_index.line_col(&source.text, span.start).line;
+    format!("// From {}, line {line}.\n", source.path)
+}
+
+/// Whether the package's files build without errors.
+fn builds(files: &[PackageFile]) -> bool {
+    let mut db = SourceDb::with_stdlib();
+    for file in files {
+        let kind = if file.path == "mesh.toml" { SourceKind::Manifest } else { SourceKind::Package };
+        db.add(file.path.clone(), file.text.clone(), kind);
+    }
+    !crate::driver::analyze(&db, &crate::model::NoAssets).has_errors()
 }
 
 /// One document: the most idiomatic style that reproduces it, or the reason none does.
@@ -253,7 +284,7 @@ struct Shared {
 
 /// The package's files: `mesh.toml`, a file per kind, and `shared.mesh` for the
 /// `let`s of values that repeat across documents; every `.mesh` file formatted.
-fn package_files(declarations: &[translate::Declaration], options: &ImportOptions) -> Vec<PackageFile> {
+fn package_files(declarations: &[translate::Declaration], options: &ImportOptions, share: bool) -> Vec<PackageFile> {
     let refs: Vec<&translate::Declaration> = declarations.iter().collect();
     let mut files = vec![PackageFile { path: "mesh.toml".to_string(), text: manifest_text(&refs, options) }];
     // Values that stand in more than one declaration: workload selectors and long
@@ -273,7 +304,7 @@ fn package_files(declarations: &[translate::Declaration], options: &ImportOption
     let mut shared: Vec<Shared> = Vec::new();
     let mut used_names: Vec<String> = declarations.iter().map(|d| d.name.clone()).collect();
     for (text, (count, name, _)) in &counts {
-        if *count < 2 {
+        if *count < 2 || !share {
             continue;
         }
         let mut name = name.to_string();
@@ -314,6 +345,7 @@ fn package_files(declarations: &[translate::Declaration], options: &ImportOption
             for value in &shared {
                 body = replace_values(&body, &value.text, &value.name);
             }
+            text.push_str(&declaration.source);
             text.push_str(&body);
             text.push_str("\n\n");
         }
@@ -358,12 +390,13 @@ pub(crate) fn refuse(span: Span, message: impl Into<String>, why: impl Into<Stri
 mod tests {
     use super::*;
     use crate::envoy::yaml::parse_yaml_documents;
-    use crate::span::FileId;
 
     fn import(text: &str) -> ImportedPackage {
-        let (documents, diagnostics) = parse_yaml_documents(FileId(0), text, codes::IMPORT_INVALID_YAML);
+        let mut sources = SourceDb::new();
+        let file = sources.add("in.yaml", text, SourceKind::Other);
+        let (documents, diagnostics) = parse_yaml_documents(file, text, codes::IMPORT_INVALID_YAML);
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        import_documents(&documents, &ImportOptions::default())
+        import_documents(&sources, &documents, &ImportOptions::default())
     }
 
     fn file<'p>(package: &'p ImportedPackage, path: &str) -> &'p str {

@@ -44,6 +44,8 @@ pub(crate) struct Declaration {
     pub style: Style,
     /// The YAML `spec` (or the document), where problems without a better place are reported.
     pub anchor: Span,
+    /// The comment that says where the document came from, set by the caller.
+    pub source: String,
 }
 
 /// Metadata fields the API server fills in; a manifest read back from a cluster has
@@ -324,6 +326,7 @@ pub(crate) fn translate(document: &Node, options: &ImportOptions, style: Style) 
         warnings,
         style,
         anchor,
+        source: String::new(),
     })
 }
 
