@@ -28,6 +28,8 @@ const ANNOTATION: &str = "_err";
 #[derive(Default)]
 pub struct Figures {
     pub imported: usize,
+    /// Imported documents by the style that reproduced them.
+    pub styles: BTreeMap<String, usize>,
     /// Refusals by code and message.
     pub refused: BTreeMap<String, usize>,
     pub problems: Vec<String>,
@@ -39,7 +41,8 @@ impl Figures {
     }
 
     pub fn report(&self) -> String {
-        let mut out = format!("imported {}, refused {}\n", self.imported, self.refused_total());
+        let styles: Vec<String> = self.styles.iter().map(|(style, n)| format!("{n} {style}")).collect();
+        let mut out = format!("imported {} ({}), refused {}\n", self.imported, styles.join(", "), self.refused_total());
         for (reason, count) in &self.refused {
             out.push_str(&format!("  {count:3}  {reason}\n"));
         }
@@ -78,8 +81,9 @@ pub fn run(dir: &Path, must_refuse: bool) -> Figures {
         let options = ImportOptions { package: "imported".into(), default_namespace: "default".into() };
         let imported = import_documents(&sources, std::slice::from_ref(&document), &options);
         match &imported.outcomes[..] {
-            [Outcome::Imported { .. }] => {
+            [Outcome::Imported { style, .. }] => {
                 figures.imported += 1;
+                *figures.styles.entry(format!("{style:?}").to_lowercase()).or_default() += 1;
                 if must_refuse {
                     figures.problems.push(format!("{name}: Istio rejects it, but meshc imported it"));
                     continue;

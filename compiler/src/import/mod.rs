@@ -184,7 +184,7 @@ fn import_one(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<translate::Declaration, Diagnostic> {
     let mut last_problem = None;
-    for style in [Style::Idiomatic, Style::Literal] {
+    for style in [Style::Idiomatic, Style::Typed, Style::Literal] {
         let declaration = translate::translate(document, options, style)?;
         match verify::verify(document, &declaration, options) {
             Ok(()) => {

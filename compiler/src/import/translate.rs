@@ -9,12 +9,17 @@ use crate::model::node::{Member, Node, NodeKind};
 use crate::span::Span;
 use crate::versions::Feature;
 
-/// How a document is written: `Idiomatic` uses typed Envoy messages, durations and the
-/// `insert` form where they fit; `Literal` writes Envoy values as the YAML has them,
-/// for documents whose idiomatic form does not rebuild the same data.
+/// How a document is written, from the most idiomatic to the most literal; the
+/// importer keeps the first that rebuilds the document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
+    /// Typed Envoy messages, durations, Lua blocks, the `insert` form, and filters
+    /// written as their typed config alone (meshc derives the filter's name).
     Idiomatic,
+    /// As `Idiomatic`, but every filter keeps the name the YAML gives it (`envoy.lua`
+    /// is not the name meshc derives, `envoy.filters.http.lua`).
+    Typed,
+    /// Envoy values as the YAML has them (`"@type"` keys, strings for durations).
     Literal,
 }
 
@@ -1203,7 +1208,7 @@ fn envoy_value(w: &mut Writer, value: &Node, depth: usize, key: Option<&str>) ->
                 .and_then(Node::as_str)
                 .and_then(|t| t.strip_prefix("type.googleapis.com/"))
                 .filter(|t| is_path(t));
-            let typed = w.style == Style::Idiomatic && type_name.is_some();
+            let typed = w.style != Style::Literal && type_name.is_some();
             if typed {
                 w.push(type_name.unwrap_or_default());
                 w.push(" ");
@@ -1218,11 +1223,11 @@ fn envoy_value(w: &mut Writer, value: &Node, depth: usize, key: Option<&str>) ->
         NodeKind::List(items) => list_text(w, items, depth, |w, item, depth| envoy_value(w, item, depth, None))?,
         NodeKind::String(text) => {
             let lua = key.is_some_and(|k| k == "lua:inline_code" || k == "lua:inline_string");
-            if w.style == Style::Idiomatic
+            if w.style != Style::Literal
                 && let Some(duration) = duration_literal(text)
             {
                 w.push(&duration);
-            } else if w.style == Style::Idiomatic
+            } else if w.style != Style::Literal
                 && let Some(block) = triple_string(text, depth, lua)
             {
                 if block.len() > 80 {
