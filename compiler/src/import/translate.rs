@@ -8,6 +8,7 @@ use crate::diagnostic::{Diagnostic, codes};
 use crate::model::node::{Member, Node, NodeKind};
 use crate::span::Span;
 use crate::versions::Feature;
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind};
 
 /// How a document is written, from the most idiomatic to the most literal; the
 /// importer keeps the first that rebuilds the document.
@@ -94,6 +95,8 @@ struct Writer {
     uses_std_filters: bool,
     /// The declaration's name, for naming shared values.
     name: String,
+    /// Envoy's schema (of the newest targeted build), for knowing which strings are durations.
+    schema: Option<DescriptorPool>,
 }
 
 impl Writer {
@@ -205,6 +208,7 @@ pub(crate) fn translate(document: &Node, options: &ImportOptions, style: Style) 
         shareable: Vec::new(),
         uses_std_filters: false,
         name: decl_name.clone(),
+        schema: envoy_schema(),
     };
     let w = &mut writer;
     w.push(keyword);
@@ -273,14 +277,20 @@ pub(crate) fn translate(document: &Node, options: &ImportOptions, style: Style) 
                 let (Some(target_kind), Some(target_name)) = (target_kind, target_name) else {
                     return Err(refuse(item.span, "a target reference needs a kind and a name", "incomplete"));
                 };
-                texts.push(match group {
-                    Some(group) => format!(
-                        "{{ group: {}, kind: {}, name: {} }}",
-                        quote(group),
-                        quote(target_kind),
-                        quote(target_name)
-                    ),
-                    None => format!("{target_kind} {}", quote(target_name)),
+                // `Gateway "name"` stands for the kind with the group the checker gives
+                // it (check/common.rs); the build proves the two agree.
+                let known_group = match target_kind {
+                    "Gateway" | "GatewayClass" => Some("gateway.networking.k8s.io"),
+                    "Service" => Some(""),
+                    "ServiceEntry" => Some("networking.istio.io"),
+                    _ => None,
+                };
+                let shorthand = style != Style::Literal && group.is_some() && known_group == group;
+                texts.push(if shorthand {
+                    format!("{target_kind} {}", quote(target_name))
+                } else {
+                    let group = group.map(|g| format!("group: {}, ", quote(g))).unwrap_or_default();
+                    format!("{{ {group}kind: {}, name: {} }}", quote(target_kind), quote(target_name))
                 });
             }
             let start = w.out.len();
@@ -333,6 +343,13 @@ pub(crate) fn translate(document: &Node, options: &ImportOptions, style: Style) 
         anchor,
         source: String::new(),
     })
+}
+
+/// The schema of the Envoy that the newest default Istio release ships.
+fn envoy_schema() -> Option<DescriptorPool> {
+    let release = super::default_releases().last().and_then(|v| crate::versions::istio_release(v))?;
+    let build = crate::versions::ENVOY_BUILDS.iter().find(|b| b.minor == release.envoy)?;
+    crate::envoy::descriptor_pool(build.version)
 }
 
 /// The `.mesh` name of a Kubernetes name: `-` becomes `_`, which the checker turns back.
@@ -1018,7 +1035,7 @@ fn try_insert(
     w.line(" {");
     w.push("    ");
     let start_value = w.out.len();
-    envoy_value(w, config, 2, Some("typed_config"))?;
+    envoy_value(w, config, 2, Some("typed_config"), Expected::Unknown)?;
     w.mark(start_value, value.value.span);
     w.line("");
     w.push("  }");
@@ -1189,17 +1206,57 @@ fn patch_value(w: &mut Writer, apply: &str, value: &Node, depth: usize) -> Refus
         && value.get("name").and_then(Node::as_str).is_some()
         && let Some(config) = config
     {
-        envoy_value(w, config, depth, Some("typed_config"))?;
+        envoy_value(w, config, depth, Some("typed_config"), Expected::Unknown)?;
     } else {
-        envoy_value(w, value, depth, None)?;
+        // The message the value patches, for knowing which of its strings are durations.
+        let patched = match apply {
+            "HTTP_FILTER" => Some("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"),
+            "NETWORK_FILTER" => Some("envoy.config.listener.v3.Filter"),
+            "LISTENER_FILTER" => Some("envoy.config.listener.v3.ListenerFilter"),
+            _ => envoy_filter::patched_type(apply),
+        };
+        let expected = patched
+            .and_then(|name| w.schema.as_ref()?.get_message_by_name(name))
+            .map(|message| Expected::Field(Kind::Message(message)))
+            .unwrap_or(Expected::Unknown);
+        envoy_value(w, value, depth, None, expected)?;
     }
     w.mark(start, value.span);
     Ok(())
 }
 
+/// What the schema expects of a value: a field's kind, a list or map of one, or
+/// nothing known (an untyped `Struct`, a message meshc cannot find).
+#[derive(Clone)]
+enum Expected {
+    Unknown,
+    Field(Kind),
+    ListOf(Kind),
+    MapOf(Kind),
+}
+
+impl Expected {
+    fn of_field(field: &FieldDescriptor) -> Expected {
+        if field.is_map() {
+            match field.kind() {
+                Kind::Message(entry) => Expected::MapOf(entry.map_entry_value_field().kind()),
+                _ => Expected::Unknown,
+            }
+        } else if field.is_list() {
+            Expected::ListOf(field.kind())
+        } else {
+            Expected::Field(field.kind())
+        }
+    }
+
+    fn is_duration(&self) -> bool {
+        matches!(self, Expected::Field(Kind::Message(message)) if message.full_name() == "google.protobuf.Duration")
+    }
+}
+
 /// Envoy configuration: typed messages for `@type` objects, durations and Lua blocks
 /// in the idiomatic style; as written otherwise.
-fn envoy_value(w: &mut Writer, value: &Node, depth: usize, key: Option<&str>) -> Refusal {
+fn envoy_value(w: &mut Writer, value: &Node, depth: usize, key: Option<&str>, expected: Expected) -> Refusal {
     let start = w.out.len();
     match &value.kind {
         NodeKind::Object(members) => {
@@ -1208,6 +1265,12 @@ fn envoy_value(w: &mut Writer, value: &Node, depth: usize, key: Option<&str>) ->
                 .and_then(Node::as_str)
                 .and_then(|t| t.strip_prefix("type.googleapis.com/"))
                 .filter(|t| is_path(t));
+            // The message whose fields these are: the `@type`, or the field's own type.
+            let message = match (&expected, type_name) {
+                (_, Some(name)) => w.schema.as_ref().and_then(|schema| schema.get_message_by_name(name)),
+                (Expected::Field(Kind::Message(message)), None) => Some(message.clone()),
+                _ => None,
+            };
             let typed = w.style != Style::Literal && type_name.is_some();
             if typed {
                 w.push(type_name.unwrap_or_default());
@@ -1217,13 +1280,30 @@ fn envoy_value(w: &mut Writer, value: &Node, depth: usize, key: Option<&str>) ->
             let lua = type_name.is_some_and(|t| t.ends_with(".lua.v3.Lua") || t.ends_with(".lua.v3.LuaPerRoute"));
             object_text(w, &fields, depth, |w, member, depth| {
                 let in_lua = lua || key.is_some_and(|k| k.contains("source_code") || k.contains("SourceCode"));
-                envoy_value(w, &member.value, depth, Some(if in_lua { lua_key(&member.key) } else { &member.key }))
+                let field_expected = match (&expected, &message) {
+                    (Expected::MapOf(kind), None) => Expected::Field(kind.clone()),
+                    (_, Some(message)) => message
+                        .get_field_by_name(&member.key)
+                        .or_else(|| message.get_field_by_json_name(&member.key))
+                        .map(|field| Expected::of_field(&field))
+                        .unwrap_or(Expected::Unknown),
+                    _ => Expected::Unknown,
+                };
+                let key = if in_lua { lua_key(&member.key) } else { &member.key };
+                envoy_value(w, &member.value, depth, Some(key), field_expected)
             })?;
         }
-        NodeKind::List(items) => list_text(w, items, depth, |w, item, depth| envoy_value(w, item, depth, None))?,
+        NodeKind::List(items) => list_text(w, items, depth, |w, item, depth| {
+            let item_expected = match &expected {
+                Expected::ListOf(kind) => Expected::Field(kind.clone()),
+                _ => Expected::Unknown,
+            };
+            envoy_value(w, item, depth, None, item_expected)
+        })?,
         NodeKind::String(text) => {
             let lua = key.is_some_and(|k| k == "lua:inline_code" || k == "lua:inline_string");
             if w.style != Style::Literal
+                && expected.is_duration()
                 && let Some(duration) = duration_literal(text)
             {
                 w.push(&duration);
