@@ -77,6 +77,7 @@ fn main() {
     trials.push(Trial::test("golden::every_diagnostic_code_has_a_case", every_code_has_a_case));
     trials.push(Trial::test("import::the_real_corpus_round_trips", import_round_trips));
     trials.push(Trial::test("import::expected_invalid_documents_are_refused", import_refuses_invalid));
+    trials.push(Trial::test("import::the_corpus_imported_together_builds", import_together_builds));
     trials.push(Trial::test("robustness::damaged_sources_never_panic", damaged_sources_never_panic));
     trials.push(Trial::test("descriptors::re_extraction_matches_the_committed_set", re_extraction_matches_committed));
     trials.push(Trial::test(
@@ -438,6 +439,16 @@ fn import_round_trips() -> Result<(), Failed> {
     // istiod no longer generates, operations it ignores, an HTTP filter after the router.
     if figures.imported * 3 < total * 2 {
         return Err(format!("only {} of {total} documents import\n{}", figures.imported, figures.report()).into());
+    }
+    Ok(())
+}
+
+/// The whole corpus imported at once builds, with its `let`s, to the same resources.
+fn import_together_builds() -> Result<(), Failed> {
+    let compared = meshc_tests::import_corpus::run_together(&meshc_tests::import_corpus::corpus_dir())?;
+    println!("imported together: {compared} resources rebuilt the same");
+    if compared < 50 {
+        return Err(format!("only {compared} resources were compared").into());
     }
     Ok(())
 }

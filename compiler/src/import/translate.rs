@@ -574,6 +574,19 @@ fn metrics(w: &mut Writer, item: &Node) -> Refusal {
 fn metric_override(w: &mut Writer, entry: &Node) -> Refusal {
     let start = w.out.len();
     let members = object(entry, "a metrics override")?;
+    // The tags first: a tag Istio rejects is the better reason to refuse.
+    let mut tags = Vec::new();
+    for member in members {
+        match member.key.as_str() {
+            "match" | "disabled" => {}
+            "tagOverrides" => {
+                for tag in object(&member.value, "tagOverrides")? {
+                    tags.push(tag_override(tag)?);
+                }
+            }
+            _ => return Err(unknown_field(member, "a metrics override")),
+        }
+    }
     let Some(selector) = entry.get("match") else {
         return Err(refuse(
             entry.span,
@@ -615,57 +628,50 @@ fn metric_override(w: &mut Writer, entry: &Node) -> Refusal {
         let text = if boolean(disabled, "disabled")? == "true" { " disabled" } else { " enabled" };
         w.from(disabled.span, text);
     }
-    let mut tags = Vec::new();
-    for member in members {
-        match member.key.as_str() {
-            "match" | "disabled" => {}
-            "tagOverrides" => tags.extend(object(&member.value, "tagOverrides")?.iter()),
-            _ => return Err(unknown_field(member, "a metrics override")),
-        }
-    }
     if !tags.is_empty() {
         w.line(" {");
-        for tag in tags {
-            let mut operation = None;
-            let mut value = None;
-            for field in object(&tag.value, "a tag override")? {
-                match field.key.as_str() {
-                    "operation" => operation = Some((string(&field.value, "an operation")?, field.value.span)),
-                    "value" => value = Some((string(&field.value, "a tag value")?, field.value.span)),
-                    _ => return Err(unknown_field(field, "a tag override")),
-                }
-            }
-            match (operation.map(|o| o.0), value) {
-                (None | Some("UPSERT"), Some((value, span))) => {
-                    if value.contains(['\n', '\r']) || value.contains("//") || value.trim().is_empty() {
-                        return Err(refuse(span, "meshc writes a tag value on one line", "this value spans lines"));
-                    }
-                    w.push(&format!("      tag {} = ", tag_name(&tag.key)));
-                    w.from(span, value.trim());
-                    w.line("");
-                }
-                (Some("REMOVE"), None) => {
-                    w.push("      ");
-                    w.from(tag.key_span, &format!("remove tag {}", tag_name(&tag.key)));
-                    w.line("");
-                }
-                (Some("UPSERT") | None, None) => {
-                    return Err(refuse(tag.key_span, "an upserted tag without a value", "Istio requires a value"));
-                }
-                (Some("REMOVE"), Some((_, span))) => {
-                    return Err(refuse(span, "a removed tag with a value", "Istio rejects a value on REMOVE"));
-                }
-                (Some(other), _) => {
-                    let span = operation.map(|o| o.1).unwrap_or(tag.key_span);
-                    return Err(refuse(span, format!("`{other}` is not a tag operation"), "UPSERT or REMOVE"));
-                }
-            }
+        for (text, span) in tags {
+            w.push("      ");
+            w.from(span, &text);
+            w.line("");
         }
         w.push("    }");
     }
     w.mark(start, entry.span);
     w.line("");
     Ok(())
+}
+
+/// One tag override as its statement (`tag NAME = VALUE` or `remove tag NAME`).
+fn tag_override(tag: &Member) -> Result<(String, Span), Diagnostic> {
+    let mut operation = None;
+    let mut value = None;
+    for field in object(&tag.value, "a tag override")? {
+        match field.key.as_str() {
+            "operation" => operation = Some((string(&field.value, "an operation")?, field.value.span)),
+            "value" => value = Some((string(&field.value, "a tag value")?, field.value.span)),
+            _ => return Err(unknown_field(field, "a tag override")),
+        }
+    }
+    match (operation.map(|o| o.0), value) {
+        (None | Some("UPSERT"), Some((value, span))) => {
+            if value.contains(['\n', '\r']) || value.contains("//") || value.trim().is_empty() {
+                return Err(refuse(span, "meshc writes a tag value on one line", "this value spans lines"));
+            }
+            Ok((format!("tag {} = {}", tag_name(&tag.key), value.trim()), span))
+        }
+        (Some("REMOVE"), None) => Ok((format!("remove tag {}", tag_name(&tag.key)), tag.key_span)),
+        (Some("UPSERT") | None, None) => {
+            Err(refuse(tag.key_span, "an upserted tag without a value", "Istio requires a value"))
+        }
+        (Some("REMOVE"), Some((_, span))) => {
+            Err(refuse(span, "a removed tag with a value", "Istio rejects a value on REMOVE"))
+        }
+        (Some(other), _) => {
+            let span = operation.map(|o| o.1).unwrap_or(tag.key_span);
+            Err(refuse(span, format!("`{other}` is not a tag operation"), "UPSERT or REMOVE"))
+        }
+    }
 }
 
 fn access_logging(w: &mut Writer, item: &Node) -> Refusal {
