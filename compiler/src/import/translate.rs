@@ -1587,16 +1587,18 @@ pub(crate) fn duration_literal(text: &str) -> Option<String> {
 }
 
 /// A `"""` block (tagged `lua` for Lua code) for multi-line text that the block reads
-/// back exactly: no `"""` inside, no carriage returns, no indentation of its own on
-/// every line (the block removes common indentation).
+/// back exactly, by the formatter's rules: no `"""` inside, no carriage returns, no
+/// blank line of spaces, and not every line indented (the block removes common
+/// indentation). Text without a final line break closes on its last line.
 fn triple_string(text: &str, depth: usize, lua: bool) -> Option<String> {
     if !text.contains('\n') || text.contains("\"\"\"") || text.contains('\r') || text.starts_with('\n') {
         return None;
     }
-    let body = text.strip_suffix('\n')?;
+    let body = text.strip_suffix('\n').unwrap_or(text);
     let lines: Vec<&str> = body.split('\n').collect();
-    let indented = lines.iter().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with([' ', '\t']));
-    if indented || lines.iter().any(|l| l.trim().is_empty() && !l.is_empty()) || body.ends_with('"') {
+    let indented = lines.iter().filter(|l| !l.is_empty()).all(|l| l.starts_with([' ', '\t']));
+    let blank_with_spaces = lines.iter().any(|l| !l.is_empty() && l.trim().is_empty());
+    if indented || blank_with_spaces || (!text.ends_with('\n') && text.ends_with('"')) {
         return None;
     }
     let pad = "  ".repeat(depth + 1);
@@ -1608,7 +1610,11 @@ fn triple_string(text: &str, depth: usize, lua: bool) -> Option<String> {
         }
         out.push('\n');
     }
-    out.push_str(&pad);
+    if text.ends_with('\n') {
+        out.push_str(&"  ".repeat(depth));
+    } else {
+        out.pop();
+    }
     out.push_str("\"\"\"");
     Some(out)
 }
