@@ -467,6 +467,13 @@ fn import(
         diagnostics.extend(problems);
     }
     let package = package_name.unwrap_or_else(|| package_name_of(output));
+    let valid = package.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && package.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(Failure::Other(format!(
+            "`{package}` cannot be a package name: use letters, digits and `_`, starting with a letter"
+        )));
+    }
     let options = meshc_compiler::import::ImportOptions { package, default_namespace: namespace };
     let imported = meshc_compiler::import::import_documents(&db, &documents, &options);
     diagnostics.extend(imported.diagnostics.iter().cloned());
