@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod crd;
 pub mod crd_corpus;
 pub mod crd_features;
+pub mod import_corpus;
 pub mod large;
 
 use std::path::PathBuf;

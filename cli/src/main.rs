@@ -54,6 +54,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
+    /// Turn Istio YAML (Telemetry, WasmPlugin, EnvoyFilter) into a .mesh package that
+    /// builds back to the same resources; documents meshc cannot reproduce are refused
+    /// with a diagnostic at their YAML line.
+    Import {
+        /// YAML files, or directories whose .yaml and .yml files are read.
+        paths: Vec<PathBuf>,
+        /// The package directory to write (mesh.toml and .mesh files).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The package name (default: the output directory's name).
+        #[arg(long)]
+        package: Option<String>,
+        /// Where documents without a namespace go, as kubectl would apply them.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
     /// Format .mesh files in place.
     Fmt {
         paths: Vec<PathBuf>,
@@ -195,6 +215,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, format, color } => check(&paths, format, color).map(|outcome| outcome.exit),
         Command::Build { paths, output, target, format, color } => build(&paths, &output, target, format, color),
+        Command::Import { paths, output, package, namespace, format, color } => {
+            import(&paths, &output, package, namespace, format, color)
+        }
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Test { path, update } => test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some()),
         Command::Smoke { path, envoy, fresh_envoy, color } => {
@@ -435,6 +458,89 @@ fn build(
         outputs.extend(driver::istio_outputs(analysis));
     }
     write_all(output, outputs, "resource")
+}
+
+/// `meshc import`: reads the YAML, imports it with the core, prints the refusals and
+/// writes the package (never over a file meshc did not write).
+fn import(
+    paths: &[PathBuf],
+    output: &Path,
+    package_name: Option<String>,
+    namespace: String,
+    format: Format,
+    color: ColorChoice,
+) -> Result<ExitCode, Failure> {
+    if paths.is_empty() {
+        return Err(Failure::Other("name at least one YAML file or directory to import".to_string()));
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let found = Walk::ALL_FILES.files(path)?;
+            files.extend(found.into_iter().filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml")));
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut db = SourceDb::new();
+    let mut documents = Vec::new();
+    let mut diagnostics = Vec::new();
+    for file in &files {
+        let bytes = std::fs::read(file).map_err(|source| HostError::Read { path: file.clone(), source })?;
+        let id = db.add_bytes(package::display(file), bytes, meshc_compiler::source::SourceKind::Other);
+        let (read, problems) =
+            meshc_compiler::envoy::yaml::parse_yaml_documents(id, db.text(id), codes::IMPORT_INVALID_YAML);
+        documents.extend(read);
+        diagnostics.extend(problems);
+    }
+    let package = package_name.unwrap_or_else(|| package_name_of(output));
+    let valid = package.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && package.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(Failure::Other(format!(
+            "`{package}` cannot be a package name: use letters, digits and `_`, starting with a letter"
+        )));
+    }
+    let options = meshc_compiler::import::ImportOptions { package, default_namespace: namespace };
+    let imported = meshc_compiler::import::import_documents(&db, &documents, &options);
+    diagnostics.extend(imported.diagnostics.iter().cloned());
+    meshc_compiler::diagnostic::sort(&mut diagnostics);
+    print_diagnostics(&db, &diagnostics, format, color);
+    let declarations =
+        imported.outcomes.iter().filter(|o| matches!(o, meshc_compiler::import::Outcome::Imported { .. })).count();
+    if !imported.files.is_empty() {
+        let outputs: Vec<driver::OutputFile> = imported
+            .files
+            .iter()
+            .map(|f| driver::OutputFile { path: f.path.clone(), contents: f.text.clone() })
+            .collect();
+        write::write_outputs(output, &outputs)?;
+    }
+    if format == Format::Text {
+        eprintln!(
+            "imported {declarations} of {} document{} into {}{}",
+            documents.len(),
+            if documents.len() == 1 { "" } else { "s" },
+            package::display(output),
+            match imported.refused() {
+                0 => String::new(),
+                n => format!(" ({n} refused)"),
+            }
+        );
+    }
+    Ok(if diagnostics.iter().any(Diagnostic::is_error) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// A package name from a directory name: lower-case letters, digits and `_`.
+fn package_name_of(dir: &Path) -> String {
+    let name: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) { name } else { "imported".to_string() }
 }
 
 fn write_all(output: &Path, mut outputs: Vec<driver::OutputFile>, noun: &str) -> Result<ExitCode, Failure> {

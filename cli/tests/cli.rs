@@ -626,3 +626,36 @@ fn build_target_admission_writes_a_policy_and_binding_per_rule() {
     assert!(binding.contains("policyName: meshc.demo.registry-images"), "{binding}");
     assert!(binding.contains("- Deny"), "{binding}");
 }
+
+/// `meshc import`: YAML in, a package out that `meshc check` accepts; refusals are
+/// printed like `check` prints diagnostics and make the exit code 1; a file meshc did
+/// not write is never overwritten.
+#[test]
+fn import_writes_a_package_and_reports_refusals() {
+    let dir = scratch("import");
+    let case = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden/import/corpus_mix");
+    for name in ["resources.yaml", "refused.yaml", "broken.yaml"] {
+        write(&dir.join("in").join(name), &std::fs::read_to_string(case.join(name)).unwrap());
+    }
+    let output = meshc(&["import", "in", "-o", "shop", "--color", "never"], &dir);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_golden("import-corpus-mix.txt", &stderr(&output));
+    for file in ["mesh.toml", "shared.mesh", "filters.mesh", "plugins.mesh", "telemetry.mesh"] {
+        assert!(dir.join("shop").join(file).is_file(), "{file} was not written");
+    }
+    assert!(std::fs::read_to_string(dir.join("shop/mesh.toml")).unwrap().contains("name = \"shop\""));
+    let check = meshc(&["check", "shop"], &dir);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+
+    // The documents that import alone succeed, and importing again replaces only
+    // what meshc wrote.
+    let clean = meshc(&["import", "in/resources.yaml", "-o", "shop"], &dir);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    assert!(stderr(&clean).contains("imported 4 of 5 documents into shop"), "{}", stderr(&clean));
+
+    // A package directory with a file of the user's own is left alone.
+    write(&dir.join("mine/filters.mesh"), "// mine\n");
+    let refused = meshc(&["import", "in/resources.yaml", "-o", "mine"], &dir);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert_eq!(std::fs::read_to_string(dir.join("mine/filters.mesh")).unwrap(), "// mine\n");
+}

@@ -27,6 +27,7 @@ pub mod envoy_target;
 pub mod explain;
 pub mod fmt;
 pub mod ide;
+pub mod import;
 pub mod istio_release;
 pub mod manifest;
 pub mod model;

@@ -520,6 +520,52 @@ its four forms: a string, `env(...)`, `header(...)` or `formatter(...)`.";
     UNKNOWN_FUNCTION = "E0404", "unknown function",
 "The expression calls a function that is neither a CEL standard function nor one of the
 custom-tag forms (`env(NAME [, DEFAULT])`, `header(NAME [, DEFAULT])`, `formatter(FORMAT)`).";
+
+    // Importing Istio YAML (`meshc import`): E08xx.
+    IMPORT_UNSUPPORTED = "E0900", "YAML field meshc cannot import",
+"`meshc import` turns a Telemetry, WasmPlugin or EnvoyFilter into a declaration that builds
+back to the same resource. This document has a field that no statement of the language
+produces (an unknown field, the deprecated single `targetRef`, a metadata field other than
+name, namespace, labels and annotations, a name that cannot be a declaration's), or a
+value meshc would write differently. The label points at the field; the document is not
+imported, and the others still are.
+
+    spec:
+      targetRef: { kind: Gateway, name: ingress }    # E0900: meshc writes `targetRefs`
+
+Rewrite the field in a form meshc can express (here `targetRefs: [ ... ]`), or keep the
+document as YAML.";
+    IMPORT_REJECTED = "E0901", "imported document fails meshc's checks",
+"The document translates into a declaration, but meshc's own checks reject that
+declaration: an Envoy field that does not exist in a targeted Envoy version, Lua that does
+not parse, an attribute expression with a type error, a value Istio's CRD refuses. The
+label points at the YAML value the error is about and names the check's own code
+(`meshc explain` that code for more). Such a document would be refused by the cluster or
+by Envoy, or behaves differently from what it says; fix the YAML and import it again.
+
+    typed_config:
+      \"@type\": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+      inlineCode: \"function envoy_on_request(\"     # E0901: Lua that does not parse";
+    IMPORT_NOT_FAITHFUL = "E0902", "imported declaration rebuilds different data",
+"`meshc import` builds every declaration it writes and compares the resource with the
+document, as data. Here they differ: the field at the label is one that meshc writes
+otherwise (a duration protobuf spells differently, a default meshc writes out, an empty
+object meshc leaves out). The note shows both values. The document is not imported; write
+the field as the note's rebuilt value shows, if that means the same to you, and import
+again.";
+    IMPORT_NO_NAMESPACE = "W0903", "imported document without a namespace",
+"A Kubernetes manifest without `metadata.namespace` is applied in the namespace of
+kubectl's context. A declaration must name its namespace, so `meshc import` puts the
+resource in the default namespace (`default`, or the one given with `--namespace`).
+Check that this is where the resource belongs, and change the declaration's
+`in namespace \"...\"` if not.";
+    IMPORT_SKIPPED_KIND = "N0904", "document of another kind not imported",
+"`meshc import` reads Telemetry, WasmPlugin and EnvoyFilter resources; documents of other
+kinds (a Deployment, a VirtualService, a ConfigMap) in the same files are left out with
+this note. Keep them in YAML.";
+    IMPORT_INVALID_YAML = "E0905", "unreadable YAML",
+"A file given to `meshc import` is not valid YAML. The documents before the error are
+imported; fix the YAML at the label to import the rest.";
 }
 
 #[cfg(test)]
