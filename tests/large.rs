@@ -150,3 +150,135 @@ envoy_filter {app}_lua for workload {{ app: "{app}" }} in namespace "team-{ns:02
         priority = index % 10,
     )
 }
+
+/// A generated directory of Kubernetes YAML for the linter's benchmark: `documents`
+/// Telemetry, WasmPlugin and EnvoyFilter documents (40%, 30%, 30%) in files of ten
+/// documents each, spread over `namespaces` namespaces, all valid.
+pub fn large_yaml(documents: usize, namespaces: usize) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for start in (0..documents).step_by(10) {
+        let mut text = String::new();
+        for index in start..(start + 10).min(documents) {
+            let ns = index % namespaces;
+            let app = format!("svc-{index:05}");
+            text.push_str("---\n");
+            text.push_str(&match index % 10 {
+                0..=3 => yaml_telemetry(&app, ns),
+                4..=6 => yaml_wasm_plugin(&app, ns, index),
+                _ => yaml_envoy_filter(&app, ns, index),
+            });
+        }
+        files.push((format!("manifests/part-{:04}.yaml", start / 10), text));
+    }
+    files
+}
+
+fn yaml_telemetry(app: &str, ns: usize) -> String {
+    format!(
+        r#"apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: {app}
+  namespace: team-{ns:02}
+spec:
+  selector:
+    matchLabels:
+      app: {app}
+  tracing:
+  - randomSamplingPercentage: 5
+    customTags:
+      team:
+        literal:
+          value: team-{ns:02}
+  metrics:
+  - providers:
+    - name: prometheus
+    overrides:
+    - match:
+        metric: REQUEST_COUNT
+        mode: SERVER
+      tagOverrides:
+        route:
+          value: request.url_path
+  accessLogging:
+  - providers:
+    - name: envoy
+    filter:
+      expression: response.code >= 500 || request.duration > duration("2s")
+"#
+    )
+}
+
+fn yaml_wasm_plugin(app: &str, ns: usize, index: usize) -> String {
+    format!(
+        r#"apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: {app}-headers
+  namespace: team-{ns:02}
+spec:
+  selector:
+    matchLabels:
+      app: {app}
+  url: oci://registry.example.com/headers@sha256:{index:064x}
+  phase: STATS
+  priority: {priority}
+  pluginConfig:
+    header: x-{app}
+    value: "{index}"
+"#,
+        // Unique within a namespace, so that no two plugins share a phase and priority.
+        priority = index / 50
+    )
+}
+
+fn yaml_envoy_filter(app: &str, ns: usize, index: usize) -> String {
+    format!(
+        r#"apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata:
+  name: {app}-limits
+  namespace: team-{ns:02}
+spec:
+  workloadSelector:
+    labels:
+      app: {app}
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      context: SIDECAR_INBOUND
+      proxy:
+        proxyVersion: ^1\.(28|29|30|31).*
+      listener:
+        filterChain:
+          filter:
+            name: envoy.filters.network.http_connection_manager
+            subFilter:
+              name: envoy.filters.http.router
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.local_ratelimit
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+          stat_prefix: {app}_limit
+          token_bucket:
+            max_tokens: {tokens}
+            tokens_per_fill: {tokens}
+            fill_interval: 1s
+  - applyTo: CLUSTER
+    match:
+      context: SIDECAR_OUTBOUND
+      proxy:
+        proxyVersion: ^1\.(28|29|30|31).*
+      cluster:
+        service: {app}.team-{ns:02}.svc.cluster.local
+    patch:
+      operation: MERGE
+      value:
+        connect_timeout: 2s
+        per_connection_buffer_limit_bytes: 65536
+"#,
+        tokens = 100 + index % 900
+    )
+}

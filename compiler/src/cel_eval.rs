@@ -143,6 +143,24 @@ impl Expression {
         }
     }
 
+    /// Evaluates a condition with variables already converted to CEL values, for
+    /// callers that evaluate many expressions over the same data: converting a large
+    /// document costs far more than reading a few of its fields.
+    pub fn evaluate_bool_values(&self, bindings: &[(&str, &Value)]) -> Result<bool, CelError> {
+        let mut context = Context::with_env(Arc::clone(env()));
+        register_kubernetes_functions(&mut context);
+        // Binding a value converts it deeply into the interpreter's own objects, so a
+        // variable the expression never reads (a list of every resource) is not bound.
+        for (name, value) in bindings.iter().filter(|(name, _)| self.uses_variable(name)) {
+            context.add_variable_from_value(*name, (*value).clone());
+        }
+        match self.program.execute(&context) {
+            Ok(Value::Bool(result)) => Ok(result),
+            Ok(other) => Err(CelError::Evaluation(format!("the rule gives {other:?}, not a boolean"))),
+            Err(error) => Err(self.classify(error)),
+        }
+    }
+
     /// Evaluates a condition: anything but a boolean is an error, as the API server
     /// has it for validation rules.
     pub fn evaluate_bool(&self, bindings: &[(&str, &Json)]) -> Result<bool, CelError> {

@@ -2,8 +2,10 @@
 //! emitted, and the Kubernetes YAML checked with it, as written.
 //!
 //! A rule's condition is CEL with the variables a ValidatingAdmissionPolicy has
-//! (`object`), plus `mesh` (the package's settings) and `resources` (every resource of
-//! the check). A resource breaks a rule when the condition is false or cannot be
+//! (`object`), plus `mesh` (the package's settings), `resources` (every resource of
+//! the check) and `siblings` (the other resources of the object's kind in its
+//! namespace, which is what most rules about neighbours compare with, without
+//! walking every resource for every object). A resource breaks a rule when the condition is false or cannot be
 //! evaluated (an admission policy with `failurePolicy: Fail` rejects it then too),
 //! unless the resource carries the rule's waiver annotation.
 
@@ -38,6 +40,11 @@ pub fn mesh_context(manifest: Option<&Manifest>, targets: &Targets) -> Json {
     })
 }
 
+/// The namespace of a resource, `default` when it names none.
+fn namespace_of(object: &Json) -> &str {
+    object["metadata"]["namespace"].as_str().unwrap_or("default")
+}
+
 /// Whether a rule applies to a resource: its kind, namespace and labels.
 pub fn applies(rule: &Rule, object: &Json) -> bool {
     let kind = object["kind"].as_str().unwrap_or("");
@@ -56,9 +63,37 @@ pub enum Verdict {
     Error(String),
 }
 
-/// Evaluates a compiled condition over one object.
+/// Evaluates a compiled condition over one object, with every resource of the check
+/// (from which the object's siblings are taken).
 pub fn judge(condition: &Expression, object: &Json, mesh: &Json, resources: &Json) -> Verdict {
-    match condition.evaluate_bool(&[("object", object), ("mesh", mesh), ("resources", resources)]) {
+    let all: Vec<Json> = resources.as_array().cloned().unwrap_or_default();
+    let siblings: Vec<cel::Value> =
+        all.iter().filter(|other| is_sibling(object, other)).map(crate::cel_eval::to_cel).collect();
+    judge_values(
+        condition,
+        &crate::cel_eval::to_cel(object),
+        &crate::cel_eval::to_cel(mesh),
+        &crate::cel_eval::to_cel(resources),
+        &cel::Value::List(std::sync::Arc::new(siblings)),
+    )
+}
+
+/// Whether `other` is a sibling of `object`: another resource of its kind in its namespace.
+fn is_sibling(object: &Json, other: &Json) -> bool {
+    other["kind"] == object["kind"]
+        && other["metadata"]["namespace"] == object["metadata"]["namespace"]
+        && other["metadata"]["name"] != object["metadata"]["name"]
+}
+
+fn judge_values(
+    condition: &Expression,
+    object: &cel::Value,
+    mesh: &cel::Value,
+    resources: &cel::Value,
+    siblings: &cel::Value,
+) -> Verdict {
+    let bindings = [("object", object), ("mesh", mesh), ("resources", resources), ("siblings", siblings)];
+    match condition.evaluate_bool_values(&bindings) {
         Ok(true) => Verdict::Pass,
         Ok(false) => Verdict::Fail,
         Err(error) => Verdict::Error(error.to_string()),
@@ -74,8 +109,28 @@ pub fn evaluate(lowered: &Lowered, manifest: Option<&Manifest>, targets: &Target
         return diagnostics;
     }
     let objects: Vec<Json> = all.iter().map(|g| object_of(g)).collect();
-    let resources = Json::Array(objects.clone());
-    let mesh = mesh_context(manifest, targets);
+    // Every document is converted to a CEL value once, not once per rule and object.
+    let values: Vec<cel::Value> = objects.iter().map(crate::cel_eval::to_cel).collect();
+    let resources = cel::Value::List(std::sync::Arc::new(values.clone()));
+    let mesh = crate::cel_eval::to_cel(&mesh_context(manifest, targets));
+    // The siblings of each object, grouped once by kind and namespace.
+    let mut groups: std::collections::HashMap<(String, String), Vec<usize>> = std::collections::HashMap::new();
+    for (index, object) in objects.iter().enumerate() {
+        let key = (object["kind"].as_str().unwrap_or("").to_string(), namespace_of(object).to_string());
+        groups.entry(key).or_default().push(index);
+    }
+    let siblings_of = |index: usize| {
+        let object = &objects[index];
+        let key = (object["kind"].as_str().unwrap_or("").to_string(), namespace_of(object).to_string());
+        let members = groups.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let list: Vec<cel::Value> = members
+            .iter()
+            .filter(|&&other| other != index && objects[other]["metadata"]["name"] != object["metadata"]["name"])
+            .map(|&other| values[other].clone())
+            .collect();
+        cel::Value::List(std::sync::Arc::new(list))
+    };
+    let empty = cel::Value::List(std::sync::Arc::new(Vec::new()));
     for rule in &lowered.rules {
         let program = match Expression::compile(&rule.condition) {
             Ok(program) => program,
@@ -92,7 +147,8 @@ pub fn evaluate(lowered: &Lowered, manifest: Option<&Manifest>, targets: &Target
                 continue;
             }
         };
-        for (generated, object) in all.iter().zip(&objects) {
+        let reads_siblings = program.uses_variable("siblings");
+        for (index, (generated, object)) in all.iter().zip(&objects).enumerate() {
             if !applies(rule, object) {
                 continue;
             }
@@ -100,7 +156,8 @@ pub fn evaluate(lowered: &Lowered, manifest: Option<&Manifest>, targets: &Target
             if object["metadata"]["annotations"][&waiver].is_string() {
                 continue;
             }
-            let verdict = judge(&program, object, &mesh, &resources);
+            let siblings = if reads_siblings { siblings_of(index) } else { empty.clone() };
+            let verdict = judge_values(&program, &values[index], &mesh, &resources, &siblings);
             if verdict != Verdict::Pass {
                 diagnostics.push(violation(rule, generated, verdict));
             }
@@ -187,11 +244,13 @@ pub const RESOURCES: &[(&str, &str, &str)] = &[
 
 /// A rule as a ValidatingAdmissionPolicy and its binding, or why it cannot be one.
 pub fn admission_policy(rule: &Rule, package: &str, mesh: &Json) -> Result<(Json, Json), String> {
-    if reads_identifier(&rule.condition, "resources") {
-        return Err(format!(
-            "the rule `{}` reads `resources`, and an admission policy sees one object at a time",
-            rule.name
-        ));
+    for variable in ["resources", "siblings"] {
+        if reads_identifier(&rule.condition, variable) {
+            return Err(format!(
+                "the rule `{}` reads `{variable}`, and an admission policy sees one object at a time",
+                rule.name
+            ));
+        }
     }
     let name = format!("meshc.{}.{}", package, rule.name).to_ascii_lowercase().replace('_', "-");
     let kinds: Vec<&str> = if rule.kinds.is_empty() {
