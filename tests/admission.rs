@@ -10,7 +10,7 @@ use meshc_compiler::driver::Analysis;
 use meshc_compiler::policy::{self, AdmissionVerdict, Verdict};
 use serde_json::Value as Json;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 const WHEEL: &str = "kubernetes_validate-1.37.0-py3-none-any.whl";
@@ -144,8 +144,8 @@ pub fn policies_match_the_kubernetes_schema() -> Result<(), String> {
 }
 
 /// For every rule that can be an admission policy, and every resource of the case
-/// (and the same resource with the rule's waiver), meshc's verdict and the emitted
-/// policy's agree.
+/// (and the same resource with the rule's waiver), meshc's verdict (as `meshc check`
+/// computes it, `policy::verdicts`) and the emitted policy's agree.
 pub fn policies_and_rules_agree() -> Result<(), String> {
     let mut problems = Vec::new();
     let (mut passes, mut failures, mut waived) = (0, 0, 0);
@@ -154,37 +154,38 @@ pub fn policies_and_rules_agree() -> Result<(), String> {
         let mesh = policy::mesh_context(analysis.manifest.as_ref(), &analysis.targets);
         let objects: Vec<Json> =
             analysis.lowered.resources.iter().chain(&analysis.lowered.linted).map(policy::object_of).collect();
-        let resources = Json::Array(objects.clone());
-        for rule in &analysis.lowered.rules {
+        for (rule_index, rule) in analysis.lowered.rules.iter().enumerate() {
             let Ok((vap, binding)) = policy::admission_policy(rule, &package, &mesh) else { continue };
             // A rule meshc cannot evaluate (W1004) has no verdict of meshc's to compare.
-            let Ok(program) = meshc_compiler::cel_eval::Expression::compile(&rule.condition) else { continue };
+            if meshc_compiler::cel_eval::Expression::compile(&rule.condition).is_err() {
+                continue;
+            }
+            let waiver = meshc_compiler::model::policy::waiver_annotation(&rule.name);
+            // Each object as it is, then with the rule's waiver.
+            let mut variants = objects.clone();
             for object in &objects {
-                let mut variants = vec![object.clone()];
                 let mut with_waiver = object.clone();
-                with_waiver["metadata"]["annotations"][meshc_compiler::model::policy::waiver_annotation(&rule.name)] =
-                    Json::String("test".into());
+                with_waiver["metadata"]["annotations"][&waiver] = Json::String("test".into());
                 variants.push(with_waiver);
-                for variant in variants {
-                    let waiver = meshc_compiler::model::policy::waiver_annotation(&rule.name);
-                    let meshc_fails = policy::applies(rule, &variant)
-                        && !variant["metadata"]["annotations"][&waiver].is_string()
-                        && policy::judge(&program, &variant, &mesh, &resources) != Verdict::Pass;
-                    let admission = policy::evaluate_admission(&vap, &binding, &variant);
-                    let cluster_fails = matches!(admission, AdmissionVerdict::Denied(_) | AdmissionVerdict::Warned(_));
-                    match (meshc_fails, cluster_fails) {
-                        (true, true) => failures += 1,
-                        (false, false) if variant["metadata"]["annotations"][&waiver].is_string() => waived += 1,
-                        (false, false) => passes += 1,
-                        _ => problems.push(format!(
-                            "{}: rule `{}` on {} `{}`: meshc says {}, the admission policy {admission:?}",
-                            case.display(),
-                            rule.name,
-                            variant["kind"],
-                            variant["metadata"]["name"],
-                            if meshc_fails { "it breaks the rule" } else { "it passes" },
-                        )),
-                    }
+            }
+            let verdicts = policy::verdicts(std::slice::from_ref(rule), &variants, &mesh);
+            for (index, variant) in variants.iter().enumerate() {
+                let meshc_fails =
+                    verdicts.iter().any(|(_, object, verdict)| *object == index && *verdict != Verdict::Pass);
+                let admission = policy::evaluate_admission(&vap, &binding, variant);
+                let cluster_fails = matches!(admission, AdmissionVerdict::Denied(_) | AdmissionVerdict::Warned(_));
+                match (meshc_fails, cluster_fails) {
+                    (true, true) => failures += 1,
+                    (false, false) if variant["metadata"]["annotations"][&waiver].is_string() => waived += 1,
+                    (false, false) => passes += 1,
+                    _ => problems.push(format!(
+                        "{}: rule {rule_index} `{}` on {} `{}`: meshc says {}, the admission policy {admission:?}",
+                        case.display(),
+                        rule.name,
+                        variant["kind"],
+                        variant["metadata"]["name"],
+                        if meshc_fails { "it breaks the rule" } else { "it passes" },
+                    )),
                 }
             }
         }

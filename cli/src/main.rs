@@ -339,7 +339,8 @@ fn merge_sarif(into: &mut Option<serde_json::Value>, log: serde_json::Value) {
 
 fn summary(diagnostics: &[Diagnostic]) -> Option<String> {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = diagnostics.len() - errors;
+    // Notes (a document of a kind meshc does not check) are not warnings.
+    let warnings = diagnostics.iter().filter(|d| d.severity == meshc_compiler::diagnostic::Severity::Warning).count();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     match (errors, warnings) {
         (0, 0) => None,
@@ -353,6 +354,18 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     // Kubernetes YAML is checked as one set; everything else names packages.
     let (yaml, package_paths): (Vec<PathBuf>, Vec<PathBuf>) =
         paths.iter().cloned().partition(|p| package::is_resource_path(p));
+    // YAML is checked with the package it sits in, which it loads: that package is
+    // not loaded a second time for a path naming it.
+    let yaml_root = yaml.first().map(|p| package::document_package_root(p));
+    let package_paths: Vec<PathBuf> = package_paths
+        .into_iter()
+        .filter(|p| {
+            yaml_root.as_ref().is_none_or(|root| {
+                !root.join(package::MANIFEST).is_file()
+                    || package::package_root(p).ok().and_then(|r| r.canonicalize().ok()) != root.canonicalize().ok()
+            })
+        })
+        .collect();
     let mut packages = if package_paths.is_empty() && !yaml.is_empty() {
         Vec::new()
     } else {

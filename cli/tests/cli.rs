@@ -659,3 +659,26 @@ fn import_writes_a_package_and_reports_refusals() {
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert_eq!(std::fs::read_to_string(dir.join("mine/filters.mesh")).unwrap(), "// mine\n");
 }
+
+/// YAML inside a package is checked with it; naming both checks the package once.
+#[test]
+fn a_package_and_its_own_yaml_are_checked_once() {
+    let dir = package(
+        "yaml_in_package",
+        "package demo\n\nrule owner {\n  kinds [EnvoyFilter]\n  require has(object.metadata.annotations) && \"owner\" in object.metadata.annotations\n  message \"an EnvoyFilter names its owner\"\n}\n",
+    );
+    write(
+        &dir.join("pkg/manifests/filters.yaml"),
+        "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata:\n  name: timeouts\nspec:\n  workloadSelector:\n    labels: { app: shop }\n  configPatches:\n  - applyTo: CLUSTER\n    patch:\n      operation: MERGE\n      value: { connect_timeout: 1s }\n",
+    );
+    for args in
+        [&["check", "pkg", "pkg/manifests/filters.yaml"][..], &["check", "pkg/manifests", "pkg/manifests/filters.yaml"]]
+    {
+        let output = meshc(args, &dir);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let text = stderr(&output);
+        assert_eq!(text.matches("error[E1000]: an EnvoyFilter names its owner").count(), 1, "{args:?}: {text}");
+        assert!(!text.contains("E0202"), "{text}");
+        assert!(text.contains("1 error"), "{text}");
+    }
+}

@@ -18,10 +18,10 @@ use crate::model::{Generated, Lowered};
 use crate::versions::Targets;
 use serde_json::{Value as Json, json};
 
-/// Built-in diagnostics a stdlib rule restates: when the rule is in force, it reports
-/// the mistake (with the package's severity) and the built-in one is dropped.
-pub const SUPERSEDED: &[(&str, codes::Code)] =
-    &[("unpinned_wasm_image", codes::UNPINNED_IMAGE), ("unpinned_wasm_image", codes::UNPINNED_IMAGE_REQUIRED)];
+/// Built-in warnings a stdlib rule restates: when the rule is in force (or turned off),
+/// it decides, and the built-in warning is dropped. Errors the package asked for
+/// (`require_pinned_images`, E0319) are never dropped.
+pub const SUPERSEDED: &[(&str, codes::Code)] = &[("unpinned_wasm_image", codes::UNPINNED_IMAGE)];
 
 /// The object of each resource as a rule reads it: the emitted resource, or the YAML
 /// document as written.
@@ -63,28 +63,6 @@ pub enum Verdict {
     Error(String),
 }
 
-/// Evaluates a compiled condition over one object, with every resource of the check
-/// (from which the object's siblings are taken).
-pub fn judge(condition: &Expression, object: &Json, mesh: &Json, resources: &Json) -> Verdict {
-    let all: Vec<Json> = resources.as_array().cloned().unwrap_or_default();
-    let siblings: Vec<cel::Value> =
-        all.iter().filter(|other| is_sibling(object, other)).map(crate::cel_eval::to_cel).collect();
-    judge_values(
-        condition,
-        &crate::cel_eval::to_cel(object),
-        &crate::cel_eval::to_cel(mesh),
-        &crate::cel_eval::to_cel(resources),
-        &cel::Value::List(std::sync::Arc::new(siblings)),
-    )
-}
-
-/// Whether `other` is a sibling of `object`: another resource of its kind in its namespace.
-fn is_sibling(object: &Json, other: &Json) -> bool {
-    other["kind"] == object["kind"]
-        && other["metadata"]["namespace"] == object["metadata"]["namespace"]
-        && other["metadata"]["name"] != object["metadata"]["name"]
-}
-
 fn judge_values(
     condition: &Expression,
     object: &cel::Value,
@@ -108,11 +86,37 @@ pub fn evaluate(lowered: &Lowered, manifest: Option<&Manifest>, targets: &Target
     if lowered.rules.is_empty() {
         return diagnostics;
     }
+    for rule in &lowered.rules {
+        match Expression::compile(&rule.condition) {
+            // A condition that does not parse was reported where it was declared.
+            Ok(_) | Err(CelError::Syntax(_)) => {}
+            Err(error) => diagnostics.push(
+                Diagnostic::new(codes::RULE_NOT_EVALUATED, rule.condition_span, error.to_string())
+                    .with_label_message(format!("the rule `{}` is not checked", rule.name))
+                    .with_note(
+                        "an admission policy emitted from it is enforced by the cluster, which has the function",
+                    ),
+            ),
+        }
+    }
     let objects: Vec<Json> = all.iter().map(|g| object_of(g)).collect();
+    for (rule, object, verdict) in verdicts(&lowered.rules, &objects, &mesh_context(manifest, targets)) {
+        if verdict != Verdict::Pass {
+            diagnostics.push(violation(&lowered.rules[rule], all[object], verdict));
+        }
+    }
+    diagnostics
+}
+
+/// The verdict of every rule (by index) on every object (by index) it applies to and
+/// that does not waive it: what `meshc check` reports, and what the tests compare with
+/// the emitted admission policies. Rules meshc cannot evaluate have no verdicts.
+pub fn verdicts(rules: &[Rule], objects: &[Json], mesh: &Json) -> Vec<(usize, usize, Verdict)> {
+    let mut out = Vec::new();
     // Every document is converted to a CEL value once, not once per rule and object.
     let values: Vec<cel::Value> = objects.iter().map(crate::cel_eval::to_cel).collect();
     let resources = cel::Value::List(std::sync::Arc::new(values.clone()));
-    let mesh = crate::cel_eval::to_cel(&mesh_context(manifest, targets));
+    let mesh = crate::cel_eval::to_cel(mesh);
     // The siblings of each object, grouped once by kind and namespace.
     let mut groups: std::collections::HashMap<(String, String), Vec<usize>> = std::collections::HashMap::new();
     for (index, object) in objects.iter().enumerate() {
@@ -131,39 +135,18 @@ pub fn evaluate(lowered: &Lowered, manifest: Option<&Manifest>, targets: &Target
         cel::Value::List(std::sync::Arc::new(list))
     };
     let empty = cel::Value::List(std::sync::Arc::new(Vec::new()));
-    for rule in &lowered.rules {
-        let program = match Expression::compile(&rule.condition) {
-            Ok(program) => program,
-            // A condition that does not parse was reported where it was declared.
-            Err(CelError::Syntax(_)) => continue,
-            Err(error) => {
-                diagnostics.push(
-                    Diagnostic::new(codes::RULE_NOT_EVALUATED, rule.condition_span, error.to_string())
-                        .with_label_message(format!("the rule `{}` is not checked", rule.name))
-                        .with_note(
-                            "an admission policy emitted from it is enforced by the cluster, which has the function",
-                        ),
-                );
-                continue;
-            }
-        };
+    for (rule_index, rule) in rules.iter().enumerate() {
+        let Ok(program) = Expression::compile(&rule.condition) else { continue };
         let reads_siblings = program.uses_variable("siblings");
-        for (index, (generated, object)) in all.iter().zip(&objects).enumerate() {
-            if !applies(rule, object) {
-                continue;
-            }
-            let waiver = waiver_annotation(&rule.name);
-            if object["metadata"]["annotations"][&waiver].is_string() {
+        for (index, object) in objects.iter().enumerate() {
+            if !applies(rule, object) || object["metadata"]["annotations"][waiver_annotation(&rule.name)].is_string() {
                 continue;
             }
             let siblings = if reads_siblings { siblings_of(index) } else { empty.clone() };
-            let verdict = judge_values(&program, &values[index], &mesh, &resources, &siblings);
-            if verdict != Verdict::Pass {
-                diagnostics.push(violation(rule, generated, verdict));
-            }
+            out.push((rule_index, index, judge_values(&program, &values[index], &mesh, &resources, &siblings)));
         }
     }
-    diagnostics
+    out
 }
 
 /// The diagnostic of a resource that breaks a rule, at the part of it the condition
@@ -196,7 +179,10 @@ fn violation(rule: &Rule, generated: &Generated, verdict: Verdict) -> Diagnostic
 
 /// The first `object.a.b` chain of a condition, as a resource path (`a.b`).
 fn first_object_path(condition: &str) -> Option<String> {
-    let start = condition.find("object.")? + "object.".len();
+    let at = condition.match_indices("object.").map(|(at, _)| at).find(|&at| {
+        condition[..at].chars().next_back().is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+    })?;
+    let start = at + "object.".len();
     let path: String =
         condition[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
     let path = path.trim_end_matches('.');
@@ -244,6 +230,12 @@ pub const RESOURCES: &[(&str, &str, &str)] = &[
 
 /// A rule as a ValidatingAdmissionPolicy and its binding, or why it cannot be one.
 pub fn admission_policy(rule: &Rule, package: &str, mesh: &Json) -> Result<(Json, Json), String> {
+    if binds_variable(&rule.condition, "mesh") {
+        return Err(format!(
+            "the rule `{}` names a comprehension variable `mesh`, which an admission policy would read as the package's settings; rename the variable",
+            rule.name
+        ));
+    }
     for variable in ["resources", "siblings"] {
         if reads_identifier(&rule.condition, variable) {
             return Err(format!(
@@ -324,6 +316,15 @@ pub enum AdmissionVerdict {
 /// validations; an expression that fails to evaluate fails the object, as
 /// `failurePolicy: Fail` has it.
 pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> AdmissionVerdict {
+    // The API server admits a namespaced object with the namespace of its request,
+    // which kubectl makes `default` when the document names none.
+    let mut object = object.clone();
+    if object["metadata"]["namespace"].is_null()
+        && let Some(metadata) = object.get_mut("metadata").and_then(Json::as_object_mut)
+    {
+        metadata.insert("namespace".to_string(), Json::String("default".to_string()));
+    }
+    let object = &object;
     let spec = &policy["spec"];
     let constraints = &spec["matchConstraints"];
     let api_version = object["apiVersion"].as_str().unwrap_or("");
@@ -403,30 +404,51 @@ fn reads_identifier(text: &str, name: &str) -> bool {
 
 /// `text` with each top-level identifier `name` read from `variables` instead
 /// (`mesh.root_namespace` → `variables.mesh.root_namespace`), as admission policies
-/// hold their variables. String literals and field selections are left alone.
+/// hold their variables. String literals (quoted, triple-quoted, raw) and field
+/// selections are left alone.
 fn with_variables(text: &str, name: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
+    let mut raw = false;
     while i < bytes.len() {
         let c = bytes[i];
         if c == b'"' || c == b'\'' {
-            // Copy the literal through its closing quote, honouring escapes.
+            // Copy the literal through its closing quote(s), honouring escapes unless raw.
             let start = i;
-            i += 1;
-            while i < bytes.len() && bytes[i] != c {
-                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            let triple = bytes.get(i..i + 3) == Some(&[c, c, c][..]);
+            let quote_len = if triple { 3 } else { 1 };
+            i += quote_len;
+            while i < bytes.len() {
+                if !raw && bytes[i] == b'\\' {
+                    i += 2;
+                } else if bytes[i] == c && (!triple || bytes.get(i..i + 3) == Some(&[c, c, c][..])) {
+                    i += quote_len;
+                    break;
+                } else {
+                    i += 1;
+                }
             }
-            i = (i + 1).min(bytes.len());
+            i = i.min(bytes.len());
             out.push_str(&text[start..i]);
+            raw = false;
             continue;
         }
+        raw = false;
         if c.is_ascii_alphabetic() || c == b'_' {
             let start = i;
             while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                 i += 1;
             }
             let word = &text[start..i];
+            // `r"..."`, `b'...'` and `rb"..."` are string prefixes, not identifiers.
+            if matches!(bytes.get(i), Some(b'"' | b'\''))
+                && matches!(word.to_ascii_lowercase().as_str(), "r" | "b" | "rb" | "br")
+            {
+                raw = word.to_ascii_lowercase().contains('r');
+                out.push_str(word);
+                continue;
+            }
             let selected = text[..start].trim_end().ends_with('.');
             if word == name && !selected {
                 out.push_str("variables.");
@@ -440,6 +462,17 @@ fn with_variables(text: &str, name: &str) -> String {
         i += len;
     }
     out
+}
+
+/// Whether a condition binds `name` as a comprehension variable (`all(mesh, ...)`),
+/// which the rewrite into `variables.` cannot tell from the package's `mesh`.
+fn binds_variable(text: &str, name: &str) -> bool {
+    ["all", "exists", "exists_one", "map", "filter"].iter().any(|macro_name| {
+        text.match_indices(&format!("{macro_name}(")).any(|(at, found)| {
+            let rest = text[at + found.len()..].trim_start();
+            rest.strip_prefix(name).is_some_and(|after| after.trim_start().starts_with(','))
+        })
+    })
 }
 
 /// A CEL string literal.
@@ -478,6 +511,14 @@ mod tests {
             "object.mesh == 'mesh' && \"a mesh\" != ''"
         );
         assert!(reads_identifier("!resources.exists(r, r.kind == 'X')", "resources"));
+        // Triple-quoted and raw strings are literals too.
+        assert_eq!(
+            with_variables("\"\"\"it's \" mesh\"\"\" == mesh.x", "mesh"),
+            "\"\"\"it's \" mesh\"\"\" == variables.mesh.x"
+        );
+        assert_eq!(with_variables("r'a\\' + mesh.y", "mesh"), "r'a\\' + variables.mesh.y");
+        assert!(binds_variable("object.spec.x.all(mesh, has(mesh.y))", "mesh"));
+        assert!(!binds_variable("object.spec.x.all(m, m in mesh.providers)", "mesh"));
         assert!(!reads_identifier("object.spec.resources.size() > 0", "resources"));
     }
 

@@ -189,7 +189,9 @@ pub fn load_resources(paths: &[PathBuf]) -> Result<LoadedPackage, HostError> {
             files.push(path.clone());
         }
     }
-    files.dedup();
+    // A file named twice (itself and through its directory) is read once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
     for file in files {
         let bytes = std::fs::read(&file).map_err(read_error(&file))?;
         loaded.db.add_bytes(display(&file), bytes, SourceKind::Resources);

@@ -43,7 +43,15 @@ pub(crate) fn check_resource_files<'a>(
         }
         let (documents, found) = envoy::yaml::parse_yaml_documents(id, &file.text, codes::INVALID_RESOURCE_YAML);
         diagnostics.extend(found);
-        for document in &documents {
+        // `kubectl get -o yaml` writes a `List` whose items are the objects.
+        let documents: Vec<&Node> = documents
+            .iter()
+            .flat_map(|document| match (document.get("kind").and_then(Node::as_str), document.get("items")) {
+                (Some("List"), Some(Node { kind: NodeKind::List(items), .. })) => items.iter().collect(),
+                _ => vec![document],
+            })
+            .collect();
+        for document in documents {
             let mut ctx = new_ctx(id);
             if let Some(generated) = read_document(&mut ctx, document) {
                 let generated = check_resource(&mut ctx, generated, document);
@@ -114,7 +122,10 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
     if group != Some(expected_group) {
         return None;
     }
-    let name = document.get("metadata").and_then(|m| m.get("name"));
+    // `generateName` (for `kubectl create`) stands for the name the server will choose;
+    // without either, the CRD validation has reported the document.
+    let metadata = document.get("metadata");
+    let name = metadata.and_then(|m| m.get("name")).or_else(|| metadata.and_then(|m| m.get("generateName")));
     let name_span = name.filter(|n| n.as_str().is_some_and(|s| !s.is_empty())).map(|n| n.span)?;
 
     // The model reads `metadata` and `spec`; what else a document holds (status,
@@ -124,6 +135,12 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
         if let Some(value) = document.get(key) {
             json.insert(key.to_string(), value.to_json());
         }
+    }
+    if let Some(Json::Object(metadata)) = json.get_mut("metadata")
+        && !metadata.contains_key("name")
+        && let Some(generated) = metadata.get("generateName").cloned()
+    {
+        metadata.insert("name".to_string(), generated);
     }
     let json = Json::Object(json);
     let read = match kind_name {
@@ -171,7 +188,14 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
     }
     let mut spans = SpanIndex::default();
     record_spans(&mut spans, "", document);
-    Some(Generated { resource, origin: name_span, spans, document: Some(document.to_json()) })
+    // What rules read is the object as the API server admits it, with the namespace
+    // kubectl gives a document that names none.
+    let mut object = document.to_json();
+    let namespace = resource.metadata().namespace.clone();
+    if let Some(Json::Object(metadata)) = object.get_mut("metadata") {
+        metadata.entry("namespace").or_insert(Json::String(namespace));
+    }
+    Some(Generated { resource, origin: name_span, spans, document: Some(object) })
 }
 
 /// serde's message without its line and column, which count in the JSON copy, not in
@@ -354,9 +378,11 @@ fn check_telemetry(ctx: &mut Ctx, generated: &Generated, telemetry: &m::Telemetr
 fn check_expression(ctx: &mut Ctx, text: &str, expression: &str, node: Option<&Node>, context: ExprContext) {
     let Some(node) = node else { return };
     let written = &text[node.span.range()];
+    let bytes = written.as_bytes();
+    let quoted = bytes.len() >= 2 && matches!(bytes[0], b'"' | b'\'') && bytes[bytes.len() - 1] == bytes[0];
     let exact = if written == expression {
         Some(node.span)
-    } else if written.len() == expression.len() + 2 && &written[1..written.len() - 1] == expression {
+    } else if quoted && written.get(1..written.len() - 1) == Some(expression) {
         Some(node.span.sub(1, written.len() as u32 - 1))
     } else {
         None

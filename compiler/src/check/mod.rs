@@ -11,7 +11,7 @@ mod istio_semantics;
 mod kube_yaml;
 pub(crate) mod mesh_config;
 pub(crate) mod policy;
-mod providers;
+pub(crate) mod providers;
 pub(crate) mod proxy;
 pub(crate) mod symbols;
 pub(crate) mod telemetry;
@@ -292,6 +292,23 @@ pub(crate) fn check_package(
             if let ItemKind::Resource(decl) = &item.kind
                 && decl.kind == ResourceKind::Rule
             {
+                // A package rule of the same name would be shadowed without a word, in
+                // mesh.toml's severities, waivers and the admission policies alike.
+                if let Some(own) = rules.iter().find(|r| r.name == decl.name.name) {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            codes::DUPLICATE_NAME,
+                            own.origin,
+                            format!(
+                                "the rule `{}` is also declared in `{module}`, which the package imports",
+                                own.name
+                            ),
+                        )
+                        .with_label_message("a second rule of this name")
+                        .with_help("rename this rule; mesh.toml and waivers name rules by name alone"),
+                    );
+                    continue;
+                }
                 let mut ctx = new_ctx(parsed.file);
                 if let Some(rule) = policy::lower_rule(&mut ctx, decl, &module, &item.docs) {
                     rules.push(rule);

@@ -98,7 +98,7 @@ pub(crate) fn setting_specs(body: &[Stmt]) -> Vec<SettingSpec> {
 }
 
 /// MeshConfig's JSON names are camel case; mesh.toml takes them in snake case too.
-fn snake_case(name: &str) -> String {
+pub(crate) fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for c in name.chars() {
         if c.is_ascii_uppercase() {

@@ -63,13 +63,7 @@ pub fn check_message(
     fields: &[Member],
     completeness: Completeness,
 ) -> Vec<Diagnostic> {
-    let envoys = targets.envoy_versions();
-    let found =
-        check_each_version(&envoys, type_name, type_span, fields, completeness, Strictness::Language, &[], |v| {
-            targets.label(v)
-        });
-    let names: Vec<String> = envoys.iter().map(|v| targets.label(v)).collect();
-    report_by_version(found, &names)
+    check_targeted(targets, type_name, type_span, fields, completeness, Strictness::Language)
 }
 
 /// Checks `fields` as a message of type `type_name` read from Kubernetes YAML (an
@@ -82,11 +76,20 @@ pub fn check_message_as_proto_json(
     fields: &[Member],
     completeness: Completeness,
 ) -> Vec<Diagnostic> {
+    check_targeted(targets, type_name, type_span, fields, completeness, Strictness::ProtoJson)
+}
+
+fn check_targeted(
+    targets: &Targets,
+    type_name: &str,
+    type_span: Span,
+    fields: &[Member],
+    completeness: Completeness,
+    strictness: Strictness,
+) -> Vec<Diagnostic> {
     let envoys = targets.envoy_versions();
     let found =
-        check_each_version(&envoys, type_name, type_span, fields, completeness, Strictness::ProtoJson, &[], |v| {
-            targets.label(v)
-        });
+        check_each_version(&envoys, type_name, type_span, fields, completeness, strictness, &[], |v| targets.label(v));
     let names: Vec<String> = envoys.iter().map(|v| targets.label(v)).collect();
     report_by_version(found, &names)
 }

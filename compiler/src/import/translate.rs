@@ -730,7 +730,7 @@ fn wasm_plugin_body(w: &mut Writer, spec: &[Member]) -> Refusal {
             "selector" | "targetRefs" => continue,
             "url" | "sha256" | "imagePullSecret" | "verificationKey" | "pluginName" => {
                 let text = string(value, key)?;
-                w.push(&format!("  {} ", snake_case(key)));
+                w.push(&format!("  {} ", crate::check::providers::snake_case(key)));
                 w.from(value.span, &quote(text));
             }
             "phase" | "imagePullPolicy" | "failStrategy" | "type" => {
@@ -741,7 +741,7 @@ fn wasm_plugin_body(w: &mut Writer, spec: &[Member]) -> Refusal {
                     _ => wasm_plugin::PLUGIN_TYPES,
                 };
                 let word = enum_word(value, table, key)?;
-                w.push(&format!("  {} ", snake_case(key)));
+                w.push(&format!("  {} ", crate::check::providers::snake_case(key)));
                 w.from(value.span, word);
             }
             "priority" => {
@@ -1544,19 +1544,6 @@ fn is_plain_key(key: &str) -> bool {
 
 fn is_path(text: &str) -> bool {
     !text.is_empty() && text.split('.').all(is_plain_key)
-}
-
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A duration literal (`5m`, `250ms`) for a string that protobuf JSON writes the
