@@ -174,8 +174,21 @@ pub fn policies_and_rules_agree() -> Result<(), String> {
                     verdicts.iter().any(|(_, object, verdict)| *object == index && *verdict != Verdict::Pass);
                 let admission = policy::evaluate_admission(&vap, &binding, variant);
                 let cluster_fails = matches!(admission, AdmissionVerdict::Denied(_) | AdmissionVerdict::Warned(_));
+                let meshc_message = policy::message_for(rule, variant, &mesh);
                 match (meshc_fails, cluster_fails) {
-                    (true, true) => failures += 1,
+                    (true, true) => {
+                        failures += 1;
+                        let (AdmissionVerdict::Denied(message) | AdmissionVerdict::Warned(message)) = &admission else {
+                            unreachable!("a failing verdict")
+                        };
+                        if *message != meshc_message {
+                            problems.push(format!(
+                                "{}: rule `{}`: meshc says {meshc_message:?}, the admission policy {message:?}",
+                                case.display(),
+                                rule.name
+                            ));
+                        }
+                    }
                     (false, false) if variant["metadata"]["annotations"][&waiver].is_string() => waived += 1,
                     (false, false) => passes += 1,
                     _ => problems.push(format!(

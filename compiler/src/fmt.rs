@@ -277,6 +277,7 @@ impl Printer<'_> {
                 self.line(&text);
             }
             StmtKind::Require { expr } => self.line(&format!("require {}", expr.text)),
+            StmtKind::MessageExpression { expr } => self.line(&format!("message_expression {}", expr.text)),
             StmtKind::TagSet { name, expr } => self.line(&format!("tag {} = {}", tag_name(name), expr.text)),
             StmtKind::TagRemove { name } => self.line(&format!("remove tag {}", tag_name(name))),
             StmtKind::Config { schema, value } => {

@@ -100,12 +100,29 @@ pub fn evaluate(lowered: &Lowered, manifest: Option<&Manifest>, targets: &Target
         }
     }
     let objects: Vec<Json> = all.iter().map(|g| object_of(g)).collect();
-    for (rule, object, verdict) in verdicts(&lowered.rules, &objects, &mesh_context(manifest, targets)) {
+    let mesh = mesh_context(manifest, targets);
+    for (rule, object, verdict) in verdicts(&lowered.rules, &objects, &mesh) {
         if verdict != Verdict::Pass {
-            diagnostics.push(violation(&lowered.rules[rule], all[object], verdict));
+            let rule = &lowered.rules[rule];
+            let message = message_for(rule, &objects[object], &mesh);
+            diagnostics.push(violation(rule, all[object], verdict, message));
         }
     }
     diagnostics
+}
+
+/// What a resource that breaks a rule is told: its `message_expression` evaluated over
+/// the resource, or the plain message when there is none or it fails, as the API
+/// server does with `messageExpression`.
+pub fn message_for(rule: &Rule, object: &Json, mesh: &Json) -> String {
+    let evaluated = rule.message_expression.as_ref().and_then(|(text, _)| {
+        let expression = Expression::compile(text).ok()?;
+        match expression.evaluate(&[("object", object), ("mesh", mesh)]).ok()? {
+            Json::String(message) if !message.trim().is_empty() => Some(message),
+            _ => None,
+        }
+    });
+    evaluated.unwrap_or_else(|| rule.message.clone())
 }
 
 /// The verdict of every rule (by index) on every object (by index) it applies to and
@@ -151,7 +168,7 @@ pub fn verdicts(rules: &[Rule], objects: &[Json], mesh: &Json) -> Vec<(usize, us
 
 /// The diagnostic of a resource that breaks a rule, at the part of it the condition
 /// reads first (`object.spec.url` → `spec.url`) when that part was recorded.
-fn violation(rule: &Rule, generated: &Generated, verdict: Verdict) -> Diagnostic {
+fn violation(rule: &Rule, generated: &Generated, verdict: Verdict, message: String) -> Diagnostic {
     let (code, severity) = match rule.severity {
         RuleSeverity::Deny => (codes::POLICY_DENIED, crate::diagnostic::Severity::Error),
         RuleSeverity::Warn => (codes::POLICY_WARNED, crate::diagnostic::Severity::Warning),
@@ -160,7 +177,7 @@ fn violation(rule: &Rule, generated: &Generated, verdict: Verdict) -> Diagnostic
         first_object_path(&rule.condition).and_then(|path| generated.spans.find(&path)).unwrap_or(generated.origin);
     let kind = generated.resource.kind();
     let name = &generated.resource.metadata().name;
-    let mut diagnostic = Diagnostic::new(code, span, rule.message.clone())
+    let mut diagnostic = Diagnostic::new(code, span, message)
         .with_severity(severity)
         .with_label_message(format!("{kind} `{name}` breaks the rule `{}`", rule.name))
         .with_secondary(rule.origin, format!("the rule, in {}", rule.module));
@@ -267,11 +284,23 @@ pub fn admission_policy(rule: &Rule, package: &str, mesh: &Json) -> Result<(Json
         match_constraints["objectSelector"] = json!({ "matchLabels": rule.labels });
     }
     let waiver = waiver_annotation(&rule.name);
+    if rule.message_expression.as_ref().is_some_and(|(text, _)| {
+        binds_variable(text, "mesh") || reads_identifier(text, "resources") || reads_identifier(text, "siblings")
+    }) {
+        return Err(format!(
+            "the message_expression of the rule `{}` reads what an admission policy does not have",
+            rule.name
+        ));
+    }
     let expression = format!(
         "(has(object.metadata.annotations) && {} in object.metadata.annotations) || ({})",
         cel_string(&waiver),
         with_variables(&rule.condition, "mesh")
     );
+    let mut validation = json!({ "expression": expression, "message": rule.message });
+    if let Some((text, _)) = &rule.message_expression {
+        validation["messageExpression"] = Json::String(with_variables(text, "mesh"));
+    }
     let labels = json!({ "app.kubernetes.io/managed-by": "meshc" });
     let annotations = json!({ "meshc.dev/rule": rule.name, "meshc.dev/module": rule.module });
     let policy = json!({
@@ -282,7 +311,7 @@ pub fn admission_policy(rule: &Rule, package: &str, mesh: &Json) -> Result<(Json
             "failurePolicy": "Fail",
             "matchConstraints": match_constraints,
             "variables": [{ "name": "mesh", "expression": cel_literal(mesh) }],
-            "validations": [{ "expression": expression, "message": rule.message }],
+            "validations": [validation],
         }
     });
     let actions = match rule.severity {
@@ -386,7 +415,15 @@ pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> Admis
     }
     let variables = Json::Object(variables);
     for validation in spec["validations"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let message = validation["message"].as_str().unwrap_or("").to_string();
+        // `messageExpression` wins when it gives a non-empty string.
+        let bindings = [("object", object), ("variables", &variables)];
+        let evaluated = validation["messageExpression"].as_str().and_then(|text| {
+            match Expression::compile(text).ok()?.evaluate(&bindings).ok()? {
+                Json::String(message) if !message.trim().is_empty() => Some(message),
+                _ => None,
+            }
+        });
+        let message = evaluated.unwrap_or_else(|| validation["message"].as_str().unwrap_or("").to_string());
         let result = Expression::compile(validation["expression"].as_str().unwrap_or(""))
             .and_then(|expression| expression.evaluate_bool(&[("object", object), ("variables", &variables)]));
         if result != Ok(true) {

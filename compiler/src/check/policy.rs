@@ -64,8 +64,28 @@ pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs:
         }
     };
     let mut condition = None;
+    let mut message_expression = None;
     for stmt in &decl.body {
         match &stmt.kind {
+            StmtKind::MessageExpression { expr } => {
+                if message_expression.is_some() {
+                    ctx.report(Diagnostic::new(
+                        codes::DUPLICATE_SETTING,
+                        stmt.span,
+                        "a rule has one `message_expression`",
+                    ));
+                    ok = false;
+                    continue;
+                }
+                if let Err(diagnostic) = ctx.expressions.parse(&expr.text, expr.span) {
+                    ctx.report(diagnostic);
+                    ok = false;
+                }
+                let errors = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+                check_object_paths(ctx, &expr.text, expr.span, &kinds);
+                ok &= ctx.diagnostics.iter().filter(|d| d.is_error()).count() == errors;
+                message_expression = Some((expr.text.clone(), expr.span));
+            }
             StmtKind::Require { expr } => {
                 if condition.is_some() {
                     ctx.report(
@@ -114,6 +134,7 @@ pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs:
         condition: condition.text,
         condition_span: condition.span,
         message,
+        message_expression,
         origin: decl.name.span,
         docs: docs.join("\n"),
     })

@@ -72,6 +72,7 @@ fn stmts(body: &[Stmt], text: &str) -> Vec<DocumentSymbol> {
             StmtKind::Tracing { body, .. } => (head("tracing"), keyword_span(7), stmts(body, text)),
             StmtKind::AccessLog { .. } => (head("access_log"), keyword_span(10), Vec::new()),
             StmtKind::Require { .. } => (head("require"), keyword_span(7), Vec::new()),
+            StmtKind::MessageExpression { .. } => (head("message_expression"), keyword_span(18), Vec::new()),
             StmtKind::MetricOverride { metric, tags, .. } => {
                 let span = match metric {
                     MetricRef::Standard(ident) => ident.span,
@@ -363,7 +364,7 @@ impl Names<'_, '_> {
                     }
                     self.stmts(body);
                 }
-                StmtKind::Require { expr } => self.expressions.push(expr.span),
+                StmtKind::Require { expr } | StmtKind::MessageExpression { expr } => self.expressions.push(expr.span),
                 StmtKind::AccessLog { providers, mode, filter, .. } => {
                     providers.iter().for_each(|p| self.mark(p.span, TokenKind::Variable, false));
                     if let Some(mode) = mode {

@@ -43,6 +43,9 @@ pub struct Rule {
     pub condition_span: Span,
     /// What a resource that breaks the rule is told.
     pub message: String,
+    /// A CEL string expression over the same variables that says it for one resource
+    /// (`messageExpression`); the plain message stands when it fails.
+    pub message_expression: Option<(String, Span)>,
     /// The rule's name in its declaration.
     pub origin: Span,
     /// The `///` lines above the declaration.

@@ -230,6 +230,8 @@ pub(crate) enum StmtKind {
     AccessLog { providers: Vec<Key>, mode: Option<Ident>, toggle: Option<Toggle>, filter: Option<ExprText> },
     /// `require EXPR` of a rule
     Require { expr: ExprText },
+    /// `message_expression EXPR` of a rule
+    MessageExpression { expr: ExprText },
     /// `tag NAME = EXPR`
     TagSet { name: Key, expr: ExprText },
     /// `remove tag NAME`

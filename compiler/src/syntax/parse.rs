@@ -54,6 +54,7 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "first",
     "rule",
     "require",
+    "message_expression",
 ];
 
 /// The words that start a declaration other than a resource's.
@@ -79,6 +80,7 @@ pub(crate) const STATEMENT_KEYWORDS: &[&str] = &[
     "insert",
     "custom",
     "require",
+    "message_expression",
 ];
 
 /// How deeply braces, brackets and parentheses may nest. Real configuration stays far
@@ -675,6 +677,10 @@ impl<'t> Lowerer<'t> {
             }
             Rule::require_stmt => match inner(pair).find(|p| p.as_rule() == Rule::expr_text) {
                 Some(expr) => StmtKind::Require { expr: self.expr_text(expr) },
+                None => StmtKind::Error,
+            },
+            Rule::message_expr_stmt => match inner(pair).find(|p| p.as_rule() == Rule::expr_text) {
+                Some(expr) => StmtKind::MessageExpression { expr: self.expr_text(expr) },
                 None => StmtKind::Error,
             },
             Rule::access_log_stmt => {

@@ -29,7 +29,7 @@ syn match   meshModule /\h[[:alnum:]_.]*/ contained
 
 " Statements and scopes.
 syn keyword meshScope mesh in namespace for workload targets target as
-syn keyword meshStatement metrics tracing access_log custom tag remove when require config env from match ports patch value insert before after first
+syn keyword meshStatement metrics tracing access_log custom tag remove when require message_expression config env from match ports patch value insert before after first
 syn keyword meshToggle disabled enabled
 syn match   meshMode /(\s*\zs\%(client_and_server\|client\|server\)\ze\s*)/
 syn match   meshProperty /\<\h\w*\ze\s*?\=\s*:[^:]/
