@@ -442,7 +442,15 @@ fn build(
         eprintln!("nothing was written, because of the errors above");
         return Ok(outcome.exit);
     }
-    let mut outputs: Vec<driver::OutputFile> = Vec::new();
+    // Each file is owned by its package and target, so that packages and targets built
+    // into one directory one after the other never remove each other's files.
+    let owner = |loaded: &package::LoadedPackage, analysis: &driver::Analysis, target: &str| {
+        let name =
+            analysis.manifest.as_ref().map(|m| m.name.value.clone()).unwrap_or_else(|| package::display(&loaded.root));
+        format!("{name}:{target}")
+    };
+    let owned = |owner: String, files: Vec<driver::OutputFile>| files.into_iter().map(move |f| (owner.clone(), f));
+    let mut outputs: Vec<(String, driver::OutputFile)> = Vec::new();
     if target == Target::Envoy {
         for (loaded, analysis) in &outcome.analyses {
             if analysis.lowered.proxies.is_empty() {
@@ -451,7 +459,7 @@ fn build(
                     package::display(&loaded.root)
                 );
             }
-            outputs.extend(driver::envoy_outputs(analysis));
+            outputs.extend(owned(owner(loaded, analysis, "envoy"), driver::envoy_outputs(analysis)));
         }
         return write_all(output, outputs, "bootstrap");
     }
@@ -462,13 +470,13 @@ fn build(
             if files.is_empty() && notes.is_empty() {
                 eprintln!("{}: has no rule in force; no admission policy to build", package::display(&loaded.root));
             }
-            outputs.extend(files);
+            outputs.extend(owned(owner(loaded, analysis, "admission"), files));
         }
         return write_all(output, outputs, "admission object");
     }
     // Two packages declaring one resource were reported by `check`, which failed.
-    for (_, analysis) in &outcome.analyses {
-        outputs.extend(driver::istio_outputs(analysis));
+    for (loaded, analysis) in &outcome.analyses {
+        outputs.extend(owned(owner(loaded, analysis, "istio"), driver::istio_outputs(analysis)));
     }
     write_all(output, outputs, "resource")
 }
@@ -556,9 +564,9 @@ fn package_name_of(dir: &Path) -> String {
     if name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) { name } else { "imported".to_string() }
 }
 
-fn write_all(output: &Path, mut outputs: Vec<driver::OutputFile>, noun: &str) -> Result<ExitCode, Failure> {
-    outputs.sort_by(|a, b| a.path.cmp(&b.path));
-    match write::write_outputs(output, &outputs) {
+fn write_all(output: &Path, mut outputs: Vec<(String, driver::OutputFile)>, noun: &str) -> Result<ExitCode, Failure> {
+    outputs.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+    match write::write_owned_outputs(output, &outputs) {
         Ok(report) => {
             let mut line = format!(
                 "wrote {} {noun}{} to {} ({} changed, {} unchanged",

@@ -682,3 +682,46 @@ fn a_package_and_its_own_yaml_are_checked_once() {
         assert!(text.contains("1 error"), "{text}");
     }
 }
+
+/// Packages and targets built into one directory one after the other keep each
+/// other's files: a file belongs to the package and target that wrote it.
+#[test]
+fn builds_of_other_packages_and_targets_into_one_directory_keep_each_others_files() {
+    let dir = scratch("shared_output");
+    let manifest = |name: &str| MANIFEST.replace("name = \"demo\"", &format!("name = \"{name}\""));
+    write(&dir.join("a/mesh.toml"), &manifest("a"));
+    write(
+        &dir.join("a/main.mesh"),
+        "package a\n\ntelemetry one in namespace \"a\" {\n  tracing zipkin { sampling 1% }\n}\n\ntelemetry two in namespace \"a\" {\n  tracing zipkin { sampling 2% }\n}\n\nrule owned {\n  kinds [Telemetry]\n  require true\n  message \"never fails\"\n}\n",
+    );
+    write(&dir.join("b/mesh.toml"), &manifest("b"));
+    write(
+        &dir.join("b/main.mesh"),
+        "package b\n\ntelemetry three in namespace \"b\" {\n  tracing zipkin { sampling 3% }\n}\n",
+    );
+    for args in [
+        &["build", "a", "-o", "out"][..],
+        &["build", "b", "-o", "out"],
+        &["build", "a", "--target", "admission", "-o", "out"],
+    ] {
+        let output = meshc(args, &dir);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+    }
+    let exists = |path: &str| dir.join("out").join(path).is_file();
+    assert!(exists("a/telemetry/one.yaml") && exists("a/telemetry/two.yaml"), "b's build removed a's files");
+    assert!(exists("b/telemetry/three.yaml"));
+    assert!(exists("cluster/ValidatingAdmissionPolicy/meshc.a.owned.yaml"), "the admission target was not written");
+
+    // A package's own stale file is still removed, and only its own.
+    write(
+        &dir.join("a/main.mesh"),
+        "package a\n\ntelemetry one in namespace \"a\" {\n  tracing zipkin { sampling 1% }\n}\n\nrule owned {\n  kinds [Telemetry]\n  require true\n  message \"never fails\"\n}\n",
+    );
+    let output = meshc(&["build", "a", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("1 stale removed"), "{}", stderr(&output));
+    assert!(exists("a/telemetry/one.yaml") && !exists("a/telemetry/two.yaml"));
+    assert!(exists("b/telemetry/three.yaml") && exists("cluster/ValidatingAdmissionPolicy/meshc.a.owned.yaml"));
+    let list = std::fs::read_to_string(dir.join("out/.meshc-generated")).unwrap();
+    assert!(list.contains("b:istio\tb/telemetry/three.yaml"), "{list}");
+}
