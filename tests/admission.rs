@@ -94,13 +94,7 @@ pub fn analyses_with_rules() -> Vec<(PathBuf, Analysis)> {
         }
     }
     for case in meshc_host::golden::find_lint_cases(&golden.join("lint")).expect("lint cases are readable") {
-        let yaml: Vec<PathBuf> = meshc_host::walk::Walk::ALL_FILES
-            .files(&case)
-            .expect("the case is readable")
-            .into_iter()
-            .filter(|f| meshc_host::package::is_yaml_file(f) && !f.components().any(|c| c.as_os_str() == "expected"))
-            .collect();
-        let loaded = meshc_host::package::load_resources(&yaml).expect("the case loads");
+        let loaded = meshc_host::golden::load_lint_case(&case).expect("the case loads");
         out.push((case, loaded.analyze()));
     }
     out.retain(|(_, analysis)| !analysis.lowered.rules.is_empty());

@@ -523,19 +523,15 @@ fn import_refuses_invalid() -> Result<(), Failed> {
 /// Every documented diagnostic code is shown by at least one golden case.
 fn every_code_has_a_case() -> Result<(), Failed> {
     let mut rendered = String::new();
+    let golden_dir = workspace().join("golden");
+    // Every kind of golden case: packages, lint cases and import cases.
+    let mut cases = Vec::new();
     for kind in ["ok", "err"] {
-        for case in golden::find_cases(&workspace().join("golden").join(kind)).map_err(|e| e.to_string())? {
-            rendered.push_str(
-                &std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default(),
-            );
-        }
+        cases.extend(golden::find_cases(&golden_dir.join(kind)).map_err(|e| e.to_string())?);
     }
-    for case in golden::find_lint_cases(&workspace().join("golden").join("lint")).map_err(|e| e.to_string())? {
-        rendered.push_str(
-            &std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default(),
-        );
-    }
-    for case in import_cases() {
+    cases.extend(golden::find_lint_cases(&golden_dir.join("lint")).map_err(|e| e.to_string())?);
+    cases.extend(import_cases());
+    for case in cases {
         rendered.push_str(
             &std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default(),
         );

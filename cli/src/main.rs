@@ -67,7 +67,7 @@ enum Command {
         #[arg(long)]
         package: Option<String>,
         /// Where documents without a namespace go, as kubectl would apply them.
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = meshc_compiler::crd::DEFAULT_NAMESPACE)]
         namespace: String,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,

@@ -10,6 +10,7 @@
 //! unless the resource carries the rule's waiver annotation.
 
 use crate::cel_eval::{CelError, Expression};
+use crate::crd::Kind;
 use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::emit;
 use crate::manifest::Manifest;
@@ -42,13 +43,13 @@ pub fn mesh_context(manifest: Option<&Manifest>, targets: &Targets) -> Json {
 
 /// The namespace of a resource, `default` when it names none.
 fn namespace_of(object: &Json) -> &str {
-    object["metadata"]["namespace"].as_str().unwrap_or("default")
+    object["metadata"]["namespace"].as_str().unwrap_or(crate::crd::DEFAULT_NAMESPACE)
 }
 
 /// Whether a rule applies to a resource: its kind, namespace and labels.
 pub fn applies(rule: &Rule, object: &Json) -> bool {
     let kind = object["kind"].as_str().unwrap_or("");
-    let namespace = object["metadata"]["namespace"].as_str().unwrap_or("default");
+    let namespace = object["metadata"]["namespace"].as_str().unwrap_or(crate::crd::DEFAULT_NAMESPACE);
     (rule.kinds.is_empty() || rule.kinds.iter().any(|k| k == kind))
         && (rule.namespaces.is_empty() || rule.namespaces.iter().any(|n| n == namespace))
         && rule.labels.iter().all(|(k, v)| object["metadata"]["labels"][k].as_str() == Some(v.as_str()))
@@ -238,13 +239,6 @@ fn check_waivers(rules: &[Rule], all: &[&Generated], diagnostics: &mut Vec<Diagn
 // annotation honoured, so that the cluster and meshc judge a resource alike; tests
 // evaluate the emitted policies with [`evaluate_admission`] to hold them to that.
 
-/// The API group and resource (plural) of each kind rules apply to.
-pub const RESOURCES: &[(&str, &str, &str)] = &[
-    ("Telemetry", "telemetry.istio.io", "telemetries"),
-    ("WasmPlugin", "extensions.istio.io", "wasmplugins"),
-    ("EnvoyFilter", "networking.istio.io", "envoyfilters"),
-];
-
 /// A rule as a ValidatingAdmissionPolicy and its binding, or why it cannot be one.
 pub fn admission_policy(rule: &Rule, package: &str, mesh: &Json) -> Result<(Json, Json), String> {
     if binds_variable(&rule.condition, "mesh") {
@@ -262,16 +256,16 @@ pub fn admission_policy(rule: &Rule, package: &str, mesh: &Json) -> Result<(Json
         }
     }
     let name = format!("meshc.{}.{}", package, rule.name).to_ascii_lowercase().replace('_', "-");
-    let kinds: Vec<&str> = if rule.kinds.is_empty() {
-        RESOURCES.iter().map(|(kind, _, _)| *kind).collect()
-    } else {
-        rule.kinds.iter().map(String::as_str).collect()
-    };
-    let resource_rules: Vec<Json> = RESOURCES
+    let resource_rules: Vec<Json> = Kind::ALL
         .iter()
-        .filter(|(kind, _, _)| kinds.contains(kind))
-        .map(|(_, group, plural)| {
-            json!({ "apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": [plural] })
+        .filter(|kind| rule.kinds.is_empty() || rule.kinds.iter().any(|k| k == kind.name()))
+        .map(|kind| {
+            json!({
+                "apiGroups": [kind.group()],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": [kind.plural()],
+            })
         })
         .collect();
     let mut match_constraints = json!({ "resourceRules": resource_rules });
@@ -351,7 +345,7 @@ pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> Admis
     if object["metadata"]["namespace"].is_null()
         && let Some(metadata) = object.get_mut("metadata").and_then(Json::as_object_mut)
     {
-        metadata.insert("namespace".to_string(), Json::String("default".to_string()));
+        metadata.insert("namespace".to_string(), Json::String(crate::crd::DEFAULT_NAMESPACE.to_string()));
     }
     let object = &object;
     let spec = &policy["spec"];
@@ -359,7 +353,7 @@ pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> Admis
     let api_version = object["apiVersion"].as_str().unwrap_or("");
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
     let kind = object["kind"].as_str().unwrap_or("");
-    let plural = RESOURCES.iter().find(|(k, g, _)| *k == kind && *g == group).map(|(_, _, p)| *p);
+    let plural = Kind::from_group_and_name(group, kind).map(Kind::plural);
     let contains = |list: &Json, value: &str| {
         list.as_array().is_some_and(|items| items.iter().any(|i| i.as_str() == Some(value) || i.as_str() == Some("*")))
     };
@@ -373,7 +367,7 @@ pub fn evaluate_admission(policy: &Json, binding: &Json, object: &Json) -> Admis
     if !selected {
         return AdmissionVerdict::NotMatched;
     }
-    let namespace = object["metadata"]["namespace"].as_str().unwrap_or("default");
+    let namespace = object["metadata"]["namespace"].as_str().unwrap_or(crate::crd::DEFAULT_NAMESPACE);
     if let Some(expressions) = constraints["namespaceSelector"]["matchExpressions"].as_array() {
         for expression in expressions {
             let key = expression["key"].as_str().unwrap_or("");

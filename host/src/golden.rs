@@ -90,13 +90,7 @@ pub fn run_case(dir: &Path, manifest_fallback: Option<&Path>) -> Result<CaseRun,
 /// checks them (with the case's `mesh.toml`, when it has one), whose diagnostics as a
 /// person reads them are the case's only output.
 pub fn run_lint_case(dir: &Path) -> Result<CaseRun, HostError> {
-    let skip = |path: &Path, _| path.file_name().is_some_and(|n| n == EXPECTED_DIR);
-    let yaml: Vec<PathBuf> = (Walk { extension: None, skip_dir: &skip })
-        .files(dir)?
-        .into_iter()
-        .filter(|f| package::is_yaml_file(f))
-        .collect();
-    let loaded = package::load_resources(&yaml)?;
+    let loaded = load_lint_case(dir)?;
     let analysis = loaded.analyze();
     let mut actual = BTreeMap::new();
     let diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
@@ -107,6 +101,18 @@ pub fn run_lint_case(dir: &Path) -> Result<CaseRun, HostError> {
     }
     let expected = read_tree(&dir.join(EXPECTED_DIR))?;
     Ok(CaseRun { dir: dir.to_path_buf(), actual, expected, has_errors: analysis.has_errors() })
+}
+
+/// A lint case as `meshc check` reads it: its YAML files (not those of `expected/`),
+/// with the package they sit in.
+pub fn load_lint_case(dir: &Path) -> Result<package::LoadedPackage, HostError> {
+    let skip = |path: &Path, _| path.file_name().is_some_and(|n| n == EXPECTED_DIR);
+    let yaml: Vec<PathBuf> = (Walk { extension: None, skip_dir: &skip })
+        .files(dir)?
+        .into_iter()
+        .filter(|f| package::is_yaml_file(f))
+        .collect();
+    package::load_resources(&yaml)
 }
 
 /// The lint cases below `dir`: its subdirectories that hold YAML files (and, when

@@ -149,7 +149,7 @@ pub fn is_istio_yaml(text: &str) -> bool {
     text.lines().any(|line| {
         line.strip_prefix("kind:")
             .map(|kind| kind.trim().trim_matches(['"', '\'']))
-            .is_some_and(|kind| matches!(kind, "Telemetry" | "WasmPlugin" | "EnvoyFilter"))
+            .is_some_and(|kind| meshc_compiler::crd::Kind::from_name(kind).is_some())
     })
 }
 

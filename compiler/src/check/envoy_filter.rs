@@ -343,25 +343,10 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
     // What Envoy rejects whatever the release. The operations istiod ignores or
     // rewrites per release are checked against the release tables
     // (check/istio_semantics.rs).
-    let invalid = if operation == "ADD" && apply == "HTTP_FILTER" {
-        Some("istiod appends an added HTTP filter after the router, and Envoy rejects a chain whose router is not last")
-    } else {
-        None
-    };
-    if let Some(reason) = invalid {
-        let mut diagnostic = Diagnostic::new(
-            codes::INVALID_OPERATION_FOR_APPLY_TO,
-            operation_span,
-            format!("operation {operation} is not valid for applyTo {apply}"),
-        )
-        .with_label_message(reason)
-        .with_secondary(apply_to.span, "the applyTo");
-        if operation == "ADD" && apply == "HTTP_FILTER" {
-            diagnostic = diagnostic.with_help(
-                "insert it before the router: `insert http_filter before filters.router in CONTEXT { ... }`, or `operation insert_before` with a `sub_filter` match on `envoy.filters.http.router`",
-            );
-        }
-        ctx.report(diagnostic);
+    if let Some(diagnostic) = invalid_operation(apply, operation, operation_span, apply_to.span) {
+        ctx.report(diagnostic.with_help(
+            "insert it before the router: `insert http_filter before filters.router in CONTEXT { ... }`, or `operation insert_before` with a `sub_filter` match on `envoy.filters.http.router`",
+        ));
         ok = false;
     }
 
@@ -404,6 +389,27 @@ fn patch_block(ctx: &mut Ctx, apply_to: &Ident, body: &[Stmt], span: Span) -> Op
         apply_to: Some(apply.to_string()),
         match_: (object_match != m::EnvoyConfigObjectMatch::default()).then_some(object_match),
         patch: Some(m::Patch { operation: Some(operation.to_string()), value, filter_class }),
+    })
+}
+
+/// An operation Envoy rejects for an applyTo whatever the release (ADD on HTTP_FILTER),
+/// for `.mesh` patches and YAML ones alike; the caller adds help in its own syntax.
+pub(super) fn invalid_operation(
+    apply: &str,
+    operation: &str,
+    operation_span: Span,
+    apply_span: Span,
+) -> Option<Diagnostic> {
+    (operation == "ADD" && apply == "HTTP_FILTER").then(|| {
+        Diagnostic::new(
+            codes::INVALID_OPERATION_FOR_APPLY_TO,
+            operation_span,
+            format!("operation {operation} is not valid for applyTo {apply}"),
+        )
+        .with_label_message(
+            "istiod appends an added HTTP filter after the router, and Envoy rejects a chain whose router is not last",
+        )
+        .with_secondary(apply_span, "the applyTo")
     })
 }
 

@@ -21,13 +21,7 @@ use crate::syntax::ast::Key;
 use serde_json::Value as Json;
 
 use super::cel::ExprContext;
-
-/// The kinds meshc reads, with the API group that serves each.
-const KINDS: &[(&str, &str)] = &[
-    ("Telemetry", "telemetry.istio.io"),
-    ("WasmPlugin", "extensions.istio.io"),
-    ("EnvoyFilter", "networking.istio.io"),
-];
+use crate::crd::Kind;
 
 /// Reads and checks every document of the package's Kubernetes YAML files. `new_ctx`
 /// gives a checking context for a file, as for declarations.
@@ -88,10 +82,11 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
         .get("apiVersion")
         .and_then(Node::as_str)
         .map(|v| v.rsplit_once('/').map(|(group, _)| group).unwrap_or(""));
+    let istio_group = group.is_some_and(|g| Kind::ALL.iter().any(|k| k.group() == g));
     let ours = match kind_text {
-        Some(kind) => KINDS.iter().any(|(name, _)| *name == kind),
+        Some(kind) => Kind::from_name(kind).is_some(),
         // Without a kind, a document of one of our groups is taken for ours.
-        None => group.is_some_and(|g| KINDS.iter().any(|(_, ours)| *ours == g)),
+        None => istio_group,
     };
     if !ours {
         let kind = document.get("kind").unwrap_or(document);
@@ -103,8 +98,7 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
         )
         .with_label_message("passed over");
         // A kind of one of Istio's groups that is none of ours is likely a misspelling.
-        let istio_group = group.is_some_and(|g| KINDS.iter().any(|(_, ours)| *ours == g));
-        if istio_group && let Some(suggestion) = did_you_mean(kind_text, KINDS.iter().map(|(name, _)| *name)) {
+        if istio_group && let Some(suggestion) = did_you_mean(kind_text, Kind::ALL.iter().map(|k| k.name())) {
             diagnostic = diagnostic.with_did_you_mean(kind.span, suggestion);
         }
         ctx.report(diagnostic);
@@ -117,11 +111,8 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
     let crd_errors = found.iter().any(Diagnostic::is_error);
     ctx.diagnostics.extend(found);
     let kind = document.get("kind")?;
-    let kind_name = KINDS.iter().map(|(name, _)| *name).find(|name| Some(*name) == kind_text)?;
-    let expected_group = KINDS.iter().find(|(name, _)| *name == kind_name).map(|(_, group)| *group)?;
-    if group != Some(expected_group) {
-        return None;
-    }
+    // A kind in another group than its own: the CRD validation has reported it.
+    let kind_name = Kind::from_group_and_name(group?, kind_text?)?.name();
     // `generateName` (for `kubectl create`) stands for the name the server will choose;
     // without either, the CRD validation has reported the document.
     let metadata = document.get("metadata");
@@ -172,7 +163,7 @@ fn read_document(ctx: &mut Ctx, document: &Node) -> Option<Generated> {
         Resource::EnvoyFilter(r) => &mut r.metadata.namespace,
     };
     if namespace.is_empty() {
-        *namespace = "default".to_string();
+        *namespace = crate::crd::DEFAULT_NAMESPACE.to_string();
     }
     if let Resource::EnvoyFilter(filter) = &mut resource {
         let patches = document.get("spec").and_then(|s| s.get("configPatches"));
@@ -265,18 +256,13 @@ fn check_envoy_filter(ctx: &mut Ctx, generated: &Generated, filter: &m::EnvoyFil
             );
             continue;
         };
-        if operation == "ADD" && apply == "HTTP_FILTER" {
+        if let Some(diagnostic) =
+            envoy_filter::invalid_operation(apply, operation, at("patch.operation"), at("applyTo"))
+        {
             ctx.report(
-                Diagnostic::new(
-                    codes::INVALID_OPERATION_FOR_APPLY_TO,
-                    at("patch.operation"),
-                    format!("operation {operation} is not valid for applyTo {apply}"),
-                )
-                .with_label_message(
-                    "istiod appends an added HTTP filter after the router, and Envoy rejects a chain whose router is not last",
-                )
-                .with_secondary(at("applyTo"), "the applyTo")
-                .with_help("use `operation: INSERT_BEFORE` with a `subFilter` match on `envoy.filters.http.router`"),
+                diagnostic.with_help(
+                    "use `operation: INSERT_BEFORE` with a `subFilter` match on `envoy.filters.http.router`",
+                ),
             );
         }
         let value = patch.patch.as_ref().and_then(|p| p.value.as_ref());

@@ -12,8 +12,6 @@ use std::collections::BTreeMap;
 
 const RULE_SETTINGS: &[&str] = &["severity", "kinds", "namespaces", "labels", "message"];
 const SEVERITIES: &[(&str, &str)] = &[("deny", "deny"), ("warn", "warn")];
-/// The kinds a rule can apply to.
-pub(crate) const RULE_KINDS: &[&str] = &["Telemetry", "WasmPlugin", "EnvoyFilter"];
 
 /// Lowers a `rule` declaration of `module`; `None` when it has an error.
 pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs: &[String]) -> Option<Rule> {
@@ -39,10 +37,12 @@ pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs:
         None => RuleSeverity::Deny,
     };
     let kinds = match settings.value(ctx, "kinds") {
-        Some(value) => names(ctx, value, RULE_KINDS, "kind").unwrap_or_else(|| {
-            ok = false;
-            Vec::new()
-        }),
+        Some(value) => {
+            names(ctx, value, &crate::crd::Kind::ALL.map(crate::crd::Kind::name), "kind").unwrap_or_else(|| {
+                ok = false;
+                Vec::new()
+            })
+        }
         None => Vec::new(),
     };
     let namespaces = match settings.value(ctx, "namespaces") {
@@ -77,13 +77,7 @@ pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs:
                     ok = false;
                     continue;
                 }
-                if let Err(diagnostic) = ctx.expressions.parse(&expr.text, expr.span) {
-                    ctx.report(diagnostic);
-                    ok = false;
-                }
-                let errors = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
-                check_object_paths(ctx, &expr.text, expr.span, &kinds);
-                ok &= ctx.diagnostics.iter().filter(|d| d.is_error()).count() == errors;
+                ok &= check_rule_expression(ctx, expr, &kinds);
                 message_expression = Some((expr.text.clone(), expr.span));
             }
             StmtKind::Require { expr } => {
@@ -95,13 +89,7 @@ pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs:
                     ok = false;
                     continue;
                 }
-                if let Err(diagnostic) = ctx.expressions.parse(&expr.text, expr.span) {
-                    ctx.report(diagnostic);
-                    ok = false;
-                }
-                let errors = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
-                check_object_paths(ctx, &expr.text, expr.span, &kinds);
-                ok &= ctx.diagnostics.iter().filter(|d| d.is_error()).count() == errors;
+                ok &= check_rule_expression(ctx, expr, &kinds);
                 condition = Some(expr.clone());
             }
             StmtKind::Setting { .. } | StmtKind::Section { .. } | StmtKind::Error => {}
@@ -138,6 +126,18 @@ pub(super) fn lower_rule(ctx: &mut Ctx, decl: &ResourceDecl, module: &str, docs:
         origin: decl.name.span,
         docs: docs.join("\n"),
     })
+}
+
+/// Checks a CEL expression of a rule (its condition or its message): it parses, and
+/// every field it reads from `object` is in the CRD schema of the rule's kinds.
+/// Whether it is free of errors.
+fn check_rule_expression(ctx: &mut Ctx, expr: &crate::syntax::ast::ExprText, kinds: &[String]) -> bool {
+    let errors = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+    if let Err(diagnostic) = ctx.expressions.parse(&expr.text, expr.span) {
+        ctx.report(diagnostic);
+    }
+    check_object_paths(ctx, &expr.text, expr.span, kinds);
+    ctx.diagnostics.iter().filter(|d| d.is_error()).count() == errors
 }
 
 /// A list of names from `allowed` (`[WasmPlugin, EnvoyFilter]`), each checked.

@@ -26,6 +26,10 @@ use crate::versions::{ISTIO_RELEASES, IstioRelease};
 use serde_json::Value as Json;
 use std::sync::OnceLock;
 
+/// The namespace kubectl applies a namespaced document to when it names none, which
+/// meshc assumes for such documents when it checks, judges or imports them.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
 /// The three Istio kinds meshc knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -57,6 +61,20 @@ impl Kind {
             Kind::WasmPlugin => "extensions.istio.io",
             Kind::EnvoyFilter => "networking.istio.io",
         }
+    }
+
+    /// The resource (plural) the API server serves the kind as, which admission rules name.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Telemetry => "telemetries",
+            Kind::WasmPlugin => "wasmplugins",
+            Kind::EnvoyFilter => "envoyfilters",
+        }
+    }
+
+    /// The kind served by the API group `group` under this name, if it is one of ours.
+    pub fn from_group_and_name(group: &str, name: &str) -> Option<Kind> {
+        Kind::from_name(name).filter(|k| k.group() == group)
     }
 
     /// The versions the CRD serves, all with the same schema, newest first.

@@ -35,7 +35,7 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> ImportOptions {
-        ImportOptions { package: "imported".to_string(), default_namespace: "default".to_string() }
+        ImportOptions { package: "imported".to_string(), default_namespace: crate::crd::DEFAULT_NAMESPACE.to_string() }
     }
 }
 
