@@ -1,0 +1,1 @@
+//! The cluster half of meshc.
