@@ -133,6 +133,56 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Show what `meshc apply` would change in the cluster: per resource, the fields
+    /// that change and a unified diff of the live object against the server's dry-run
+    /// result, including the ApplySet's members the package no longer produces (which
+    /// `apply --prune` deletes). Writes nothing. Exit code as `kubectl diff`: 0 no
+    /// change, 1 changes, 2 when the package or the cluster has a problem.
+    Diff {
+        /// The package directory (default: the current directory).
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// `json`: the report of `apply --output json`, without writing.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
+    /// Check the package, then server-side apply its resources to the cluster as
+    /// members of the package's ApplySet (KEP-3659). Nothing is written unless every
+    /// check passes: meshc's own, then the cluster's (discovery, namespaces, a
+    /// server-side dry run of every changed resource). An unchanged resource is not
+    /// sent at all.
+    Apply {
+        /// The package directory (default: the current directory).
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// `server`: run every check and the server's dry run, write nothing.
+        #[arg(long, value_enum, default_value_t = DryRun::None)]
+        dry_run: DryRun,
+        /// Take fields that other field managers own, instead of stopping at the conflict.
+        #[arg(long)]
+        force_conflicts: bool,
+        /// Delete the ApplySet's members that the package no longer produces (and
+        /// nothing else: objects of other ApplySets or of no ApplySet are never touched).
+        #[arg(long)]
+        prune: bool,
+        /// Create the namespaces the resources need when they are missing.
+        #[arg(long)]
+        create_namespaces: bool,
+        /// Wait up to SECONDS for missing CRDs to appear (Istio being installed by the
+        /// same pipeline) instead of stopping at once.
+        #[arg(long, value_name = "SECONDS")]
+        wait_for_crds: Option<u64>,
+        /// `json`: a report for CI on stdout (resources, actions, changed fields,
+        /// problems with their diagnostics).
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
     /// Manage the official Envoy builds meshc tests against.
     Envoy {
         #[command(subcommand)]
@@ -163,6 +213,36 @@ enum EnvoyCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+/// Which cluster, and how meshc identifies itself there.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long)]
+    context: Option<String>,
+    /// The field manager of server-side apply.
+    #[arg(long, default_value = "meshc")]
+    field_manager: String,
+    /// The name of the ApplySet's parent ConfigMap, in the package's root namespace
+    /// (default: meshc-PACKAGE).
+    #[arg(long, value_name = "NAME")]
+    applyset: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DryRun {
+    None,
+    Server,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Output {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -233,6 +313,38 @@ fn main() -> ExitCode {
                 .into(),
         )),
         Command::Lsp { args } => lsp(&args),
+        Command::Diff { path, cluster, output, color } => cluster_command(
+            path.as_deref(),
+            &cluster,
+            ClusterRun { mode: meshc_cluster::run::Mode::Diff, output, color, ..ClusterRun::default() },
+        ),
+        Command::Apply {
+            path,
+            cluster,
+            dry_run,
+            force_conflicts,
+            prune,
+            create_namespaces,
+            wait_for_crds,
+            output,
+            color,
+        } => cluster_command(
+            path.as_deref(),
+            &cluster,
+            ClusterRun {
+                mode: if dry_run == DryRun::Server {
+                    meshc_cluster::run::Mode::DryRun
+                } else {
+                    meshc_cluster::run::Mode::Apply
+                },
+                force_conflicts,
+                prune,
+                create_namespaces,
+                wait_for_crds,
+                output,
+                color,
+            },
+        ),
         Command::Envoy { command } => envoy_command(command),
     };
     match result {
@@ -849,6 +961,126 @@ fn mesh_config(path: Option<&Path>, form: MeshConfigFormArg) -> Result<ExitCode,
     };
     print!("{}", mesh_config_fragment(manifest, form));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `meshc diff` and `meshc apply` were asked to do.
+struct ClusterRun {
+    mode: meshc_cluster::run::Mode,
+    force_conflicts: bool,
+    prune: bool,
+    create_namespaces: bool,
+    wait_for_crds: Option<u64>,
+    output: Output,
+    color: ColorChoice,
+}
+
+impl Default for ClusterRun {
+    fn default() -> ClusterRun {
+        ClusterRun {
+            mode: meshc_cluster::run::Mode::Diff,
+            force_conflicts: false,
+            prune: false,
+            create_namespaces: false,
+            wait_for_crds: None,
+            output: Output::Text,
+            color: ColorChoice::Auto,
+        }
+    }
+}
+
+/// `meshc diff` and `meshc apply`: the package checked as `meshc check` checks it
+/// (nothing reaches the cluster when it has errors), then one run against the cluster;
+/// the cluster's objections are diagnostics at the declarations they concern.
+fn cluster_command(path: Option<&Path>, args: &ClusterArgs, how: ClusterRun) -> Result<ExitCode, Failure> {
+    use meshc_cluster::run::{Action, Mode};
+    let diff = how.mode == Mode::Diff;
+    // `kubectl diff` exits 1 for changes, so its errors are 2.
+    let problem_exit = if diff { ExitCode::from(2) } else { ExitCode::from(1) };
+    let format = if how.output == Output::Json { Format::Json } else { Format::Text };
+    let paths: Vec<PathBuf> = path.map(|p| vec![p.to_path_buf()]).unwrap_or_default();
+    let mut packages = package::load_all(&default_paths(&paths))?;
+    let loaded = packages.remove(0);
+    let analysis = loaded.analyze();
+    let diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        print_diagnostics(&loaded.db, &diagnostics, format, how.color);
+        if format == Format::Text {
+            eprintln!("nothing was sent to the cluster, because of the errors above");
+        }
+        return Ok(problem_exit);
+    }
+    let Some(manifest) = analysis.manifest.as_ref() else {
+        return Err(Failure::Other("the package has no mesh.toml".into()));
+    };
+    let root_namespace = meshc_compiler::manifest::root_namespace(Some(manifest));
+    let applyset = match &args.applyset {
+        Some(name) => meshc_cluster::applyset::ApplySet { name: name.clone(), namespace: root_namespace.to_string() },
+        None => meshc_cluster::applyset::ApplySet::for_package(&manifest.name.value, root_namespace),
+    };
+    let options = meshc_cluster::run::Options {
+        field_manager: args.field_manager.clone(),
+        force_conflicts: how.force_conflicts,
+        prune: how.prune,
+        create_namespaces: how.create_namespaces,
+        wait_for_crds: how.wait_for_crds.map(std::time::Duration::from_secs),
+        applyset,
+    };
+    let target = meshc_cluster::connect::Target { kubeconfig: args.kubeconfig.clone(), context: args.context.clone() };
+    let desired = meshc_cluster::gitops::package_objects(&analysis);
+    // Progress on a terminal only: a line rewritten in place, cleared at the end.
+    let show_progress = std::io::stderr().is_terminal() && format == Format::Text;
+    let mut progress = |step: meshc_cluster::run::Progress| {
+        if show_progress {
+            let verb = match step.action {
+                Action::Prune => "pruning",
+                Action::CreateNamespace => "creating namespace",
+                _ => "applying",
+            };
+            eprint!("\r\x1b[2K[{}/{}] {verb} {}", step.step, step.total, step.object);
+        }
+    };
+    let result = meshc_cluster::run_blocking(&target, &desired, how.mode, &options, &mut progress);
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let outcome = result.map_err(|error| Failure::Other(error.to_string()))?;
+    // Where the cluster's objections are shown: the field the server named, as the
+    // declaration wrote it, else the declaration.
+    let locate = |object: &meshc_cluster::ObjectRef, field: Option<&str>| {
+        analysis.lowered.resources.iter().find_map(|generated| {
+            let reference = meshc_cluster::ObjectRef::of(&meshc_compiler::emit::to_json_value(&generated.resource));
+            reference
+                .same_object(object)
+                .then(|| field.and_then(|f| generated.spans.find(f)).unwrap_or(generated.origin))
+        })
+    };
+    let problems = meshc_cluster::report::diagnostics(&outcome.problems, &locate, manifest.name.span);
+    let coloured = match how.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    if format == Format::Json {
+        let mut report: serde_json::Value =
+            serde_json::from_str(&meshc_cluster::report::render_json(&outcome)).unwrap_or_default();
+        report["diagnostics"] = serde_json::from_str(&render::render_json(&loaded.db, &problems)).unwrap_or_default();
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print_diagnostics(&loaded.db, &problems, Format::Text, how.color);
+        if diff {
+            print!("{}", meshc_cluster::report::render_diff(&outcome, coloured));
+            eprintln!("{}", meshc_cluster::report::summary(&outcome));
+        } else {
+            print!("{}", meshc_cluster::report::render_text(&outcome, coloured));
+        }
+    }
+    Ok(if !outcome.problems.is_empty() {
+        problem_exit
+    } else if diff && outcome.has_changes() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `meshc explain --workload`: the package's effect on one workload, per release.

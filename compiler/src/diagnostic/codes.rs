@@ -374,6 +374,44 @@ evaluator does not implement (quantities, IP addresses and CIDRs, `format`, sema
 versions, the authorizer), so meshc does not check the rule: neither passing nor
 failing it would be true. An admission policy emitted from the rule is enforced by the
 cluster, which has the function.";
+    CLUSTER_REJECTED = "E1100", "the cluster rejected the resource",
+"`meshc diff` and `meshc apply` check every resource with a server-side dry run before
+the first write. The API server refused this one: a value its CRD schema does not
+allow (422 Invalid), or a field it does not know (400, with strict field validation).
+meshc's own checks use the CRDs of the releases the package targets, so this usually
+means the cluster runs another Istio release than mesh.toml names: target the
+cluster's release (`istio = [...]`) and meshc reports the field at its line before
+anything reaches the cluster. The label points at the field the server named.";
+    FIELD_MANAGER_CONFLICT = "E1101", "fields owned by another manager",
+"Server-side apply records which field manager set each field. Another manager (a
+person with `kubectl edit`, a controller, another tool) set fields of this object to
+values other than the package's, so applying it would take their changes away. meshc
+stops before writing anything and names the manager and the fields. Bring the package
+in line with the cluster, or take the fields with `meshc apply --force-conflicts`
+(after which the other manager's next write may conflict in turn).";
+    API_NOT_SERVED = "E1102", "the cluster does not serve this API",
+"The cluster has no CRD for the resource's kind, or its CRD does not serve the
+version meshc emits for the targeted Istio releases (`telemetry.istio.io/v1` needs
+Istio 1.22 or later). meshc installs nothing but the package's resources: install
+Istio, or target the releases the cluster runs. `--wait-for-crds SECONDS` waits for
+the CRDs to appear, for pipelines that install Istio and apply config in one go.";
+    NAMESPACE_MISSING = "E1103", "namespace does not exist",
+"The resource's namespace does not exist in the cluster. meshc does not create
+namespaces unless asked: `meshc apply --create-namespaces` creates them (with meshc as
+their field manager, outside the ApplySet, so pruning never deletes a namespace).";
+    APPLYSET_PARENT = "E1104", "ApplySet parent not meshc's",
+"meshc records what it applied in an ApplySet (KEP-3659, as `kubectl apply --prune
+--applyset`): a parent ConfigMap (`meshc-PACKAGE` in the root namespace) labelled with
+the set's id, whose members carry `applyset.kubernetes.io/part-of`. The ConfigMap of
+that name exists but belongs to another tool, is not an ApplySet parent, or carries an
+id that does not match its name. meshc never changes another tool's ApplySet: choose
+another parent with `--applyset NAME`.";
+    OTHER_APPLYSET = "E1105", "object of another ApplySet",
+"The live object is a member of another ApplySet (its `applyset.kubernetes.io/part-of`
+label names another set): another package, or another tool, applies an object of the
+same kind, namespace and name. Applying it would move it into this package's set, and
+the other package's next `apply --prune` would no longer see it. Rename one of them,
+or take the object with `--force-conflicts`.";
     UNKNOWN_WAIVER = "W1002", "waiver of no rule",
 "A `waive { RULE: \"why\" }` section (or a `waivers.meshc.dev/RULE` annotation)
 names no rule in force: a misspelling, or a rule of a module the package does not
