@@ -49,6 +49,14 @@ enum Command {
         /// ValidatingAdmissionPolicy and binding per policy rule (`admission`).
         #[arg(long, value_enum, default_value_t = Target::Istio)]
         target: Target,
+        /// Label every resource as a member of the package's ApplySet and write its
+        /// parent ConfigMap, as `meshc apply` does, for GitOps tools that apply the files
+        /// themselves; NAME is the parent's (default: meshc-PACKAGE).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        applyset: Option<String>,
+        /// Also write kustomization.yaml listing every resource written.
+        #[arg(long)]
+        kustomization: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -294,7 +302,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check { paths, format, color } => check(&paths, format, color).map(|outcome| outcome.exit),
-        Command::Build { paths, output, target, format, color } => build(&paths, &output, target, format, color),
+        Command::Build { paths, output, target, applyset, kustomization, format, color } => {
+            build(&paths, &output, target, Gitops { applyset, kustomization }, format, color)
+        }
         Command::Import { paths, output, package, namespace, format, color } => {
             import(&paths, &output, package, namespace, format, color)
         }
@@ -542,13 +552,24 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     Ok(CheckOutcome { exit: if any_error { ExitCode::from(1) } else { ExitCode::SUCCESS }, analyses })
 }
 
+/// `meshc build`'s options for GitOps flows.
+struct Gitops {
+    /// The ApplySet parent's name ("" for the default) when resources are labelled.
+    applyset: Option<String>,
+    kustomization: bool,
+}
+
 fn build(
     paths: &[PathBuf],
     output: &Path,
     target: Target,
+    gitops: Gitops,
     format: Format,
     color: ColorChoice,
 ) -> Result<ExitCode, Failure> {
+    if target != Target::Istio && (gitops.applyset.is_some() || gitops.kustomization) {
+        return Err(Failure::Other("--applyset and --kustomization go with the Istio target".into()));
+    }
     let outcome = check(paths, format, color)?;
     if outcome.exit != ExitCode::SUCCESS {
         eprintln!("nothing was written, because of the errors above");
@@ -588,7 +609,32 @@ fn build(
     }
     // Two packages declaring one resource were reported by `check`, which failed.
     for (loaded, analysis) in &outcome.analyses {
-        outputs.extend(owned(owner(loaded, analysis, "istio"), driver::istio_outputs(analysis)));
+        let files = match (&gitops.applyset, analysis.manifest.as_ref()) {
+            (Some(name), Some(manifest)) => {
+                let namespace = meshc_compiler::manifest::root_namespace(Some(manifest));
+                let applyset = if name.is_empty() {
+                    meshc_cluster::applyset::ApplySet::for_package(&manifest.name.value, namespace)
+                } else {
+                    meshc_cluster::applyset::ApplySet { name: name.clone(), namespace: namespace.to_string() }
+                };
+                let objects = meshc_cluster::gitops::package_objects(analysis);
+                meshc_cluster::gitops::applyset_files(&applyset, &objects).map_err(Failure::Other)?
+            }
+            _ => driver::istio_outputs(analysis),
+        };
+        outputs.extend(owned(owner(loaded, analysis, "istio"), files));
+    }
+    if gitops.kustomization {
+        let paths: Vec<&str> = outputs.iter().map(|(_, f)| f.path.as_str()).collect();
+        let file = meshc_cluster::gitops::kustomization(&paths);
+        let owners: Vec<&str> = outcome
+            .analyses
+            .iter()
+            .map(|(loaded, analysis)| {
+                analysis.manifest.as_ref().map(|m| m.name.value.as_str()).unwrap_or(loaded.root.to_str().unwrap_or(""))
+            })
+            .collect();
+        outputs.push((format!("{}:kustomization", owners.join("+")), file));
     }
     write_all(output, outputs, "resource")
 }
