@@ -96,7 +96,24 @@ pub fn applied_by(live: &Json, manager: &str) -> Option<BTreeSet<FieldPath>> {
 pub fn apply_is_no_op(desired: &Json, live: &Json, manager: &str) -> bool {
     let wanted = applied_fields(desired);
     let Some(owned) = applied_by(live, manager) else { return false };
-    owned == wanted && wanted.iter().all(|path| value_at(live, path) == value_at(desired, path))
+    owned == wanted
+        && wanted.iter().all(|path| match (value_at(live, path), value_at(desired, path)) {
+            (Some(a), Some(b)) => same_value(a, b),
+            (a, b) => a == b,
+        })
+}
+
+/// Equality as the API server keeps values: numbers by value, because it decodes JSON
+/// numbers into integers or floats and writes `1.0` back as `1`.
+pub fn same_value(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b)),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
+    }
 }
 
 /// The object as a person compares it: without the metadata the server maintains
@@ -168,7 +185,8 @@ fn compare(before: Option<&Json>, after: Option<&Json>, path: &mut String, out: 
                 path.truncate(len);
             }
         }
-        (a, b) if a == b => {}
+        (Some(a), Some(b)) if same_value(a, b) => {}
+        (None, None) => {}
         (a, b) => out.push(FieldChange { field: path.clone(), before: a.cloned(), after: b.cloned() }),
     }
 }
@@ -214,6 +232,16 @@ mod tests {
         assert!(!apply_is_no_op(&desired, &live, "meshc"));
         let fewer = json!({"metadata": {"name": "n"}, "spec": {"a": 2}});
         assert!(!apply_is_no_op(&fewer, &live, "meshc"), "a field to remove is a change");
+    }
+
+    #[test]
+    fn numbers_compare_by_value_as_the_server_rewrites_them() {
+        let desired = json!({"metadata": {"name": "n"}, "spec": {"p": 1.0}});
+        let live = json!({"metadata": {"name": "n", "managedFields": [
+            {"manager": "meshc", "operation": "Apply", "fieldsV1": {"f:spec": {"f:p": {}}}}
+        ]}, "spec": {"p": 1}});
+        assert!(apply_is_no_op(&desired, &live, "meshc"));
+        assert!(changes(Some(&desired), Some(&live)).is_empty());
     }
 
     #[test]
