@@ -320,10 +320,10 @@ pub fn validate(root: &Value, object: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if let Some(map) = object.as_object() {
         for key in root.get("required").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(key) = key.as_str() {
-                if !map.contains_key(key) {
-                    errors.push(FieldError::new("FieldValueRequired", key, None, String::new()));
-                }
+            if let Some(key) = key.as_str()
+                && !map.contains_key(key)
+            {
+                errors.push(FieldError::new("FieldValueRequired", key, None, String::new()));
             }
         }
         for (key, value) in map {
@@ -393,61 +393,60 @@ fn validate_node(schema: &Value, value: &Value, path: &str, errors: &mut Vec<Fie
             ));
         }
     }
-    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
-        if !options.iter().any(|s| matches_schema(s, value)) {
-            errors.push(FieldError::new(
-                "FieldValueInvalid",
-                "<nil>",
-                Some(Value::String(String::new())),
-                format!("\"{path}\" must validate at least one schema (anyOf)"),
-            ));
-        }
+    if let Some(options) = schema.get("anyOf").and_then(Value::as_array)
+        && !options.iter().any(|s| matches_schema(s, value))
+    {
+        errors.push(FieldError::new(
+            "FieldValueInvalid",
+            "<nil>",
+            Some(Value::String(String::new())),
+            format!("\"{path}\" must validate at least one schema (anyOf)"),
+        ));
     }
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        if !all.iter().all(|s| matches_schema(s, value)) {
-            errors.push(FieldError::new(
-                "FieldValueInvalid",
-                "<nil>",
-                Some(Value::String(String::new())),
-                format!("\"{path}\" must validate all the schemas (allOf)"),
-            ));
-        }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array)
+        && !all.iter().all(|s| matches_schema(s, value))
+    {
+        errors.push(FieldError::new(
+            "FieldValueInvalid",
+            "<nil>",
+            Some(Value::String(String::new())),
+            format!("\"{path}\" must validate all the schemas (allOf)"),
+        ));
     }
-    if let Some(not) = schema.get("not") {
-        if matches_schema(not, value) {
-            errors.push(FieldError::new(
-                "FieldValueInvalid",
-                "<nil>",
-                Some(Value::String(String::new())),
-                format!("\"{path}\" must not validate the schema (not)"),
-            ));
-        }
+    if let Some(not) = schema.get("not")
+        && matches_schema(not, value)
+    {
+        errors.push(FieldError::new(
+            "FieldValueInvalid",
+            "<nil>",
+            Some(Value::String(String::new())),
+            format!("\"{path}\" must not validate the schema (not)"),
+        ));
     }
     match value {
         Value::String(s) => {
             let chars = s.chars().count() as u64;
-            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-                if chars > max {
-                    let unit = if max == 1 { "byte" } else { "bytes" };
-                    errors.push(FieldError::new(
-                        "FieldValueTooLong",
-                        path,
-                        Some(value.clone()),
-                        format!("may not be more than {max} {unit}"),
-                    ));
-                }
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && chars > max
+            {
+                let unit = if max == 1 { "byte" } else { "bytes" };
+                errors.push(FieldError::new(
+                    "FieldValueTooLong",
+                    path,
+                    Some(value.clone()),
+                    format!("may not be more than {max} {unit}"),
+                ));
             }
-            if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
-                if chars < min {
-                    errors.push(invalid(format!("{path} in body should be at least {min} chars long")));
-                }
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && chars < min
+            {
+                errors.push(invalid(format!("{path} in body should be at least {min} chars long")));
             }
-            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-                if let Ok(re) = Regex::new(pattern) {
-                    if !re.is_match(s) {
-                        errors.push(invalid(format!("{path} in body should match '{pattern}'")));
-                    }
-                }
+            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+                && let Ok(re) = Regex::new(pattern)
+                && !re.is_match(s)
+            {
+                errors.push(invalid(format!("{path} in body should match '{pattern}'")));
             }
         }
         Value::Number(n) => {
@@ -457,10 +456,11 @@ fn validate_node(schema: &Value, value: &Value, path: &str, errors: &mut Vec<Fie
             {
                 errors.push(invalid(format!("{path} in body must be of type int32: \"{}\"", go_number(f, n))));
             }
-            if let Some(m) = bound(schema, "multipleOf") {
-                if m != 0.0 && (f / m).fract() != 0.0 {
-                    errors.push(invalid(format!("{path} in body should be a multiple of {}", go_float(m))));
-                }
+            if let Some(m) = bound(schema, "multipleOf")
+                && m != 0.0
+                && (f / m).fract() != 0.0
+            {
+                errors.push(invalid(format!("{path} in body should be a multiple of {}", go_float(m))));
             }
             if let Some(max) = bound(schema, "maximum") {
                 if schema.get("exclusiveMaximum") == Some(&Value::Bool(true)) {
@@ -483,21 +483,21 @@ fn validate_node(schema: &Value, value: &Value, path: &str, errors: &mut Vec<Fie
             }
         }
         Value::Array(items) => {
-            if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-                if (items.len() as u64) < min {
-                    errors.push(invalid(format!("{path} in body should have at least {min} items")));
-                }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && (items.len() as u64) < min
+            {
+                errors.push(invalid(format!("{path} in body should have at least {min} items")));
             }
-            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-                if items.len() as u64 > max {
-                    let unit = if max == 1 { "item" } else { "items" };
-                    errors.push(FieldError::new(
-                        "FieldValueTooMany",
-                        path,
-                        Some(Value::from(items.len())),
-                        format!("must have at most {max} {unit}"),
-                    ));
-                }
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                && items.len() as u64 > max
+            {
+                let unit = if max == 1 { "item" } else { "items" };
+                errors.push(FieldError::new(
+                    "FieldValueTooMany",
+                    path,
+                    Some(Value::from(items.len())),
+                    format!("must have at most {max} {unit}"),
+                ));
             }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
@@ -507,22 +507,22 @@ fn validate_node(schema: &Value, value: &Value, path: &str, errors: &mut Vec<Fie
         }
         _ => {}
     }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            let supported: Vec<String> = options
-                .iter()
-                .map(|o| match o {
-                    Value::String(s) => go_quote(s),
-                    other => go_quote(&other.to_string()),
-                })
-                .collect();
-            errors.push(FieldError::new(
-                "FieldValueNotSupported",
-                path,
-                Some(value.clone()),
-                format!("supported values: {}", supported.join(", ")),
-            ));
-        }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        let supported: Vec<String> = options
+            .iter()
+            .map(|o| match o {
+                Value::String(s) => go_quote(s),
+                other => go_quote(&other.to_string()),
+            })
+            .collect();
+        errors.push(FieldError::new(
+            "FieldValueNotSupported",
+            path,
+            Some(value.clone()),
+            format!("supported values: {}", supported.join(", ")),
+        ));
     }
     if let Value::Object(map) = value {
         validate_object(schema, map, path, errors);
@@ -530,32 +530,32 @@ fn validate_node(schema: &Value, value: &Value, path: &str, errors: &mut Vec<Fie
 }
 
 fn validate_object(schema: &Value, map: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
-    if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64) {
-        if map.len() as u64 > max {
-            let unit = if max == 1 { "item" } else { "items" };
-            errors.push(FieldError::new(
-                "FieldValueTooMany",
-                path,
-                Some(Value::from(map.len())),
-                format!("must have at most {max} {unit}"),
-            ));
-        }
+    if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+        && map.len() as u64 > max
+    {
+        let unit = if max == 1 { "item" } else { "items" };
+        errors.push(FieldError::new(
+            "FieldValueTooMany",
+            path,
+            Some(Value::from(map.len())),
+            format!("must have at most {max} {unit}"),
+        ));
     }
-    if let Some(min) = schema.get("minProperties").and_then(Value::as_u64) {
-        if (map.len() as u64) < min {
-            errors.push(FieldError::new(
-                "FieldValueInvalid",
-                path,
-                Some(Value::Object(map.clone())),
-                format!("{path} in body should have at least {min} properties"),
-            ));
-        }
+    if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
+        && (map.len() as u64) < min
+    {
+        errors.push(FieldError::new(
+            "FieldValueInvalid",
+            path,
+            Some(Value::Object(map.clone())),
+            format!("{path} in body should have at least {min} properties"),
+        ));
     }
     for key in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(key) = key.as_str() {
-            if !map.contains_key(key) {
-                errors.push(FieldError::new("FieldValueRequired", &format!("{path}.{key}"), None, String::new()));
-            }
+        if let Some(key) = key.as_str()
+            && !map.contains_key(key)
+        {
+            errors.push(FieldError::new("FieldValueRequired", &format!("{path}.{key}"), None, String::new()));
         }
     }
     for (key, child) in map {
@@ -580,25 +580,25 @@ fn matches_schema(schema: &Value, value: &Value) -> bool {
             return false;
         }
     }
-    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
-        if !options.iter().any(|s| matches_schema(s, value)) {
-            return false;
-        }
+    if let Some(options) = schema.get("anyOf").and_then(Value::as_array)
+        && !options.iter().any(|s| matches_schema(s, value))
+    {
+        return false;
     }
-    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
-        if options.iter().filter(|s| matches_schema(s, value)).count() != 1 {
-            return false;
-        }
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array)
+        && options.iter().filter(|s| matches_schema(s, value)).count() != 1
+    {
+        return false;
     }
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        if !all.iter().all(|s| matches_schema(s, value)) {
-            return false;
-        }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array)
+        && !all.iter().all(|s| matches_schema(s, value))
+    {
+        return false;
     }
-    if let Some(not) = schema.get("not") {
-        if matches_schema(not, value) {
-            return false;
-        }
+    if let Some(not) = schema.get("not")
+        && matches_schema(not, value)
+    {
+        return false;
     }
     true
 }

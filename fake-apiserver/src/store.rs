@@ -569,19 +569,20 @@ impl State {
                 if resource.group.is_empty() { format!("/{}", resource.version) } else { resource.api_version() }
             )));
         }
-        if let Some(body_name) = str_at(body, "/metadata/name") {
-            if body_name != name {
-                return Err(bad_request(&format!(
-                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
-                )));
-            }
+        if let Some(body_name) = str_at(body, "/metadata/name")
+            && body_name != name
+        {
+            return Err(bad_request(&format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
         }
-        if let Some(body_ns) = str_at(body, "/metadata/namespace") {
-            if resource.namespaced && body_ns != namespace {
-                return Err(bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
+        if let Some(body_ns) = str_at(body, "/metadata/namespace")
+            && resource.namespaced
+            && body_ns != namespace
+        {
+            return Err(bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
         Ok(())
     }
@@ -823,18 +824,18 @@ impl State {
             }
             (None, UpdateMode::Replace) => return Err(not_found(resource, name)),
             (Some(live), UpdateMode::Replace) => {
-                if let Some(rv) = str_at(body, "/metadata/resourceVersion") {
-                    if Some(rv) != str_at(&live.object, "/metadata/resourceVersion") {
-                        return Err(status(
-                            409,
-                            "Conflict",
-                            &format!(
-                                "Operation cannot be fulfilled on {} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
-                                resource.qualified_plural()
-                            ),
-                            Some(details(name, &resource.group, &resource.plural)),
-                        ));
-                    }
+                if let Some(rv) = str_at(body, "/metadata/resourceVersion")
+                    && Some(rv) != str_at(&live.object, "/metadata/resourceVersion")
+                {
+                    return Err(status(
+                        409,
+                        "Conflict",
+                        &format!(
+                            "Operation cannot be fulfilled on {} {name:?}: the object has been modified; please apply your changes to the latest version and try again",
+                            resource.qualified_plural()
+                        ),
+                        Some(details(name, &resource.group, &resource.plural)),
+                    ));
                 }
             }
             _ => {}
