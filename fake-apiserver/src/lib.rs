@@ -1,1 +1,148 @@
-//! A fake Kubernetes API server.
+//! A stateful fake Kubernetes API server for testing `meshc diff` and `meshc apply`.
+//!
+//! It speaks JSON over HTTP/1 as kube-apiserver does for the requests kube-rs sends: version and discovery, namespaces, ConfigMaps and the resources of installed CRDs (get, list with label selectors, server-side apply, merge patch, create, replace, delete), with kube-apiserver's status codes and `Status` bodies.
+//! Server-side apply follows structured-merge-diff with lists atomic and maps granular; see [`store`] for what is simplified.
+//! Metadata is deterministic (uids and resourceVersions from counters, a fixed time) so that golden files are stable.
+
+mod fields;
+mod istio;
+mod schema;
+mod selector;
+mod server;
+mod store;
+
+pub use istio::istio_crd;
+pub use server::RunningServer;
+
+use serde_json::Value;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Fault injection for [`FakeApiServer::drop_connection_on_write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The connection is dropped without a response and nothing is persisted.
+    BeforeWrite,
+    /// The write is persisted, then the connection is dropped without a response.
+    AfterWrite,
+}
+
+/// An error as kube-apiserver returns it: the HTTP status code and the `Status` object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub code: u16,
+    pub body: Value,
+}
+
+/// One request the server received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    /// The body parsed as JSON, when it was JSON.
+    pub body: Option<Value>,
+}
+
+impl RecordedRequest {
+    /// PATCH, POST, PUT or DELETE without `dryRun=All`.
+    pub fn is_write(&self) -> bool {
+        matches!(self.method.as_str(), "PATCH" | "POST" | "PUT" | "DELETE") && !self.is_dry_run()
+    }
+
+    fn is_dry_run(&self) -> bool {
+        self.query.iter().any(|(k, v)| k == "dryRun" && v == "All")
+    }
+
+    /// The value of query parameter `name`, if given.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The fake API server: its state, shared by the in-process API and the HTTP server started from it.
+#[derive(Clone)]
+pub struct FakeApiServer {
+    state: Arc<Mutex<store::State>>,
+}
+
+impl Default for FakeApiServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeApiServer {
+    /// An empty cluster: namespaces default, kube-system and kube-public; ConfigMap and Namespace built in; no CRDs.
+    pub fn new() -> Self {
+        FakeApiServer { state: Arc::new(Mutex::new(store::State::new())) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, store::State> {
+        // A panic in one request handler must not take every later request down with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs a full apiextensions.k8s.io/v1 CustomResourceDefinition document; its served versions appear in discovery at once.
+    ///
+    /// # Panics
+    /// When the document lacks spec.group, spec.names.kind or spec.names.plural.
+    pub fn install_crd(&self, crd: &Value) {
+        self.lock().install_crd(crd);
+    }
+
+    pub fn add_namespace(&self, name: &str) {
+        self.lock().add_namespace(name);
+    }
+
+    /// From now on, requests without `Authorization: Bearer <token>` get 401.
+    pub fn require_token(&self, token: &str) {
+        self.lock().token = Some(token.to_string());
+    }
+
+    /// Serves on 127.0.0.1 on a port of its own, on a thread with its own tokio runtime; returns once the socket is listening.
+    pub fn start(&self) -> RunningServer {
+        server::start(self.clone())
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
+    /// An object as a GET would return it, in its storage version; `group` is "" for ConfigMaps and Namespaces.
+    pub fn object(&self, group: &str, plural: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        self.lock().stored_object(group, plural, namespace.unwrap_or(""), name)
+    }
+
+    /// Everything stored except the built-in namespaces, sorted by (group, plural, namespace, name), in storage versions.
+    pub fn objects(&self) -> Vec<Value> {
+        self.lock().all_objects()
+    }
+
+    /// Server-side apply as another actor would send it (for seeding and for conflicts), with the semantics of an apply PATCH.
+    pub fn apply_as(&self, manager: &str, object: &Value, force: bool) -> Result<Value, Status> {
+        self.lock().apply_object(manager, object, force).map(|outcome| outcome.object)
+    }
+
+    /// A non-apply write (operation Update, as `kubectl edit` or a controller does): replaces the object (creating it if absent);
+    /// fields whose value changed or appeared become owned by `manager` and leave other managers' sets.
+    pub fn update_as(&self, manager: &str, object: &Value) -> Result<Value, Status> {
+        self.lock().update_object(manager, object).map(|outcome| outcome.object)
+    }
+
+    /// The `nth` write request from now (1-based; PATCH without dryRun=All, POST, PUT, DELETE) gets its connection dropped without a response.
+    pub fn drop_connection_on_write(&self, nth: usize, fault: Fault) {
+        self.lock().faults.push((nth, fault));
+    }
+
+    /// The current value of the global resourceVersion counter.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().resource_version
+    }
+}

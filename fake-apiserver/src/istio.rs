@@ -1,0 +1,48 @@
+//! CustomResourceDefinition documents for the three Istio kinds meshc writes, around a version's `openAPIV3Schema`.
+
+use serde_json::{Value, json};
+
+/// A full apiextensions.k8s.io/v1 CustomResourceDefinition for `kind` (Telemetry, WasmPlugin or EnvoyFilter) whose every version carries `schema`, as Istio 1.30 installs it:
+/// Telemetry in telemetry.istio.io (v1alpha1 and v1, storage v1), WasmPlugin in extensions.istio.io (v1alpha1), EnvoyFilter in networking.istio.io (v1alpha3).
+///
+/// # Panics
+/// For any other kind.
+pub fn istio_crd(kind: &str, schema: Value) -> Value {
+    let (group, plural, versions): (&str, &str, &[&str]) = match kind {
+        "Telemetry" => ("telemetry.istio.io", "telemetries", &["v1alpha1", "v1"]),
+        "WasmPlugin" => ("extensions.istio.io", "wasmplugins", &["v1alpha1"]),
+        "EnvoyFilter" => ("networking.istio.io", "envoyfilters", &["v1alpha3"]),
+        other => panic!("istio_crd: no Istio kind {other:?}"),
+    };
+    let storage = versions[versions.len() - 1];
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            json!({
+                "name": v,
+                "served": true,
+                "storage": *v == storage,
+                "schema": {"openAPIV3Schema": schema.clone()},
+                "subresources": {"status": {}},
+            })
+        })
+        .collect();
+    let singular = kind.to_lowercase();
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group,
+            "names": {
+                "kind": kind,
+                "listKind": format!("{kind}List"),
+                "plural": plural,
+                "singular": singular,
+                "categories": ["istio-io"],
+            },
+            "scope": "Namespaced",
+            "versions": versions,
+        },
+    })
+}
