@@ -56,20 +56,29 @@ pub fn render_text(outcome: &Outcome, coloured: bool) -> String {
     out
 }
 
-/// `2 created, 1 configured, 5 unchanged, 1 pruned` and where.
+/// `2 created, 1 configured, 5 unchanged, 1 pruned` (or `2 to create` for what was
+/// not written) and where.
 pub fn summary(outcome: &Outcome) -> String {
-    let count = |action: Action| outcome.planned.iter().filter(|p| p.action == action).count();
     let mut parts = Vec::new();
-    for (action, word) in [
-        (Action::CreateNamespace, "namespaces created"),
-        (Action::Create, "created"),
-        (Action::Configure, "configured"),
-        (Action::Unchanged, "unchanged"),
-        (Action::Prune, if outcome.planned.iter().any(|p| p.pruning) { "pruned" } else { "to prune" }),
+    for (action, done_word, pending_word) in [
+        (Action::CreateNamespace, "namespaces created", "namespaces to create"),
+        (Action::Create, "created", "to create"),
+        (Action::Configure, "configured", "to configure"),
+        (Action::Unchanged, "unchanged", "unchanged"),
+        (Action::Prune, "pruned", "to prune"),
     ] {
-        let n = count(action);
-        if n > 0 || action == Action::Unchanged {
-            parts.push(format!("{n} {word}"));
+        let of_action = || outcome.planned.iter().filter(move |p| p.action == action);
+        let done = of_action().filter(|p| p.done).count();
+        let pending = of_action().count() - done;
+        if action == Action::Unchanged {
+            parts.push(format!("{pending} unchanged"));
+            continue;
+        }
+        if done > 0 {
+            parts.push(format!("{done} {done_word}"));
+        }
+        if pending > 0 {
+            parts.push(format!("{pending} {pending_word}"));
         }
     }
     let state = match outcome.mode {
@@ -101,7 +110,8 @@ pub fn render_diff(outcome: &Outcome, coloured: bool) -> String {
         );
         out.push_str(&paint(&title, BOLD, coloured));
         out.push('\n');
-        for change in &planned.changes {
+        // A created or pruned object is all change: its diff says it all.
+        for change in planned.changes.iter().filter(|_| planned.action == Action::Configure) {
             let show = |v: &Option<Json>| v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "(none)".into());
             out.push_str(&format!("  {}: {} → {}\n", change.field, show(&change.before), show(&change.after)));
         }

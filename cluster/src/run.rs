@@ -196,7 +196,20 @@ fn problem_of(error: kube::Error, conn: &Connected, object: &ObjectRef) -> Resul
         .as_ref()
         .map(|d| d.causes.iter().map(|c| (c.field.clone(), c.message.clone())).collect())
         .unwrap_or_default();
+    // Server-side apply reports a field its schema lacks, or a value of the wrong type,
+    // as a 500 ("failed to create typed patch object (...): .spec.foo: field not declared
+    // in schema"), a long-standing kube-apiserver quirk; it is the object's fault all the same.
+    let typed_patch = status.code == 500 && status.message.starts_with("failed to create typed patch object");
+    let mut causes = causes;
+    if typed_patch
+        && causes.is_empty()
+        && let Some((_, detail)) = status.message.split_once("): ")
+    {
+        let (field, why) = detail.split_once(": ").unwrap_or(("", detail));
+        causes.push((field.to_string(), why.to_string()));
+    }
     let kind = match status.code {
+        _ if typed_patch => ProblemKind::Rejected,
         409 => ProblemKind::Conflict,
         404 if status.message.starts_with("namespaces ") => ProblemKind::NoNamespace,
         404 => ProblemKind::NotServed,
@@ -438,7 +451,7 @@ pub async fn run(
                 object: None,
                 message,
                 fields: vec![],
-                notes: vec![],
+                notes: vec!["choose another parent for the package's ApplySet with `--applyset NAME`".into()],
             }),
         }
     }

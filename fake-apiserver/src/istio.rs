@@ -46,3 +46,31 @@ pub fn istio_crd(kind: &str, schema: Value) -> Value {
         },
     })
 }
+
+/// The CRDs of the three Istio kinds from a release folder of `shared/reference/istio-crds/`
+/// (`telemetry.json`, `wasmplugin.json`, `envoyfilter.json`: each a version's
+/// `openAPIV3Schema`), for the fake and for installing into a real test cluster.
+///
+/// # Panics
+/// When a file cannot be read or parsed: the tests need `../shared` beside the repository.
+pub fn istio_crds(release_dir: &std::path::Path) -> Vec<Value> {
+    ["Telemetry", "WasmPlugin", "EnvoyFilter"]
+        .iter()
+        .map(|kind| {
+            let file = release_dir.join(format!("{}.json", kind.to_ascii_lowercase()));
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+                panic!("cannot read {} ({e}); the tests need ../shared beside the repository", file.display())
+            });
+            let schema = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            istio_crd(kind, schema)
+        })
+        .collect()
+}
+
+/// A kubeconfig with one context, `fake`, reaching `server` with a bearer token, as the
+/// tests hand it to meshc.
+pub fn kubeconfig(server: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {server}\nusers:\n- name: tester\n  user:\n    token: {token}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\ncurrent-context: fake\n"
+    )
+}

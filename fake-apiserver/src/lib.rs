@@ -11,7 +11,7 @@ mod selector;
 mod server;
 mod store;
 
-pub use istio::istio_crd;
+pub use istio::{istio_crd, istio_crds, kubeconfig};
 pub use server::RunningServer;
 
 use serde_json::Value;
