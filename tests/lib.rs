@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod architecture;
+pub mod cluster_cases;
 pub mod corpus;
 pub mod crd;
 pub mod crd_corpus;

@@ -34,6 +34,11 @@ fn main() {
         let name = format!("golden::lint::{}", case.file_name().unwrap().to_string_lossy());
         trials.push(Trial::test(name, move || lint_case(&case)));
     }
+    // golden/cluster/*: `meshc apply` and `meshc diff` steps against the fake API server.
+    for case in meshc_tests::cluster_cases::find(&workspace().join("golden").join("cluster")) {
+        let name = format!("golden::cluster::{}", case.file_name().unwrap().to_string_lossy());
+        trials.push(Trial::test(name, move || cluster_case(&case)));
+    }
     for case in import_cases() {
         let name = format!("golden::import::{}", case.file_name().unwrap().to_string_lossy());
         trials.push(Trial::test(name, move || golden_import_case(&case)));
@@ -242,6 +247,19 @@ fn lint_case(case: &Path) -> Result<(), Failed> {
     if !run.actual.contains_key(golden::DIAGNOSTICS_FILE) {
         return Err("a lint case must produce diagnostics".into());
     }
+    let mismatches = run.mismatches();
+    if mismatches.is_empty() {
+        return Ok(());
+    }
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        return run.bless().map_err(|e| format!("cannot update {}: {e}", case.display()).into());
+    }
+    let report: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
+    Err(format!("{}\n(run with UPDATE_GOLDEN=1 to accept)", report.join("\n")).into())
+}
+
+fn cluster_case(case: &Path) -> Result<(), Failed> {
+    let run = meshc_tests::cluster_cases::run(case, &shared().join("reference"))?;
     let mismatches = run.mismatches();
     if mismatches.is_empty() {
         return Ok(());
@@ -535,6 +553,10 @@ fn every_code_has_a_case() -> Result<(), Failed> {
         rendered.push_str(
             &std::fs::read_to_string(case.join("expected").join(golden::DIAGNOSTICS_FILE)).unwrap_or_default(),
         );
+    }
+    // Cluster cases show the diagnostics of `meshc apply` and `meshc diff` in their output.
+    for case in meshc_tests::cluster_cases::find(&golden_dir.join("cluster")) {
+        rendered.push_str(&std::fs::read_to_string(case.join("expected/output.txt")).unwrap_or_default());
     }
     // `meshc envoy validate` reports on raw Envoy files; its corpus counts too.
     for file in corpus_files() {

@@ -1090,17 +1090,7 @@ fn cluster_command(path: Option<&Path>, args: &ClusterArgs, how: ClusterRun) -> 
         eprint!("\r\x1b[2K");
     }
     let outcome = result.map_err(|error| Failure::Other(error.to_string()))?;
-    // Where the cluster's objections are shown: the field the server named, as the
-    // declaration wrote it, else the declaration.
-    let locate = |object: &meshc_cluster::ObjectRef, field: Option<&str>| {
-        analysis.lowered.resources.iter().find_map(|generated| {
-            let reference = meshc_cluster::ObjectRef::of(&meshc_compiler::emit::to_json_value(&generated.resource));
-            reference
-                .same_object(object)
-                .then(|| field.and_then(|f| generated.spans.find(f)).unwrap_or(generated.origin))
-        })
-    };
-    let problems = meshc_cluster::report::diagnostics(&outcome.problems, &locate, manifest.name.span);
+    let problems = meshc_cluster::report::package_diagnostics(&analysis, &outcome.problems);
     let coloured = match how.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -1120,13 +1110,7 @@ fn cluster_command(path: Option<&Path>, args: &ClusterArgs, how: ClusterRun) -> 
             print!("{}", meshc_cluster::report::render_text(&outcome, coloured));
         }
     }
-    Ok(if !outcome.problems.is_empty() {
-        problem_exit
-    } else if diff && outcome.has_changes() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(outcome.exit_code()))
 }
 
 /// `meshc explain --workload`: the package's effect on one workload, per release.

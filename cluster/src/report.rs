@@ -40,9 +40,12 @@ fn verb(action: Action, done: bool, pruning: bool, mode: Mode) -> &'static str {
 pub fn render_text(outcome: &Outcome, coloured: bool) -> String {
     let mut out = String::new();
     for planned in &outcome.planned {
-        let verb = verb(planned.action, planned.done, planned.pruning, outcome.mode);
+        let refused = planned.refused.map(|code| format!("not applied: the cluster refused it ({code})"));
+        let verb =
+            refused.as_deref().unwrap_or_else(|| verb(planned.action, planned.done, planned.pruning, outcome.mode));
         let line = format!("{} {verb}", planned.object);
         let colour = match planned.action {
+            _ if planned.refused.is_some() => RED,
             Action::Create | Action::CreateNamespace => GREEN,
             Action::Configure => CYAN,
             Action::Prune => RED,
@@ -67,7 +70,7 @@ pub fn summary(outcome: &Outcome) -> String {
         (Action::Unchanged, "unchanged", "unchanged"),
         (Action::Prune, "pruned", "to prune"),
     ] {
-        let of_action = || outcome.planned.iter().filter(move |p| p.action == action);
+        let of_action = || outcome.planned.iter().filter(move |p| p.action == action && p.refused.is_none());
         let done = of_action().filter(|p| p.done).count();
         let pending = of_action().count() - done;
         if action == Action::Unchanged {
@@ -80,6 +83,10 @@ pub fn summary(outcome: &Outcome) -> String {
         if pending > 0 {
             parts.push(format!("{pending} {pending_word}"));
         }
+    }
+    let refused = outcome.planned.iter().filter(|p| p.refused.is_some()).count();
+    if refused > 0 {
+        parts.push(format!("{refused} refused"));
     }
     let state = match outcome.mode {
         Mode::Apply if outcome.problems.is_empty() => "",
@@ -102,7 +109,7 @@ pub fn summary(outcome: &Outcome) -> String {
 /// metadata the server maintains left out, keys sorted).
 pub fn render_diff(outcome: &Outcome, coloured: bool) -> String {
     let mut out = String::new();
-    for planned in outcome.planned.iter().filter(|p| p.action != Action::Unchanged) {
+    for planned in outcome.planned.iter().filter(|p| p.action != Action::Unchanged && p.refused.is_none()) {
         let title = format!(
             "{} {}",
             planned.object,
@@ -216,6 +223,22 @@ pub fn diagnostics(problems: &[Problem], locate: &Locate, fallback: Span) -> Vec
             diagnostic
         })
         .collect()
+}
+
+/// The problems of a run as diagnostics at the declarations of the package in
+/// `analysis` that produced the objects: at the field the server named, as the
+/// declaration wrote it, else at the declaration, else at the package's name.
+pub fn package_diagnostics(analysis: &meshc_compiler::driver::Analysis, problems: &[Problem]) -> Vec<Diagnostic> {
+    let locate = |object: &ObjectRef, field: Option<&str>| {
+        analysis.lowered.resources.iter().find_map(|generated| {
+            let reference = ObjectRef::of(&meshc_compiler::emit::to_json_value(&generated.resource));
+            reference
+                .same_object(object)
+                .then(|| field.and_then(|f| generated.spans.find_near(f)).unwrap_or(generated.origin))
+        })
+    };
+    let fallback = analysis.manifest.as_ref().map_or(Span::new(meshc_compiler::span::FileId(0), 0, 0), |m| m.name.span);
+    diagnostics(problems, &locate, fallback)
 }
 
 /// `spec.tracing[0].randomSamplingPercentage` (the API server's form) or

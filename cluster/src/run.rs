@@ -63,6 +63,9 @@ pub struct Planned {
     pub action: Action,
     /// Whether the write was made (false in a diff or dry run, or after a failure).
     pub done: bool,
+    /// The code of the problem that stops this object (a conflict, a rejection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<&'static str>,
     /// For a prune: whether `--prune` was given (without it the object is only named).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pruning: bool,
@@ -133,9 +136,21 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Whether anything would change (or did): the exit code of `meshc diff`.
+    /// Whether anything would change (or did).
     pub fn has_changes(&self) -> bool {
         self.planned.iter().any(|p| p.action != Action::Unchanged)
+    }
+
+    /// The exit code of the command: `meshc diff` as `kubectl diff` (0 no change, 1
+    /// changes, 2 problems), `meshc apply` as meshc's other commands (0 done, 1 the
+    /// cluster refused something).
+    pub fn exit_code(&self) -> u8 {
+        match (self.mode, self.problems.is_empty()) {
+            (Mode::Diff, false) => 2,
+            (Mode::Diff, true) => u8::from(self.has_changes()),
+            (_, false) => 1,
+            (_, true) => 0,
+        }
     }
 }
 
@@ -410,6 +425,7 @@ pub async fn run(
                 object: reference,
                 action: Action::CreateNamespace,
                 done: false,
+                refused: None,
                 pruning: false,
                 changes: vec![],
                 before: None,
@@ -518,6 +534,7 @@ pub async fn run(
                     object: reference,
                     action: Action::Unchanged,
                     done: false,
+                    refused: None,
                     pruning: false,
                     changes: vec![],
                     before: Some(current.clone()),
@@ -536,7 +553,18 @@ pub async fn run(
             {
                 Ok(result) => after = Some(to_json(&result)),
                 Err(error) => {
-                    outcome.problems.push(problem_of(error, conn, &reference)?);
+                    let problem = problem_of(error, conn, &reference)?;
+                    outcome.planned.push(Planned {
+                        object: reference,
+                        action,
+                        done: false,
+                        refused: Some(problem.kind.code()),
+                        pruning: false,
+                        changes: vec![],
+                        before: current,
+                        after: None,
+                    });
+                    outcome.problems.push(problem);
                     continue;
                 }
             }
@@ -547,6 +575,7 @@ pub async fn run(
             object: reference,
             action,
             done: false,
+            refused: None,
             pruning: false,
             changes,
             before: current,
@@ -566,6 +595,7 @@ pub async fn run(
             object: reference,
             action: Action::Prune,
             done: false,
+            refused: None,
             pruning: options.prune,
             changes: fields::changes(Some(object), None),
             before: Some(object.clone()),
@@ -659,6 +689,7 @@ pub async fn run(
             }
             Err(error) => {
                 let problem = problem_of(error, conn, &reference).map_err(|e| lost(e, writes))?;
+                outcome.planned[*index].refused = Some(problem.kind.code());
                 outcome.problems.push(problem);
             }
         }

@@ -132,7 +132,9 @@ pub fn find_lint_cases(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
     Ok(cases)
 }
 
-fn relativize_paths(db: &mut meshc_compiler::source::SourceDb, dir: &Path) {
+/// Names the files of `db` relative to the case folder `dir`, so that golden files do not
+/// depend on where the tests run from.
+pub fn relativize_paths(db: &mut meshc_compiler::source::SourceDb, dir: &Path) {
     let prefix = package::display(dir);
     db.map_paths(|path| {
         path.strip_prefix(&prefix).map(|p| p.trim_start_matches('/').to_string()).unwrap_or_else(|| {
@@ -183,7 +185,7 @@ impl CaseRun {
 }
 
 /// Every file below `dir`, by path relative to it with `/` separators.
-fn read_tree(dir: &Path) -> Result<BTreeMap<String, String>, HostError> {
+pub fn read_tree(dir: &Path) -> Result<BTreeMap<String, String>, HostError> {
     let mut out = BTreeMap::new();
     if !dir.is_dir() {
         return Ok(out);

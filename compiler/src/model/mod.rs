@@ -68,6 +68,15 @@ impl SpanIndex {
         self.entries.iter().any(|(p, _)| p == path)
     }
 
+    /// The span recorded for `path`, else for its nearest recorded parent, else for the
+    /// first part recorded inside it (a whole list the checker recorded item by item).
+    pub fn find_near(&self, path: &str) -> Option<Span> {
+        self.find(path).or_else(|| {
+            let prefix = format!("{path}.");
+            self.entries.iter().find(|(p, _)| p.starts_with(&prefix)).map(|(_, span)| *span)
+        })
+    }
+
     /// The span recorded for `path` or, failing that, for its nearest recorded parent.
     pub fn find(&self, path: &str) -> Option<Span> {
         let mut current = path;
