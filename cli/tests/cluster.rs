@@ -102,6 +102,20 @@ impl TestCluster {
         for crd in istio_crds() {
             cluster.apply_as("meshc-test-setup", &crd, true).expect("install the CRDs");
         }
+        // A CRD is served once the API server reports it Established.
+        for crd in istio_crds() {
+            let name = crd["metadata"]["name"].as_str().unwrap().to_string();
+            let established = |object: &Json| {
+                object["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !cluster.get_crd(&name).is_some_and(|c| established(&c)) {
+                assert!(std::time::Instant::now() < deadline, "the CRD {name} is not established after 120 s");
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
         for namespace in [&cluster.root, &cluster.shop] {
             let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
             cluster.apply_as("meshc-test-setup", &object, true).unwrap();
@@ -152,6 +166,17 @@ impl TestCluster {
                 api.get_opt(name).await.ok().flatten().map(|o| serde_json::to_value(o).unwrap())
             }),
         }
+    }
+
+    /// A CustomResourceDefinition of the real cluster.
+    fn get_crd(&self, name: &str) -> Option<Json> {
+        let Backend::Real { client, runtime } = &self.backend else { return None };
+        runtime.block_on(async {
+            let object =
+                json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {}});
+            let api = dynamic_api(client.clone(), &object).await.ok()?;
+            api.get_opt(name).await.ok().flatten().map(|o| serde_json::to_value(o).unwrap())
+        })
     }
 
     /// The writes the fake received since the last call (None on a real cluster).
@@ -733,4 +758,91 @@ fn requests_are_pinned() {
     }
     let expected = std::fs::read_to_string(&expected_file).unwrap_or_default();
     assert!(expected == log, "the requests changed (UPDATE_GOLDEN=1 to accept):\n{log}");
+}
+
+/// `--wait-for-crds`: the apply waits while Istio is being installed, and applies once
+/// the CRDs are served. The test installs them when meshc has asked for them at least
+/// once (an event in the fake's request log), not after a delay.
+#[test]
+fn apply_waits_for_crds_when_asked() {
+    let server = FakeApiServer::new();
+    server.add_namespace("istio-system");
+    server.add_namespace("shop");
+    let running = server.start();
+    let dir = scratch("wait-crds");
+    std::fs::write(dir.join("kubeconfig"), kubeconfig_text(&running.url(), "any")).unwrap();
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    std::fs::write(dir.join("pkg/mesh.toml"), MANIFEST.replace("{root}", "istio-system")).unwrap();
+    std::fs::write(dir.join("pkg/main.mesh"), shop_mesh("10%").replace("{shop}", "shop")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .args(["apply", "pkg", "--kubeconfig", "kubeconfig", "--wait-for-crds", "600"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // meshc has read discovery and found no Istio group: now Istio "is installed".
+    let asked = std::sync::mpsc::channel::<()>();
+    let watcher = {
+        let server = server.clone();
+        std::thread::spawn(move || {
+            while !server.requests().iter().any(|r| r.path == "/apis") {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = asked.0.send(());
+        })
+    };
+    asked.1.recv_timeout(std::time::Duration::from_secs(300)).expect("meshc reads discovery");
+    watcher.join().unwrap();
+    assert!(server.objects().iter().all(|o| o["kind"] == "Namespace"), "nothing is applied before the CRDs exist");
+    for crd in istio_crds() {
+        server.install_crd(&crd);
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert_contains(&stdout(&output), &["3 created"]);
+}
+
+/// `meshc build --applyset --kustomization` writes the labels `meshc apply` writes, the
+/// parent, and a kustomization.yaml of every file; a GitOps tool that applies them
+/// hands over to `meshc apply`, which finds nothing to change.
+#[test]
+fn build_for_gitops_matches_what_apply_writes() {
+    let cluster = TestCluster::fake("gitops");
+    let pkg = shop_package(&cluster, "10%");
+    let out = cluster.dir.join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .args(["build", pkg.to_str().unwrap(), "-o", out.to_str().unwrap(), "--applyset", "--kustomization"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let kustomization = std::fs::read_to_string(out.join("kustomization.yaml")).unwrap();
+    assert_contains(
+        &kustomization,
+        &[
+            "kind: Kustomization",
+            "- istio-system/configmap/meshc-shop.yaml",
+            "- istio-system/telemetry/mesh-default.yaml",
+            "- shop/telemetry/shop-tracing.yaml",
+            "- shop/wasmplugin/auth.yaml",
+        ],
+    );
+    // Argo CD or Flux applies the files (here: server-side, as another manager).
+    for file in kustomization.lines().filter_map(|l| l.strip_prefix("- ")) {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        let object: Json = serde_norway::from_str(&text).unwrap();
+        assert!(
+            object["kind"] == "ConfigMap"
+                || object["metadata"]["labels"]["applyset.kubernetes.io/part-of"]
+                    == "applyset-dGIEEvEdXtCbvU4rnOImb_GuzuNe5bBLJsJ12tcak5o-v1",
+            "{file} is labelled"
+        );
+        cluster.apply_as("meshc", &object, false).unwrap();
+    }
+    cluster.take_writes();
+    let apply = cluster.meshc(&["apply", pkg.to_str().unwrap(), "--prune"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_contains(&stdout(&apply), &["\n3 unchanged; context"]);
+    assert_eq!(cluster.take_writes(), Some(vec![]), "the files were exactly what apply writes");
 }
