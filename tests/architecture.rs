@@ -184,7 +184,7 @@ const FORBIDDEN_IN_CORE: &[(&str, &str)] = &[
 ];
 
 /// Crates the core must not depend on.
-const FORBIDDEN_CORE_DEPENDENCIES: &[&str] = &["clap", "nix", "ctrlc", "zip", "sha2", "tokio"];
+const FORBIDDEN_CORE_DEPENDENCIES: &[&str] = &["clap", "nix", "ctrlc", "zip", "sha2", "tokio", "kube", "k8s-openapi", "hyper"];
 
 pub fn the_core_does_no_io() -> Result<(), String> {
     let root = workspace().join("compiler");
@@ -220,6 +220,7 @@ const CRATE_LAYERS: &[(&str, &str)] = &[
     ("compiler", "meshc-compiler"),
     ("host", "meshc-host"),
     ("smoke", "meshc-smoke"),
+    ("cluster", "meshc-cluster"),
     ("cli", "meshc"),
     ("language-server", "meshc-language-server"),
 ];
@@ -241,10 +242,29 @@ pub fn crates_depend_only_downwards() -> Result<(), String> {
             }
         }
     }
-    // The language server and the binary are both shells; neither uses the other.
+    // The language server and the binary are both shells; neither uses the other, and
+    // the editor's server carries neither the smoke runner nor the Kubernetes client.
     let server = read(&root.join("language-server/Cargo.toml"));
-    if server.contains("path = \"../cli\"") || server.contains("path = \"../smoke\"") {
-        problems.push("the language server depends on the CLI or the smoke runner".to_string());
+    for shell in ["cli", "smoke", "cluster"] {
+        if server.contains(&format!("path = \"../{shell}\"")) {
+            problems.push(format!("the language server depends on {shell}/"));
+        }
+    }
+    // The smoke runner and the cluster client are siblings above the host's package IO:
+    // the cluster client reads nothing from disk but a kubeconfig, through kube-rs.
+    let cluster = read(&root.join("cluster/Cargo.toml"));
+    for sibling in ["host", "smoke"] {
+        if cluster.contains(&format!("path = \"../{sibling}\"")) {
+            problems.push(format!("cluster/ depends on {sibling}/"));
+        }
+    }
+    // The fake API server is for tests only: no crate ships it.
+    for (dir, _) in CRATE_LAYERS {
+        let manifest = read(&root.join(dir).join("Cargo.toml"));
+        let shipped: String = manifest.split("\n[").filter(|section| section.starts_with("dependencies]")).collect();
+        if shipped.contains("path = \"../fake-apiserver\"") {
+            problems.push(format!("{dir}/Cargo.toml ships the fake API server (use it as a dev-dependency)"));
+        }
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
 }
@@ -253,7 +273,7 @@ pub fn unsafe_code_lives_only_in_process_management() -> Result<(), String> {
     let root = workspace();
     let allowed = root.join("smoke/src/process.rs");
     let mut problems = Vec::new();
-    for dir in ["compiler", "host", "smoke", "cli", "language-server", "xtask", "tests"] {
+    for dir in ["compiler", "host", "smoke", "cluster", "fake-apiserver", "cli", "language-server", "xtask", "tests"] {
         for file in rust_files(&root.join(dir)) {
             if file == allowed || file.ends_with("architecture.rs") {
                 continue;
