@@ -184,7 +184,8 @@ const FORBIDDEN_IN_CORE: &[(&str, &str)] = &[
 ];
 
 /// Crates the core must not depend on.
-const FORBIDDEN_CORE_DEPENDENCIES: &[&str] = &["clap", "nix", "ctrlc", "zip", "sha2", "tokio", "kube", "k8s-openapi", "hyper"];
+const FORBIDDEN_CORE_DEPENDENCIES: &[&str] =
+    &["clap", "nix", "ctrlc", "zip", "sha2", "tokio", "kube", "k8s-openapi", "hyper"];
 
 pub fn the_core_does_no_io() -> Result<(), String> {
     let root = workspace().join("compiler");

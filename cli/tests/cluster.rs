@@ -846,3 +846,36 @@ fn build_for_gitops_matches_what_apply_writes() {
     assert_contains(&stdout(&apply), &["\n3 unchanged; context"]);
     assert_eq!(cluster.take_writes(), Some(vec![]), "the files were exactly what apply writes");
 }
+
+/// `--context` picks a context of the kubeconfig other than its current one, as kubectl's.
+#[test]
+fn context_selects_the_cluster() {
+    let cluster = TestCluster::fake("context");
+    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    // The current context now points at a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let two = text
+        .replace("current-context: fake", "current-context: elsewhere")
+        .replace("contexts:\n", "contexts:\n- name: elsewhere\n  context:\n    cluster: nowhere\n    user: tester\n")
+        .replace(
+            "clusters:\n",
+            &format!("clusters:\n- name: nowhere\n  cluster:\n    server: http://127.0.0.1:{port}\n"),
+        );
+    let kubeconfig = cluster.dir.join("two-contexts");
+    std::fs::write(&kubeconfig, two).unwrap();
+    let pkg = shop_package(&cluster, "10%");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["diff", pkg.to_str().unwrap(), "--kubeconfig", kubeconfig.to_str().unwrap()];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_meshc")).args(&args).output().unwrap()
+    };
+    let current = run(&[]);
+    assert_eq!(current.status.code(), Some(2));
+    assert_contains(&stderr(&current), &["context `elsewhere`"]);
+    let chosen = run(&["--context", "fake"]);
+    assert_eq!(chosen.status.code(), Some(1), "the fake is empty: everything would be created\n{}", stderr(&chosen));
+    assert_contains(&stderr(&chosen), &["3 to create", "context `fake`"]);
+    let unknown = run(&["--context", "staging"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_contains(&stderr(&unknown), &["no context `staging` (it has: elsewhere, fake)"]);
+}
