@@ -229,15 +229,7 @@ fn golden_case(case: &Path, expect_errors: bool) -> Result<(), Failed> {
         let diagnostics = run.actual.get(golden::DIAGNOSTICS_FILE).cloned().unwrap_or_default();
         return Err(format!("an ok case must produce no error:\n{diagnostics}").into());
     }
-    let mismatches = run.mismatches();
-    if !mismatches.is_empty() {
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            run.bless().map_err(|e| format!("cannot update {}: {e}", case.display()))?;
-        } else {
-            let report: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
-            return Err(format!("{}\n(run with UPDATE_GOLDEN=1 to accept)", report.join("\n")).into());
-        }
-    }
+    compare_or_bless(&run)?;
     // A build with errors writes nothing, so only ok cases have outputs to validate.
     if expect_errors { Ok(()) } else { validate_package_outputs(case) }
 }
@@ -247,28 +239,24 @@ fn lint_case(case: &Path) -> Result<(), Failed> {
     if !run.actual.contains_key(golden::DIAGNOSTICS_FILE) {
         return Err("a lint case must produce diagnostics".into());
     }
+    compare_or_bless(&run)
+}
+
+/// Passes when a case produced its expected files; with UPDATE_GOLDEN, makes it so.
+fn compare_or_bless(run: &golden::CaseRun) -> Result<(), Failed> {
     let mismatches = run.mismatches();
     if mismatches.is_empty() {
         return Ok(());
     }
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        return run.bless().map_err(|e| format!("cannot update {}: {e}", case.display()).into());
+        return run.bless().map_err(|e| format!("cannot update {}: {e}", run.dir.display()).into());
     }
     let report: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
     Err(format!("{}\n(run with UPDATE_GOLDEN=1 to accept)", report.join("\n")).into())
 }
 
 fn cluster_case(case: &Path) -> Result<(), Failed> {
-    let run = meshc_tests::cluster_cases::run(case, &shared().join("reference"))?;
-    let mismatches = run.mismatches();
-    if mismatches.is_empty() {
-        return Ok(());
-    }
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        return run.bless().map_err(|e| format!("cannot update {}: {e}", case.display()).into());
-    }
-    let report: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
-    Err(format!("{}\n(run with UPDATE_GOLDEN=1 to accept)", report.join("\n")).into())
+    compare_or_bless(&meshc_tests::cluster_cases::run(case, &shared().join("reference"))?)
 }
 
 /// Every resource the package generates is valid for each release it targets.
@@ -439,36 +427,8 @@ fn golden_import_case(case: &Path) -> Result<(), Failed> {
             meshc_compiler::diagnostic::render::render_plain(&db, &diagnostics),
         );
     }
-    let expected_dir = case.join(golden::EXPECTED_DIR);
-    let mut expected = std::collections::BTreeMap::new();
-    if expected_dir.is_dir() {
-        for file in Walk::ALL_FILES.files(&expected_dir).map_err(|e| e.to_string())? {
-            let relative = file.strip_prefix(&expected_dir).unwrap().to_string_lossy().replace('\\', "/");
-            expected.insert(relative, std::fs::read_to_string(&file).map_err(|e| e.to_string())?);
-        }
-    }
-    if actual != expected {
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            let _ = std::fs::remove_dir_all(&expected_dir);
-            for (path, contents) in &actual {
-                let target = expected_dir.join(path);
-                std::fs::create_dir_all(target.parent().unwrap()).map_err(|e| e.to_string())?;
-                std::fs::write(&target, contents).map_err(|e| e.to_string())?;
-            }
-        } else {
-            let mut report = Vec::new();
-            for path in actual.keys().chain(expected.keys()).collect::<std::collections::BTreeSet<_>>() {
-                if actual.get(path) != expected.get(path) {
-                    report.push(format!(
-                        "expected/{path} differs:\n--- expected\n{}\n--- actual\n{}",
-                        expected.get(path).map(String::as_str).unwrap_or("(missing)"),
-                        actual.get(path).map(String::as_str).unwrap_or("(none)")
-                    ));
-                }
-            }
-            return Err(format!("{}\n(run with UPDATE_GOLDEN=1 to accept)", report.join("\n")).into());
-        }
-    }
+    let expected = golden::read_tree(&case.join(golden::EXPECTED_DIR)).map_err(|e| e.to_string())?;
+    compare_or_bless(&golden::CaseRun { dir: case.to_path_buf(), actual, expected, has_errors: false })?;
     // The generated package builds without errors.
     if !imported.files.is_empty() {
         let mut package = meshc_compiler::source::SourceDb::with_stdlib();
