@@ -371,7 +371,7 @@ fn change_and_diff(cluster: &TestCluster) {
     let live = cluster.get("telemetry.istio.io/v1", "Telemetry", &cluster.shop, "shop-tracing").unwrap();
     assert_eq!(live["spec"]["tracing"][0]["randomSamplingPercentage"].as_f64(), Some(20.0));
     if let Some(writes) = cluster.take_writes() {
-        assert_eq!(writes, [format!("PATCH /apis/telemetry.istio.io/v1/namespaces/shop/telemetries/shop-tracing")]);
+        assert_eq!(writes, ["PATCH /apis/telemetry.istio.io/v1/namespaces/shop/telemetries/shop-tracing"]);
     }
 }
 
