@@ -18,6 +18,9 @@ pub mod run;
 
 use serde_json::Value as Json;
 
+/// Group, kind, namespace and name: one object in whatever version it is read.
+pub type Identity = (String, String, Option<String>, String);
+
 /// One object's identity as the API server names it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -51,10 +54,12 @@ impl ObjectRef {
     /// Whether two refs name one object: the same group, kind, namespace and name, in
     /// whatever version each was read.
     pub fn same_object(&self, other: &ObjectRef) -> bool {
-        self.group() == other.group()
-            && self.kind == other.kind
-            && self.namespace == other.namespace
-            && self.name == other.name
+        self.identity() == other.identity()
+    }
+
+    /// What names one object whatever version it is read in: group, kind, namespace, name.
+    pub fn identity(&self) -> Identity {
+        (self.group().to_string(), self.kind.clone(), self.namespace.clone(), self.name.clone())
     }
 }
 

@@ -492,6 +492,10 @@ pub async fn run(
     for served in kinds.values() {
         live.extend(list_all(conn, served, &scope_namespaces, &existing).await?);
     }
+    // Objects are matched by identity, whatever version they were read in; an index,
+    // because a package of a thousand resources would otherwise compare a million pairs.
+    let live_by_identity: std::collections::HashMap<_, usize> =
+        live.iter().enumerate().map(|(index, object)| (ObjectRef::of(object).identity(), index)).collect();
     let id = applyset.id();
     let is_member = |object: &Json| {
         object["metadata"]["labels"][applyset::PART_OF_LABEL] == id.as_str()
@@ -510,7 +514,7 @@ pub async fn run(
     for (object, served) in objects.iter().zip(&served) {
         let Some(served) = served else { continue };
         let reference = ObjectRef::of(object);
-        let current = live.iter().find(|l| ObjectRef::of(l).same_object(&reference)).cloned();
+        let current = live_by_identity.get(&reference.identity()).map(|index| live[*index].clone());
         if let Some(current) = &current {
             let label = current["metadata"]["labels"][applyset::PART_OF_LABEL].as_str().unwrap_or_default();
             if !label.is_empty() && label != id && !options.force_conflicts {
@@ -582,11 +586,12 @@ pub async fn run(
             after: after.or_else(|| Some(object.clone())),
         });
     }
-    let desired_refs: Vec<ObjectRef> = objects.iter().map(ObjectRef::of).collect();
+    let desired_identities: std::collections::HashSet<_> =
+        objects.iter().map(|o| ObjectRef::of(o).identity()).collect();
     let mut to_prune: Vec<(usize, Json, Served)> = Vec::new();
     for object in live.iter().filter(|l| is_member(l)) {
         let reference = ObjectRef::of(object);
-        if desired_refs.iter().any(|d| d.same_object(&reference)) {
+        if desired_identities.contains(&reference.identity()) {
             continue;
         }
         let Some(served) = kinds.get(&GroupKind::of(object)) else { continue };
