@@ -1,7 +1,7 @@
 //! The HTTP/1 front: routing kube-apiserver's paths to the store, recording requests, authentication and fault injection.
 
 use crate::selector::Selector;
-use crate::store::{self, State, UpdateMode, no_such_resource, status, version_priority};
+use crate::store::{self, APIEXTENSIONS, State, UpdateMode, no_such_resource, status, version_priority};
 use crate::{FakeApiServer, Fault, RecordedRequest, Status};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -230,6 +230,20 @@ fn core_resources() -> Value {
     })
 }
 
+fn crd_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "apiextensions.k8s.io/v1",
+        "resources": [
+            {"name": "customresourcedefinitions", "singularName": "customresourcedefinition", "namespaced": false,
+             "kind": "CustomResourceDefinition", "verbs": VERBS, "shortNames": ["crd", "crds"], "categories": ["api-extensions"]},
+            {"name": "customresourcedefinitions/status", "singularName": "", "namespaced": false,
+             "kind": "CustomResourceDefinition", "verbs": ["get", "patch", "update"]},
+        ],
+    })
+}
+
 fn group_versions(state: &State, group: &str) -> Vec<String> {
     let mut versions: Vec<String> = Vec::new();
     for crd in state.crds.iter().filter(|c| c.group == group) {
@@ -244,13 +258,16 @@ fn group_versions(state: &State, group: &str) -> Vec<String> {
 }
 
 fn api_group(state: &State, group: &str) -> Option<Value> {
+    let entry = |v: &str| json!({"groupVersion": format!("{group}/{v}"), "version": v});
+    if group == APIEXTENSIONS {
+        return Some(json!({"name": group, "versions": [entry("v1")], "preferredVersion": entry("v1")}));
+    }
     let versions = group_versions(state, group);
     let storage = state.crds.iter().find(|c| c.group == group)?.storage_version().to_string();
     if versions.is_empty() {
         return None;
     }
     let preferred = if versions.contains(&storage) { storage } else { versions[0].clone() };
-    let entry = |v: &str| json!({"groupVersion": format!("{group}/{v}"), "version": v});
     Some(json!({
         "name": group,
         "versions": versions.iter().map(|v| entry(v)).collect::<Vec<_>>(),
@@ -259,7 +276,8 @@ fn api_group(state: &State, group: &str) -> Option<Value> {
 }
 
 fn group_list(state: &State) -> Value {
-    let mut groups: Vec<&str> = Vec::new();
+    // Built-in groups come before the groups of CRDs, as kube-apiserver orders them.
+    let mut groups: Vec<&str> = vec![APIEXTENSIONS];
     for crd in &state.crds {
         if !groups.contains(&crd.group.as_str()) {
             groups.push(&crd.group);
@@ -273,6 +291,9 @@ fn group_list(state: &State) -> Value {
 }
 
 fn group_resources(state: &State, group: &str, version: &str) -> Option<Value> {
+    if group == APIEXTENSIONS {
+        return (version == "v1").then(crd_resources);
+    }
     let mut resources = Vec::new();
     for crd in state.crds.iter().filter(|c| c.group == group) {
         let Some(v) = crd.versions.iter().find(|v| v.name == version && v.served) else { continue };

@@ -99,7 +99,8 @@ fn apply_creates_then_is_a_no_op_then_changes() {
     let config = telemetry(json!({"tracing": [{"randomSamplingPercentage": 10}]}));
     let created = apply(&url, &format!("{TELEMETRY}/mesh-default"), "fieldManager=meshc", &config);
     assert_eq!(created.code, 201, "{}", created.body);
-    assert_eq!(created.body["metadata"]["uid"], "00000000-0000-0000-0000-000000000005");
+    // The three built-in namespaces, the three CRDs and `shop` came first.
+    assert_eq!(created.body["metadata"]["uid"], "00000000-0000-0000-0000-000000000008");
     assert_eq!(created.body["metadata"]["generation"], 1);
     assert_eq!(created.body["metadata"]["creationTimestamp"], "2026-01-01T00:00:00Z");
     assert_eq!(
@@ -362,6 +363,103 @@ fn namespaces_and_discovery() {
     assert_eq!(resources["resources"][0]["kind"], "EnvoyFilter");
     assert_eq!(resources["resources"][0]["namespaced"], true);
     assert_eq!(get(&url, "/apis/extensions.istio.io").body["kind"], "APIGroup");
+}
+
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+
+/// A CRD of a kind of its own, served in v1beta1 and v1 (storage).
+fn widget_crd() -> Value {
+    let schema = json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"size": {"type": "integer", "maximum": 10}}}}});
+    let version = |name: &str, storage: bool| json!({"name": name, "served": true, "storage": storage, "schema": {"openAPIV3Schema": schema}});
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [version("v1beta1", false), version("v1", true)]},
+    })
+}
+
+/// CRDs through the API, as an installer (kubectl, helm, a test harness through kube-rs) sends them:
+/// discovery of apiextensions.k8s.io, server-side apply with the status the controllers write,
+/// the new kind served at once, a no-op re-apply, validation, and deletion with the CRD's objects.
+#[test]
+fn crds_are_applied_served_and_deleted_through_the_api() {
+    let server = FakeApiServer::new();
+    let running = server.start();
+    let url = running.url();
+    let groups = get(&url, "/apis").body;
+    assert_eq!(groups["groups"][0]["name"], "apiextensions.k8s.io");
+    assert_eq!(get(&url, "/apis/apiextensions.k8s.io").body["preferredVersion"]["version"], "v1");
+    let resources = get(&url, "/apis/apiextensions.k8s.io/v1").body;
+    assert_eq!(resources["resources"][0]["name"], "customresourcedefinitions");
+    assert_eq!(resources["resources"][0]["namespaced"], false);
+    assert_eq!(resources["resources"][0]["kind"], "CustomResourceDefinition");
+    assert_eq!(get(&url, "/apis/example.com/v1").code, 404);
+
+    let created = apply(&url, &format!("{CRDS}/widgets.example.com"), "fieldManager=installer", &widget_crd());
+    assert_eq!(created.code, 201, "{}", created.body);
+    assert_eq!(created.body["kind"], "CustomResourceDefinition");
+    assert_eq!(created.body["metadata"]["generation"], 1);
+    assert_eq!(created.body["metadata"]["managedFields"][0]["manager"], "installer");
+    assert_eq!(
+        created.body["status"]["conditions"],
+        json!([
+            {"lastTransitionTime": "2026-01-01T00:00:00Z", "message": "no conflicts found", "reason": "NoConflicts", "status": "True", "type": "NamesAccepted"},
+            {"lastTransitionTime": "2026-01-01T00:00:00Z", "message": "the initial names have been accepted", "reason": "InitialNamesAccepted", "status": "True", "type": "Established"},
+        ])
+    );
+    assert_eq!(
+        created.body["status"]["acceptedNames"],
+        json!({"kind": "Widget", "listKind": "WidgetList", "plural": "widgets", "singular": "widget"})
+    );
+    assert_eq!(created.body["status"]["storedVersions"], json!(["v1"]));
+    assert_eq!(get(&url, &format!("{CRDS}/widgets.example.com")).body, created.body);
+    let list = get(&url, CRDS).body;
+    assert_eq!(list["kind"], "CustomResourceDefinitionList");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(server.objects(), Vec::<Value>::new(), "objects() leaves CRDs out");
+
+    // Served at once, in both versions, with the schema.
+    assert_eq!(get(&url, "/apis/example.com").body["preferredVersion"]["version"], "v1");
+    assert_eq!(get(&url, "/apis/example.com/v1beta1").body["resources"][0]["name"], "widgets");
+    server.add_namespace("shop");
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "shop"}, "spec": {"size": 3}});
+    let path = "/apis/example.com/v1/namespaces/shop/widgets/w";
+    assert_eq!(apply(&url, path, "fieldManager=meshc", &widget).code, 201);
+    let too_big = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "shop"}, "spec": {"size": 30}});
+    assert_eq!(apply(&url, path, "fieldManager=meshc", &too_big).code, 422);
+
+    // The same CRD again changes nothing, whoever installs it.
+    let again = apply(&url, &format!("{CRDS}/widgets.example.com"), "fieldManager=installer", &widget_crd());
+    assert_eq!(again.code, 200);
+    assert_eq!(again.body, created.body);
+    server.install_crd(&widget_crd());
+    assert_eq!(get(&url, &format!("{CRDS}/widgets.example.com")).body, created.body);
+
+    // A name other than PLURAL.GROUP, as kube-apiserver's validation words it.
+    let mut misnamed = widget_crd();
+    misnamed["metadata"]["name"] = json!("gadgets.example.com");
+    let refused = apply(&url, &format!("{CRDS}/gadgets.example.com"), "fieldManager=installer", &misnamed);
+    assert_eq!(refused.code, 422);
+    assert_eq!(
+        refused.body["message"],
+        "CustomResourceDefinition.apiextensions.k8s.io \"gadgets.example.com\" is invalid: metadata.name: Invalid value: \"gadgets.example.com\": must be spec.names.plural+\".\"+spec.group"
+    );
+
+    // Deleting the CRD stops serving the kind and deletes its objects.
+    let deleted = send(&url, "DELETE", &format!("{CRDS}/widgets.example.com"), None, None, None).unwrap();
+    assert_eq!(deleted.code, 200);
+    assert_eq!(get(&url, "/apis/example.com/v1").code, 404);
+    assert_eq!(get(&url, &format!("{CRDS}/widgets.example.com")).code, 404);
+    assert_eq!(server.objects().iter().filter(|o| o["kind"] == "Widget").count(), 0);
+    assert_eq!(apply(&url, &format!("{CRDS}/widgets.example.com"), "fieldManager=installer", &widget_crd()).code, 201);
+    assert_eq!(get(&url, path).code, 404, "a new CRD of the same name starts empty");
+
+    // Namespaces are deleted at once, with what is in them.
+    assert_eq!(send(&url, "DELETE", "/api/v1/namespaces/shop", None, None, None).unwrap().code, 200);
+    assert_eq!(get(&url, "/api/v1/namespaces/shop").code, 404);
 }
 
 #[test]
