@@ -11,7 +11,7 @@ mod selector;
 mod server;
 mod store;
 
-pub use istio::{istio_crd, istio_crds, kubeconfig};
+pub use istio::{istio_crd, istio_crds, kubeconfig, read_istio_crds};
 pub use server::RunningServer;
 
 use serde_json::Value;
@@ -106,7 +106,12 @@ impl FakeApiServer {
 
     /// Serves on 127.0.0.1 on a port of its own, on a thread with its own tokio runtime; returns once the socket is listening.
     pub fn start(&self) -> RunningServer {
-        server::start(self.clone())
+        self.start_on(0).expect("bind 127.0.0.1:0")
+    }
+
+    /// Serves on 127.0.0.1:`port` (0: any free port), as [`FakeApiServer::start`] does; fails when the port cannot be bound.
+    pub fn start_on(&self, port: u16) -> std::io::Result<RunningServer> {
+        server::start(self.clone(), port)
     }
 
     /// Every request received, in order.

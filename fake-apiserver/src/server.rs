@@ -37,10 +37,10 @@ impl Drop for RunningServer {
     }
 }
 
-pub fn start(server: FakeApiServer) -> RunningServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.set_nonblocking(true).expect("non-blocking listener");
-    let url = format!("http://{}", listener.local_addr().expect("bound address"));
+pub fn start(server: FakeApiServer, port: u16) -> std::io::Result<RunningServer> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}", listener.local_addr()?);
     let (shutdown, mut stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("fake-apiserver".into())
@@ -61,7 +61,7 @@ pub fn start(server: FakeApiServer) -> RunningServer {
             // Dropping the runtime ends the connections still open.
         })
         .expect("spawn the server thread");
-    RunningServer { url, shutdown: Some(shutdown), thread: Some(thread) }
+    Ok(RunningServer { url, shutdown: Some(shutdown), thread: Some(thread) })
 }
 
 async fn serve_connection(server: FakeApiServer, stream: tokio::net::TcpStream) {

@@ -604,3 +604,59 @@ fn connections_drop_before_and_after_writes() {
         [("fieldManager".to_string(), "meshc".to_string()), ("dryRun".into(), "All".into())]
     );
 }
+
+/// The process, killed when the test ends, even by a panic.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `meshc-fake-apiserver` as a person starts it: `ready URL` on stdout, the options in
+/// force, a kubeconfig that reaches it; it serves until killed.
+#[test]
+fn the_binary_serves_until_killed() {
+    let dir = std::env::temp_dir().join(format!("meshc-fake-apiserver-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    let crds = format!("{}/../../shared/reference/istio-crds/1.30", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshc-fake-apiserver"))
+            .args(["--token", "t0ken", "--namespace", "shop", "--istio-crds", &crds, "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
+    let url = line.trim_end().strip_prefix("ready ").unwrap_or_else(|| panic!("not a ready line: {line:?}"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(std::fs::read_to_string(&kubeconfig).unwrap(), meshc_fake_apiserver::kubeconfig(url, "t0ken"));
+
+    let version = send(url, "GET", "/version", None, None, Some("t0ken")).unwrap();
+    assert_eq!((version.code, &version.body["gitVersion"]), (200, &json!("v1.34.0-meshc-fake")));
+    assert_eq!(get(url, "/version").code, 401, "the token is required");
+    assert_eq!(send(url, "GET", "/api/v1/namespaces/shop", None, None, Some("t0ken")).unwrap().code, 200);
+    let crd = send(url, "GET", &format!("{CRDS}/telemetries.telemetry.istio.io"), None, None, Some("t0ken")).unwrap();
+    assert_eq!(crd.body["status"]["conditions"][1]["type"], "Established");
+
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(TcpStream::connect(url.strip_prefix("http://").unwrap()).is_err(), "stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_binary_refuses_unknown_arguments() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_meshc-fake-apiserver"))
+        .args(["--istio-crds", "/nonexistent", "--prot", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("meshc-fake-apiserver: unknown argument \"--prot\"\n\nusage:"), "{stderr}");
+}
