@@ -420,8 +420,18 @@ fn object_request(
             }
             let selector = Selector::parse(request.query_value("labelSelector").unwrap_or(""))
                 .map_err(|e| store::bad_request(&format!("unable to parse requirement: {e}")))?;
+            let fields = field_selector(request.query_value("fieldSelector").unwrap_or(""))?;
             let ns = if namespace.is_empty() { None } else { Some(namespace) };
-            Ok(Reply::ok(state.list(resource, ns, &selector)))
+            let mut list = state.list(resource, ns, &selector);
+            if let Some(items) = list["items"].as_array_mut() {
+                items.retain(|item| {
+                    fields.iter().all(|(field, equal, value)| {
+                        let actual = item.pointer(&format!("/{}", field.replace('.', "/"))).and_then(Value::as_str);
+                        (actual.unwrap_or("") == value) == *equal
+                    })
+                });
+            }
+            Ok(Reply::ok(list))
         }
         ("PATCH", Some(name)) => match content_type.as_str() {
             "application/apply-patch+yaml" => {
@@ -508,6 +518,26 @@ fn object_request(
             None,
         )),
     }
+}
+
+/// A field selector's requirements (field, whether it must equal, value), on the fields every kind supports:
+/// `metadata.name` and `metadata.namespace` (kubectl wait and `kubectl get --field-selector` send them).
+fn field_selector(text: &str) -> Result<Vec<(String, bool, String)>, Status> {
+    let mut requirements = Vec::new();
+    for term in text.split(',').filter(|t| !t.is_empty()) {
+        let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
+            (f, false, v)
+        } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            (f, true, v)
+        } else {
+            return Err(store::bad_request(&format!("invalid selector: '{text}'; can't understand '{term}'")));
+        };
+        if !matches!(field, "metadata.name" | "metadata.namespace") {
+            return Err(store::bad_request(&format!("field label not supported: {field}")));
+        }
+        requirements.push((field.to_string(), equal, value.to_string()));
+    }
+    Ok(requirements)
 }
 
 fn invalid_name(resource: &store::Resource) -> Status {

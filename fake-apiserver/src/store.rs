@@ -17,7 +17,7 @@
 //!
 //! CustomResourceDefinitions are objects like any other (applied, listed, deleted through the API), and storing one installs it:
 //! its served versions are discoverable at once, and its status reports the names accepted and the CRD Established, as kube-apiserver's controllers do within moments.
-//! Simplified: the spec is not defaulted (no `conversion`), only the fields the fake serves by are checked, and a deletion removes the CRD and its objects at once (no cleanup finalizer).
+//! Simplified: the spec is not defaulted (no `conversion`), only the fields the fake serves by are checked, `storedVersions` is the current storage version only, and a deletion removes the CRD and its objects at once (no cleanup finalizer).
 
 use crate::fields::{self, FieldSet};
 use crate::schema;

@@ -420,6 +420,18 @@ fn crds_are_applied_served_and_deleted_through_the_api() {
     assert_eq!(list["kind"], "CustomResourceDefinitionList");
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(server.objects(), Vec::<Value>::new(), "objects() leaves CRDs out");
+    // `kubectl wait --for=condition=Established crd/NAME` lists with a field selector.
+    server.install_crd(&istio_crd("EnvoyFilter", schema("envoyfilter")));
+    let named = get(&url, &format!("{CRDS}?fieldSelector=metadata.name%3Dwidgets.example.com")).body;
+    assert_eq!(named["items"].as_array().unwrap().len(), 1);
+    assert_eq!(named["items"][0]["metadata"]["name"], "widgets.example.com");
+    let others = get(&url, &format!("{CRDS}?fieldSelector=metadata.name!%3Dwidgets.example.com")).body;
+    assert_eq!(others["items"][0]["metadata"]["name"], "envoyfilters.networking.istio.io");
+    let unsupported = get(&url, &format!("{CRDS}?fieldSelector=spec.group%3Dexample.com"));
+    assert_eq!(
+        (unsupported.code, &unsupported.body["message"]),
+        (400, &json!("field label not supported: spec.group"))
+    );
 
     // Served at once, in both versions, with the schema.
     assert_eq!(get(&url, "/apis/example.com").body["preferredVersion"]["version"], "v1");
