@@ -1,14 +1,61 @@
 //! `meshc diff` and `meshc apply` as a user runs them, against a cluster.
 //!
-//! Two tiers run the same scenarios:
-//! - always, the fake API server of `meshc-fake-apiserver`: a stateful server with
+//! Three tiers run the same scenarios (the `scenario!` macro makes the three twins):
+//! - `*_fake`: the fake API server of `meshc-fake-apiserver`, a stateful server with
 //!   server-side apply's field managers, conflicts, dry runs, label selectors and
-//!   schema validation, reached over HTTP through a kubeconfig as a real cluster is.
-//!   Only here can a test count the requests meshc sends and cut the connection.
-//! - when `MESHC_TEST_KUBECONFIG` names a kubeconfig, a real cluster (kind, k3d or
-//!   any other): `cargo test -p meshc --test cluster -- --ignored`. Each scenario works
-//!   in namespaces of its own, installs Istio's CRDs (1.30) when the cluster has none,
-//!   and deletes its namespaces at the end. Use a disposable cluster.
+//!   schema validation, reached over HTTP through a kubeconfig as a real cluster is,
+//!   seeded and inspected in process. Only here can a test count the requests meshc
+//!   sends and cut the connection.
+//! - `*_fake_via_api`: a fresh fake (no CRDs, the default namespaces) treated as a real
+//!   cluster, so the real tier's own code runs on every test run: it installs Istio's
+//!   CRDs by server-side apply through kube-rs, waits until they are Established,
+//!   creates and at the end deletes its namespaces, seeds and reads objects through
+//!   discovery.
+//! - `*_real` (ignored unless asked for): the cluster `MESHC_TEST_KUBECONFIG` names
+//!   (kind, k3d or any other). Each scenario works in namespaces of its own, applies
+//!   Istio's CRDs (1.30) with force as `meshc-test-setup`, and deletes its namespaces at
+//!   the end (a real cluster takes a while to finish that). Use a disposable cluster.
+//!
+//! The real tier with kind:
+//!
+//! ```text
+//! kind create cluster --name meshc-test
+//! kind get kubeconfig --name meshc-test > /tmp/meshc-test-kubeconfig
+//! MESHC_TEST_KUBECONFIG=/tmp/meshc-test-kubeconfig cargo test -p meshc --test cluster -- --ignored
+//! kind delete cluster --name meshc-test
+//! ```
+//!
+//! With k3d:
+//!
+//! ```text
+//! k3d cluster create meshc-test
+//! k3d kubeconfig get meshc-test > /tmp/meshc-test-kubeconfig
+//! MESHC_TEST_KUBECONFIG=/tmp/meshc-test-kubeconfig cargo test -p meshc --test cluster -- --ignored
+//! k3d cluster delete meshc-test
+//! ```
+//!
+//! The same tier against the fake as a process (what `*_fake_via_api` does in process;
+//! `--token` because `expired_credentials_are_named_real` needs a token to refuse):
+//!
+//! ```text
+//! cargo run -p meshc-fake-apiserver -- --token t --kubeconfig-out /tmp/fake-kubeconfig &
+//! MESHC_TEST_KUBECONFIG=/tmp/fake-kubeconfig cargo test -p meshc --test cluster -- --ignored
+//! kill %1
+//! ```
+//!
+//! `meshc apply` by hand against the fake, from the repository's root (the fake prints
+//! `ready URL` once it accepts connections and serves until killed; its state is in
+//! memory and goes with it):
+//!
+//! ```text
+//! cargo build -p meshc -p meshc-fake-apiserver
+//! target/debug/meshc-fake-apiserver --istio-crds ../shared/reference/istio-crds/1.30 \
+//!     --namespace istio-system --kubeconfig-out /tmp/fake-kubeconfig &
+//! target/debug/meshc diff examples/baseline --kubeconfig /tmp/fake-kubeconfig
+//! target/debug/meshc apply examples/baseline --kubeconfig /tmp/fake-kubeconfig --create-namespaces
+//! curl -s URL/apis/telemetry.istio.io/v1/telemetries   # what is stored, URL as printed
+//! kill %1
+//! ```
 
 use meshc_fake_apiserver::{FakeApiServer, Fault, RunningServer};
 use serde_json::{Value as Json, json};
@@ -39,8 +86,12 @@ struct TestCluster {
 }
 
 enum Backend {
+    /// The fake, seeded and inspected in process.
     Fake { server: FakeApiServer, running: RunningServer },
-    Real { client: kube::Client, runtime: tokio::runtime::Runtime },
+    /// A cluster reached only through its API, as a real one is: seeded by server-side
+    /// apply through kube-rs, read through discovery. `serving` is the fake behind it in
+    /// the `*_fake_via_api` twins (None on a real cluster).
+    Api { client: kube::Client, runtime: tokio::runtime::Runtime, serving: Option<(FakeApiServer, RunningServer)> },
 }
 
 const TOKEN: &str = "meshc-test-token";
@@ -85,19 +136,46 @@ impl TestCluster {
         let path = std::env::var_os("MESHC_TEST_KUBECONFIG")
             .map(PathBuf::from)
             .expect("the real-cluster tier needs MESHC_TEST_KUBECONFIG (a kubeconfig of a disposable cluster)");
+        TestCluster::through_api(name, scratch(name), path, None)
+    }
+
+    /// A fresh fake (no CRDs, the default namespaces, a token) treated as a real cluster:
+    /// the real tier's own setup, reads and teardown run against it on every test run.
+    fn fake_via_api(name: &str) -> TestCluster {
+        let server = FakeApiServer::new();
+        server.require_token(TOKEN);
+        let running = server.start();
+        let dir = scratch(name);
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_text(&running.url(), TOKEN)).unwrap();
+        TestCluster::through_api(name, dir, kubeconfig, Some((server, running)))
+    }
+
+    /// The cluster of `kubeconfig`, reached only through its API: installs Istio's CRDs,
+    /// waits until they are served, creates the scenario's namespaces.
+    fn through_api(
+        name: &str,
+        dir: PathBuf,
+        path: PathBuf,
+        serving: Option<(FakeApiServer, RunningServer)>,
+    ) -> TestCluster {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let client = runtime.block_on(async {
             let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
             let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
             kube::Client::try_from(config).unwrap()
         });
-        let suffix = format!("{}-{}", name.replace('_', "-"), std::process::id());
+        // Namespace names have at most 63 characters, and the scenarios add `-new` to one:
+        // the process id and a counter keep them short and unique (the scratch folder
+        // carries the scenario's name).
+        static SCENARIOS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let suffix = format!("{}-{}", std::process::id(), SCENARIOS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let cluster = TestCluster {
-            dir: scratch(name),
+            dir,
             kubeconfig: path,
             root: format!("meshc-root-{suffix}"),
             shop: format!("meshc-shop-{suffix}"),
-            backend: Backend::Real { client, runtime },
+            backend: Backend::Api { client, runtime, serving },
         };
         for crd in istio_crds() {
             cluster.apply_as("meshc-test-setup", &crd, true).expect("install the CRDs");
@@ -126,7 +204,7 @@ impl TestCluster {
     fn fake_server(&self) -> Option<&FakeApiServer> {
         match &self.backend {
             Backend::Fake { server, .. } => Some(server),
-            Backend::Real { .. } => None,
+            Backend::Api { .. } => None,
         }
     }
 
@@ -134,7 +212,7 @@ impl TestCluster {
     fn apply_as(&self, manager: &str, object: &Json, force: bool) -> Result<Json, String> {
         match &self.backend {
             Backend::Fake { server, .. } => server.apply_as(manager, object, force).map_err(|s| s.body.to_string()),
-            Backend::Real { client, runtime } => runtime.block_on(async {
+            Backend::Api { client, runtime, .. } => runtime.block_on(async {
                 let api = dynamic_api(client.clone(), object).await?;
                 let name = object["metadata"]["name"].as_str().unwrap_or_default();
                 let params = kube::api::PatchParams { force, ..kube::api::PatchParams::apply(manager) };
@@ -160,7 +238,7 @@ impl TestCluster {
                 let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or_default();
                 server.object(group, plural, Some(namespace), name)
             }
-            Backend::Real { client, runtime } => runtime.block_on(async {
+            Backend::Api { client, runtime, .. } => runtime.block_on(async {
                 let object = json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace}});
                 let api = dynamic_api(client.clone(), &object).await.ok()?;
                 api.get_opt(name).await.ok().flatten().map(|o| serde_json::to_value(o).unwrap())
@@ -168,9 +246,9 @@ impl TestCluster {
         }
     }
 
-    /// A CustomResourceDefinition of the real cluster.
+    /// A CustomResourceDefinition of a cluster reached through its API.
     fn get_crd(&self, name: &str) -> Option<Json> {
-        let Backend::Real { client, runtime } = &self.backend else { return None };
+        let Backend::Api { client, runtime, .. } = &self.backend else { return None };
         runtime.block_on(async {
             let object =
                 json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {}});
@@ -220,13 +298,27 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        if let Backend::Real { client, runtime } = &self.backend {
-            runtime.block_on(async {
+        if let Backend::Api { client, runtime, serving } = &self.backend {
+            let deleted: Vec<Result<(), String>> = runtime.block_on(async {
                 let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+                let mut deleted = Vec::new();
                 for namespace in [&self.root, &self.shop] {
-                    let _ = namespaces.delete(namespace, &Default::default()).await;
+                    deleted.push(
+                        namespaces.delete(namespace, &Default::default()).await.map(|_| ()).map_err(|e| e.to_string()),
+                    );
                 }
+                deleted
             });
+            // A real cluster takes its time; the fake deletes at once, which shows the
+            // teardown works.
+            if let Some((server, _)) = serving
+                && !std::thread::panicking()
+            {
+                assert_eq!(deleted, [Ok(()), Ok(())], "the scenario's namespaces are deleted");
+                for namespace in [&self.root, &self.shop] {
+                    assert_eq!(server.object("", "namespaces", None, namespace), None, "{namespace} is deleted");
+                }
+            }
         }
     }
 }
@@ -260,6 +352,10 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+fn assert_succeeds(output: &Output) {
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(output), stderr(output));
+}
+
 fn assert_contains(text: &str, expected: &[&str]) {
     for part in expected {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");
@@ -280,12 +376,19 @@ fn shop_package(cluster: &TestCluster, sampling: &str) -> PathBuf {
     cluster.package("pkg", &[("mesh.toml", MANIFEST), ("main.mesh", &shop_mesh(sampling))])
 }
 
-/// Runs a scenario on the fake, and on the real cluster in the ignored twin.
+/// Runs a scenario on the fake; on a fresh fake reached only through its API, set up and
+/// read as a real cluster is (so the real tier's own code runs on every test run); and on
+/// the real cluster in the ignored twin.
 macro_rules! scenario {
-    ($name:ident, $fake:ident, $real:ident) => {
+    ($name:ident, $fake:ident, $via_api:ident, $real:ident) => {
         #[test]
         fn $fake() {
             $name(&TestCluster::fake(stringify!($fake)));
+        }
+
+        #[test]
+        fn $via_api() {
+            $name(&TestCluster::fake_via_api(stringify!($via_api)));
         }
 
         #[test]
@@ -296,7 +399,12 @@ macro_rules! scenario {
     };
 }
 
-scenario!(apply_then_reapply, apply_then_reapply_writes_nothing_fake, apply_then_reapply_writes_nothing_real);
+scenario!(
+    apply_then_reapply,
+    apply_then_reapply_writes_nothing_fake,
+    apply_then_reapply_writes_nothing_fake_via_api,
+    apply_then_reapply_writes_nothing_real
+);
 fn apply_then_reapply(cluster: &TestCluster) {
     let pkg = shop_package(cluster, "10%");
     let first = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
@@ -336,10 +444,15 @@ fn apply_then_reapply(cluster: &TestCluster) {
     assert_eq!(after["metadata"]["resourceVersion"], version);
 }
 
-scenario!(change_and_diff, a_change_is_diffed_then_configured_fake, a_change_is_diffed_then_configured_real);
+scenario!(
+    change_and_diff,
+    a_change_is_diffed_then_configured_fake,
+    a_change_is_diffed_then_configured_fake_via_api,
+    a_change_is_diffed_then_configured_real
+);
 fn change_and_diff(cluster: &TestCluster) {
     let pkg = shop_package(cluster, "10%");
-    assert_eq!(cluster.meshc(&["apply", pkg.to_str().unwrap()]).status.code(), Some(0));
+    assert_succeeds(&cluster.meshc(&["apply", pkg.to_str().unwrap()]));
     let unchanged = cluster.meshc(&["diff", pkg.to_str().unwrap()]);
     assert_eq!(unchanged.status.code(), Some(0), "no change: exit 0\n{}{}", stdout(&unchanged), stderr(&unchanged));
     assert_eq!(stdout(&unchanged), "");
@@ -378,11 +491,12 @@ fn change_and_diff(cluster: &TestCluster) {
 scenario!(
     conflict_and_force,
     a_conflict_names_the_manager_and_force_takes_the_field_fake,
+    a_conflict_names_the_manager_and_force_takes_the_field_fake_via_api,
     a_conflict_names_the_manager_and_force_takes_the_field_real
 );
 fn conflict_and_force(cluster: &TestCluster) {
     let pkg = shop_package(cluster, "10%");
-    assert_eq!(cluster.meshc(&["apply", pkg.to_str().unwrap()]).status.code(), Some(0));
+    assert_succeeds(&cluster.meshc(&["apply", pkg.to_str().unwrap()]));
     // Someone raises the sampling by hand, taking the field.
     let mut edited = cluster.get("telemetry.istio.io/v1", "Telemetry", &cluster.shop, "shop-tracing").unwrap();
     let edit = json!({
@@ -420,7 +534,12 @@ fn conflict_and_force(cluster: &TestCluster) {
     );
 }
 
-scenario!(dry_run, a_server_dry_run_writes_nothing_fake, a_server_dry_run_writes_nothing_real);
+scenario!(
+    dry_run,
+    a_server_dry_run_writes_nothing_fake,
+    a_server_dry_run_writes_nothing_fake_via_api,
+    a_server_dry_run_writes_nothing_real
+);
 fn dry_run(cluster: &TestCluster) {
     let pkg = shop_package(cluster, "10%");
     let output = cluster.meshc(&["apply", pkg.to_str().unwrap(), "--dry-run=server"]);
@@ -434,10 +553,15 @@ fn dry_run(cluster: &TestCluster) {
     assert_eq!(cluster.take_writes().unwrap_or_default(), Vec::<String>::new());
 }
 
-scenario!(prune, prune_deletes_only_the_sets_own_objects_fake, prune_deletes_only_the_sets_own_objects_real);
+scenario!(
+    prune,
+    prune_deletes_only_the_sets_own_objects_fake,
+    prune_deletes_only_the_sets_own_objects_fake_via_api,
+    prune_deletes_only_the_sets_own_objects_real
+);
 fn prune(cluster: &TestCluster) {
     let pkg = shop_package(cluster, "10%");
-    assert_eq!(cluster.meshc(&["apply", pkg.to_str().unwrap()]).status.code(), Some(0));
+    assert_succeeds(&cluster.meshc(&["apply", pkg.to_str().unwrap()]));
     // A second package's ApplySet in the same namespaces, and an object of no ApplySet.
     let billing = cluster.package(
         "billing",
@@ -492,6 +616,7 @@ fn prune(cluster: &TestCluster) {
 scenario!(
     missing_namespace,
     a_missing_namespace_is_created_only_when_asked_fake,
+    a_missing_namespace_is_created_only_when_asked_fake_via_api,
     a_missing_namespace_is_created_only_when_asked_real
 );
 fn missing_namespace(cluster: &TestCluster) {
@@ -513,7 +638,7 @@ fn missing_namespace(cluster: &TestCluster) {
     assert_eq!(created.status.code(), Some(0), "{}{}", stdout(&created), stderr(&created));
     assert_contains(&stdout(&created), &[&format!("Namespace {}-new created", cluster.shop), "created"]);
     assert!(cluster.get("telemetry.istio.io/v1", "Telemetry", &format!("{}-new", cluster.shop), "t").is_some());
-    if let Backend::Real { client, runtime } = &cluster.backend {
+    if let Backend::Api { client, runtime, .. } = &cluster.backend {
         runtime.block_on(async {
             let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
             let _ = namespaces.delete(&format!("{}-new", cluster.shop), &Default::default()).await;
@@ -521,12 +646,16 @@ fn missing_namespace(cluster: &TestCluster) {
     }
 }
 
-scenario!(expired_credentials, expired_credentials_are_named_fake, expired_credentials_are_named_real);
+scenario!(
+    expired_credentials,
+    expired_credentials_are_named_fake,
+    expired_credentials_are_named_fake_via_api,
+    expired_credentials_are_named_real
+);
 fn expired_credentials(cluster: &TestCluster) {
     let server = match &cluster.backend {
         Backend::Fake { running, .. } => running.url(),
-        Backend::Real { client, .. } => {
-            let _ = client;
+        Backend::Api { .. } => {
             let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
             let current = kubeconfig.current_context.clone().unwrap();
             let context = kubeconfig.contexts.iter().find(|c| c.name == current).unwrap();

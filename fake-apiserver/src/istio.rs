@@ -54,15 +54,18 @@ pub fn istio_crd(kind: &str, schema: Value) -> Value {
 /// # Panics
 /// When a file cannot be read or parsed: the tests need `../shared` beside the repository.
 pub fn istio_crds(release_dir: &std::path::Path) -> Vec<Value> {
+    read_istio_crds(release_dir).unwrap_or_else(|e| panic!("{e}; the tests need ../shared beside the repository"))
+}
+
+/// [`istio_crds`], saying which file cannot be read or parsed.
+pub fn read_istio_crds(release_dir: &std::path::Path) -> Result<Vec<Value>, String> {
     ["Telemetry", "WasmPlugin", "EnvoyFilter"]
         .iter()
         .map(|kind| {
             let file = release_dir.join(format!("{}.json", kind.to_ascii_lowercase()));
-            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-                panic!("cannot read {} ({e}); the tests need ../shared beside the repository", file.display())
-            });
-            let schema = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            istio_crd(kind, schema)
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let schema = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            Ok(istio_crd(kind, schema))
         })
         .collect()
 }

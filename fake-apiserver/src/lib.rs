@@ -1,6 +1,6 @@
 //! A stateful fake Kubernetes API server for testing `meshc diff` and `meshc apply`.
 //!
-//! It speaks JSON over HTTP/1 as kube-apiserver does for the requests kube-rs sends: version and discovery, namespaces, ConfigMaps and the resources of installed CRDs (get, list with label selectors, server-side apply, merge patch, create, replace, delete), with kube-apiserver's status codes and `Status` bodies.
+//! It speaks JSON over HTTP/1 as kube-apiserver does for the requests kube-rs sends: version and discovery, namespaces, ConfigMaps, CustomResourceDefinitions and the resources of installed CRDs (get, list with label selectors, server-side apply, merge patch, create, replace, delete), with kube-apiserver's status codes and `Status` bodies.
 //! Server-side apply follows structured-merge-diff with lists atomic and maps granular; see [`store`] for what is simplified.
 //! Metadata is deterministic (uids and resourceVersions from counters, a fixed time) so that golden files are stable.
 
@@ -11,7 +11,7 @@ mod selector;
 mod server;
 mod store;
 
-pub use istio::{istio_crd, istio_crds, kubeconfig};
+pub use istio::{istio_crd, istio_crds, kubeconfig, read_istio_crds};
 pub use server::RunningServer;
 
 use serde_json::Value;
@@ -84,12 +84,15 @@ impl FakeApiServer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Installs a full apiextensions.k8s.io/v1 CustomResourceDefinition document; its served versions appear in discovery at once.
+    /// Installs a full apiextensions.k8s.io/v1 CustomResourceDefinition document as an administrator would, with no field manager;
+    /// it is stored as one applied through the API is (status Established) and its served versions appear in discovery at once.
     ///
     /// # Panics
-    /// When the document lacks spec.group, spec.names.kind or spec.names.plural.
+    /// When the API server would refuse the document (no spec.group, spec.names.kind or spec.names.plural, a name other than `PLURAL.GROUP`, ...).
     pub fn install_crd(&self, crd: &Value) {
-        self.lock().install_crd(crd);
+        if let Err(status) = self.lock().install_crd(crd) {
+            panic!("install_crd: {}", status.body["message"]);
+        }
     }
 
     pub fn add_namespace(&self, name: &str) {
@@ -103,7 +106,12 @@ impl FakeApiServer {
 
     /// Serves on 127.0.0.1 on a port of its own, on a thread with its own tokio runtime; returns once the socket is listening.
     pub fn start(&self) -> RunningServer {
-        server::start(self.clone())
+        self.start_on(0).expect("bind 127.0.0.1:0")
+    }
+
+    /// Serves on 127.0.0.1:`port` (0: any free port), as [`FakeApiServer::start`] does; fails when the port cannot be bound.
+    pub fn start_on(&self, port: u16) -> std::io::Result<RunningServer> {
+        server::start(self.clone(), port)
     }
 
     /// Every request received, in order.
@@ -120,7 +128,7 @@ impl FakeApiServer {
         self.lock().stored_object(group, plural, namespace.unwrap_or(""), name)
     }
 
-    /// Everything stored except the built-in namespaces, sorted by (group, plural, namespace, name), in storage versions.
+    /// Everything stored except the built-in namespaces and the CustomResourceDefinitions, sorted by (group, plural, namespace, name), in storage versions.
     pub fn objects(&self) -> Vec<Value> {
         self.lock().all_objects()
     }

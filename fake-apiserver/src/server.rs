@@ -1,7 +1,7 @@
 //! The HTTP/1 front: routing kube-apiserver's paths to the store, recording requests, authentication and fault injection.
 
 use crate::selector::Selector;
-use crate::store::{self, State, UpdateMode, no_such_resource, status, version_priority};
+use crate::store::{self, APIEXTENSIONS, State, UpdateMode, no_such_resource, status, version_priority};
 use crate::{FakeApiServer, Fault, RecordedRequest, Status};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -37,10 +37,10 @@ impl Drop for RunningServer {
     }
 }
 
-pub fn start(server: FakeApiServer) -> RunningServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.set_nonblocking(true).expect("non-blocking listener");
-    let url = format!("http://{}", listener.local_addr().expect("bound address"));
+pub fn start(server: FakeApiServer, port: u16) -> std::io::Result<RunningServer> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}", listener.local_addr()?);
     let (shutdown, mut stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("fake-apiserver".into())
@@ -61,7 +61,7 @@ pub fn start(server: FakeApiServer) -> RunningServer {
             // Dropping the runtime ends the connections still open.
         })
         .expect("spawn the server thread");
-    RunningServer { url, shutdown: Some(shutdown), thread: Some(thread) }
+    Ok(RunningServer { url, shutdown: Some(shutdown), thread: Some(thread) })
 }
 
 async fn serve_connection(server: FakeApiServer, stream: tokio::net::TcpStream) {
@@ -230,6 +230,20 @@ fn core_resources() -> Value {
     })
 }
 
+fn crd_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "apiextensions.k8s.io/v1",
+        "resources": [
+            {"name": "customresourcedefinitions", "singularName": "customresourcedefinition", "namespaced": false,
+             "kind": "CustomResourceDefinition", "verbs": VERBS, "shortNames": ["crd", "crds"], "categories": ["api-extensions"]},
+            {"name": "customresourcedefinitions/status", "singularName": "", "namespaced": false,
+             "kind": "CustomResourceDefinition", "verbs": ["get", "patch", "update"]},
+        ],
+    })
+}
+
 fn group_versions(state: &State, group: &str) -> Vec<String> {
     let mut versions: Vec<String> = Vec::new();
     for crd in state.crds.iter().filter(|c| c.group == group) {
@@ -244,13 +258,16 @@ fn group_versions(state: &State, group: &str) -> Vec<String> {
 }
 
 fn api_group(state: &State, group: &str) -> Option<Value> {
+    let entry = |v: &str| json!({"groupVersion": format!("{group}/{v}"), "version": v});
+    if group == APIEXTENSIONS {
+        return Some(json!({"name": group, "versions": [entry("v1")], "preferredVersion": entry("v1")}));
+    }
     let versions = group_versions(state, group);
     let storage = state.crds.iter().find(|c| c.group == group)?.storage_version().to_string();
     if versions.is_empty() {
         return None;
     }
     let preferred = if versions.contains(&storage) { storage } else { versions[0].clone() };
-    let entry = |v: &str| json!({"groupVersion": format!("{group}/{v}"), "version": v});
     Some(json!({
         "name": group,
         "versions": versions.iter().map(|v| entry(v)).collect::<Vec<_>>(),
@@ -259,7 +276,8 @@ fn api_group(state: &State, group: &str) -> Option<Value> {
 }
 
 fn group_list(state: &State) -> Value {
-    let mut groups: Vec<&str> = Vec::new();
+    // Built-in groups come before the groups of CRDs, as kube-apiserver orders them.
+    let mut groups: Vec<&str> = vec![APIEXTENSIONS];
     for crd in &state.crds {
         if !groups.contains(&crd.group.as_str()) {
             groups.push(&crd.group);
@@ -273,6 +291,9 @@ fn group_list(state: &State) -> Value {
 }
 
 fn group_resources(state: &State, group: &str, version: &str) -> Option<Value> {
+    if group == APIEXTENSIONS {
+        return (version == "v1").then(crd_resources);
+    }
     let mut resources = Vec::new();
     for crd in state.crds.iter().filter(|c| c.group == group) {
         let Some(v) = crd.versions.iter().find(|v| v.name == version && v.served) else { continue };
@@ -399,8 +420,18 @@ fn object_request(
             }
             let selector = Selector::parse(request.query_value("labelSelector").unwrap_or(""))
                 .map_err(|e| store::bad_request(&format!("unable to parse requirement: {e}")))?;
+            let fields = field_selector(request.query_value("fieldSelector").unwrap_or(""))?;
             let ns = if namespace.is_empty() { None } else { Some(namespace) };
-            Ok(Reply::ok(state.list(resource, ns, &selector)))
+            let mut list = state.list(resource, ns, &selector);
+            if let Some(items) = list["items"].as_array_mut() {
+                items.retain(|item| {
+                    fields.iter().all(|(field, equal, value)| {
+                        let actual = item.pointer(&format!("/{}", field.replace('.', "/"))).and_then(Value::as_str);
+                        (actual.unwrap_or("") == value) == *equal
+                    })
+                });
+            }
+            Ok(Reply::ok(list))
         }
         ("PATCH", Some(name)) => match content_type.as_str() {
             "application/apply-patch+yaml" => {
@@ -487,6 +518,26 @@ fn object_request(
             None,
         )),
     }
+}
+
+/// A field selector's requirements (field, whether it must equal, value), on the fields every kind supports:
+/// `metadata.name` and `metadata.namespace` (kubectl wait and `kubectl get --field-selector` send them).
+fn field_selector(text: &str) -> Result<Vec<(String, bool, String)>, Status> {
+    let mut requirements = Vec::new();
+    for term in text.split(',').filter(|t| !t.is_empty()) {
+        let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
+            (f, false, v)
+        } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            (f, true, v)
+        } else {
+            return Err(store::bad_request(&format!("invalid selector: '{text}'; can't understand '{term}'")));
+        };
+        if !matches!(field, "metadata.name" | "metadata.namespace") {
+            return Err(store::bad_request(&format!("field label not supported: {field}")));
+        }
+        requirements.push((field.to_string(), equal, value.to_string()));
+    }
+    Ok(requirements)
 }
 
 fn invalid_name(resource: &store::Resource) -> Status {

@@ -14,6 +14,10 @@
 //! the resourceVersion precondition of an apply body is not checked;
 //! CRD versions are not converted (all versions share one schema shape, as the Istio CRDs do, and an object read in another version only has its apiVersion changed);
 //! namespaces are deleted at once (no Terminating phase); there is no watch.
+//!
+//! CustomResourceDefinitions are objects like any other (applied, listed, deleted through the API), and storing one installs it:
+//! its served versions are discoverable at once, and its status reports the names accepted and the CRD Established, as kube-apiserver's controllers do within moments.
+//! Simplified: the spec is not defaulted (no `conversion`), only the fields the fake serves by are checked, `storedVersions` is the current storage version only, and a deletion removes the CRD and its objects at once (no cleanup finalizer).
 
 use crate::fields::{self, FieldSet};
 use crate::schema;
@@ -55,7 +59,11 @@ impl Crd {
 pub enum Builtin {
     ConfigMap,
     Namespace,
+    CustomResourceDefinition,
 }
+
+/// The API group of CustomResourceDefinitions, served in version v1.
+pub const APIEXTENSIONS: &str = "apiextensions.k8s.io";
 
 /// A resource type as a request names it, in the requested version.
 #[derive(Clone, Debug)]
@@ -86,13 +94,21 @@ impl Resource {
         if self.group.is_empty() { self.kind.clone() } else { format!("{}.{}", self.kind, self.group) }
     }
 
+    /// Whether metadata.generation counts changes of the spec (custom resources and CRDs, not ConfigMaps or Namespaces).
+    fn has_generation(&self) -> bool {
+        matches!(self.builtin, None | Some(Builtin::CustomResourceDefinition))
+    }
+
     fn builtin(builtin: Builtin) -> Resource {
-        let (kind, plural, namespaced) = match builtin {
-            Builtin::ConfigMap => ("ConfigMap", "configmaps", true),
-            Builtin::Namespace => ("Namespace", "namespaces", false),
+        let (group, kind, plural, namespaced) = match builtin {
+            Builtin::ConfigMap => ("", "ConfigMap", "configmaps", true),
+            Builtin::Namespace => ("", "Namespace", "namespaces", false),
+            Builtin::CustomResourceDefinition => {
+                (APIEXTENSIONS, "CustomResourceDefinition", "customresourcedefinitions", false)
+            }
         };
         Resource {
-            group: String::new(),
+            group: group.into(),
             version: "v1".into(),
             kind: kind.into(),
             plural: plural.into(),
@@ -329,7 +345,9 @@ pub fn render(stored: &Stored, resource: &Resource) -> Value {
         Some(Builtin::ConfigMap) => {
             order_typed(&mut object, &["kind", "apiVersion", "metadata", "immutable", "data", "binaryData"])
         }
-        Some(Builtin::Namespace) => order_typed(&mut object, &["kind", "apiVersion", "metadata", "spec", "status"]),
+        Some(Builtin::Namespace | Builtin::CustomResourceDefinition) => {
+            order_typed(&mut object, &["kind", "apiVersion", "metadata", "spec", "status"])
+        }
         None => fields::sort_keys(&mut object),
     }
     object
@@ -390,10 +408,33 @@ impl State {
         self.objects.contains_key(&(String::new(), "namespaces".into(), String::new(), name.into()))
     }
 
-    pub fn install_crd(&mut self, crd: &Value) {
-        let spec = &crd["spec"];
+    /// Installs a CRD as an administrator would, with no field manager (like the namespaces the tests add): stored, then served as an applied one is.
+    pub fn install_crd(&mut self, crd: &Value) -> Result<(), Status> {
+        let resource = Resource::builtin(Builtin::CustomResourceDefinition);
+        let name = str_at(crd, "/metadata/name").unwrap_or_default().to_string();
+        Self::check_identity(&resource, "", &name, crd, true)?;
+        let key = Self::key(&resource, "", &name);
+        let live = self.objects.get(&key).cloned();
+        let managed = live.as_ref().map(|l| l.managed.clone()).unwrap_or_default();
+        let mut object = crd.clone();
+        object.as_object_mut().map(|m| m.shift_remove("status"));
+        let meta = object["metadata"].as_object_mut().expect("check_identity saw metadata.name");
+        for key in ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"] {
+            match live.as_ref().and_then(|l| l.object["metadata"].get(key)) {
+                Some(v) => meta.insert(key.into(), v.clone()),
+                None => meta.shift_remove(key),
+            };
+        }
+        Self::validate(&resource, &name, &object)?;
+        self.commit(&resource, key, live, object, managed, false, Vec::new());
+        Ok(())
+    }
+
+    /// Serves a stored CRD (validated by [`crd_errors`]): its served versions appear in discovery.
+    fn serve_crd(&mut self, object: &Value) {
+        let spec = &object["spec"];
         let names = &spec["names"];
-        let kind = str_at(names, "/kind").expect("CRD without spec.names.kind").to_string();
+        let kind = str_at(names, "/kind").unwrap_or_default().to_string();
         let versions = spec["versions"]
             .as_array()
             .into_iter()
@@ -407,8 +448,8 @@ impl State {
             })
             .collect();
         let crd = Crd {
-            group: str_at(spec, "/group").expect("CRD without spec.group").to_string(),
-            plural: str_at(names, "/plural").expect("CRD without spec.names.plural").to_string(),
+            group: str_at(spec, "/group").unwrap_or_default().to_string(),
+            plural: str_at(names, "/plural").unwrap_or_default().to_string(),
             singular: str_at(names, "/singular").map(str::to_string).unwrap_or_else(|| kind.to_lowercase()),
             list_kind: str_at(names, "/listKind").map(str::to_string).unwrap_or_else(|| format!("{kind}List")),
             short_names: names["shortNames"]
@@ -437,6 +478,10 @@ impl State {
                 _ => None,
             };
         }
+        if group == APIEXTENSIONS {
+            return (version == "v1" && plural == "customresourcedefinitions")
+                .then(|| Resource::builtin(Builtin::CustomResourceDefinition));
+        }
         let crd = self.crds.iter().find(|c| c.group == group && c.plural == plural)?;
         let served = crd.versions.iter().find(|v| v.name == version && v.served)?;
         Some(Resource {
@@ -459,6 +504,7 @@ impl State {
         let plural = match (group, kind) {
             ("", "ConfigMap") => "configmaps".to_string(),
             ("", "Namespace") => "namespaces".to_string(),
+            (APIEXTENSIONS, "CustomResourceDefinition") => "customresourcedefinitions".to_string(),
             _ => self
                 .crds
                 .iter()
@@ -497,6 +543,7 @@ impl State {
         let list_kind = match resource.builtin {
             Some(Builtin::ConfigMap) => "ConfigMapList".to_string(),
             Some(Builtin::Namespace) => "NamespaceList".to_string(),
+            Some(Builtin::CustomResourceDefinition) => "CustomResourceDefinitionList".to_string(),
             None => self
                 .crds
                 .iter()
@@ -526,8 +573,8 @@ impl State {
     }
 
     fn storage_resource(&self, group: &str, plural: &str) -> Option<Resource> {
-        if group.is_empty() {
-            return self.resolve("", "v1", plural);
+        if group.is_empty() || group == APIEXTENSIONS {
+            return self.resolve(group, "v1", plural);
         }
         let crd = self.crds.iter().find(|c| c.group == group && c.plural == plural)?;
         self.resolve(group, crd.storage_version(), plural)
@@ -538,6 +585,7 @@ impl State {
             .iter()
             .filter(|((g, p, _, name), _)| {
                 !(g.is_empty() && p == "namespaces" && BUILTIN_NAMESPACES.contains(&name.as_str()))
+                    && g != APIEXTENSIONS
             })
             .filter_map(|((g, p, _, _), stored)| Some(render(stored, &self.storage_resource(g, p)?)))
             .collect()
@@ -593,7 +641,7 @@ impl State {
             (Some(Builtin::ConfigMap), _) => schema::typed_errors(&configmap_schema(), body),
             (Some(Builtin::Namespace), _) => schema::typed_errors(&namespace_schema(), body),
             (None, Some(schema)) => schema::typed_errors(schema, body),
-            (None, None) => Vec::new(),
+            (Some(Builtin::CustomResourceDefinition), _) | (None, None) => Vec::new(),
         };
         if errors.is_empty() {
             return Ok(());
@@ -614,9 +662,10 @@ impl State {
     }
 
     fn validate(resource: &Resource, name: &str, object: &Value) -> Result<(), Status> {
-        let errors = match &resource.schema {
-            Some(schema) => schema::validate(schema, object),
-            None => Vec::new(),
+        let errors = match (&resource.builtin, &resource.schema) {
+            (Some(Builtin::CustomResourceDefinition), _) => crd_errors(name, object),
+            (_, Some(schema)) => schema::validate(schema, object),
+            (_, None) => Vec::new(),
         };
         if errors.is_empty() { Ok(()) } else { Err(invalid(resource, name, &errors)) }
     }
@@ -628,7 +677,7 @@ impl State {
         let meta = object["metadata"].as_object_mut().expect("objects have metadata");
         meta.insert("uid".into(), uid.into());
         meta.insert("resourceVersion".into(), self.resource_version.to_string().into());
-        if resource.builtin.is_none() {
+        if resource.has_generation() {
             meta.insert("generation".into(), 1.into());
         }
         meta.insert("creationTimestamp".into(), TIME.into());
@@ -661,13 +710,18 @@ impl State {
         )
         .into();
         object["kind"] = resource.kind.clone().into();
+        let crd = resource.builtin == Some(Builtin::CustomResourceDefinition);
+        if crd {
+            // The CRD controllers' verdict, as it stands moments after the write; derived from the spec alone, so a re-apply is a no-op.
+            object["status"] = crd_status(&object);
+        }
         let created = live.is_none();
         match live {
             Some(live) => {
                 if live.object == object && live.managed == managed {
                     return Outcome { object: render(&live, resource), created, warnings };
                 }
-                if resource.builtin.is_none() && generation_content(&live.object) != generation_content(&object) {
+                if resource.has_generation() && generation_content(&live.object) != generation_content(&object) {
                     let generation = live.object["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
                     object["metadata"]["generation"] = generation.into();
                 }
@@ -691,6 +745,9 @@ impl State {
         let stored = Stored { object, managed };
         let shown = render(&stored, resource);
         if !dry_run {
+            if crd {
+                self.serve_crd(&stored.object);
+            }
             self.objects.insert(key, stored);
         }
         Outcome { object: shown, created, warnings }
@@ -846,7 +903,7 @@ impl State {
             (Some(Builtin::ConfigMap), _) => schema::prune(&configmap_schema(), &mut object),
             (Some(Builtin::Namespace), _) => schema::prune(&namespace_schema(), &mut object),
             (None, Some(schema)) => schema::prune(schema, &mut object),
-            (None, None) => Vec::new(),
+            (Some(Builtin::CustomResourceDefinition), _) | (None, None) => Vec::new(),
         };
         let mut warnings = Vec::new();
         if !pruned.is_empty() {
@@ -964,6 +1021,12 @@ impl State {
             if resource.builtin == Some(Builtin::Namespace) {
                 self.objects.retain(|(_, _, ns, _), _| ns != name);
             }
+            if resource.builtin == Some(Builtin::CustomResourceDefinition) {
+                let group = str_at(&stored.object, "/spec/group").unwrap_or_default().to_string();
+                let plural = str_at(&stored.object, "/spec/names/plural").unwrap_or_default().to_string();
+                self.crds.retain(|c| !(c.group == group && c.plural == plural));
+                self.objects.retain(|(g, p, _, _), _| !(*g == group && *p == plural));
+            }
         }
         if resource.builtin == Some(Builtin::ConfigMap) {
             let uid = stored.object["metadata"]["uid"].clone();
@@ -1042,4 +1105,84 @@ fn namespace_schema() -> Value {
         "spec": {"type": "object", "properties": {"finalizers": {"type": "array", "items": {"type": "string"}}}},
         "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
     }})
+}
+
+fn crd_error(reason: &'static str, field: &str, bad_value: Option<Value>, detail: &str) -> schema::FieldError {
+    schema::FieldError { reason, field: field.into(), bad_value, detail: detail.into() }
+}
+
+/// What kube-apiserver's CRD validation says about the fields the fake serves a CRD by.
+fn crd_errors(name: &str, object: &Value) -> Vec<schema::FieldError> {
+    let spec = &object["spec"];
+    let mut errors = Vec::new();
+    for (pointer, field) in
+        [("/group", "spec.group"), ("/names/plural", "spec.names.plural"), ("/names/kind", "spec.names.kind")]
+    {
+        if str_at(spec, pointer).is_none_or(str::is_empty) {
+            errors.push(crd_error("FieldValueRequired", field, None, ""));
+        }
+    }
+    if let (Some(group), Some(plural)) = (str_at(spec, "/group"), str_at(spec, "/names/plural"))
+        && name != format!("{plural}.{group}")
+    {
+        errors.push(crd_error(
+            "FieldValueInvalid",
+            "metadata.name",
+            Some(name.into()),
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    if !matches!(str_at(spec, "/scope"), Some("Namespaced" | "Cluster")) {
+        let scope = spec.get("scope").cloned().unwrap_or_else(|| "".into());
+        errors.push(crd_error(
+            "FieldValueNotSupported",
+            "spec.scope",
+            Some(scope),
+            "supported values: \"Cluster\", \"Namespaced\"",
+        ));
+    }
+    let versions = spec["versions"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if versions.is_empty() {
+        errors.push(crd_error(
+            "FieldValueInvalid",
+            "spec.versions",
+            Some(json!([])),
+            "must have exactly one version marked as storage version",
+        ));
+    } else if versions.iter().filter(|v| v["storage"] == true).count() != 1 {
+        errors.push(crd_error(
+            "FieldValueInvalid",
+            "spec.versions",
+            Some(spec["versions"].clone()),
+            "must have exactly one version marked as storage version",
+        ));
+    }
+    errors
+}
+
+/// A CRD's status as kube-apiserver's controllers write it once the names are accepted and the CRD is served.
+fn crd_status(object: &Value) -> Value {
+    let spec = &object["spec"];
+    let kind = str_at(spec, "/names/kind").unwrap_or_default();
+    let mut names = spec["names"].clone();
+    names["singular"] =
+        str_at(spec, "/names/singular").map(str::to_string).unwrap_or_else(|| kind.to_lowercase()).into();
+    names["listKind"] =
+        str_at(spec, "/names/listKind").map(str::to_string).unwrap_or_else(|| format!("{kind}List")).into();
+    fields::sort_keys(&mut names);
+    let storage: Vec<Value> = spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"] == true)
+        .map(|v| v["name"].clone())
+        .collect();
+    json!({
+        "acceptedNames": names,
+        "conditions": [
+            {"lastTransitionTime": TIME, "message": "no conflicts found", "reason": "NoConflicts", "status": "True", "type": "NamesAccepted"},
+            {"lastTransitionTime": TIME, "message": "the initial names have been accepted", "reason": "InitialNamesAccepted", "status": "True", "type": "Established"},
+        ],
+        "storedVersions": storage,
+    })
 }

@@ -99,7 +99,8 @@ fn apply_creates_then_is_a_no_op_then_changes() {
     let config = telemetry(json!({"tracing": [{"randomSamplingPercentage": 10}]}));
     let created = apply(&url, &format!("{TELEMETRY}/mesh-default"), "fieldManager=meshc", &config);
     assert_eq!(created.code, 201, "{}", created.body);
-    assert_eq!(created.body["metadata"]["uid"], "00000000-0000-0000-0000-000000000005");
+    // The three built-in namespaces, the three CRDs and `shop` came first.
+    assert_eq!(created.body["metadata"]["uid"], "00000000-0000-0000-0000-000000000008");
     assert_eq!(created.body["metadata"]["generation"], 1);
     assert_eq!(created.body["metadata"]["creationTimestamp"], "2026-01-01T00:00:00Z");
     assert_eq!(
@@ -364,6 +365,115 @@ fn namespaces_and_discovery() {
     assert_eq!(get(&url, "/apis/extensions.istio.io").body["kind"], "APIGroup");
 }
 
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+
+/// A CRD of a kind of its own, served in v1beta1 and v1 (storage).
+fn widget_crd() -> Value {
+    let schema = json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"size": {"type": "integer", "maximum": 10}}}}});
+    let version = |name: &str, storage: bool| json!({"name": name, "served": true, "storage": storage, "schema": {"openAPIV3Schema": schema}});
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [version("v1beta1", false), version("v1", true)]},
+    })
+}
+
+/// CRDs through the API, as an installer (kubectl, helm, a test harness through kube-rs) sends them:
+/// discovery of apiextensions.k8s.io, server-side apply with the status the controllers write,
+/// the new kind served at once, a no-op re-apply, validation, and deletion with the CRD's objects.
+#[test]
+fn crds_are_applied_served_and_deleted_through_the_api() {
+    let server = FakeApiServer::new();
+    let running = server.start();
+    let url = running.url();
+    let groups = get(&url, "/apis").body;
+    assert_eq!(groups["groups"][0]["name"], "apiextensions.k8s.io");
+    assert_eq!(get(&url, "/apis/apiextensions.k8s.io").body["preferredVersion"]["version"], "v1");
+    let resources = get(&url, "/apis/apiextensions.k8s.io/v1").body;
+    assert_eq!(resources["resources"][0]["name"], "customresourcedefinitions");
+    assert_eq!(resources["resources"][0]["namespaced"], false);
+    assert_eq!(resources["resources"][0]["kind"], "CustomResourceDefinition");
+    assert_eq!(get(&url, "/apis/example.com/v1").code, 404);
+
+    let created = apply(&url, &format!("{CRDS}/widgets.example.com"), "fieldManager=installer", &widget_crd());
+    assert_eq!(created.code, 201, "{}", created.body);
+    assert_eq!(created.body["kind"], "CustomResourceDefinition");
+    assert_eq!(created.body["metadata"]["generation"], 1);
+    assert_eq!(created.body["metadata"]["managedFields"][0]["manager"], "installer");
+    assert_eq!(
+        created.body["status"]["conditions"],
+        json!([
+            {"lastTransitionTime": "2026-01-01T00:00:00Z", "message": "no conflicts found", "reason": "NoConflicts", "status": "True", "type": "NamesAccepted"},
+            {"lastTransitionTime": "2026-01-01T00:00:00Z", "message": "the initial names have been accepted", "reason": "InitialNamesAccepted", "status": "True", "type": "Established"},
+        ])
+    );
+    assert_eq!(
+        created.body["status"]["acceptedNames"],
+        json!({"kind": "Widget", "listKind": "WidgetList", "plural": "widgets", "singular": "widget"})
+    );
+    assert_eq!(created.body["status"]["storedVersions"], json!(["v1"]));
+    assert_eq!(get(&url, &format!("{CRDS}/widgets.example.com")).body, created.body);
+    let list = get(&url, CRDS).body;
+    assert_eq!(list["kind"], "CustomResourceDefinitionList");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(server.objects(), Vec::<Value>::new(), "objects() leaves CRDs out");
+    // `kubectl wait --for=condition=Established crd/NAME` lists with a field selector.
+    server.install_crd(&istio_crd("EnvoyFilter", schema("envoyfilter")));
+    let named = get(&url, &format!("{CRDS}?fieldSelector=metadata.name%3Dwidgets.example.com")).body;
+    assert_eq!(named["items"].as_array().unwrap().len(), 1);
+    assert_eq!(named["items"][0]["metadata"]["name"], "widgets.example.com");
+    let others = get(&url, &format!("{CRDS}?fieldSelector=metadata.name!%3Dwidgets.example.com")).body;
+    assert_eq!(others["items"][0]["metadata"]["name"], "envoyfilters.networking.istio.io");
+    let unsupported = get(&url, &format!("{CRDS}?fieldSelector=spec.group%3Dexample.com"));
+    assert_eq!(
+        (unsupported.code, &unsupported.body["message"]),
+        (400, &json!("field label not supported: spec.group"))
+    );
+
+    // Served at once, in both versions, with the schema.
+    assert_eq!(get(&url, "/apis/example.com").body["preferredVersion"]["version"], "v1");
+    assert_eq!(get(&url, "/apis/example.com/v1beta1").body["resources"][0]["name"], "widgets");
+    server.add_namespace("shop");
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "shop"}, "spec": {"size": 3}});
+    let path = "/apis/example.com/v1/namespaces/shop/widgets/w";
+    assert_eq!(apply(&url, path, "fieldManager=meshc", &widget).code, 201);
+    let too_big = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "shop"}, "spec": {"size": 30}});
+    assert_eq!(apply(&url, path, "fieldManager=meshc", &too_big).code, 422);
+
+    // The same CRD again changes nothing, whoever installs it.
+    let again = apply(&url, &format!("{CRDS}/widgets.example.com"), "fieldManager=installer", &widget_crd());
+    assert_eq!(again.code, 200);
+    assert_eq!(again.body, created.body);
+    server.install_crd(&widget_crd());
+    assert_eq!(get(&url, &format!("{CRDS}/widgets.example.com")).body, created.body);
+
+    // A name other than PLURAL.GROUP, as kube-apiserver's validation words it.
+    let mut misnamed = widget_crd();
+    misnamed["metadata"]["name"] = json!("gadgets.example.com");
+    let refused = apply(&url, &format!("{CRDS}/gadgets.example.com"), "fieldManager=installer", &misnamed);
+    assert_eq!(refused.code, 422);
+    assert_eq!(
+        refused.body["message"],
+        "CustomResourceDefinition.apiextensions.k8s.io \"gadgets.example.com\" is invalid: metadata.name: Invalid value: \"gadgets.example.com\": must be spec.names.plural+\".\"+spec.group"
+    );
+
+    // Deleting the CRD stops serving the kind and deletes its objects.
+    let deleted = send(&url, "DELETE", &format!("{CRDS}/widgets.example.com"), None, None, None).unwrap();
+    assert_eq!(deleted.code, 200);
+    assert_eq!(get(&url, "/apis/example.com/v1").code, 404);
+    assert_eq!(get(&url, &format!("{CRDS}/widgets.example.com")).code, 404);
+    assert_eq!(server.objects().iter().filter(|o| o["kind"] == "Widget").count(), 0);
+    assert_eq!(apply(&url, &format!("{CRDS}/widgets.example.com"), "fieldManager=installer", &widget_crd()).code, 201);
+    assert_eq!(get(&url, path).code, 404, "a new CRD of the same name starts empty");
+
+    // Namespaces are deleted at once, with what is in them.
+    assert_eq!(send(&url, "DELETE", "/api/v1/namespaces/shop", None, None, None).unwrap().code, 200);
+    assert_eq!(get(&url, "/api/v1/namespaces/shop").code, 404);
+}
+
 #[test]
 fn invalid_values_and_unknown_fields() {
     let server = cluster();
@@ -505,4 +615,60 @@ fn connections_drop_before_and_after_writes() {
         server.requests()[0].query,
         [("fieldManager".to_string(), "meshc".to_string()), ("dryRun".into(), "All".into())]
     );
+}
+
+/// The process, killed when the test ends, even by a panic.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `meshc-fake-apiserver` as a person starts it: `ready URL` on stdout, the options in
+/// force, a kubeconfig that reaches it; it serves until killed.
+#[test]
+fn the_binary_serves_until_killed() {
+    let dir = std::env::temp_dir().join(format!("meshc-fake-apiserver-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    let crds = format!("{}/../../shared/reference/istio-crds/1.30", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshc-fake-apiserver"))
+            .args(["--token", "t0ken", "--namespace", "shop", "--istio-crds", &crds, "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
+    let url = line.trim_end().strip_prefix("ready ").unwrap_or_else(|| panic!("not a ready line: {line:?}"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(std::fs::read_to_string(&kubeconfig).unwrap(), meshc_fake_apiserver::kubeconfig(url, "t0ken"));
+
+    let version = send(url, "GET", "/version", None, None, Some("t0ken")).unwrap();
+    assert_eq!((version.code, &version.body["gitVersion"]), (200, &json!("v1.34.0-meshc-fake")));
+    assert_eq!(get(url, "/version").code, 401, "the token is required");
+    assert_eq!(send(url, "GET", "/api/v1/namespaces/shop", None, None, Some("t0ken")).unwrap().code, 200);
+    let crd = send(url, "GET", &format!("{CRDS}/telemetries.telemetry.istio.io"), None, None, Some("t0ken")).unwrap();
+    assert_eq!(crd.body["status"]["conditions"][1]["type"], "Established");
+
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(TcpStream::connect(url.strip_prefix("http://").unwrap()).is_err(), "stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_binary_refuses_unknown_arguments() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_meshc-fake-apiserver"))
+        .args(["--istio-crds", "/nonexistent", "--prot", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("meshc-fake-apiserver: unknown argument \"--prot\"\n\nusage:"), "{stderr}");
 }
