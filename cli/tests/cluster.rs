@@ -136,7 +136,7 @@ impl TestCluster {
         let path = std::env::var_os("MESHC_TEST_KUBECONFIG")
             .map(PathBuf::from)
             .expect("the real-cluster tier needs MESHC_TEST_KUBECONFIG (a kubeconfig of a disposable cluster)");
-        TestCluster::through_api(name, scratch(name), path, None)
+        TestCluster::through_api(scratch(name), path, None)
     }
 
     /// A fresh fake (no CRDs, the default namespaces, a token) treated as a real cluster:
@@ -148,17 +148,12 @@ impl TestCluster {
         let dir = scratch(name);
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, kubeconfig_text(&running.url(), TOKEN)).unwrap();
-        TestCluster::through_api(name, dir, kubeconfig, Some((server, running)))
+        TestCluster::through_api(dir, kubeconfig, Some((server, running)))
     }
 
     /// The cluster of `kubeconfig`, reached only through its API: installs Istio's CRDs,
     /// waits until they are served, creates the scenario's namespaces.
-    fn through_api(
-        name: &str,
-        dir: PathBuf,
-        path: PathBuf,
-        serving: Option<(FakeApiServer, RunningServer)>,
-    ) -> TestCluster {
+    fn through_api(dir: PathBuf, path: PathBuf, serving: Option<(FakeApiServer, RunningServer)>) -> TestCluster {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let client = runtime.block_on(async {
             let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
@@ -722,6 +717,21 @@ fn a_package_with_errors_never_reaches_the_cluster() {
     assert!(cluster.fake_server().unwrap().requests().is_empty(), "not even a read");
 }
 
+/// Starts `server` (with CRDs of the test's choosing) with the namespaces `istio-system`
+/// and `shop`, and writes the shop package and a kubeconfig (`kubeconfig`) into a
+/// fresh directory, for the tests that need a cluster other than [`TestCluster::fake`]'s.
+fn serve_with_shop_package(server: &FakeApiServer, name: &str) -> (RunningServer, PathBuf) {
+    server.add_namespace("istio-system");
+    server.add_namespace("shop");
+    let running = server.start();
+    let dir = scratch(name);
+    std::fs::write(dir.join("kubeconfig"), kubeconfig_text(&running.url(), "any")).unwrap();
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    std::fs::write(dir.join("pkg/mesh.toml"), MANIFEST.replace("{root}", "istio-system")).unwrap();
+    std::fs::write(dir.join("pkg/main.mesh"), shop_mesh("10%").replace("{shop}", "shop")).unwrap();
+    (running, dir)
+}
+
 #[test]
 fn the_servers_schema_errors_point_at_the_field() {
     // A cluster whose Telemetry CRD allows at most 5% sampling (a stricter release than
@@ -736,14 +746,7 @@ fn the_servers_schema_errors_point_at_the_field() {
         }
         server.install_crd(&crd);
     }
-    server.add_namespace("istio-system");
-    server.add_namespace("shop");
-    let running = server.start();
-    let dir = scratch("schema");
-    std::fs::write(dir.join("kubeconfig"), kubeconfig_text(&running.url(), "any")).unwrap();
-    std::fs::create_dir_all(dir.join("pkg")).unwrap();
-    std::fs::write(dir.join("pkg/mesh.toml"), MANIFEST.replace("{root}", "istio-system")).unwrap();
-    std::fs::write(dir.join("pkg/main.mesh"), shop_mesh("10%").replace("{shop}", "shop")).unwrap();
+    let (_running, dir) = serve_with_shop_package(&server, "schema");
     let output = Command::new(env!("CARGO_BIN_EXE_meshc"))
         .args(["apply", "pkg", "--kubeconfig", "kubeconfig"])
         .current_dir(&dir)
@@ -770,14 +773,7 @@ fn a_missing_crd_stops_before_any_write() {
     for crd in istio_crds().into_iter().filter(|c| c["spec"]["names"]["kind"] != "WasmPlugin") {
         server.install_crd(&crd);
     }
-    server.add_namespace("istio-system");
-    server.add_namespace("shop");
-    let running = server.start();
-    let dir = scratch("missing-crd");
-    std::fs::write(dir.join("kubeconfig"), kubeconfig_text(&running.url(), "any")).unwrap();
-    std::fs::create_dir_all(dir.join("pkg")).unwrap();
-    std::fs::write(dir.join("pkg/mesh.toml"), MANIFEST.replace("{root}", "istio-system")).unwrap();
-    std::fs::write(dir.join("pkg/main.mesh"), shop_mesh("10%").replace("{shop}", "shop")).unwrap();
+    let (_running, dir) = serve_with_shop_package(&server, "missing-crd");
     let output = Command::new(env!("CARGO_BIN_EXE_meshc"))
         .args(["apply", "pkg", "--kubeconfig", "kubeconfig"])
         .current_dir(&dir)
@@ -895,14 +891,7 @@ fn requests_are_pinned() {
 #[test]
 fn apply_waits_for_crds_when_asked() {
     let server = FakeApiServer::new();
-    server.add_namespace("istio-system");
-    server.add_namespace("shop");
-    let running = server.start();
-    let dir = scratch("wait-crds");
-    std::fs::write(dir.join("kubeconfig"), kubeconfig_text(&running.url(), "any")).unwrap();
-    std::fs::create_dir_all(dir.join("pkg")).unwrap();
-    std::fs::write(dir.join("pkg/mesh.toml"), MANIFEST.replace("{root}", "istio-system")).unwrap();
-    std::fs::write(dir.join("pkg/main.mesh"), shop_mesh("10%").replace("{shop}", "shop")).unwrap();
+    let (_running, dir) = serve_with_shop_package(&server, "wait-crds");
     let child = Command::new(env!("CARGO_BIN_EXE_meshc"))
         .args(["apply", "pkg", "--kubeconfig", "kubeconfig", "--wait-for-crds", "600"])
         .current_dir(&dir)
