@@ -151,6 +151,10 @@ enum Command {
         path: Option<PathBuf>,
         #[command(flatten)]
         cluster: ClusterArgs,
+        /// Show the namespaces `apply --create-namespaces` would create, instead of
+        /// reporting them missing.
+        #[arg(long)]
+        create_namespaces: bool,
         /// `json`: the report of `apply --output json`, without writing.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -323,10 +327,16 @@ fn main() -> ExitCode {
                 .into(),
         )),
         Command::Lsp { args } => lsp(&args),
-        Command::Diff { path, cluster, output, color } => cluster_command(
+        Command::Diff { path, cluster, create_namespaces, output, color } => cluster_command(
             path.as_deref(),
             &cluster,
-            ClusterRun { mode: meshc_cluster::run::Mode::Diff, output, color, ..ClusterRun::default() },
+            ClusterRun {
+                mode: meshc_cluster::run::Mode::Diff,
+                create_namespaces,
+                output,
+                color,
+                ..ClusterRun::default()
+            },
         ),
         Command::Apply {
             path,
@@ -612,11 +622,12 @@ fn build(
         let files = match (&gitops.applyset, analysis.manifest.as_ref()) {
             (Some(name), Some(manifest)) => {
                 let namespace = meshc_compiler::manifest::root_namespace(Some(manifest));
-                let applyset = if name.is_empty() {
-                    meshc_cluster::applyset::ApplySet::for_package(&manifest.name.value, namespace)
-                } else {
-                    meshc_cluster::applyset::ApplySet { name: name.clone(), namespace: namespace.to_string() }
-                };
+                let applyset = meshc_cluster::applyset::ApplySet::new(
+                    &manifest.name.value,
+                    namespace,
+                    Some(name.as_str()).filter(|n| !n.is_empty()),
+                )
+                .map_err(Failure::Other)?;
                 let objects = meshc_cluster::gitops::package_objects(analysis);
                 meshc_cluster::gitops::applyset_files(&applyset, &objects).map_err(Failure::Other)?
             }
@@ -1059,10 +1070,9 @@ fn cluster_command(path: Option<&Path>, args: &ClusterArgs, how: ClusterRun) -> 
         return Err(Failure::Other("the package has no mesh.toml".into()));
     };
     let root_namespace = meshc_compiler::manifest::root_namespace(Some(manifest));
-    let applyset = match &args.applyset {
-        Some(name) => meshc_cluster::applyset::ApplySet { name: name.clone(), namespace: root_namespace.to_string() },
-        None => meshc_cluster::applyset::ApplySet::for_package(&manifest.name.value, root_namespace),
-    };
+    let applyset =
+        meshc_cluster::applyset::ApplySet::new(&manifest.name.value, root_namespace, args.applyset.as_deref())
+            .map_err(Failure::Other)?;
     let options = meshc_cluster::run::Options {
         field_manager: args.field_manager.clone(),
         force_conflicts: how.force_conflicts,
@@ -1089,7 +1099,16 @@ fn cluster_command(path: Option<&Path>, args: &ClusterArgs, how: ClusterRun) -> 
     if show_progress {
         eprint!("\r\x1b[2K");
     }
-    let outcome = result.map_err(|error| Failure::Other(error.to_string()))?;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        // CI reading the JSON report gets the failure in it too.
+        Err(error) if format == Format::Json => {
+            let report = serde_json::json!({ "error": { "message": error.to_string() } });
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            return Err(Failure::Other(error.to_string()));
+        }
+        Err(error) => return Err(Failure::Other(error.to_string())),
+    };
     let problems = meshc_cluster::report::package_diagnostics(&analysis, &outcome.problems);
     let coloured = match how.color {
         ColorChoice::Always => true,

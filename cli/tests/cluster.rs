@@ -819,7 +819,7 @@ fn a_connection_lost_mid_apply_is_repaired_by_the_next_apply() {
         assert_eq!(broken.status.code(), Some(2), "{fault:?}: {}{}", stdout(&broken), stderr(&broken));
         assert_contains(
             &stderr(&broken),
-            &["lost the connection", "after 2 of 3 writes", "run the same command again"],
+            &["lost the connection", "after 2 of 4 writes", "run the same command again"],
         );
         let count = stored(server).len();
         assert_eq!(count, if fault == Fault::BeforeWrite { 2 } else { 3 }, "{fault:?}: parent and what was written");
@@ -851,7 +851,7 @@ fn apply_reports_json_for_ci() {
     assert_eq!(report["problems"], json!([]));
 }
 
-/// The requests of a first apply and of a no-op re-apply, as kube-rs sends them,
+/// The requests of a first apply, of a no-op re-apply and of a prune, as kube-rs sends them,
 /// pinned in `tests/cluster-requests.txt` (UPDATE_GOLDEN=1 rewrites it).
 #[test]
 fn requests_are_pinned() {
@@ -860,8 +860,13 @@ fn requests_are_pinned() {
     let server = cluster.fake_server().unwrap();
     server.clear_requests();
     let mut log = String::new();
-    for title in ["first apply", "no-op re-apply"] {
-        let output = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
+    let without_plugin = shop_mesh("10%");
+    let without_plugin = &without_plugin[..without_plugin.find("wasm_plugin").unwrap()];
+    for title in ["first apply", "no-op re-apply", "apply --prune of the package without its WasmPlugin"] {
+        if title.contains("--prune") {
+            cluster.package("pkg", &[("mesh.toml", MANIFEST), ("main.mesh", without_plugin)]);
+        }
+        let output = cluster.meshc(&["apply", pkg.to_str().unwrap(), "--prune"]);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         log.push_str(&format!("# {title}\n"));
         for request in server.requests() {
@@ -923,8 +928,8 @@ fn apply_waits_for_crds_when_asked() {
 }
 
 /// `meshc build --applyset --kustomization` writes the labels `meshc apply` writes, the
-/// parent, and a kustomization.yaml of every file; a GitOps tool that applies them
-/// hands over to `meshc apply`, which finds nothing to change.
+/// parent, and a kustomization.yaml of every file; after a GitOps tool applied them,
+/// `meshc apply` changes no value and prunes nothing.
 #[test]
 fn build_for_gitops_matches_what_apply_writes() {
     let cluster = TestCluster::fake("gitops");
@@ -956,13 +961,35 @@ fn build_for_gitops_matches_what_apply_writes() {
                     == "applyset-dGIEEvEdXtCbvU4rnOImb_GuzuNe5bBLJsJ12tcak5o-v1",
             "{file} is labelled"
         );
-        cluster.apply_as("meshc", &object, false).unwrap();
+        cluster.apply_as("argocd-controller", &object, false).unwrap();
     }
     cluster.take_writes();
+    // The first meshc apply changes no value: it only records meshc beside the GitOps
+    // tool as an owner of the fields (shared ownership), and prunes nothing.
+    let diff = cluster.meshc(&["diff", pkg.to_str().unwrap()]);
+    assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
+    let changed_lines = stdout(&diff)
+        .lines()
+        .filter(|l| (l.starts_with('+') && !l.starts_with("+++")) || (l.starts_with('-') && !l.starts_with("---")))
+        .count();
+    assert_eq!(changed_lines, 0, "no value changes:\n{}", stdout(&diff));
     let apply = cluster.meshc(&["apply", pkg.to_str().unwrap(), "--prune"]);
     assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
-    assert_contains(&stdout(&apply), &["\n3 unchanged; context"]);
-    assert_eq!(cluster.take_writes(), Some(vec![]), "the files were exactly what apply writes");
+    assert_contains(&stdout(&apply), &["\n3 configured, 0 unchanged; context"]);
+    let writes = cluster.take_writes().unwrap();
+    assert_eq!(writes.len(), 3, "the three resources, not the parent, nothing deleted: {writes:?}");
+    let telemetry = cluster.get("telemetry.istio.io/v1", "Telemetry", "shop", "shop-tracing").unwrap();
+    let managers: Vec<&str> = telemetry["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"argocd-controller") && managers.contains(&"meshc"), "{managers:?}");
+    // From then on, neither writes.
+    let again = cluster.meshc(&["apply", pkg.to_str().unwrap(), "--prune"]);
+    assert_contains(&stdout(&again), &["\n3 unchanged; context"]);
+    assert_eq!(cluster.take_writes(), Some(vec![]));
 }
 
 /// `--context` picks a context of the kubeconfig other than its current one, as kubectl's.

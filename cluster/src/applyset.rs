@@ -17,6 +17,9 @@ pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
 pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
 pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
 pub const NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-namespaces";
+/// The package whose set it is: two packages that would share a parent (the same name
+/// and root namespace, or `--applyset` naming another package's parent) are told apart.
+pub const PACKAGE_ANNOTATION: &str = "meshc.dev/package";
 
 /// The tool name every meshc parent carries; a parent with another tool's name is
 /// refused, as the KEP asks of every tool.
@@ -29,6 +32,8 @@ pub const TOOL: &str = "meshc";
 pub struct ApplySet {
     pub name: String,
     pub namespace: String,
+    /// The package the set belongs to.
+    pub package: String,
 }
 
 /// A group and kind, written `Kind.group` (`Kind` for the core group) as kubectl writes
@@ -67,7 +72,32 @@ impl ApplySet {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c.to_ascii_lowercase() } else { '-' })
             .collect();
-        ApplySet { name: format!("meshc-{}", name.trim_matches('-')), namespace: root_namespace.to_string() }
+        ApplySet {
+            name: format!("meshc-{}", name.trim_matches('-')),
+            namespace: root_namespace.to_string(),
+            package: package.to_string(),
+        }
+    }
+
+    /// The set of `package`: its parent is `name` when given (`--applyset NAME`), else
+    /// `meshc-PACKAGE`, in the root namespace. A name the API server would refuse is
+    /// refused here, before anything is sent.
+    pub fn new(package: &str, root_namespace: &str, name: Option<&str>) -> Result<ApplySet, String> {
+        let Some(name) = name else { return Ok(ApplySet::for_package(package, root_namespace)) };
+        let valid = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|part| {
+                !part.is_empty()
+                    && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            });
+        if !valid {
+            return Err(format!(
+                "`{name}` cannot name a ConfigMap: use lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit"
+            ));
+        }
+        Ok(ApplySet { name: name.to_string(), namespace: root_namespace.to_string(), package: package.to_string() })
     }
 
     /// `applyset-<base64url(sha256(NAME.NAMESPACE.KIND.GROUP))>-v1`, the id kubectl
@@ -102,6 +132,7 @@ impl ApplySet {
     pub fn parent(&self, group_kinds: &BTreeSet<GroupKind>, namespaces: &BTreeSet<String>) -> Json {
         let mut annotations = serde_json::Map::new();
         annotations.insert(TOOLING_ANNOTATION.into(), Json::String(tooling()));
+        annotations.insert(PACKAGE_ANNOTATION.into(), Json::String(self.package.clone()));
         // Sorted as written (`Kind.group`), which is the order the KEP asks for.
         let names: BTreeSet<String> = group_kinds.iter().map(ToString::to_string).collect();
         annotations
@@ -121,6 +152,21 @@ impl ApplySet {
             }
         })
     }
+}
+
+/// Whether the live parent lacks what meshc wants of it. Only meshc's own keys count:
+/// a label or annotation that another tool adds (Argo CD's tracking id, kubectl's
+/// last-applied configuration) is not a reason to write the parent again.
+pub fn parent_differs(wanted: &Json, live: Option<&Json>) -> bool {
+    let Some(live) = live else { return true };
+    let differs = |section: &str, keys: &[&str]| {
+        keys.iter().any(|key| wanted["metadata"][section].get(*key) != live["metadata"][section].get(*key))
+    };
+    differs("labels", &[ID_LABEL])
+        || differs(
+            "annotations",
+            &[TOOLING_ANNOTATION, GROUP_KINDS_ANNOTATION, NAMESPACES_ANNOTATION, PACKAGE_ANNOTATION],
+        )
 }
 
 /// `meshc/vVERSION`, the KEP's `<toolname>/<semver>`.
@@ -161,6 +207,13 @@ pub fn read_parent(applyset: &ApplySet, live: &Json) -> Result<ParentScope, Stri
             applyset.id()
         ));
     }
+    let package = annotations[PACKAGE_ANNOTATION].as_str().unwrap_or_default();
+    if !package.is_empty() && package != applyset.package {
+        return Err(format!(
+            "ConfigMap {}/{} is the ApplySet parent of the package `{package}`, not of `{}`; two packages never share a set",
+            applyset.namespace, applyset.name, applyset.package
+        ));
+    }
     let list = |key: &str| -> Vec<String> {
         annotations[key].as_str().unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
     };
@@ -180,13 +233,13 @@ mod tests {
     /// with `printf 'NAME.NS.ConfigMap.' | sha256sum | xxd -r -p | base64 | tr '+/' '-_' | tr -d =`.
     #[test]
     fn id_is_the_base64url_sha256_of_the_parent_identity() {
-        let set = ApplySet { name: "meshc-shop".into(), namespace: "istio-system".into() };
+        let set = ApplySet::for_package("shop", "istio-system");
         assert_eq!(set.id(), "applyset-dGIEEvEdXtCbvU4rnOImb_GuzuNe5bBLJsJ12tcak5o-v1");
     }
 
     #[test]
     fn parent_lists_group_kinds_and_other_namespaces_sorted() {
-        let set = ApplySet { name: "p".into(), namespace: "istio-system".into() };
+        let set = ApplySet { name: "p".into(), namespace: "istio-system".into(), package: "p".into() };
         let gks = [
             GroupKind { group: "telemetry.istio.io".into(), kind: "Telemetry".into() },
             GroupKind { group: "extensions.istio.io".into(), kind: "WasmPlugin".into() },
@@ -203,15 +256,36 @@ mod tests {
 
     #[test]
     fn another_tools_parent_is_refused() {
-        let set = ApplySet { name: "p".into(), namespace: "ns".into() };
+        let set = ApplySet { name: "p".into(), namespace: "ns".into(), package: "p".into() };
         let mut parent = set.parent(&BTreeSet::new(), &BTreeSet::new());
         parent["metadata"]["annotations"][TOOLING_ANNOTATION] = json!("kubectl/v1.30");
         assert!(read_parent(&set, &parent).unwrap_err().contains("kubectl/v1.30"));
     }
 
     #[test]
+    fn another_packages_parent_is_refused() {
+        let theirs = ApplySet { name: "meshc-shop".into(), namespace: "ns".into(), package: "billing".into() };
+        let ours = ApplySet { package: "shop".into(), ..theirs.clone() };
+        let parent = theirs.parent(&BTreeSet::new(), &BTreeSet::new());
+        assert!(read_parent(&ours, &parent).unwrap_err().contains("package `billing`"));
+    }
+
+    #[test]
+    fn other_tools_keys_on_the_parent_do_not_make_it_differ() {
+        let set = ApplySet::for_package("shop", "istio-system");
+        let wanted = set.parent(&BTreeSet::new(), &BTreeSet::new());
+        let mut live = wanted.clone();
+        live["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+            json!("shop:/ConfigMap:istio-system/meshc-shop");
+        live["metadata"]["labels"]["app.kubernetes.io/instance"] = json!("shop");
+        assert!(!parent_differs(&wanted, Some(&live)));
+        live["metadata"]["annotations"][NAMESPACES_ANNOTATION] = json!("old");
+        assert!(parent_differs(&wanted, Some(&live)), "an annotation meshc removes is a difference");
+    }
+
+    #[test]
     fn a_member_of_another_applyset_is_not_relabelled() {
-        let set = ApplySet { name: "p".into(), namespace: "ns".into() };
+        let set = ApplySet { name: "p".into(), namespace: "ns".into(), package: "p".into() };
         let mut member = json!({"metadata": {"labels": {PART_OF_LABEL: "applyset-other-v1"}}});
         assert_eq!(set.label_member(&mut member), Err("applyset-other-v1".to_string()));
         assert_eq!(member["metadata"]["labels"][PART_OF_LABEL], "applyset-other-v1");

@@ -39,6 +39,20 @@ pub enum ClusterError {
     Lost { server: String, detail: String, applied: usize, total: usize },
     /// Anything else the server answered that meshc cannot attribute to one object.
     Server { server: String, message: String },
+    /// Any of the above, after some of the run's writes were made.
+    Interrupted { error: Box<ClusterError>, applied: usize, total: usize },
+}
+
+impl ClusterError {
+    /// `error`, met after `applied` of the run's `total` writes: a connection that
+    /// breaks during the writes is "lost"; anything else says how far the run got.
+    pub fn interrupted(error: ClusterError, applied: usize, total: usize) -> ClusterError {
+        match error {
+            ClusterError::Unreachable { server, detail, .. } => ClusterError::Lost { server, detail, applied, total },
+            error if applied == 0 => error,
+            error => ClusterError::Interrupted { error: Box::new(error), applied, total },
+        }
+    }
 }
 
 impl std::fmt::Display for ClusterError {
@@ -62,6 +76,10 @@ impl std::fmt::Display for ClusterError {
                 "lost the connection to {server} after {applied} of {total} writes: {detail}\n  = help: the cluster may hold some of the changes; run the same command again: it applies what is missing and leaves what is done"
             ),
             ClusterError::Server { server, message } => write!(f, "the cluster at {server} answered: {message}"),
+            ClusterError::Interrupted { error, applied, total } => write!(
+                f,
+                "{error}\n  = note: {applied} of the run's {total} writes were made before this; once the cause is fixed, run the same command again: it makes only the writes still missing"
+            ),
         }
     }
 }
@@ -138,11 +156,36 @@ pub fn classify(error: kube::Error, at: &Connected) -> Failure {
             Failure::Fatal(ClusterError::Unauthorized { server: at.server.clone(), context: at.context.clone() })
         }
         kube::Error::Api(status) => Failure::Status(status),
+        // Credentials that cannot be had (an exec plugin failing, a token file missing)
+        // are not a cluster that cannot be reached.
+        kube::Error::Auth(error) => Failure::Fatal(ClusterError::Config(format!(
+            "cannot get the credentials of context `{}`: {}",
+            at.context,
+            root_cause(&error)
+        ))),
+        other if is_auth_error(&other) => Failure::Fatal(ClusterError::Config(format!(
+            "cannot get the credentials of context `{}`: {}",
+            at.context,
+            root_cause(&other)
+        ))),
         other => {
             let detail = root_cause(&other);
             Failure::Fatal(ClusterError::Unreachable { server: at.server.clone(), context: at.context.clone(), detail })
         }
     }
+}
+
+/// Whether an error comes from getting credentials (kube-rs wraps its authentication
+/// layer's errors as service errors).
+fn is_auth_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if error.is::<kube::client::AuthError>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// The innermost cause of an error, which is the one a person recognises

@@ -103,6 +103,15 @@ pub fn apply_is_no_op(desired: &Json, live: &Json, manager: &str) -> bool {
         })
 }
 
+/// Whether a dry run's result leaves the live object as it is: the same object (the
+/// metadata the server maintains aside) and the same fields owned by `manager`. Then
+/// the apply would write nothing, even though the package's values differ from what
+/// the live object holds at their paths (another manager's items in a keyed list,
+/// defaults a webhook added), and meshc sends no write.
+pub fn dry_run_is_no_op(live: &Json, result: &Json, manager: &str) -> bool {
+    same_value(&comparable(live), &comparable(result)) && applied_by(live, manager) == applied_by(result, manager)
+}
+
 /// Equality as the API server keeps values: numbers by value, because it decodes JSON
 /// numbers into integers or floats and writes `1.0` back as `1`.
 pub fn same_value(a: &Json, b: &Json) -> bool {

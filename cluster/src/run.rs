@@ -78,6 +78,21 @@ pub struct Planned {
     pub after: Option<Json>,
 }
 
+impl Planned {
+    fn new(object: ObjectRef, action: Action) -> Planned {
+        Planned {
+            object,
+            action,
+            done: false,
+            refused: None,
+            pruning: false,
+            changes: vec![],
+            before: None,
+            after: None,
+        }
+    }
+}
+
 /// Why the cluster will not take an object, as a diagnostic code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum ProblemKind {
@@ -228,6 +243,8 @@ fn problem_of(error: kube::Error, conn: &Connected, object: &ObjectRef) -> Resul
         409 => ProblemKind::Conflict,
         404 if status.message.starts_with("namespaces ") => ProblemKind::NoNamespace,
         404 => ProblemKind::NotServed,
+        // An admission webhook's denial is about the object, not the credentials.
+        403 if status.message.contains("admission webhook") => ProblemKind::Rejected,
         403 => {
             return Err(ClusterError::Forbidden {
                 server: conn.server.clone(),
@@ -376,7 +393,7 @@ pub async fn run(
     }
 
     // Discovery, waiting for CRDs if asked to.
-    let deadline = options.wait_for_crds.map(|wait| tokio::time::Instant::now() + wait);
+    let deadline = options.wait_for_crds.and_then(|wait| tokio::time::Instant::now().checked_add(wait));
     let (mut discovery, served) = loop {
         let mut discovery = Discovery::read(conn).await?;
         let mut served = Vec::new();
@@ -391,46 +408,36 @@ pub async fn run(
                 }
             }
         }
-        match deadline {
-            Some(deadline) if !missing.is_empty() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_secs(2).min(deadline - tokio::time::Instant::now())).await;
-            }
-            _ => {
-                for (reference, why) in missing {
-                    outcome.problems.push(Problem {
-                        kind: ProblemKind::NotServed,
-                        object: Some(reference),
-                        message: why,
-                        fields: vec![],
-                        notes: vec!["meshc installs nothing but the package's resources: install Istio (its CRDs) first, or wait for them with `--wait-for-crds`".into()],
-                    });
-                }
-                break (discovery, served);
-            }
+        let waiting = options.wait_for_crds.is_some() && deadline.is_none_or(|d| tokio::time::Instant::now() < d);
+        if !missing.is_empty() && waiting {
+            let left = deadline.map_or(Duration::from_secs(2), |d| d - tokio::time::Instant::now());
+            tokio::time::sleep(Duration::from_secs(2).min(left)).await;
+            continue;
         }
+        for (reference, why) in missing {
+            outcome.problems.push(Problem {
+                kind: ProblemKind::NotServed,
+                object: Some(reference),
+                message: why,
+                fields: vec![],
+                notes: vec!["meshc installs nothing but the package's resources: install Istio (its CRDs) first, or wait for them with `--wait-for-crds`".into()],
+            });
+        }
+        break (discovery, served);
     };
 
     // Namespaces: one list, or one read each where listing is not allowed.
     let mut wanted_namespaces: BTreeSet<String> =
         objects.iter().filter_map(|o| o["metadata"]["namespace"].as_str().map(String::from)).collect();
     wanted_namespaces.insert(applyset.namespace.clone());
-    let existing = existing_namespaces(conn, &wanted_namespaces).await?;
+    let mut existing = existing_namespaces(conn, &wanted_namespaces).await?;
     let mut namespaces_to_create = Vec::new();
     for namespace in wanted_namespaces.iter().filter(|ns| !existing.contains(*ns)) {
         let reference =
             ObjectRef { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name: namespace.clone() };
         if options.create_namespaces {
             namespaces_to_create.push(reference.clone());
-            outcome.planned.push(Planned {
-                object: reference,
-                action: Action::CreateNamespace,
-                done: false,
-                refused: None,
-                pruning: false,
-                changes: vec![],
-                before: None,
-                after: None,
-            });
+            outcome.planned.push(Planned::new(reference, Action::CreateNamespace));
         } else {
             let first = objects
                 .iter()
@@ -471,19 +478,32 @@ pub async fn run(
             }),
         }
     }
+    // Members may still live in namespaces the package has left: those are read too.
+    let left: BTreeSet<String> = old_scope.namespaces.difference(&wanted_namespaces).cloned().collect();
+    if !left.is_empty() {
+        existing.extend(existing_namespaces(conn, &left).await?);
+    }
 
-    // Live objects of every kind the set may hold, members or not.
+    // Live objects of every kind the set may hold, members or not. A kind the parent
+    // lists that the cluster no longer serves cannot be listed: it stays in the parent.
     let mut kinds: BTreeMap<GroupKind, Served> = BTreeMap::new();
     for (object, served) in objects.iter().zip(&served) {
         if let Some(served) = served {
             kinds.entry(GroupKind::of(object)).or_insert_with(|| served.clone());
         }
     }
+    let mut unlisted_kinds = BTreeSet::new();
     for gk in &old_scope.group_kinds {
-        if !kinds.contains_key(gk)
-            && let Some(served) = discovery.preferred(conn, gk).await?
-        {
-            kinds.insert(gk.clone(), served);
+        if kinds.contains_key(gk) {
+            continue;
+        }
+        match discovery.preferred(conn, gk).await? {
+            Some(served) => {
+                kinds.insert(gk.clone(), served);
+            }
+            None => {
+                unlisted_kinds.insert(gk.clone());
+            }
         }
     }
     let mut scope_namespaces = old_scope.namespaces.clone();
@@ -511,80 +531,80 @@ pub async fn run(
         field_validation: Some(ValidationDirective::Strict),
     };
     let mut to_apply: Vec<(usize, Json, Served)> = Vec::new();
+    // Objects in namespaces still to be created: dry-run once the namespaces exist.
+    let mut deferred: Vec<usize> = Vec::new();
     for (object, served) in objects.iter().zip(&served) {
         let Some(served) = served else { continue };
         let reference = ObjectRef::of(object);
         let current = live_by_identity.get(&reference.identity()).map(|index| live[*index].clone());
         if let Some(current) = &current {
             let label = current["metadata"]["labels"][applyset::PART_OF_LABEL].as_str().unwrap_or_default();
-            if !label.is_empty() && label != id && !options.force_conflicts {
+            // Not even `--force-conflicts` moves an object out of another set: the
+            // other package's next prune would no longer see it, or would delete it.
+            if !label.is_empty() && label != id {
                 outcome.problems.push(Problem {
                     kind: ProblemKind::OtherApplySet,
                     object: Some(reference),
-                    message: format!(
-                        "the live object belongs to another ApplySet ({}={label})",
-                        applyset::PART_OF_LABEL
-                    ),
+                    message: format!("the live object belongs to another ApplySet ({}={label})", applyset::PART_OF_LABEL),
                     fields: vec![],
-                    notes: vec![
-                        "two packages produce this object; meshc takes it from the other only with `--force-conflicts`"
-                            .into(),
-                    ],
+                    notes: vec![format!(
+                        "two packages produce this object; remove it from one of them (and apply that one with --prune), or release it from the other set with `kubectl label {} {} -n {} {}-`",
+                        {
+                            let gk = GroupKind::of(current);
+                            format!("{}.{}", gk.kind.to_ascii_lowercase(), gk.group)
+                        },
+                        ObjectRef::of(current).name,
+                        ObjectRef::of(current).namespace.unwrap_or_default(),
+                        applyset::PART_OF_LABEL
+                    )],
                 });
                 continue;
             }
             if fields::apply_is_no_op(object, current, &options.field_manager) {
-                outcome.planned.push(Planned {
-                    object: reference,
-                    action: Action::Unchanged,
-                    done: false,
-                    refused: None,
-                    pruning: false,
-                    changes: vec![],
-                    before: Some(current.clone()),
-                    after: Some(current.clone()),
-                });
+                let mut planned = Planned::new(reference, Action::Unchanged);
+                planned.before = Some(current.clone());
+                planned.after = Some(current.clone());
+                outcome.planned.push(planned);
                 continue;
             }
         }
         let action = if current.is_some() { Action::Configure } else { Action::Create };
         let namespace = reference.namespace.clone();
-        let mut after = None;
-        // An object in a namespace still to be created cannot be dry-run; the apply checks it.
-        let namespace_missing = namespace.as_ref().is_some_and(|ns| !existing.contains(ns));
-        if !namespace_missing {
+        let mut planned = Planned::new(reference.clone(), action);
+        planned.before = current.clone();
+        planned.after = Some(object.clone());
+        if namespace.as_ref().is_some_and(|ns| !existing.contains(ns)) {
+            deferred.push(outcome.planned.len());
+        } else {
             match api(conn, served, namespace.as_deref()).patch(&reference.name, &dry_run, &Patch::Apply(object)).await
             {
-                Ok(result) => after = Some(to_json(&result)),
+                Ok(result) => {
+                    let result = to_json(&result);
+                    // The server would leave the object as it is (another manager's
+                    // items in a keyed list, a webhook's defaults): nothing to write.
+                    if let Some(current) = &current
+                        && fields::dry_run_is_no_op(current, &result, &options.field_manager)
+                    {
+                        planned.action = Action::Unchanged;
+                        planned.after = Some(current.clone());
+                        outcome.planned.push(planned);
+                        continue;
+                    }
+                    planned.after = Some(result);
+                }
                 Err(error) => {
                     let problem = problem_of(error, conn, &reference)?;
-                    outcome.planned.push(Planned {
-                        object: reference,
-                        action,
-                        done: false,
-                        refused: Some(problem.kind.code()),
-                        pruning: false,
-                        changes: vec![],
-                        before: current,
-                        after: None,
-                    });
+                    planned.refused = Some(problem.kind.code());
+                    planned.after = None;
+                    outcome.planned.push(planned);
                     outcome.problems.push(problem);
                     continue;
                 }
             }
         }
-        let changes = fields::changes(current.as_ref(), after.as_ref().or(Some(object)));
+        planned.changes = fields::changes(planned.before.as_ref(), planned.after.as_ref());
         to_apply.push((outcome.planned.len(), object.clone(), served.clone()));
-        outcome.planned.push(Planned {
-            object: reference,
-            action,
-            done: false,
-            refused: None,
-            pruning: false,
-            changes,
-            before: current,
-            after: after.or_else(|| Some(object.clone())),
-        });
+        outcome.planned.push(planned);
     }
     let desired_identities: std::collections::HashSet<_> =
         objects.iter().map(|o| ObjectRef::of(o).identity()).collect();
@@ -596,24 +616,15 @@ pub async fn run(
         }
         let Some(served) = kinds.get(&GroupKind::of(object)) else { continue };
         to_prune.push((outcome.planned.len(), object.clone(), served.clone()));
-        outcome.planned.push(Planned {
-            object: reference,
-            action: Action::Prune,
-            done: false,
-            refused: None,
-            pruning: options.prune,
-            changes: fields::changes(Some(object), None),
-            before: Some(object.clone()),
-            after: None,
-        });
+        let mut planned = Planned::new(reference, Action::Prune);
+        planned.pruning = options.prune;
+        planned.changes = fields::changes(Some(object), None);
+        planned.before = Some(object.clone());
+        outcome.planned.push(planned);
     }
 
-    if mode != Mode::Apply || !outcome.problems.is_empty() {
-        return Ok(outcome);
-    }
-
-    // The writes. The parent first, listing old and new kinds and namespaces, so that a
-    // run cut short still prunes what it should next time.
+    // The parent as it must be while the set changes (old and new kinds and
+    // namespaces), and after a prune (what remains, and kinds that could not be listed).
     let new_kinds: BTreeSet<GroupKind> = objects.iter().map(GroupKind::of).collect();
     let mut member_namespaces: BTreeSet<String> =
         objects.iter().filter_map(|o| o["metadata"]["namespace"].as_str().map(String::from)).collect();
@@ -622,24 +633,28 @@ pub async fn run(
         &new_kinds.union(&old_scope.group_kinds).cloned().collect(),
         &member_namespaces.union(&old_scope.namespaces).cloned().collect(),
     );
-    let final_parent = applyset.parent(&new_kinds, &member_namespaces);
-    let parent_needs = |wanted: &Json, live: Option<&Json>| {
-        live.is_none_or(|live| {
-            live["metadata"]["labels"] != wanted["metadata"]["labels"]
-                || live["metadata"]["annotations"] != wanted["metadata"]["annotations"]
-        })
-    };
+    let final_parent = applyset.parent(&new_kinds.union(&unlisted_kinds).cloned().collect(), &member_namespaces);
+    let parent_reference = ObjectRef::of(&wide_parent);
+    let wide_parent_needed = applyset::parent_differs(&wide_parent, live_parent.as_ref());
+    if wide_parent_needed && existing.contains(&applyset.namespace) && outcome.problems.is_empty() {
+        if let Err(error) = parent_api.patch(&applyset.name, &dry_run, &Patch::Apply(&wide_parent)).await {
+            outcome.problems.push(problem_of(error, conn, &parent_reference)?);
+        }
+    }
+
+    if mode != Mode::Apply || !outcome.problems.is_empty() {
+        return Ok(outcome);
+    }
+
+    // The writes. Namespaces first, so that what goes into them can be checked; then
+    // the parent, listing old and new kinds and namespaces, so that a run cut short
+    // still prunes what it should next time; then the members; then the prunes.
     let apply_params = PatchParams { dry_run: false, ..dry_run.clone() };
     let prunes = if options.prune { to_prune.len() } else { 0 };
-    let total = namespaces_to_create.len() + to_apply.len() + prunes;
+    let total = namespaces_to_create.len() + usize::from(wide_parent_needed) + to_apply.len() + prunes;
     let mut step = 0;
     let mut writes = 0;
-    let lost = |error: ClusterError, writes: usize| match error {
-        ClusterError::Unreachable { server, detail, .. } => {
-            ClusterError::Lost { server, detail, applied: writes, total }
-        }
-        other => other,
-    };
+    let interrupted = |error: ClusterError, writes: usize| ClusterError::interrupted(error, writes, total);
 
     let namespace_kind = Served { resource: namespace_resource(), namespaced: false };
     for (index, reference) in namespaces_to_create.iter().enumerate() {
@@ -649,6 +664,7 @@ pub async fn run(
         match api(conn, &namespace_kind, None).patch(&reference.name, &apply_params, &Patch::Apply(&object)).await {
             Ok(_) => {
                 writes += 1;
+                existing.insert(reference.name.clone());
                 if let Some(planned) =
                     outcome.planned.iter_mut().filter(|p| p.action == Action::CreateNamespace).nth(index)
                 {
@@ -656,24 +672,50 @@ pub async fn run(
                 }
             }
             Err(error) => {
-                let problem = problem_of(error, conn, reference).map_err(|e| lost(e, writes))?;
+                let problem = problem_of(error, conn, reference).map_err(|e| interrupted(e, writes))?;
                 outcome.problems.push(problem);
                 return Ok(outcome);
             }
         }
     }
+    // What could not be checked before its namespace existed is checked now, before
+    // anything else is written.
+    for index in &deferred {
+        let planned = &outcome.planned[*index];
+        let Some((_, object, served)) = to_apply.iter().find(|(i, _, _)| i == index) else { continue };
+        let reference = planned.object.clone();
+        match api(conn, served, reference.namespace.as_deref())
+            .patch(&reference.name, &dry_run, &Patch::Apply(object))
+            .await
+        {
+            Ok(result) => outcome.planned[*index].after = Some(to_json(&result)),
+            Err(error) => {
+                let problem = problem_of(error, conn, &reference).map_err(|e| interrupted(e, writes))?;
+                outcome.planned[*index].refused = Some(problem.kind.code());
+                outcome.problems.push(problem);
+            }
+        }
+    }
+    if wide_parent_needed && live_parent.is_none() && !namespaces_to_create.is_empty() {
+        if let Err(error) = parent_api.patch(&applyset.name, &dry_run, &Patch::Apply(&wide_parent)).await {
+            let problem = problem_of(error, conn, &parent_reference).map_err(|e| interrupted(e, writes))?;
+            outcome.problems.push(problem);
+        }
+    }
+    if !outcome.problems.is_empty() {
+        return Ok(outcome);
+    }
 
     let mut parent_live = live_parent.clone();
-    if parent_needs(&wide_parent, parent_live.as_ref()) {
+    if wide_parent_needed {
         match parent_api.patch(&applyset.name, &apply_params, &Patch::Apply(&wide_parent)).await {
             Ok(result) => {
                 writes += 1;
                 parent_live = Some(to_json(&result));
             }
             Err(error) => {
-                let reference = ObjectRef::of(&wide_parent);
-                let problem = problem_of(error, conn, &reference).map_err(|e| lost(e, writes))?;
-                outcome.problems.push(Problem { kind: ProblemKind::Parent, object: None, ..problem });
+                let problem = problem_of(error, conn, &parent_reference).map_err(|e| interrupted(e, writes))?;
+                outcome.problems.push(problem);
                 return Ok(outcome);
             }
         }
@@ -693,7 +735,7 @@ pub async fn run(
                 planned.after = Some(to_json(&result));
             }
             Err(error) => {
-                let problem = problem_of(error, conn, &reference).map_err(|e| lost(e, writes))?;
+                let problem = problem_of(error, conn, &reference).map_err(|e| interrupted(e, writes))?;
                 outcome.planned[*index].refused = Some(problem.kind.code());
                 outcome.problems.push(problem);
             }
@@ -706,12 +748,13 @@ pub async fn run(
             step += 1;
             let reference = outcome.planned[*index].object.clone();
             progress(Progress { step, total, object: &reference, action: Action::Prune });
-            // The uid precondition makes sure the object deleted is the member that was
-            // listed, not one created since under the same name.
+            // The preconditions make sure the object deleted is the member that was
+            // listed, unchanged since: not one created since under the same name, nor
+            // one that another package has taken into its set in the meantime.
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     uid: object["metadata"]["uid"].as_str().map(String::from),
-                    resource_version: None,
+                    resource_version: object["metadata"]["resourceVersion"].as_str().map(String::from),
                 }),
                 ..DeleteParams::default()
             };
@@ -721,17 +764,30 @@ pub async fn run(
                     outcome.planned[*index].done = true;
                 }
                 Err(kube::Error::Api(status)) if status.code == 404 => outcome.planned[*index].done = true,
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    return Err(interrupted(
+                        ClusterError::Server {
+                            server: conn.server.clone(),
+                            message: format!(
+                                "{reference} changed after meshc read it, so it was not pruned ({})",
+                                status.message
+                            ),
+                        },
+                        writes,
+                    ));
+                }
                 Err(error) => {
-                    let problem = problem_of(error, conn, &reference).map_err(|e| lost(e, writes))?;
+                    let problem = problem_of(error, conn, &reference).map_err(|e| interrupted(e, writes))?;
+                    outcome.planned[*index].refused = Some(problem.kind.code());
                     outcome.problems.push(problem);
                 }
             }
         }
-        if outcome.problems.is_empty() && parent_needs(&final_parent, parent_live.as_ref()) {
+        if outcome.problems.is_empty() && applyset::parent_differs(&final_parent, parent_live.as_ref()) {
             parent_api
                 .patch(&applyset.name, &apply_params, &Patch::Apply(&final_parent))
                 .await
-                .map_err(|e| lost(fatal(e, conn), writes))?;
+                .map_err(|e| interrupted(fatal(e, conn), writes))?;
         }
     }
     Ok(outcome)
@@ -746,8 +802,16 @@ async fn existing_namespaces(conn: &Connected, wanted: &BTreeSet<String>) -> Res
         Err(kube::Error::Api(status)) if status.code == 403 => {
             let mut found = BTreeSet::new();
             for name in wanted {
-                if api.get_metadata_opt(name).await.map_err(|e| fatal(e, conn))?.is_some() {
-                    found.insert(name.clone());
+                match api.get_metadata_opt(name).await {
+                    Ok(Some(_)) => {
+                        found.insert(name.clone());
+                    }
+                    Ok(None) => {}
+                    // Not allowed to read it either: the dry runs will say whether it exists.
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        found.insert(name.clone());
+                    }
+                    Err(error) => return Err(fatal(error, conn)),
                 }
             }
             Ok(found)
