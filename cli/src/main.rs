@@ -562,6 +562,10 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     Ok(CheckOutcome { exit: if any_error { ExitCode::from(1) } else { ExitCode::SUCCESS }, analyses })
 }
 
+/// The owner of kustomization.yaml in `.meshc-generated`: every build with
+/// `--kustomization` rewrites it, listing the whole directory.
+const KUSTOMIZATION_OWNER: &str = "meshc:kustomization";
+
 /// `meshc build`'s options for GitOps flows.
 struct Gitops {
     /// The ApplySet parent's name ("" for the default) when resources are labelled.
@@ -636,16 +640,18 @@ fn build(
         outputs.extend(owned(owner(loaded, analysis, "istio"), files));
     }
     if gitops.kustomization {
-        let paths: Vec<&str> = outputs.iter().map(|(_, f)| f.path.as_str()).collect();
-        let file = meshc_cluster::gitops::kustomization(&paths);
-        let owners: Vec<&str> = outcome
-            .analyses
-            .iter()
-            .map(|(loaded, analysis)| {
-                analysis.manifest.as_ref().map(|m| m.name.value.as_str()).unwrap_or(loaded.root.to_str().unwrap_or(""))
-            })
-            .collect();
-        outputs.push((format!("{}:kustomization", owners.join("+")), file));
+        // Every resource of the directory, including what other packages' builds wrote
+        // there and keep: GitOps tools prune what the kustomization no longer lists.
+        let ours: std::collections::BTreeSet<&str> = outputs.iter().map(|(owner, _)| owner.as_str()).collect();
+        let mut paths: Vec<String> = outputs.iter().map(|(_, f)| f.path.clone()).collect();
+        for (owner, path) in write::generated_files(output) {
+            let kept = !ours.contains(owner.as_str()) && owner != KUSTOMIZATION_OWNER && !owner.is_empty();
+            if kept && path.ends_with(".yaml") && output.join(&path).is_file() && !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        outputs.push((KUSTOMIZATION_OWNER.to_string(), meshc_cluster::gitops::kustomization(&paths)));
     }
     write_all(output, outputs, "resource")
 }

@@ -725,3 +725,37 @@ fn builds_of_other_packages_and_targets_into_one_directory_keep_each_others_file
     let list = std::fs::read_to_string(dir.join("out/.meshc-generated")).unwrap();
     assert!(list.contains("b:istio\tb/telemetry/three.yaml"), "{list}");
 }
+
+/// Packages built one after the other into one directory with `--kustomization` share
+/// one kustomization.yaml that lists every package's files: a GitOps tool prunes what
+/// it no longer lists, so the second build must not drop the first's resources.
+#[test]
+fn separate_builds_share_one_kustomization() {
+    let dir = scratch("shared_kustomization");
+    let manifest = |name: &str| MANIFEST.replace("name = \"demo\"", &format!("name = \"{name}\""));
+    write(&dir.join("a/mesh.toml"), &manifest("a"));
+    write(
+        &dir.join("a/main.mesh"),
+        "package a\n\ntelemetry one in namespace \"a\" {\n  tracing zipkin { sampling 1% }\n}\n",
+    );
+    write(&dir.join("b/mesh.toml"), &manifest("b"));
+    write(
+        &dir.join("b/main.mesh"),
+        "package b\n\ntelemetry two in namespace \"b\" {\n  tracing zipkin { sampling 2% }\n}\n",
+    );
+    for package in ["a", "b"] {
+        let output = meshc(&["build", package, "-o", "out", "--applyset", "--kustomization"], &dir);
+        assert_eq!(output.status.code(), Some(0), "{package}: {}", stderr(&output));
+    }
+    let kustomization = std::fs::read_to_string(dir.join("out/kustomization.yaml")).unwrap();
+    for listed in [
+        "- a/telemetry/one.yaml",
+        "- b/telemetry/two.yaml",
+        "- istio-system/configmap/meshc-a.yaml",
+        "- istio-system/configmap/meshc-b.yaml",
+    ] {
+        assert!(kustomization.contains(listed), "{listed} missing from:\n{kustomization}");
+    }
+    let one = std::fs::read_to_string(dir.join("out/a/telemetry/one.yaml")).unwrap();
+    assert!(one.contains("applyset.kubernetes.io/part-of: applyset-"), "{one}");
+}

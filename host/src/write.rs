@@ -86,14 +86,10 @@ pub fn write_outputs(dir: &Path, outputs: &[OutputFile]) -> Result<WriteReport, 
     write_owned_outputs(dir, &owned)
 }
 
-/// [`write_outputs`] for outputs of several owners (a package and a target, such as
-/// `payments:istio`), which share one directory: a file an earlier build of another
-/// owner wrote is kept, and only what this build's owners no longer generate is
-/// removed. `.meshc-generated` records each file with its owner (`OWNER<TAB>PATH`); a
-/// line without an owner, from before owners were recorded, belongs to every owner.
-pub fn write_owned_outputs(dir: &Path, outputs: &[(String, OutputFile)]) -> Result<WriteReport, HostError> {
-    let list_path = dir.join(GENERATED_LIST);
-    let previously: Vec<(String, String)> = std::fs::read_to_string(&list_path)
+/// What `.meshc-generated` in `dir` records: each file meshc wrote there, as (owner,
+/// path); the owner is empty for lines from before owners were recorded.
+pub fn generated_files(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join(GENERATED_LIST))
         .map(|text| {
             text.lines()
                 .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -103,7 +99,17 @@ pub fn write_owned_outputs(dir: &Path, outputs: &[(String, OutputFile)]) -> Resu
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// [`write_outputs`] for outputs of several owners (a package and a target, such as
+/// `payments:istio`), which share one directory: a file an earlier build of another
+/// owner wrote is kept, and only what this build's owners no longer generate is
+/// removed. `.meshc-generated` records each file with its owner (`OWNER<TAB>PATH`); a
+/// line without an owner, from before owners were recorded, belongs to every owner.
+pub fn write_owned_outputs(dir: &Path, outputs: &[(String, OutputFile)]) -> Result<WriteReport, HostError> {
+    let list_path = dir.join(GENERATED_LIST);
+    let previously = generated_files(dir);
     let generated_before: BTreeSet<&str> = previously.iter().map(|(_, path)| path.as_str()).collect();
     let owners: BTreeSet<&str> = outputs.iter().map(|(owner, _)| owner.as_str()).collect();
     let ours = |owner: &str| owner.is_empty() || owners.contains(owner) || owners.contains("");
