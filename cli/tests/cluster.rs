@@ -252,6 +252,52 @@ impl TestCluster {
         })
     }
 
+    /// The resourceVersion of every object of the scenario's namespaces (the three
+    /// Istio kinds and ConfigMaps), by kind, namespace and name.
+    fn versions(&self) -> std::collections::BTreeMap<String, String> {
+        let kinds = [
+            ("telemetry.istio.io/v1", "Telemetry"),
+            ("extensions.istio.io/v1alpha1", "WasmPlugin"),
+            ("networking.istio.io/v1alpha3", "EnvoyFilter"),
+            ("v1", "ConfigMap"),
+        ];
+        let mut versions = std::collections::BTreeMap::new();
+        for namespace in [&self.root, &self.shop] {
+            for (api_version, kind) in kinds {
+                let items: Vec<Json> = match &self.backend {
+                    Backend::Fake { server, .. } => server
+                        .objects()
+                        .into_iter()
+                        .filter(|o| o["kind"] == kind && o["metadata"]["namespace"] == namespace.as_str())
+                        .collect(),
+                    Backend::Api { client, runtime, .. } => runtime.block_on(async {
+                        let object =
+                            json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace}});
+                        let Ok(api) = dynamic_api(client.clone(), &object).await else { return vec![] };
+                        let list = api.list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+                        list.iter().map(|o| serde_json::to_value(o).unwrap()).collect()
+                    }),
+                };
+                for item in items {
+                    let name = item["metadata"]["name"].as_str().unwrap_or_default();
+                    let version = item["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+                    versions.insert(format!("{kind} {namespace}/{name}"), version.to_string());
+                }
+            }
+        }
+        versions
+    }
+
+    /// Asserts that nothing was written since `before` was taken (and the fake's log
+    /// cleared): on the fake, not one write request; on any cluster, no object of the
+    /// scenario's namespaces created, changed or deleted.
+    fn assert_unwritten(&self, before: &std::collections::BTreeMap<String, String>, what: &str) {
+        assert_eq!(&self.versions(), before, "{what}: the cluster changed");
+        if let Some(writes) = self.take_writes() {
+            assert_eq!(writes, Vec::<String>::new(), "{what}: write requests were sent");
+        }
+    }
+
     /// The writes the fake received since the last call (None on a real cluster).
     fn take_writes(&self) -> Option<Vec<String>> {
         let server = self.fake_server()?;
@@ -430,11 +476,13 @@ fn apply_then_reapply(cluster: &TestCluster) {
     assert_eq!(managers, ["meshc"]);
     let version = telemetry["metadata"]["resourceVersion"].clone();
     cluster.take_writes();
+    let before = cluster.versions();
+    assert_eq!(before.len(), 4, "the three resources and the parent are seen: {before:?}");
 
     let again = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_contains(&stdout(&again), &["\n3 unchanged; context `"]);
-    assert_eq!(cluster.take_writes().unwrap_or_default(), Vec::<String>::new(), "a no-op re-apply writes nothing");
+    cluster.assert_unwritten(&before, "a no-op re-apply");
     let after = cluster.get("telemetry.istio.io/v1", "Telemetry", &cluster.shop, "shop-tracing").unwrap();
     assert_eq!(after["metadata"]["resourceVersion"], version);
 }
@@ -454,6 +502,7 @@ fn change_and_diff(cluster: &TestCluster) {
 
     let pkg = shop_package(cluster, "20%");
     cluster.take_writes();
+    let before = cluster.versions();
     let diff = cluster.meshc(&["diff", pkg.to_str().unwrap()]);
     assert_eq!(diff.status.code(), Some(1), "changes: exit 1\n{}", stderr(&diff));
     let text = stdout(&diff);
@@ -468,7 +517,7 @@ fn change_and_diff(cluster: &TestCluster) {
         ],
     );
     assert!(!text.contains("mesh-default"), "only what changes is shown:\n{text}");
-    assert_eq!(cluster.take_writes().unwrap_or_default(), Vec::<String>::new(), "a diff writes nothing");
+    cluster.assert_unwritten(&before, "a diff");
 
     let apply = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
     assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
@@ -502,13 +551,14 @@ fn conflict_and_force(cluster: &TestCluster) {
     cluster.apply_as("ops-team", &edit, true).unwrap();
     edited = cluster.get("telemetry.istio.io/v1", "Telemetry", &cluster.shop, "shop-tracing").unwrap_or(edited);
     cluster.take_writes();
+    let before = cluster.versions();
 
     let refused = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1), "{}{}", stdout(&refused), stderr(&refused));
     let text = stderr(&refused);
     assert_contains(&text, &["error[E1101]", "ops-team", ".spec.tracing", "pkg/main.mesh:", "--force-conflicts"]);
     assert_contains(&stdout(&refused), &["nothing was written"]);
-    assert_eq!(cluster.take_writes().unwrap_or_default(), Vec::<String>::new(), "a conflict stops every write");
+    cluster.assert_unwritten(&before, "a conflict stops every write");
     let live = cluster.get("telemetry.istio.io/v1", "Telemetry", &cluster.shop, "shop-tracing").unwrap();
     assert_eq!(live["spec"], edited["spec"]);
 
@@ -537,6 +587,8 @@ scenario!(
 );
 fn dry_run(cluster: &TestCluster) {
     let pkg = shop_package(cluster, "10%");
+    cluster.take_writes();
+    let before = cluster.versions();
     let output = cluster.meshc(&["apply", pkg.to_str().unwrap(), "--dry-run=server"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_contains(
@@ -545,7 +597,7 @@ fn dry_run(cluster: &TestCluster) {
     );
     assert_eq!(cluster.get("extensions.istio.io/v1alpha1", "WasmPlugin", &cluster.shop, "auth"), None);
     assert_eq!(cluster.get("v1", "ConfigMap", &cluster.root, "meshc-shop"), None);
-    assert_eq!(cluster.take_writes().unwrap_or_default(), Vec::<String>::new());
+    cluster.assert_unwritten(&before, "a server dry run");
 }
 
 scenario!(
