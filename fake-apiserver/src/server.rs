@@ -507,7 +507,11 @@ fn object_request(
                 dry_run,
             )?))
         }
-        ("DELETE", Some(name)) => Ok(Reply::ok(state.delete(resource, namespace, name, dry_run)?)),
+        ("DELETE", Some(name)) => {
+            // kube-rs sends DeleteOptions as the body: {"kind":"DeleteOptions","apiVersion":"v1","preconditions":{...}}.
+            let preconditions = request.body.as_ref().and_then(|b| b.get("preconditions")).filter(|p| p.is_object());
+            Ok(Reply::ok(state.delete(resource, namespace, name, preconditions, dry_run)?))
+        }
         _ => Err(status(
             405,
             "MethodNotAllowed",

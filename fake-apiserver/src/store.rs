@@ -1013,9 +1013,20 @@ impl State {
         Ok(self.commit(resource, key, live, object, managed, dry_run, warnings))
     }
 
-    pub fn delete(&mut self, resource: &Resource, namespace: &str, name: &str, dry_run: bool) -> Result<Value, Status> {
+    /// A deletion; `preconditions` is the DeleteOptions body's `preconditions` (uid and resourceVersion), checked before anything is removed.
+    pub fn delete(
+        &mut self,
+        resource: &Resource,
+        namespace: &str,
+        name: &str,
+        preconditions: Option<&Value>,
+        dry_run: bool,
+    ) -> Result<Value, Status> {
         let key = Self::key(resource, namespace, name);
         let stored = self.objects.get(&key).cloned().ok_or_else(|| not_found(resource, name))?;
+        if let Some(preconditions) = preconditions {
+            check_delete_preconditions(resource, name, &stored.object, preconditions)?;
+        }
         if !dry_run {
             self.objects.remove(&key);
             if resource.builtin == Some(Builtin::Namespace) {
@@ -1065,6 +1076,52 @@ pub enum UpdateMode {
     Replace,
     /// The in-process `update_as`: either.
     Upsert,
+}
+
+/// DeleteOptions.preconditions against the live object, with the wording of the registry that serves the resource:
+/// namespaces and CRDs have their own deletion (`Precondition failed: UID in precondition: X, UID in object meta: Y`, on the plural);
+/// everything else goes through the generic registry's `BeforeDelete` (`the UID in the precondition (X) does not match the UID in record (Y)...`, on the kind).
+fn check_delete_preconditions(
+    resource: &Resource,
+    name: &str,
+    live: &Value,
+    preconditions: &Value,
+) -> Result<(), Status> {
+    let own_registry = matches!(resource.builtin, Some(Builtin::Namespace | Builtin::CustomResourceDefinition));
+    for (field, meta) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+        let Some(wanted) = preconditions.get(field).and_then(Value::as_str) else { continue };
+        let actual = live["metadata"][field].as_str().unwrap_or_default();
+        if wanted == actual {
+            continue;
+        }
+        let (on, kind, why) = if own_registry {
+            (
+                resource.qualified_plural(),
+                resource.plural.clone(),
+                format!("Precondition failed: {meta} in precondition: {wanted}, {meta} in object meta: {actual}"),
+            )
+        } else {
+            let consequence = if field == "uid" {
+                "The object might have been deleted and then recreated"
+            } else {
+                "The object might have been modified"
+            };
+            (
+                resource.qualified_kind(),
+                resource.kind.clone(),
+                format!(
+                    "the {meta} in the precondition ({wanted}) does not match the {meta} in record ({actual}). {consequence}"
+                ),
+            )
+        };
+        return Err(status(
+            409,
+            "Conflict",
+            &format!("Operation cannot be fulfilled on {on} {name:?}: {why}"),
+            Some(details(name, &resource.group, &kind)),
+        ));
+    }
+    Ok(())
 }
 
 fn conflict_status(managed: &[ManagedEntry], conflicts: &[(usize, fields::Path)]) -> Status {

@@ -672,3 +672,67 @@ fn the_binary_refuses_unknown_arguments() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("meshc-fake-apiserver: unknown argument \"--prot\"\n\nusage:"), "{stderr}");
 }
+
+fn delete_with(url: &str, path: &str, options: &Value) -> Reply {
+    send(url, "DELETE", path, Some("application/json"), Some(options), None).unwrap()
+}
+
+#[test]
+fn deletions_honour_preconditions() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let path = format!("{TELEMETRY}/mesh-default");
+    let created = apply(&url, &path, "fieldManager=meshc", &telemetry(json!({"tracing": []})));
+    let uid = created.body["metadata"]["uid"].as_str().unwrap().to_string();
+    let rv = created.body["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+
+    // The generic registry's BeforeDelete names the kind.
+    let stale_uid = delete_with(
+        &url,
+        &path,
+        &json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "other", "resourceVersion": rv}}),
+    );
+    assert_eq!(stale_uid.code, 409);
+    assert_eq!(
+        stale_uid.body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("Operation cannot be fulfilled on Telemetry.telemetry.istio.io \"mesh-default\": the UID in the precondition (other) does not match the UID in record ({uid}). The object might have been deleted and then recreated"),
+            "reason": "Conflict", "details": {"name": "mesh-default", "group": "telemetry.istio.io", "kind": "Telemetry"}, "code": 409})
+    );
+    let stale_rv = delete_with(
+        &url,
+        &format!("{path}?dryRun=All"),
+        &json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid, "resourceVersion": "1"}}),
+    );
+    assert_eq!(stale_rv.code, 409);
+    assert_eq!(
+        stale_rv.body["message"],
+        format!(
+            "Operation cannot be fulfilled on Telemetry.telemetry.istio.io \"mesh-default\": the ResourceVersion in the precondition (1) does not match the ResourceVersion in record ({rv}). The object might have been modified"
+        )
+    );
+    assert!(server.object("telemetry.istio.io", "telemetries", Some("shop"), "mesh-default").is_some());
+
+    let matching = json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"],
+        "preconditions": {"uid": uid, "resourceVersion": rv}});
+    assert_eq!(delete_with(&url, &path, &matching).code, 200);
+    assert!(server.object("telemetry.istio.io", "telemetries", Some("shop"), "mesh-default").is_some());
+    let mut real = matching.clone();
+    real.as_object_mut().unwrap().remove("dryRun");
+    assert_eq!(delete_with(&url, &path, &real).code, 200);
+    assert!(server.object("telemetry.istio.io", "telemetries", Some("shop"), "mesh-default").is_none());
+
+    // Namespaces have a registry of their own, with storage's wording, on the plural.
+    let namespace = get(&url, "/api/v1/namespaces/shop").body;
+    let stale = delete_with(&url, "/api/v1/namespaces/shop", &json!({"preconditions": {"uid": "other"}}));
+    assert_eq!(stale.code, 409);
+    assert_eq!(
+        stale.body["message"],
+        format!(
+            "Operation cannot be fulfilled on namespaces \"shop\": Precondition failed: UID in precondition: other, UID in object meta: {}",
+            namespace["metadata"]["uid"].as_str().unwrap()
+        )
+    );
+    assert_eq!(stale.body["details"], json!({"name": "shop", "kind": "namespaces"}));
+}
