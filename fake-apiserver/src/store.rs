@@ -163,6 +163,10 @@ pub struct State {
     pub requests: Vec<RecordedRequest>,
     /// Pending faults: (writes to go, including the faulty one; what to do).
     pub faults: Vec<(usize, Fault)>,
+    /// [`crate::FakeApiServer::forbid`]'s rules.
+    pub forbidden: Vec<crate::Forbid>,
+    /// [`crate::FakeApiServer::deny_writes_with_webhook`]'s (kind, message).
+    pub webhook_denials: Vec<(String, String)>,
 }
 
 /// The result of a write.
@@ -378,6 +382,8 @@ impl State {
             token: None,
             requests: Vec::new(),
             faults: Vec::new(),
+            forbidden: Vec::new(),
+            webhook_denials: Vec::new(),
         };
         for name in BUILTIN_NAMESPACES {
             state.add_namespace(name);
@@ -851,6 +857,7 @@ impl State {
             set: applied,
         });
         Self::validate(resource, name, &object)?;
+        self.admit(resource, name)?;
         Ok(self.commit(resource, key, live, object, managed, dry_run, Vec::new()))
     }
 
@@ -1010,7 +1017,24 @@ impl State {
                 set: changed,
             }),
         }
+        self.admit(resource, name)?;
         Ok(self.commit(resource, key, live, object, managed, dry_run, warnings))
+    }
+
+    /// The validating admission webhooks of [`crate::FakeApiServer::deny_writes_with_webhook`], with the Status that kube-apiserver makes of a denial that sets only a message.
+    fn admit(&self, resource: &Resource, name: &str) -> Result<(), Status> {
+        let Some((_, message)) = self.webhook_denials.iter().find(|(kind, _)| *kind == resource.kind) else {
+            return Ok(());
+        };
+        Err(status(
+            403,
+            "Forbidden",
+            &format!(
+                "{} {name:?} is forbidden: admission webhook \"validation.istio.io\" denied the request: {message}",
+                resource.qualified_plural()
+            ),
+            Some(details(name, &resource.group, &resource.plural)),
+        ))
     }
 
     /// A deletion; `preconditions` is the DeleteOptions body's `preconditions` (uid and resourceVersion), checked before anything is removed.

@@ -1,6 +1,6 @@
 //! The fake API server driven over real HTTP/1 (a hand-written client on std's TcpStream) and through its in-process API.
 
-use meshc_fake_apiserver::{FakeApiServer, Fault, istio_crd};
+use meshc_fake_apiserver::{FakeApiServer, Fault, Forbid, istio_crd};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -735,4 +735,76 @@ fn deletions_honour_preconditions() {
         )
     );
     assert_eq!(stale.body["details"], json!({"name": "shop", "kind": "namespaces"}));
+}
+
+#[test]
+fn forbidden_cluster_wide_lists_and_allowed_namespaced_ones() {
+    let server = cluster();
+    server.forbid(Forbid::new(&["list"], "/apis/telemetry.istio.io/*/telemetries"));
+    server.forbid(Forbid::new(&["GET"], "/api/v1/namespaces"));
+    let running = server.start();
+    let url = running.url();
+
+    let all = get(&url, "/apis/telemetry.istio.io/v1/telemetries");
+    assert_eq!(all.code, 403);
+    assert_eq!(
+        all.body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "telemetries.telemetry.istio.io is forbidden: User \"system:serviceaccount:ci:meshc\" cannot list resource \"telemetries\" in API group \"telemetry.istio.io\" at the cluster scope",
+            "reason": "Forbidden", "details": {"group": "telemetry.istio.io", "kind": "telemetries"}, "code": 403})
+    );
+    let namespaces = get(&url, "/api/v1/namespaces");
+    assert_eq!(namespaces.code, 403);
+    assert_eq!(
+        namespaces.body["message"],
+        "namespaces is forbidden: User \"system:serviceaccount:ci:meshc\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
+    assert_eq!(namespaces.body["details"], json!({"kind": "namespaces"}));
+
+    assert_eq!(get(&url, TELEMETRY).code, 200);
+    assert_eq!(get(&url, "/api/v1/namespaces/shop").code, 200);
+    assert_eq!(get(&url, "/apis/telemetry.istio.io/v1").code, 200);
+
+    // A rule on a single object names it, and the namespace it is in.
+    server.forbid(Forbid::new(&["delete"], &format!("{TELEMETRY}/*")).as_user("jane"));
+    let delete = send(&url, "DELETE", &format!("{TELEMETRY}/mesh-default"), None, None, None).unwrap();
+    assert_eq!(delete.code, 403);
+    assert_eq!(
+        delete.body["message"],
+        "telemetries.telemetry.istio.io \"mesh-default\" is forbidden: User \"jane\" cannot delete resource \"telemetries\" in API group \"telemetry.istio.io\" in the namespace \"shop\""
+    );
+    assert_eq!(
+        delete.body["details"],
+        json!({"name": "mesh-default", "group": "telemetry.istio.io", "kind": "telemetries"})
+    );
+}
+
+#[test]
+fn an_admission_webhook_denies_writes_of_a_kind() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let path = format!("{TELEMETRY}/mesh-default");
+    apply(&url, &path, "fieldManager=meshc", &telemetry(json!({"tracing": []})));
+    server.deny_writes_with_webhook("Telemetry", "configuration is invalid: tracing is not allowed");
+    let before = server.objects();
+    let expected = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "telemetries.telemetry.istio.io \"mesh-default\" is forbidden: admission webhook \"validation.istio.io\" denied the request: configuration is invalid: tracing is not allowed",
+        "reason": "Forbidden", "details": {"name": "mesh-default", "group": "telemetry.istio.io", "kind": "telemetries"}, "code": 403});
+    for query in ["fieldManager=meshc", "fieldManager=meshc&dryRun=All"] {
+        let denied = apply(&url, &path, query, &telemetry(json!({"tracing": [{"randomSamplingPercentage": 5}]})));
+        assert_eq!(denied.code, 403);
+        assert_eq!(denied.body, expected);
+    }
+    let merge = send(&url, "PATCH", &path, Some("application/merge-patch+json"), Some(&json!({"spec": {}})), None);
+    assert_eq!(merge.unwrap().body, expected);
+    // Schema validation answers first, as kube-apiserver validates before it calls validating webhooks.
+    let invalid =
+        apply(&url, &path, "fieldManager=meshc", &telemetry(json!({"tracing": [{"randomSamplingPercentage": 200}]})));
+    assert_eq!(invalid.code, 422);
+    assert_eq!(server.objects(), before);
+    // Other kinds and deletions pass.
+    let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "shop"}});
+    assert_eq!(apply(&url, "/api/v1/namespaces/shop/configmaps/c", "fieldManager=meshc", &configmap).code, 201);
+    assert_eq!(send(&url, "DELETE", &path, None, None, None).unwrap().code, 200);
 }
