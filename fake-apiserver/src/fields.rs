@@ -177,6 +177,25 @@ pub fn drop_nulls(value: &mut Value) {
     }
 }
 
+/// Writes whole-valued floats as integers, recursively, as a stored object reads back from kube-apiserver:
+/// Go's encoding/json writes float64(10) as `10`, and the next decoding of unstructured JSON makes a number without a fraction an int64.
+/// So an applied `10.0` reads back as `10` and equals a stored `10`, while `1.5` stays `1.5`.
+/// Floats beyond int64 are left as they are (Go writes those from 1e21 in exponent form).
+pub fn whole_floats_to_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().expect("an f64");
+            // 2^63 is exact in f64; every whole float strictly inside (-2^63, 2^63) is an int64.
+            if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(whole_floats_to_integers),
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_to_integers),
+        _ => {}
+    }
+}
+
 /// Paths whose value differs between `old` and `new`, at the granularity of `new`'s and `old`'s leaves (lists atomic), plus maps that `new` has and `old` lacks.
 /// This is the field set an Update operation takes ownership of.
 pub fn update_fields(old: Option<&Value>, new: &Value) -> FieldSet {
@@ -213,6 +232,14 @@ mod tests {
             json!({"f:metadata": {"f:labels": {"f:app": {}}},
                 "f:spec": {"f:empty": {}, "f:selector": {"f:matchLabels": {"f:app": {}}}, "f:tracing": {}}})
         );
+    }
+
+    #[test]
+    fn whole_floats_become_integers() {
+        let mut value: Value =
+            serde_json::from_str(r#"{"a": 10.0, "b": [1.5, -3.0, 7], "c": {"d": 1e3, "e": 0.25, "f": 1e30}}"#).unwrap();
+        whole_floats_to_integers(&mut value);
+        assert_eq!(value.to_string(), r#"{"a":10,"b":[1.5,-3,7],"c":{"d":1000,"e":0.25,"f":1e+30}}"#);
     }
 
     #[test]

@@ -775,6 +775,7 @@ impl State {
         Self::typed_check(resource, namespace, name, config)?;
         let mut config = config.clone();
         fields::drop_nulls(&mut config);
+        fields::whole_floats_to_integers(&mut config);
         let applied = fields::leaf_paths(&config);
         let key = Self::key(resource, namespace, name);
         let live = self.objects.get(&key).cloned();
@@ -905,6 +906,7 @@ impl State {
             _ => {}
         }
         let mut object = body.clone();
+        fields::whole_floats_to_integers(&mut object);
         // Unknown fields: pruned, reported by fieldValidation.
         let pruned = match (&resource.builtin, &resource.schema) {
             (Some(Builtin::ConfigMap), _) => schema::prune(&configmap_schema(), &mut object),

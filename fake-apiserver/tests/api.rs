@@ -808,3 +808,33 @@ fn an_admission_webhook_denies_writes_of_a_kind() {
     assert_eq!(apply(&url, "/api/v1/namespaces/shop/configmaps/c", "fieldManager=meshc", &configmap).code, 201);
     assert_eq!(send(&url, "DELETE", &path, None, None, None).unwrap().code, 200);
 }
+
+#[test]
+fn whole_floats_are_stored_as_integers() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let path = format!("{TELEMETRY}/mesh-default");
+    let tracing = |p: Value| telemetry(json!({"tracing": [{"randomSamplingPercentage": p}]}));
+    let dry = apply(&url, &path, "fieldManager=meshc&dryRun=All", &tracing(json!(10.0)));
+    assert_eq!(dry.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(10));
+    let created = apply(&url, &path, "fieldManager=meshc", &tracing(json!(10.0)));
+    // serde_json keeps 10 and 10.0 apart: an integer came back.
+    assert_eq!(created.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(10));
+    assert_ne!(created.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(10.0));
+    assert_eq!(get(&url, &path).body, created.body);
+
+    // The same value again, written either way, is a no-op; another manager applying it shares the field.
+    for value in [json!(10), json!(10.0)] {
+        let again = apply(&url, &path, "fieldManager=meshc", &tracing(value));
+        assert_eq!(again.body, created.body);
+    }
+    let shared = apply(&url, &path, "fieldManager=other", &tracing(json!(10.0)));
+    assert_eq!(shared.code, 200, "{}", shared.body);
+    assert_eq!(managed(&shared.body).len(), 2);
+
+    let fraction = apply(&url, &path, "fieldManager=meshc&force=true", &tracing(json!(1.5)));
+    assert_eq!(fraction.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(1.5));
+    let update = server.update_as("editor", &tracing(json!(20.0))).unwrap();
+    assert_eq!(update["spec"]["tracing"][0]["randomSamplingPercentage"], json!(20));
+}
