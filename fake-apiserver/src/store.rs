@@ -776,7 +776,7 @@ impl State {
         let mut config = config.clone();
         fields::drop_nulls(&mut config);
         fields::whole_floats_to_integers(&mut config);
-        let applied = fields::leaf_paths(&config);
+        let applied = fields::leaf_paths(&config, resource.schema.as_ref());
         let key = Self::key(resource, namespace, name);
         let live = self.objects.get(&key).cloned();
         let live_object = live.as_ref().map(|l| &l.object);
@@ -788,7 +788,10 @@ impl State {
         for path in &applied {
             let new_value = fields::get(&config, path);
             let old_value = live_object.and_then(|o| fields::get(o, path));
+            let item = path.last().is_some_and(|k| k.starts_with(fields::KEY_MARK));
             let unchanged = match (new_value, old_value) {
+                // An item is there or not; its fields are compared one by one.
+                (Some(_), Some(_)) if item => true,
                 (Some(Value::Object(n)), Some(Value::Object(_))) if n.is_empty() => true,
                 (n, o) => n == o,
             };
@@ -832,10 +835,21 @@ impl State {
             if owned_by_others(path) || applied.iter().any(|p| p.starts_with(path)) {
                 continue;
             }
+            // An item keeps its key fields while it stays; it goes as a whole when its own path does.
+            let key_field = path.len() >= 2
+                && fields::key_fields(&path[path.len() - 2])
+                    .is_some_and(|keys| keys.contains_key(&path[path.len() - 1]));
+            if key_field {
+                continue;
+            }
             fields::remove(&mut object, path);
             for len in (1..path.len()).rev() {
                 let parent = &path[..len];
-                let empty = fields::get(&object, parent).and_then(Value::as_object).is_some_and(Map::is_empty);
+                let empty = match fields::get(&object, parent) {
+                    Some(Value::Object(map)) => map.is_empty(),
+                    Some(Value::Array(items)) => items.is_empty(),
+                    _ => false,
+                };
                 if parent == ["metadata"]
                     || !empty
                     || owned_by_others(parent)
@@ -997,7 +1011,7 @@ impl State {
         Self::validate(resource, name, &object)?;
 
         let mut managed = live.as_ref().map(|l| l.managed.clone()).unwrap_or_default();
-        let changed = fields::update_fields(live.as_ref().map(|l| &l.object), &object);
+        let changed = fields::update_fields(live.as_ref().map(|l| &l.object), &object, resource.schema.as_ref());
         let api_version = resource.api_version();
         for entry in &mut managed {
             let mine =

@@ -838,3 +838,57 @@ fn whole_floats_are_stored_as_integers() {
     let update = server.update_as("editor", &tracing(json!(20.0))).unwrap();
     assert_eq!(update["spec"]["tracing"][0]["randomSamplingPercentage"], json!(20));
 }
+
+const WASM: &str = "/apis/extensions.istio.io/v1alpha1/namespaces/shop/wasmplugins/auth";
+
+fn wasm(spec: Value) -> Value {
+    json!({"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin",
+        "metadata": {"name": "auth", "namespace": "shop"}, "spec": spec})
+}
+
+fn env(items: &[(&str, &str)]) -> Value {
+    json!({"vmConfig": {"env": items.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>()}})
+}
+
+#[test]
+fn map_typed_lists_merge_by_key_across_managers() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let mut mine = env(&[("A", "1"), ("B", "2")]);
+    mine["url"] = "oci://auth:1".into();
+    let created = apply(&url, WASM, "fieldManager=meshc", &wasm(mine.clone()));
+    assert_eq!(created.code, 201, "{}", created.body);
+    assert_eq!(
+        managed(&created.body)[0].2,
+        json!({"f:spec": {"f:url": {}, "f:vmConfig": {"f:env": {
+            "k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}},
+            "k:{\"name\":\"B\"}": {".": {}, "f:name": {}, "f:value": {}}}}}})
+    );
+
+    // Another manager adds an item: no conflict, the items merge.
+    let theirs = apply(&url, WASM, "fieldManager=other", &wasm(env(&[("C", "3")])));
+    assert_eq!(theirs.code, 200, "{}", theirs.body);
+    assert_eq!(theirs.body["spec"]["vmConfig"]["env"], env(&[("A", "1"), ("B", "2"), ("C", "3")])["vmConfig"]["env"]);
+
+    // Changing a field of meshc's item conflicts on that field alone.
+    let conflict = apply(&url, WASM, "fieldManager=other", &wasm(env(&[("A", "9"), ("C", "3")])));
+    assert_eq!(conflict.code, 409);
+    assert_eq!(
+        conflict.body["message"],
+        "Apply failed with 1 conflict: conflict with \"meshc\": .spec.vmConfig.env[name=\"A\"].value"
+    );
+    // The same value is shared, not a conflict.
+    let shared = apply(&url, WASM, "fieldManager=other", &wasm(env(&[("A", "1"), ("C", "3")])));
+    assert_eq!(shared.code, 200, "{}", shared.body);
+
+    // meshc drops B (no one else owns it: it goes) and A (other shares it: it stays); C is not meshc's to remove.
+    let dropped = apply(&url, WASM, "fieldManager=meshc", &wasm(json!({"url": "oci://auth:1"})));
+    assert_eq!(dropped.code, 200, "{}", dropped.body);
+    assert_eq!(dropped.body["spec"]["vmConfig"]["env"], env(&[("A", "1"), ("C", "3")])["vmConfig"]["env"]);
+
+    // When the last owner lets go, the items, the emptied list and its map go too.
+    let gone = apply(&url, WASM, "fieldManager=other", &wasm(json!({"priority": 5})));
+    assert_eq!(gone.code, 200, "{}", gone.body);
+    assert_eq!(gone.body["spec"], json!({"priority": 5, "url": "oci://auth:1"}));
+}
