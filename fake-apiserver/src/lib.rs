@@ -1,7 +1,8 @@
 //! A stateful fake Kubernetes API server for testing `meshc diff` and `meshc apply`.
 //!
 //! It speaks JSON over HTTP/1 as kube-apiserver does for the requests kube-rs sends: version and discovery, namespaces, ConfigMaps, CustomResourceDefinitions and the resources of installed CRDs (get, list with label selectors, server-side apply, merge patch, create, replace, delete), with kube-apiserver's status codes and `Status` bodies.
-//! Server-side apply follows structured-merge-diff with lists atomic and maps granular; see [`store`] for what is simplified.
+//! Server-side apply follows structured-merge-diff with maps granular and lists atomic, except lists the CRD schema declares map-typed, which merge by key; see [`store`] for what is simplified.
+//! Tests can make it refuse as a cluster with RBAC or a validating webhook does ([`FakeApiServer::forbid`], [`FakeApiServer::deny_writes_with_webhook`]).
 //! Metadata is deterministic (uids and resourceVersions from counters, a fixed time) so that golden files are stable.
 
 mod fields;

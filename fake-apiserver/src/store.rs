@@ -1,16 +1,26 @@
 //! The cluster's state and the semantics of each write.
 //!
-//! Server-side apply, as structured-merge-diff does it with lists atomic and maps granular:
-//! - the field set of a configuration is its leaf paths ([`fields::leaf_paths`]);
+//! Server-side apply, as structured-merge-diff does it with maps granular, lists atomic unless the schema says `x-kubernetes-list-type: map`:
+//! - the field set of a configuration is its leaf paths ([`fields::leaf_paths`]); an item of a map-typed list is a member (`k:{"name":"A"}` in FieldsV1, with `.` and its fields below), so managers own items and item fields, not the list;
 //! - a path of the configuration whose value differs from the live one and that another manager (any operation, including the applier's own Update entry) owns is a conflict: 409 without force, moved to the applier with force;
 //! - an equal value owned by another manager becomes shared;
 //! - paths the applier owned before and no longer applies, owned by no one else, are removed, and so are the maps left empty by that and owned by no one;
+//! - an item of a map-typed list is merged by key: one a manager no longer applies goes only when no one else owns it or a field of it, and keeps its key fields while it stays;
 //! - a result equal to the live object with equal managedFields is a no-op (no new resourceVersion).
+//!
+//! Numbers are stored as kube-apiserver's unstructured objects read back: a whole-valued float becomes an integer (`10.0` reads back as `10`, `1.5` stays), before conflicts are looked for, so applying `10.0` onto a stored `10` is a no-op.
+//!
+//! Deletions check DeleteOptions' `preconditions` (uid, resourceVersion) with the wording of the registry serving the resource (409 Conflict).
+//! Authorization denials ([`crate::FakeApiServer::forbid`], 403 in the authorizer's words, before anything else) and a denying validating webhook ([`crate::FakeApiServer::deny_writes_with_webhook`], 403 after schema validation, dry runs included) are opt-in.
 //!
 //! The order of checks is kube-apiserver's: the typed conversion of the patch (500 `failed to create typed patch object`, whatever fieldValidation says), conflicts (409), the namespace's existence (404), schema validation (422).
 //!
 //! Simplified: nulls in an applied configuration are dropped (not kept as explicit nulls);
 //! conflicts are found on exactly equal paths (an owner of a path below or above a changed leaf does not conflict);
+//! map-typed lists: a new item is appended after the live ones (structured-merge-diff interleaves by the configuration's order), `x-kubernetes-list-type: set` lists and `metadata.ownerReferences`/`finalizers` are atomic, and an item missing a key field makes its list atomic instead of failing;
+//! whole floats at or beyond 2^63 keep their float form;
+//! a webhook denial is not asked for deletions (Istio's validation webhook is registered for CREATE and UPDATE only), and the denying webhook's name is always `validation.istio.io`;
+//! authorization rules match paths by pattern, not by RBAC roles, and deny discovery too when a pattern matches it;
 //! the resourceVersion precondition of an apply body is not checked;
 //! CRD versions are not converted (all versions share one schema shape, as the Istio CRDs do, and an object read in another version only has its apiVersion changed);
 //! namespaces are deleted at once (no Terminating phase); there is no watch.
