@@ -1,7 +1,8 @@
 //! A stateful fake Kubernetes API server for testing `meshc diff` and `meshc apply`.
 //!
 //! It speaks JSON over HTTP/1 as kube-apiserver does for the requests kube-rs sends: version and discovery, namespaces, ConfigMaps, CustomResourceDefinitions and the resources of installed CRDs (get, list with label selectors, server-side apply, merge patch, create, replace, delete), with kube-apiserver's status codes and `Status` bodies.
-//! Server-side apply follows structured-merge-diff with lists atomic and maps granular; see [`store`] for what is simplified.
+//! Server-side apply follows structured-merge-diff with maps granular and lists atomic, except lists the CRD schema declares map-typed, which merge by key; see [`store`] for what is simplified.
+//! Tests can make it refuse as a cluster with RBAC or a validating webhook does ([`FakeApiServer::forbid`], [`FakeApiServer::deny_writes_with_webhook`]).
 //! Metadata is deterministic (uids and resourceVersions from counters, a fixed time) so that golden files are stable.
 
 mod fields;
@@ -58,6 +59,51 @@ impl RecordedRequest {
     /// The value of query parameter `name`, if given.
     pub fn query_value(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A rule for [`FakeApiServer::forbid`]: requests it matches get 403 Forbidden as kube-apiserver's authorizer answers a user without permission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forbid {
+    /// HTTP methods (`GET`) or Kubernetes verbs (`list`, `get`, `create`, `patch`, `update`, `delete`, `deletecollection`, `watch`); `*` matches any.
+    pub methods: Vec<String>,
+    /// A path pattern: segments separated by `/`, where `*` matches one segment and a final `**` any number (including none).
+    /// `/apis/telemetry.istio.io/*/telemetries` matches the cluster-wide list and not `/apis/telemetry.istio.io/v1/namespaces/shop/telemetries`.
+    pub path: String,
+    /// The user the message names.
+    pub user: String,
+}
+
+impl Forbid {
+    /// The user named by default: a CI service account.
+    pub const DEFAULT_USER: &str = "system:serviceaccount:ci:meshc";
+
+    pub fn new(methods: &[&str], path: &str) -> Forbid {
+        Forbid {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            path: path.to_string(),
+            user: Self::DEFAULT_USER.to_string(),
+        }
+    }
+
+    /// The same rule naming another user.
+    pub fn as_user(mut self, user: &str) -> Forbid {
+        self.user = user.to_string();
+        self
+    }
+
+    /// Whether a request with this method, Kubernetes verb and path is denied.
+    pub(crate) fn matches(&self, method: &str, verb: &str, path: &str) -> bool {
+        let method_matches = self.methods.iter().any(|m| m == "*" || m.eq_ignore_ascii_case(method) || m == verb);
+        let pattern: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let path_matches = match pattern.split_last() {
+            Some((&"**", head)) => {
+                segments.len() >= head.len() && head.iter().zip(&segments).all(|(p, s)| *p == "*" || p == s)
+            }
+            _ => pattern.len() == segments.len() && pattern.iter().zip(&segments).all(|(p, s)| *p == "*" || p == s),
+        };
+        method_matches && path_matches
     }
 }
 
@@ -147,6 +193,21 @@ impl FakeApiServer {
     /// The `nth` write request from now (1-based; PATCH without dryRun=All, POST, PUT, DELETE) gets its connection dropped without a response.
     pub fn drop_connection_on_write(&self, nth: usize, fault: Fault) {
         self.lock().faults.push((nth, fault));
+    }
+
+    /// From now on, requests matching `rule` get 403 Forbidden with the message of kube-apiserver's authorizer
+    /// (`telemetries.telemetry.istio.io is forbidden: User "system:serviceaccount:ci:meshc" cannot list resource "telemetries" in API group "telemetry.istio.io" at the cluster scope`).
+    /// Authorization comes after authentication and before everything else: a denied request changes nothing and counts as no write for [`Self::drop_connection_on_write`].
+    pub fn forbid(&self, rule: Forbid) {
+        self.lock().forbidden.push(rule);
+    }
+
+    /// From now on, writes (create, update, patch, server-side apply, dry run or not; not deletions) of objects of `kind`
+    /// are denied by a validating admission webhook named `validation.istio.io`, as Istio's is: 403 Forbidden with
+    /// `PLURAL.GROUP "NAME" is forbidden: admission webhook "validation.istio.io" denied the request: MESSAGE`.
+    /// The webhook runs where kube-apiserver calls it: after conflicts and schema validation, before anything is stored.
+    pub fn deny_writes_with_webhook(&self, kind: &str, message: &str) {
+        self.lock().webhook_denials.push((kind.to_string(), message.to_string()));
     }
 
     /// The current value of the global resourceVersion counter.

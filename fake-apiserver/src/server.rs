@@ -159,6 +159,8 @@ async fn handle(
         };
         if !authorized {
             (Reply::from(status(401, "Unauthorized", "Unauthorized", None)), None)
+        } else if let Some(denied) = forbidden(&state, &recorded) {
+            (Reply::from(denied), None)
         } else {
             let fault = if recorded.is_write() { take_fault(&mut state) } else { None };
             if fault == Some(Fault::BeforeWrite) {
@@ -182,6 +184,86 @@ async fn handle(
     let mut bytes = serde_json::to_vec(&reply.body).expect("JSON values serialise");
     bytes.push(b'\n');
     Ok(response.body(Full::new(Bytes::from(bytes))).expect("a valid response"))
+}
+
+/// The request attributes kube-apiserver authorizes on, read from the path as its RequestInfoFactory does.
+struct Attributes {
+    verb: String,
+    /// (group, resource with subresource, namespace, name) for resource requests; None for discovery and other paths.
+    resource: Option<(String, String, String, String)>,
+}
+
+fn attributes(request: &RecordedRequest) -> Attributes {
+    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    let rest = match segments.as_slice() {
+        ["api", _, rest @ ..] if !rest.is_empty() => Some(("", rest)),
+        ["apis", group, _, rest @ ..] if !rest.is_empty() => Some((*group, rest)),
+        _ => None,
+    };
+    let Some((group, mut rest)) = rest else {
+        return Attributes { verb: request.method.to_ascii_lowercase(), resource: None };
+    };
+    let mut namespace = "";
+    if rest[0] == "namespaces" && rest.len() > 1 {
+        namespace = rest[1];
+        if rest.len() > 2 && !matches!(rest[2], "status" | "finalize") {
+            rest = &rest[2..];
+        }
+    }
+    let name = rest.get(1).copied().unwrap_or("");
+    let resource = match rest.get(2) {
+        Some(sub) => format!("{}/{sub}", rest[0]),
+        None => rest[0].to_string(),
+    };
+    let verb = match request.method.as_str() {
+        "GET" | "HEAD" if !name.is_empty() => "get",
+        "GET" | "HEAD" if request.query_value("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+        "GET" | "HEAD" => "list",
+        "POST" => "create",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" if name.is_empty() => "deletecollection",
+        "DELETE" => "delete",
+        other => return Attributes { verb: other.to_ascii_lowercase(), resource: None },
+    };
+    Attributes {
+        verb: verb.to_string(),
+        resource: Some((group.to_string(), resource, namespace.to_string(), name.to_string())),
+    }
+}
+
+/// The 403 of the first [`crate::Forbid`] rule matching the request, in the words of kube-apiserver's authorization filter.
+fn forbidden(state: &State, request: &RecordedRequest) -> Option<Status> {
+    let attributes = attributes(request);
+    let rule = state.forbidden.iter().find(|r| r.matches(&request.method, &attributes.verb, &request.path))?;
+    let Some((group, resource, namespace, name)) = &attributes.resource else {
+        let message = format!("forbidden: User {:?} cannot {} path {:?}", rule.user, attributes.verb, request.path);
+        return Some(status(403, "Forbidden", &message, Some(json!({}))));
+    };
+    let scope = if namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace {namespace:?}")
+    };
+    let why =
+        format!("User {:?} cannot {} resource {resource:?} in API group {group:?} {scope}", rule.user, attributes.verb);
+    // NewForbidden names the resource without its subresource.
+    let plural = resource.split('/').next().unwrap_or_default();
+    let qualified = if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") };
+    let message = if name.is_empty() {
+        format!("{qualified} is forbidden: {why}")
+    } else {
+        format!("{qualified} {name:?} is forbidden: {why}")
+    };
+    let mut details = serde_json::Map::new();
+    if !name.is_empty() {
+        details.insert("name".into(), name.clone().into());
+    }
+    if !group.is_empty() {
+        details.insert("group".into(), group.clone().into());
+    }
+    details.insert("kind".into(), plural.into());
+    Some(status(403, "Forbidden", &message, Some(Value::Object(details))))
 }
 
 /// Counts one write against the pending faults; returns the fault that fires on this write.
@@ -507,7 +589,11 @@ fn object_request(
                 dry_run,
             )?))
         }
-        ("DELETE", Some(name)) => Ok(Reply::ok(state.delete(resource, namespace, name, dry_run)?)),
+        ("DELETE", Some(name)) => {
+            // kube-rs sends DeleteOptions as the body: {"kind":"DeleteOptions","apiVersion":"v1","preconditions":{...}}.
+            let preconditions = request.body.as_ref().and_then(|b| b.get("preconditions")).filter(|p| p.is_object());
+            Ok(Reply::ok(state.delete(resource, namespace, name, preconditions, dry_run)?))
+        }
         _ => Err(status(
             405,
             "MethodNotAllowed",

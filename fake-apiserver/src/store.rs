@@ -1,16 +1,26 @@
 //! The cluster's state and the semantics of each write.
 //!
-//! Server-side apply, as structured-merge-diff does it with lists atomic and maps granular:
-//! - the field set of a configuration is its leaf paths ([`fields::leaf_paths`]);
+//! Server-side apply, as structured-merge-diff does it with maps granular, lists atomic unless the schema says `x-kubernetes-list-type: map`:
+//! - the field set of a configuration is its leaf paths ([`fields::leaf_paths`]); an item of a map-typed list is a member (`k:{"name":"A"}` in FieldsV1, with `.` and its fields below), so managers own items and item fields, not the list;
 //! - a path of the configuration whose value differs from the live one and that another manager (any operation, including the applier's own Update entry) owns is a conflict: 409 without force, moved to the applier with force;
 //! - an equal value owned by another manager becomes shared;
 //! - paths the applier owned before and no longer applies, owned by no one else, are removed, and so are the maps left empty by that and owned by no one;
+//! - an item of a map-typed list is merged by key: one a manager no longer applies goes only when no one else owns it or a field of it, and keeps its key fields while it stays;
 //! - a result equal to the live object with equal managedFields is a no-op (no new resourceVersion).
+//!
+//! Numbers are stored as kube-apiserver's unstructured objects read back: a whole-valued float becomes an integer (`10.0` reads back as `10`, `1.5` stays), before conflicts are looked for, so applying `10.0` onto a stored `10` is a no-op.
+//!
+//! Deletions check DeleteOptions' `preconditions` (uid, resourceVersion) with the wording of the registry serving the resource (409 Conflict).
+//! Authorization denials ([`crate::FakeApiServer::forbid`], 403 in the authorizer's words, before anything else) and a denying validating webhook ([`crate::FakeApiServer::deny_writes_with_webhook`], 403 after schema validation, dry runs included) are opt-in.
 //!
 //! The order of checks is kube-apiserver's: the typed conversion of the patch (500 `failed to create typed patch object`, whatever fieldValidation says), conflicts (409), the namespace's existence (404), schema validation (422).
 //!
 //! Simplified: nulls in an applied configuration are dropped (not kept as explicit nulls);
 //! conflicts are found on exactly equal paths (an owner of a path below or above a changed leaf does not conflict);
+//! map-typed lists: a new item is appended after the live ones (structured-merge-diff interleaves by the configuration's order), `x-kubernetes-list-type: set` lists and `metadata.ownerReferences`/`finalizers` are atomic, and an item missing a key field makes its list atomic instead of failing;
+//! whole floats at or beyond 2^63 keep their float form;
+//! a webhook denial is not asked for deletions (Istio's validation webhook is registered for CREATE and UPDATE only), and the denying webhook's name is always `validation.istio.io`;
+//! authorization rules match paths by pattern, not by RBAC roles, and deny discovery too when a pattern matches it;
 //! the resourceVersion precondition of an apply body is not checked;
 //! CRD versions are not converted (all versions share one schema shape, as the Istio CRDs do, and an object read in another version only has its apiVersion changed);
 //! namespaces are deleted at once (no Terminating phase); there is no watch.
@@ -163,6 +173,10 @@ pub struct State {
     pub requests: Vec<RecordedRequest>,
     /// Pending faults: (writes to go, including the faulty one; what to do).
     pub faults: Vec<(usize, Fault)>,
+    /// [`crate::FakeApiServer::forbid`]'s rules.
+    pub forbidden: Vec<crate::Forbid>,
+    /// [`crate::FakeApiServer::deny_writes_with_webhook`]'s (kind, message).
+    pub webhook_denials: Vec<(String, String)>,
 }
 
 /// The result of a write.
@@ -378,6 +392,8 @@ impl State {
             token: None,
             requests: Vec::new(),
             faults: Vec::new(),
+            forbidden: Vec::new(),
+            webhook_denials: Vec::new(),
         };
         for name in BUILTIN_NAMESPACES {
             state.add_namespace(name);
@@ -769,7 +785,8 @@ impl State {
         Self::typed_check(resource, namespace, name, config)?;
         let mut config = config.clone();
         fields::drop_nulls(&mut config);
-        let applied = fields::leaf_paths(&config);
+        fields::whole_floats_to_integers(&mut config);
+        let applied = fields::leaf_paths(&config, resource.schema.as_ref());
         let key = Self::key(resource, namespace, name);
         let live = self.objects.get(&key).cloned();
         let live_object = live.as_ref().map(|l| &l.object);
@@ -781,7 +798,10 @@ impl State {
         for path in &applied {
             let new_value = fields::get(&config, path);
             let old_value = live_object.and_then(|o| fields::get(o, path));
+            let item = path.last().is_some_and(|k| k.starts_with(fields::KEY_MARK));
             let unchanged = match (new_value, old_value) {
+                // An item is there or not; its fields are compared one by one.
+                (Some(_), Some(_)) if item => true,
                 (Some(Value::Object(n)), Some(Value::Object(_))) if n.is_empty() => true,
                 (n, o) => n == o,
             };
@@ -825,10 +845,21 @@ impl State {
             if owned_by_others(path) || applied.iter().any(|p| p.starts_with(path)) {
                 continue;
             }
+            // An item keeps its key fields while it stays; it goes as a whole when its own path does.
+            let key_field = path.len() >= 2
+                && fields::key_fields(&path[path.len() - 2])
+                    .is_some_and(|keys| keys.contains_key(&path[path.len() - 1]));
+            if key_field {
+                continue;
+            }
             fields::remove(&mut object, path);
             for len in (1..path.len()).rev() {
                 let parent = &path[..len];
-                let empty = fields::get(&object, parent).and_then(Value::as_object).is_some_and(Map::is_empty);
+                let empty = match fields::get(&object, parent) {
+                    Some(Value::Object(map)) => map.is_empty(),
+                    Some(Value::Array(items)) => items.is_empty(),
+                    _ => false,
+                };
                 if parent == ["metadata"]
                     || !empty
                     || owned_by_others(parent)
@@ -851,6 +882,7 @@ impl State {
             set: applied,
         });
         Self::validate(resource, name, &object)?;
+        self.admit(resource, name)?;
         Ok(self.commit(resource, key, live, object, managed, dry_run, Vec::new()))
     }
 
@@ -898,6 +930,7 @@ impl State {
             _ => {}
         }
         let mut object = body.clone();
+        fields::whole_floats_to_integers(&mut object);
         // Unknown fields: pruned, reported by fieldValidation.
         let pruned = match (&resource.builtin, &resource.schema) {
             (Some(Builtin::ConfigMap), _) => schema::prune(&configmap_schema(), &mut object),
@@ -988,7 +1021,7 @@ impl State {
         Self::validate(resource, name, &object)?;
 
         let mut managed = live.as_ref().map(|l| l.managed.clone()).unwrap_or_default();
-        let changed = fields::update_fields(live.as_ref().map(|l| &l.object), &object);
+        let changed = fields::update_fields(live.as_ref().map(|l| &l.object), &object, resource.schema.as_ref());
         let api_version = resource.api_version();
         for entry in &mut managed {
             let mine =
@@ -1010,12 +1043,40 @@ impl State {
                 set: changed,
             }),
         }
+        self.admit(resource, name)?;
         Ok(self.commit(resource, key, live, object, managed, dry_run, warnings))
     }
 
-    pub fn delete(&mut self, resource: &Resource, namespace: &str, name: &str, dry_run: bool) -> Result<Value, Status> {
+    /// The validating admission webhooks of [`crate::FakeApiServer::deny_writes_with_webhook`], with the Status that kube-apiserver makes of a denial that sets only a message.
+    fn admit(&self, resource: &Resource, name: &str) -> Result<(), Status> {
+        let Some((_, message)) = self.webhook_denials.iter().find(|(kind, _)| *kind == resource.kind) else {
+            return Ok(());
+        };
+        Err(status(
+            403,
+            "Forbidden",
+            &format!(
+                "{} {name:?} is forbidden: admission webhook \"validation.istio.io\" denied the request: {message}",
+                resource.qualified_plural()
+            ),
+            Some(details(name, &resource.group, &resource.plural)),
+        ))
+    }
+
+    /// A deletion; `preconditions` is the DeleteOptions body's `preconditions` (uid and resourceVersion), checked before anything is removed.
+    pub fn delete(
+        &mut self,
+        resource: &Resource,
+        namespace: &str,
+        name: &str,
+        preconditions: Option<&Value>,
+        dry_run: bool,
+    ) -> Result<Value, Status> {
         let key = Self::key(resource, namespace, name);
         let stored = self.objects.get(&key).cloned().ok_or_else(|| not_found(resource, name))?;
+        if let Some(preconditions) = preconditions {
+            check_delete_preconditions(resource, name, &stored.object, preconditions)?;
+        }
         if !dry_run {
             self.objects.remove(&key);
             if resource.builtin == Some(Builtin::Namespace) {
@@ -1065,6 +1126,52 @@ pub enum UpdateMode {
     Replace,
     /// The in-process `update_as`: either.
     Upsert,
+}
+
+/// DeleteOptions.preconditions against the live object, with the wording of the registry that serves the resource:
+/// namespaces and CRDs have their own deletion (`Precondition failed: UID in precondition: X, UID in object meta: Y`, on the plural);
+/// everything else goes through the generic registry's `BeforeDelete` (`the UID in the precondition (X) does not match the UID in record (Y)...`, on the kind).
+fn check_delete_preconditions(
+    resource: &Resource,
+    name: &str,
+    live: &Value,
+    preconditions: &Value,
+) -> Result<(), Status> {
+    let own_registry = matches!(resource.builtin, Some(Builtin::Namespace | Builtin::CustomResourceDefinition));
+    for (field, meta) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+        let Some(wanted) = preconditions.get(field).and_then(Value::as_str) else { continue };
+        let actual = live["metadata"][field].as_str().unwrap_or_default();
+        if wanted == actual {
+            continue;
+        }
+        let (on, kind, why) = if own_registry {
+            (
+                resource.qualified_plural(),
+                resource.plural.clone(),
+                format!("Precondition failed: {meta} in precondition: {wanted}, {meta} in object meta: {actual}"),
+            )
+        } else {
+            let consequence = if field == "uid" {
+                "The object might have been deleted and then recreated"
+            } else {
+                "The object might have been modified"
+            };
+            (
+                resource.qualified_kind(),
+                resource.kind.clone(),
+                format!(
+                    "the {meta} in the precondition ({wanted}) does not match the {meta} in record ({actual}). {consequence}"
+                ),
+            )
+        };
+        return Err(status(
+            409,
+            "Conflict",
+            &format!("Operation cannot be fulfilled on {on} {name:?}: {why}"),
+            Some(details(name, &resource.group, &kind)),
+        ));
+    }
+    Ok(())
 }
 
 fn conflict_status(managed: &[ManagedEntry], conflicts: &[(usize, fields::Path)]) -> Status {

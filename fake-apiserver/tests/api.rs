@@ -1,6 +1,6 @@
 //! The fake API server driven over real HTTP/1 (a hand-written client on std's TcpStream) and through its in-process API.
 
-use meshc_fake_apiserver::{FakeApiServer, Fault, istio_crd};
+use meshc_fake_apiserver::{FakeApiServer, Fault, Forbid, istio_crd};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -671,4 +671,224 @@ fn the_binary_refuses_unknown_arguments() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("meshc-fake-apiserver: unknown argument \"--prot\"\n\nusage:"), "{stderr}");
+}
+
+fn delete_with(url: &str, path: &str, options: &Value) -> Reply {
+    send(url, "DELETE", path, Some("application/json"), Some(options), None).unwrap()
+}
+
+#[test]
+fn deletions_honour_preconditions() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let path = format!("{TELEMETRY}/mesh-default");
+    let created = apply(&url, &path, "fieldManager=meshc", &telemetry(json!({"tracing": []})));
+    let uid = created.body["metadata"]["uid"].as_str().unwrap().to_string();
+    let rv = created.body["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+
+    // The generic registry's BeforeDelete names the kind.
+    let stale_uid = delete_with(
+        &url,
+        &path,
+        &json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "other", "resourceVersion": rv}}),
+    );
+    assert_eq!(stale_uid.code, 409);
+    assert_eq!(
+        stale_uid.body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("Operation cannot be fulfilled on Telemetry.telemetry.istio.io \"mesh-default\": the UID in the precondition (other) does not match the UID in record ({uid}). The object might have been deleted and then recreated"),
+            "reason": "Conflict", "details": {"name": "mesh-default", "group": "telemetry.istio.io", "kind": "Telemetry"}, "code": 409})
+    );
+    let stale_rv = delete_with(
+        &url,
+        &format!("{path}?dryRun=All"),
+        &json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid, "resourceVersion": "1"}}),
+    );
+    assert_eq!(stale_rv.code, 409);
+    assert_eq!(
+        stale_rv.body["message"],
+        format!(
+            "Operation cannot be fulfilled on Telemetry.telemetry.istio.io \"mesh-default\": the ResourceVersion in the precondition (1) does not match the ResourceVersion in record ({rv}). The object might have been modified"
+        )
+    );
+    assert!(server.object("telemetry.istio.io", "telemetries", Some("shop"), "mesh-default").is_some());
+
+    let matching = json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"],
+        "preconditions": {"uid": uid, "resourceVersion": rv}});
+    assert_eq!(delete_with(&url, &path, &matching).code, 200);
+    assert!(server.object("telemetry.istio.io", "telemetries", Some("shop"), "mesh-default").is_some());
+    let mut real = matching.clone();
+    real.as_object_mut().unwrap().remove("dryRun");
+    assert_eq!(delete_with(&url, &path, &real).code, 200);
+    assert!(server.object("telemetry.istio.io", "telemetries", Some("shop"), "mesh-default").is_none());
+
+    // Namespaces have a registry of their own, with storage's wording, on the plural.
+    let namespace = get(&url, "/api/v1/namespaces/shop").body;
+    let stale = delete_with(&url, "/api/v1/namespaces/shop", &json!({"preconditions": {"uid": "other"}}));
+    assert_eq!(stale.code, 409);
+    assert_eq!(
+        stale.body["message"],
+        format!(
+            "Operation cannot be fulfilled on namespaces \"shop\": Precondition failed: UID in precondition: other, UID in object meta: {}",
+            namespace["metadata"]["uid"].as_str().unwrap()
+        )
+    );
+    assert_eq!(stale.body["details"], json!({"name": "shop", "kind": "namespaces"}));
+}
+
+#[test]
+fn forbidden_cluster_wide_lists_and_allowed_namespaced_ones() {
+    let server = cluster();
+    server.forbid(Forbid::new(&["list"], "/apis/telemetry.istio.io/*/telemetries"));
+    server.forbid(Forbid::new(&["GET"], "/api/v1/namespaces"));
+    let running = server.start();
+    let url = running.url();
+
+    let all = get(&url, "/apis/telemetry.istio.io/v1/telemetries");
+    assert_eq!(all.code, 403);
+    assert_eq!(
+        all.body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "telemetries.telemetry.istio.io is forbidden: User \"system:serviceaccount:ci:meshc\" cannot list resource \"telemetries\" in API group \"telemetry.istio.io\" at the cluster scope",
+            "reason": "Forbidden", "details": {"group": "telemetry.istio.io", "kind": "telemetries"}, "code": 403})
+    );
+    let namespaces = get(&url, "/api/v1/namespaces");
+    assert_eq!(namespaces.code, 403);
+    assert_eq!(
+        namespaces.body["message"],
+        "namespaces is forbidden: User \"system:serviceaccount:ci:meshc\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
+    assert_eq!(namespaces.body["details"], json!({"kind": "namespaces"}));
+
+    assert_eq!(get(&url, TELEMETRY).code, 200);
+    assert_eq!(get(&url, "/api/v1/namespaces/shop").code, 200);
+    assert_eq!(get(&url, "/apis/telemetry.istio.io/v1").code, 200);
+
+    // A rule on a single object names it, and the namespace it is in.
+    server.forbid(Forbid::new(&["delete"], &format!("{TELEMETRY}/*")).as_user("jane"));
+    let delete = send(&url, "DELETE", &format!("{TELEMETRY}/mesh-default"), None, None, None).unwrap();
+    assert_eq!(delete.code, 403);
+    assert_eq!(
+        delete.body["message"],
+        "telemetries.telemetry.istio.io \"mesh-default\" is forbidden: User \"jane\" cannot delete resource \"telemetries\" in API group \"telemetry.istio.io\" in the namespace \"shop\""
+    );
+    assert_eq!(
+        delete.body["details"],
+        json!({"name": "mesh-default", "group": "telemetry.istio.io", "kind": "telemetries"})
+    );
+}
+
+#[test]
+fn an_admission_webhook_denies_writes_of_a_kind() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let path = format!("{TELEMETRY}/mesh-default");
+    apply(&url, &path, "fieldManager=meshc", &telemetry(json!({"tracing": []})));
+    server.deny_writes_with_webhook("Telemetry", "configuration is invalid: tracing is not allowed");
+    let before = server.objects();
+    let expected = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "telemetries.telemetry.istio.io \"mesh-default\" is forbidden: admission webhook \"validation.istio.io\" denied the request: configuration is invalid: tracing is not allowed",
+        "reason": "Forbidden", "details": {"name": "mesh-default", "group": "telemetry.istio.io", "kind": "telemetries"}, "code": 403});
+    for query in ["fieldManager=meshc", "fieldManager=meshc&dryRun=All"] {
+        let denied = apply(&url, &path, query, &telemetry(json!({"tracing": [{"randomSamplingPercentage": 5}]})));
+        assert_eq!(denied.code, 403);
+        assert_eq!(denied.body, expected);
+    }
+    let merge = send(&url, "PATCH", &path, Some("application/merge-patch+json"), Some(&json!({"spec": {}})), None);
+    assert_eq!(merge.unwrap().body, expected);
+    // Schema validation answers first, as kube-apiserver validates before it calls validating webhooks.
+    let invalid =
+        apply(&url, &path, "fieldManager=meshc", &telemetry(json!({"tracing": [{"randomSamplingPercentage": 200}]})));
+    assert_eq!(invalid.code, 422);
+    assert_eq!(server.objects(), before);
+    // Other kinds and deletions pass.
+    let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "shop"}});
+    assert_eq!(apply(&url, "/api/v1/namespaces/shop/configmaps/c", "fieldManager=meshc", &configmap).code, 201);
+    assert_eq!(send(&url, "DELETE", &path, None, None, None).unwrap().code, 200);
+}
+
+#[test]
+fn whole_floats_are_stored_as_integers() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let path = format!("{TELEMETRY}/mesh-default");
+    let tracing = |p: Value| telemetry(json!({"tracing": [{"randomSamplingPercentage": p}]}));
+    let dry = apply(&url, &path, "fieldManager=meshc&dryRun=All", &tracing(json!(10.0)));
+    assert_eq!(dry.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(10));
+    let created = apply(&url, &path, "fieldManager=meshc", &tracing(json!(10.0)));
+    // serde_json keeps 10 and 10.0 apart: an integer came back.
+    assert_eq!(created.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(10));
+    assert_ne!(created.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(10.0));
+    assert_eq!(get(&url, &path).body, created.body);
+
+    // The same value again, written either way, is a no-op; another manager applying it shares the field.
+    for value in [json!(10), json!(10.0)] {
+        let again = apply(&url, &path, "fieldManager=meshc", &tracing(value));
+        assert_eq!(again.body, created.body);
+    }
+    let shared = apply(&url, &path, "fieldManager=other", &tracing(json!(10.0)));
+    assert_eq!(shared.code, 200, "{}", shared.body);
+    assert_eq!(managed(&shared.body).len(), 2);
+
+    let fraction = apply(&url, &path, "fieldManager=meshc&force=true", &tracing(json!(1.5)));
+    assert_eq!(fraction.body["spec"]["tracing"][0]["randomSamplingPercentage"], json!(1.5));
+    let update = server.update_as("editor", &tracing(json!(20.0))).unwrap();
+    assert_eq!(update["spec"]["tracing"][0]["randomSamplingPercentage"], json!(20));
+}
+
+const WASM: &str = "/apis/extensions.istio.io/v1alpha1/namespaces/shop/wasmplugins/auth";
+
+fn wasm(spec: Value) -> Value {
+    json!({"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin",
+        "metadata": {"name": "auth", "namespace": "shop"}, "spec": spec})
+}
+
+fn env(items: &[(&str, &str)]) -> Value {
+    json!({"vmConfig": {"env": items.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>()}})
+}
+
+#[test]
+fn map_typed_lists_merge_by_key_across_managers() {
+    let server = cluster();
+    let running = server.start();
+    let url = running.url();
+    let mut mine = env(&[("A", "1"), ("B", "2")]);
+    mine["url"] = "oci://auth:1".into();
+    let created = apply(&url, WASM, "fieldManager=meshc", &wasm(mine.clone()));
+    assert_eq!(created.code, 201, "{}", created.body);
+    assert_eq!(
+        managed(&created.body)[0].2,
+        json!({"f:spec": {"f:url": {}, "f:vmConfig": {"f:env": {
+            "k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}},
+            "k:{\"name\":\"B\"}": {".": {}, "f:name": {}, "f:value": {}}}}}})
+    );
+
+    // Another manager adds an item: no conflict, the items merge.
+    let theirs = apply(&url, WASM, "fieldManager=other", &wasm(env(&[("C", "3")])));
+    assert_eq!(theirs.code, 200, "{}", theirs.body);
+    assert_eq!(theirs.body["spec"]["vmConfig"]["env"], env(&[("A", "1"), ("B", "2"), ("C", "3")])["vmConfig"]["env"]);
+
+    // Changing a field of meshc's item conflicts on that field alone.
+    let conflict = apply(&url, WASM, "fieldManager=other", &wasm(env(&[("A", "9"), ("C", "3")])));
+    assert_eq!(conflict.code, 409);
+    assert_eq!(
+        conflict.body["message"],
+        "Apply failed with 1 conflict: conflict with \"meshc\": .spec.vmConfig.env[name=\"A\"].value"
+    );
+    // The same value is shared, not a conflict.
+    let shared = apply(&url, WASM, "fieldManager=other", &wasm(env(&[("A", "1"), ("C", "3")])));
+    assert_eq!(shared.code, 200, "{}", shared.body);
+
+    // meshc drops B (no one else owns it: it goes) and A (other shares it: it stays); C is not meshc's to remove.
+    let dropped = apply(&url, WASM, "fieldManager=meshc", &wasm(json!({"url": "oci://auth:1"})));
+    assert_eq!(dropped.code, 200, "{}", dropped.body);
+    assert_eq!(dropped.body["spec"]["vmConfig"]["env"], env(&[("A", "1"), ("C", "3")])["vmConfig"]["env"]);
+
+    // When the last owner lets go, the items, the emptied list and its map go too.
+    let gone = apply(&url, WASM, "fieldManager=other", &wasm(json!({"priority": 5})));
+    assert_eq!(gone.code, 200, "{}", gone.body);
+    assert_eq!(gone.body["spec"], json!({"priority": 5, "url": "oci://auth:1"}));
 }
