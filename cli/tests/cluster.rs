@@ -1076,3 +1076,96 @@ fn context_selects_the_cluster() {
     assert_eq!(unknown.status.code(), Some(2));
     assert_contains(&stderr(&unknown), &["no context `staging` (it has: elsewhere, fake)"]);
 }
+
+/// A user who may list only in their own namespaces: meshc falls back to reading
+/// namespace by namespace, and a resource that moved to another namespace is pruned
+/// from the one it left (which the parent still lists), not forgotten.
+#[test]
+fn pruning_under_namespace_scoped_permissions_follows_the_parent() {
+    use meshc_fake_apiserver::Forbid;
+    let cluster = TestCluster::fake("namespace-rbac");
+    let server = cluster.fake_server().unwrap();
+    server.add_namespace("shop2");
+    // Cluster-wide lists are forbidden; namespaced ones are allowed.
+    server.forbid(Forbid::new(&["list"], "/api/v1/namespaces"));
+    for path in ["/apis/telemetry.istio.io/*/telemetries", "/apis/extensions.istio.io/*/wasmplugins"] {
+        server.forbid(Forbid::new(&["list"], path));
+    }
+    let pkg = shop_package(&cluster, "10%");
+    let first = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
+    assert_eq!(first.status.code(), Some(0), "{}{}", stdout(&first), stderr(&first));
+    // Everything in shop moves to shop2: the package no longer names shop at all.
+    let moved = shop_mesh("10%").replace("in namespace \"{shop}\"", "in namespace \"shop2\"");
+    let pkg = cluster.package("pkg", &[("mesh.toml", MANIFEST), ("main.mesh", &moved)]);
+    let output = cluster.meshc(&["apply", pkg.to_str().unwrap(), "--prune"]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert_contains(
+        &stdout(&output),
+        &[
+            "Telemetry shop2/shop-tracing created",
+            "Telemetry shop/shop-tracing pruned",
+            "WasmPlugin shop/auth pruned",
+            "2 created, 1 unchanged, 2 pruned",
+        ],
+    );
+    assert_eq!(cluster.get("telemetry.istio.io/v1", "Telemetry", "shop", "shop-tracing"), None);
+    assert_eq!(cluster.get("extensions.istio.io/v1alpha1", "WasmPlugin", "shop", "auth"), None);
+    let parent = cluster.get("v1", "ConfigMap", "istio-system", "meshc-shop").unwrap();
+    assert_eq!(parent["metadata"]["annotations"]["applyset.kubernetes.io/additional-namespaces"], "shop2");
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/apis/telemetry.istio.io/v1/namespaces/shop/telemetries"),
+        "meshc read the namespace it left, one namespace at a time"
+    );
+}
+
+/// Another manager's item in a keyed list (a WasmPlugin's `vmConfig.env`, keyed by
+/// name) is merged by the server, not a change: meshc writes nothing and diffs nothing.
+#[test]
+fn another_managers_item_in_a_keyed_list_is_not_a_change() {
+    let cluster = TestCluster::fake("keyed-list");
+    let mesh = shop_mesh("10%").replace("  phase authn\n", "  phase authn\n  env TIER = \"gold\"\n");
+    let pkg = cluster.package("pkg", &[("mesh.toml", MANIFEST), ("main.mesh", &mesh)]);
+    let first = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
+    assert_eq!(first.status.code(), Some(0), "{}{}", stdout(&first), stderr(&first));
+    let injected = json!({
+        "apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin",
+        "metadata": {"name": "auth", "namespace": "shop"},
+        "spec": {"vmConfig": {"env": [{"name": "CLUSTER", "value": "eu-1"}]}}
+    });
+    cluster.apply_as("env-injector", &injected, false).unwrap();
+    let plugin = cluster.get("extensions.istio.io/v1alpha1", "WasmPlugin", "shop", "auth").unwrap();
+    assert_eq!(plugin["spec"]["vmConfig"]["env"].as_array().map(Vec::len), Some(2), "{plugin}");
+    cluster.take_writes();
+    let before = cluster.versions();
+    let diff = cluster.meshc(&["diff", pkg.to_str().unwrap()]);
+    assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
+    let apply = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
+    assert_contains(&stdout(&apply), &["WasmPlugin shop/auth unchanged", "\n3 unchanged; context"]);
+    cluster.assert_unwritten(&before, "another manager's item");
+}
+
+/// An admission webhook that denies the resource (Istio's validation webhook, a policy
+/// engine) is a rejection at the declaration, not a failure of the credentials.
+#[test]
+fn an_admission_webhook_denial_is_a_rejection_at_the_declaration() {
+    let cluster = TestCluster::fake("webhook");
+    cluster
+        .fake_server()
+        .unwrap()
+        .deny_writes_with_webhook("WasmPlugin", "image registry ghcr.io/example is not allowed");
+    let pkg = shop_package(&cluster, "10%");
+    let output = cluster.meshc(&["apply", pkg.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
+    assert_contains(
+        &stderr(&output),
+        &[
+            "error[E1100]: WasmPlugin shop/auth: the cluster rejected it",
+            "pkg/main.mesh:11:",
+            "image registry ghcr.io/example is not allowed",
+        ],
+    );
+    assert_eq!(cluster.take_writes(), Some(vec![]), "nothing is written");
+}
