@@ -784,6 +784,16 @@ fn serve_with_shop_package(server: &FakeApiServer, name: &str) -> (RunningServer
     (running, dir)
 }
 
+/// `meshc apply pkg` in a directory of [`serve_with_shop_package`].
+fn apply_in(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshc"))
+        .args(["apply", "pkg", "--kubeconfig", "kubeconfig"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_servers_schema_errors_point_at_the_field() {
     // A cluster whose Telemetry CRD allows at most 5% sampling (a stricter release than
@@ -799,12 +809,7 @@ fn the_servers_schema_errors_point_at_the_field() {
         server.install_crd(&crd);
     }
     let (_running, dir) = serve_with_shop_package(&server, "schema");
-    let output = Command::new(env!("CARGO_BIN_EXE_meshc"))
-        .args(["apply", "pkg", "--kubeconfig", "kubeconfig"])
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let output = apply_in(&dir);
     assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
     // The sampling statement of `shop_tracing` is on line 8.
     assert_contains(
@@ -826,12 +831,7 @@ fn a_missing_crd_stops_before_any_write() {
         server.install_crd(&crd);
     }
     let (_running, dir) = serve_with_shop_package(&server, "missing-crd");
-    let output = Command::new(env!("CARGO_BIN_EXE_meshc"))
-        .args(["apply", "pkg", "--kubeconfig", "kubeconfig"])
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let output = apply_in(&dir);
     assert_eq!(output.status.code(), Some(1));
     assert_contains(
         &stderr(&output),

@@ -11,8 +11,9 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
-/// Metadata fields of ObjectMeta, which every object may carry whatever its schema says.
-const OBJECT_META: &[&str] = &[
+/// Metadata fields of ObjectMeta, which every object may carry whatever its schema
+/// says, in the order of ObjectMeta's fields in Go.
+pub(crate) const OBJECT_META: &[&str] = &[
     "name",
     "generateName",
     "namespace",

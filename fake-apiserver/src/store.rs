@@ -272,24 +272,9 @@ pub fn version_priority(version: &str) -> (u8, i64, i64, String) {
     }
 }
 
-/// The order of ObjectMeta's fields in Go, which typed objects (ConfigMap, Namespace) are serialised in.
-const META_ORDER: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
+/// The order of ObjectMeta's fields in Go, which typed objects (ConfigMap, Namespace)
+/// are serialised in: the schema's list of them, which is in that order.
+const META_ORDER: &[&str] = crate::schema::OBJECT_META;
 
 fn order_typed(object: &mut Value, top: &[&str]) {
     let Some(map) = object.as_object_mut() else { return };
