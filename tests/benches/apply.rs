@@ -51,7 +51,7 @@ fn main() {
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let connected = runtime.block_on(meshc_cluster::connect::connect(&target)).unwrap();
-    let mut measure = |title: &str| -> Duration {
+    let measure = |title: &str| -> Duration {
         server.clear_requests();
         let start = Instant::now();
         let outcome = runtime.block_on(run(&connected, &objects, Mode::Apply, &options, &mut |_| {})).unwrap();
