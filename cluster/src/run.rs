@@ -636,10 +636,12 @@ pub async fn run(
     let final_parent = applyset.parent(&new_kinds.union(&unlisted_kinds).cloned().collect(), &member_namespaces);
     let parent_reference = ObjectRef::of(&wide_parent);
     let wide_parent_needed = applyset::parent_differs(&wide_parent, live_parent.as_ref());
-    if wide_parent_needed && existing.contains(&applyset.namespace) && outcome.problems.is_empty() {
-        if let Err(error) = parent_api.patch(&applyset.name, &dry_run, &Patch::Apply(&wide_parent)).await {
-            outcome.problems.push(problem_of(error, conn, &parent_reference)?);
-        }
+    if wide_parent_needed
+        && existing.contains(&applyset.namespace)
+        && outcome.problems.is_empty()
+        && let Err(error) = parent_api.patch(&applyset.name, &dry_run, &Patch::Apply(&wide_parent)).await
+    {
+        outcome.problems.push(problem_of(error, conn, &parent_reference)?);
     }
 
     if mode != Mode::Apply || !outcome.problems.is_empty() {
@@ -696,11 +698,13 @@ pub async fn run(
             }
         }
     }
-    if wide_parent_needed && live_parent.is_none() && !namespaces_to_create.is_empty() {
-        if let Err(error) = parent_api.patch(&applyset.name, &dry_run, &Patch::Apply(&wide_parent)).await {
-            let problem = problem_of(error, conn, &parent_reference).map_err(|e| interrupted(e, writes))?;
-            outcome.problems.push(problem);
-        }
+    if wide_parent_needed
+        && live_parent.is_none()
+        && !namespaces_to_create.is_empty()
+        && let Err(error) = parent_api.patch(&applyset.name, &dry_run, &Patch::Apply(&wide_parent)).await
+    {
+        let problem = problem_of(error, conn, &parent_reference).map_err(|e| interrupted(e, writes))?;
+        outcome.problems.push(problem);
     }
     if !outcome.problems.is_empty() {
         return Ok(outcome);
