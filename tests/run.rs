@@ -4,6 +4,8 @@
 //!   rendered diagnostics must equal its `expected/` folder byte for byte;
 //!   `UPDATE_GOLDEN=1` rewrites the expectations. ok cases must have no error, err
 //!   cases at least one.
+//! - `golden/wasm/*`: packages checked with the checks of their plugin modules, whose
+//!   rendered diagnostics must equal `expected/diagnostics.txt`;
 //! - every generated resource (golden and examples) validates against Istio's CRD
 //!   schema of each release its package targets;
 //! - `examples/seed` reproduces every YAML example of the reference document;
@@ -28,6 +30,11 @@ fn main() {
             let expect_errors = kind == "err";
             trials.push(Trial::test(name, move || golden_case(&case, expect_errors)));
         }
+    }
+    // golden/wasm/*: packages whose plugins' local builds are loaded and checked.
+    for case in golden::find_cases(&workspace().join("golden").join("wasm")).expect("wasm cases are readable") {
+        let name = format!("golden::wasm::{}", case.file_name().unwrap().to_string_lossy());
+        trials.push(Trial::test(name, move || wasm_case(&case)));
     }
     // golden/lint/*: Kubernetes YAML checked as `meshc check FILE.yaml` checks it.
     for case in golden::find_lint_cases(&workspace().join("golden").join("lint")).expect("lint cases are readable") {
@@ -232,6 +239,32 @@ fn golden_case(case: &Path, expect_errors: bool) -> Result<(), Failed> {
     compare_or_bless(&run)?;
     // A build with errors writes nothing, so only ok cases have outputs to validate.
     if expect_errors { Ok(()) } else { validate_package_outputs(case) }
+}
+
+/// A package checked as `meshc check` checks it, with the checks of its plugin modules
+/// (meshc-wasm-host); its diagnostics are the case's only output.
+fn wasm_case(case: &Path) -> Result<(), Failed> {
+    let loaded = package::load(case, None).map_err(|e| format!("cannot load the case: {e}"))?;
+    let analysis = loaded.analyze();
+    let mut diagnostics: Vec<_> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+    diagnostics.extend(meshc_wasm_host::check_modules(&analysis, &loaded.root));
+    meshc_compiler::diagnostic::sort(&mut diagnostics);
+    let mut actual = std::collections::BTreeMap::new();
+    if !diagnostics.is_empty() {
+        let mut db = loaded.db.clone();
+        golden::relativize_paths(&mut db, case);
+        actual.insert(
+            golden::DIAGNOSTICS_FILE.to_string(),
+            meshc_compiler::diagnostic::render::render_plain(&db, &diagnostics),
+        );
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    let expected_file = case.join("expected").join(golden::DIAGNOSTICS_FILE);
+    if let Ok(text) = std::fs::read_to_string(&expected_file) {
+        expected.insert(golden::DIAGNOSTICS_FILE.to_string(), text);
+    }
+    let has_errors = diagnostics.iter().any(|d| d.is_error());
+    compare_or_bless(&golden::CaseRun { dir: case.to_path_buf(), actual, expected, has_errors })
 }
 
 fn lint_case(case: &Path) -> Result<(), Failed> {
@@ -508,6 +541,7 @@ fn every_code_has_a_case() -> Result<(), Failed> {
         cases.extend(golden::find_cases(&golden_dir.join(kind)).map_err(|e| e.to_string())?);
     }
     cases.extend(golden::find_lint_cases(&golden_dir.join("lint")).map_err(|e| e.to_string())?);
+    cases.extend(golden::find_cases(&golden_dir.join("wasm")).map_err(|e| e.to_string())?);
     cases.extend(import_cases());
     for case in cases {
         rendered.push_str(

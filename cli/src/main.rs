@@ -524,6 +524,9 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<CheckO
     for ((loaded, analysis), extra) in analysed.into_iter().zip(between.iter_mut()) {
         let mut diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
         diagnostics.append(extra);
+        // The plugins' local builds: loaded, verified and ABI-checked by the host (the
+        // core reads no files; the language server does not run these yet).
+        diagnostics.extend(meshc_wasm_host::check_modules(&analysis, &loaded.root));
         meshc_compiler::diagnostic::sort(&mut diagnostics);
         any_error |= diagnostics.iter().any(Diagnostic::is_error);
         match format {

@@ -759,3 +759,38 @@ fn separate_builds_share_one_kustomization() {
     let one = std::fs::read_to_string(dir.join("out/a/telemetry/one.yaml")).unwrap();
     assert!(one.contains("applyset.kubernetes.io/part-of: applyset-"), "{one}");
 }
+
+/// A package whose `wasm_plugin` names its local build with `module`, copied from
+/// wasm-host's fixtures.
+fn plugin_package(name: &str, fixture: &str) -> PathBuf {
+    let dir = package(
+        name,
+        "wasm_plugin auth in namespace \"shop\" {\n  url \"oci://ghcr.io/example/auth:1.0\"\n  module \"plugins/plugin.wat\"\n}\n",
+    );
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-host/tests/plugins").join(fixture);
+    std::fs::create_dir_all(dir.join("pkg/plugins")).unwrap();
+    std::fs::copy(source, dir.join("pkg/plugins/plugin.wat")).unwrap();
+    dir
+}
+
+#[test]
+fn check_and_build_report_a_plugin_module_with_an_abi_problem_at_its_module_statement() {
+    let dir = plugin_package("plugin-abi", "abi_0_1_0.wat");
+    let output = meshc(&["check", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    for expected in ["error[E1206]", "speaks proxy-wasm ABI 0.1.0", "pkg/main.mesh:3:10", "1 error"] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let output = meshc(&["build", "pkg", "-o", "out"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("error[E1206]"));
+    assert!(!dir.join("out").exists(), "a build with errors writes nothing");
+}
+
+#[test]
+fn check_passes_a_correct_plugin_module() {
+    let dir = plugin_package("plugin-ok", "http_plugin.wat");
+    let output = meshc(&["check", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

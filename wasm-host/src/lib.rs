@@ -1,1 +1,14 @@
 //! A proxy-wasm host on wasmtime.
+//!
+//! - [`load`]: reads a plugin's local build from disk (a `.wasm` or `.wat` file, an OCI
+//!   image layout directory or tarball), verifying every blob's digest.
+//! - [`abi`]: checks that a module speaks a proxy-wasm ABI Envoy hosts, with the
+//!   callbacks its plugin type needs (pure: bytes in, findings out).
+//! - [`check_modules`]: both, for every `wasm_plugin` of an analysed package, as
+//!   diagnostics (E1200 to E1209) at the declaration.
+
+pub mod abi;
+mod check;
+pub mod load;
+
+pub use check::check_modules;

@@ -12,6 +12,7 @@ use serde_json::{Map, Value as Json};
 pub(crate) const SETTINGS: &[&str] = &[
     "url",
     "sha256",
+    "module",
     "phase",
     "priority",
     "plugin_name",
@@ -75,6 +76,7 @@ pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, n
     if let Some(value) = settings.value(ctx, "sha256") {
         match string_value(ctx, value) {
             Some(sha) if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+                ctx.spans.record("spec.sha256", value.span);
                 spec.sha256 = Some(sha)
             }
             Some(_) => {
@@ -87,6 +89,24 @@ pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, n
                     .with_label_message("not a SHA-256 digest"),
                 );
                 ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    let mut module = None;
+    if let Some(value) = settings.value(ctx, "module") {
+        match string_value(ctx, value) {
+            Some(path) if path.is_empty() || path.contains("://") => {
+                ctx.report(
+                    Diagnostic::new(codes::TYPE_MISMATCH, value.span, "`module` is a path relative to the package")
+                        .with_label_message("not a local path")
+                        .with_help("name the local build of the plugin: `module \"plugin.wasm\"`, a `.wat` file, an OCI image layout directory or a `.tar` of one"),
+                );
+                ok = false;
+            }
+            Some(path) => {
+                ctx.spans.record("module", value.span);
+                module = Some(path);
             }
             None => ok = false,
         }
@@ -233,7 +253,7 @@ pub(crate) fn lower(ctx: &mut Ctx, decl: &ResourceDecl, scope: &ResolvedScope, n
     }
     spec.selector = scope.selector.clone().map(|match_labels| m::WorkloadSelector { match_labels });
     spec.target_refs = scope.target_refs.iter().map(target_ref).collect();
-    ok.then(|| m::WasmPlugin { metadata: metadata(name, scope, labels, annotations), spec })
+    ok.then(|| m::WasmPlugin { metadata: metadata(name, scope, labels, annotations), spec, module })
 }
 
 fn enum_setting(

@@ -604,6 +604,66 @@ this note. Keep them in YAML.";
     IMPORT_INVALID_YAML = "E0905", "unreadable YAML",
 "A file given to `meshc import` is not valid YAML. The documents before the error are
 imported; fix the YAML at the label to import the rest.";
+    // Wasm plugin modules, checked by the host (meshc-wasm-host) after analysis: E12xx.
+    PLUGIN_MODULE_UNREADABLE = "E1200", "Wasm module cannot be read",
+"`meshc check` and `meshc build` read the local build of each `wasm_plugin`: the file
+its `module \"PATH\"` statement names, or else the path of a `file://` url, relative to
+the package directory. The file does not exist or cannot be read. Build the plugin, or
+correct the path. meshc never downloads a module: an `oci://` or `https://` url without
+a `module` statement is not checked.";
+    PLUGIN_MODULE_INVALID = "E1201", "not a WebAssembly module",
+"The module is not valid WebAssembly: a `.wasm` file that does not start with the Wasm
+magic bytes or that fails validation, or a `.wat` file that does not assemble. istiod's
+agent refuses a binary without the magic bytes, and Envoy refuses one that does not
+validate, so the plugin would never run. The message names the first problem the
+validator found.";
+    PLUGIN_SHA256_MISMATCH = "E1202", "Wasm module digest differs from the declaration",
+"The declaration pins the plugin by digest (`sha256 \"...\"`, or `@sha256:` in the url),
+and the local build does not have that digest. The Istio agent compares the same
+digest before it hands the module to Envoy, and refuses the plugin when they differ: for
+a module fetched over http(s) the sha256 of the module's bytes, for an OCI image the
+sha256 of the image manifest. Either the pin is out of date (copy the digest the message
+shows), or the local build is not the one that was published.";
+    PLUGIN_OCI_LAYOUT = "E1203", "OCI image layout problem",
+"The module is an OCI image layout (a directory with `oci-layout` and `index.json`, or a
+`.tar` of one), and meshc could not find the Wasm module in it as the Istio agent looks
+for it: `index.json` names no manifest, the manifest or a blob is missing, or the image
+has neither a layer of media type `application/vnd.module.wasm.content.layer.v1+wasm`
+(the *oci* variant of the Wasm image spec) nor, as its last layer, a tar (gzip) layer
+holding `plugin.wasm` (the *compat* variant).";
+    PLUGIN_BLOB_DIGEST = "E1204", "OCI blob does not match its digest",
+"A blob of the OCI image layout (the manifest, a layer) is stored under a digest that is
+not the sha256 of its contents. A registry refuses such a push, and a pull verifies
+every blob, so the image is damaged: rebuild it.";
+    PLUGIN_NOT_PROXY_WASM = "E1205", "not a proxy-wasm module",
+"A proxy-wasm module says which version of the ABI it speaks by exporting a function
+named `proxy_abi_version_X_Y_Z`. This module exports none, so Envoy cannot tell how to
+talk to it and refuses to load it. Build the plugin with a proxy-wasm SDK (Rust
+`proxy-wasm`, Go `proxy-wasm-go-sdk`, C++ `proxy-wasm-cpp-sdk`), which adds the export.";
+    PLUGIN_UNSUPPORTED_ABI = "E1206", "unsupported proxy-wasm ABI version",
+"The module speaks a version of the proxy-wasm ABI that the Envoy of current Istio
+releases does not host: Envoy hosts 0.2.0 and 0.2.1 (`proxy_abi_version_0_2_0`,
+`proxy_abi_version_0_2_1`); 0.1.0 was removed. Rebuild the plugin with a current SDK.";
+    PLUGIN_MISSING_EXPORT = "E1207", "proxy-wasm module lacks a required export",
+"Envoy writes into a plugin's memory through an allocator the plugin exports, so every
+proxy-wasm module must export its linear memory (`memory`) and an allocator
+(`proxy_on_memory_allocate`, or `malloc` in older SDKs). Without them the VM fails to
+start. The SDKs export both; a hand-written module must too.";
+    PLUGIN_MISSING_CALLBACK = "E1208", "plugin has no callback for its type",
+"A plugin's `type` says where Envoy runs it: an HTTP plugin (the default) needs
+`proxy_on_context_create` and at least one HTTP stream callback
+(`proxy_on_request_headers`, `proxy_on_request_body`, `proxy_on_request_trailers`,
+`proxy_on_response_headers`, `proxy_on_response_body`, `proxy_on_response_trailers`); a
+network plugin needs `proxy_on_context_create` and at least one of
+`proxy_on_new_connection`, `proxy_on_downstream_data`, `proxy_on_upstream_data`. A
+module without them is loaded and does nothing. Check the plugin's `type`, or that the
+module is the right build.";
+    PLUGIN_FOREIGN_IMPORT = "E1209", "module imports what no proxy provides",
+"A proxy-wasm host provides the `proxy_*` functions of module `env` and WASI
+(`wasi_snapshot_preview1`, `wasi_unstable`); a module that imports anything else (a
+function of another module, a JavaScript binding of a browser build, an `env` function
+that is not part of the ABI) fails to instantiate in Envoy. Build for `wasm32-wasip1` or
+`wasm32-unknown-unknown` with a proxy-wasm SDK, without other host bindings.";
 }
 
 #[cfg(test)]

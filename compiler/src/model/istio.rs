@@ -276,6 +276,12 @@ pub struct AccessLogFilter {
 pub struct WasmPlugin {
     pub metadata: ObjectMeta,
     pub spec: WasmPluginSpec,
+    /// Not part of the CRD and never emitted: the local build of the plugin that meshc
+    /// checks (`module "PATH"`, relative to the package), a `.wasm` or `.wat` file, an
+    /// OCI image layout directory or a `.tar` of one. Its span is recorded as `module`
+    /// in the resource's `SpanIndex`.
+    #[serde(skip)]
+    pub module: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,2 @@
+(module
+  (func (export "proxy_abi_version_0_2_1")
