@@ -1,1 +1,3 @@
 //! A proxy-wasm host on wasmtime.
+
+pub mod runtime;
