@@ -1,0 +1,168 @@
+//! The runtime against the hand-written plugins of tests/plugins: what each does to a
+//! request, and why a misbehaving one fails.
+
+use meshc_wasm_host::runtime::{HttpMessage, Limits, LogLevel, MetricValue, Plugin, PluginRun, RunError, Vm};
+
+fn plugin(name: &str) -> Plugin {
+    let path = format!("{}/tests/plugins/{name}.wat", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Plugin::compile(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn get(path: &str, extra: &[(&str, &str)]) -> HttpMessage {
+    let mut h = headers(&[(":method", "GET"), (":path", path), (":authority", "svc")]);
+    h.extend(headers(extra));
+    HttpMessage { headers: h, ..HttpMessage::default() }
+}
+
+fn ok_response() -> HttpMessage {
+    HttpMessage {
+        headers: headers(&[(":status", "200"), ("content-type", "text/plain")]),
+        body: b"upstream".to_vec(),
+        trailers: Vec::new(),
+    }
+}
+
+fn run_with(request: HttpMessage) -> PluginRun {
+    PluginRun { request, response: ok_response(), ..PluginRun::default() }
+}
+
+#[test]
+fn header_adder_adds_its_header_and_leaves_the_response_alone() {
+    let out = plugin("header_adder").run(&run_with(get("/", &[]))).unwrap();
+    assert_eq!(out.forwarded_request.header("x-meshc"), Some("hello"));
+    assert_eq!(out.forwarded_request.headers.len(), 4);
+    assert_eq!(out.returned_response, ok_response());
+    assert_eq!(out.local_reply, None);
+}
+
+#[test]
+fn require_header_replies_403_without_the_configured_header() {
+    let p = plugin("require_header");
+    let mut run = run_with(get("/", &[]));
+    run.plugin_config = b"x-api-key".to_vec();
+    let out = p.run(&run).unwrap();
+    let reply = out.local_reply.expect("a local reply");
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.body, b"forbidden\n");
+    assert_eq!(reply.details, "missing_header");
+    assert_eq!(reply.headers, headers(&[("content-type", "text/plain")]));
+    assert_eq!(out.returned_response.header(":status"), Some("403"));
+    assert_eq!(out.returned_response.body, b"forbidden\n");
+
+    // With the header (in another case: names are case-insensitive), the request passes.
+    run.request = get("/", &[("X-Api-Key", "secret")]);
+    let out = p.run(&run).unwrap();
+    assert_eq!(out.local_reply, None);
+    assert_eq!(out.returned_response, ok_response());
+}
+
+#[test]
+fn require_header_refuses_an_empty_configuration_with_its_reason() {
+    let err = plugin("require_header").run(&run_with(get("/", &[]))).unwrap_err();
+    assert_eq!(
+        err,
+        RunError::ConfigurationRejected { reason: Some("no header name in the plugin configuration".into()) }
+    );
+    assert_eq!(err.to_string(), "the plugin rejected its configuration: no header name in the plugin configuration");
+}
+
+#[test]
+fn counter_logger_counts_requests_and_logs_their_path() {
+    let p = plugin("counter_logger");
+    let mut vm = Vm::start(&p, &PluginRun::default()).unwrap();
+    let first = vm.request(&run_with(get("/one", &[]))).unwrap();
+    assert_eq!(first.metrics.get("meshc_requests_total"), Some(&MetricValue::Counter(1)));
+    assert_eq!(first.logs, vec![(LogLevel::Info, "request seen".to_string()), (LogLevel::Info, "/one".to_string())]);
+    let second = vm.request(&run_with(get("/two", &[]))).unwrap();
+    assert_eq!(second.metrics.get("meshc_requests_total"), Some(&MetricValue::Counter(2)));
+    assert_eq!(second.logs[1], (LogLevel::Info, "/two".to_string()));
+}
+
+#[test]
+fn auth_call_pauses_until_the_call_is_answered_then_resumes() {
+    let p = plugin("auth_call");
+    let mut run = run_with(get("/", &[]));
+    run.http_call_responses = vec![HttpMessage { headers: headers(&[(":status", "200")]), ..HttpMessage::default() }];
+    let out = p.run(&run).unwrap();
+    assert_eq!(out.http_calls.len(), 1);
+    let call = &out.http_calls[0];
+    assert_eq!(call.upstream, "auth");
+    assert_eq!(call.headers, headers(&[(":method", "GET"), (":path", "/check"), (":authority", "auth")]));
+    assert_eq!(call.timeout_ms, 500);
+    assert_eq!(out.local_reply, None);
+    assert_eq!(out.forwarded_request.header("x-auth"), Some("ok"));
+    assert_eq!(out.returned_response, ok_response());
+}
+
+#[test]
+fn auth_call_denies_on_a_refusal_and_on_a_failed_call() {
+    let p = plugin("auth_call");
+    let mut run = run_with(get("/", &[]));
+    run.http_call_responses = vec![HttpMessage { headers: headers(&[(":status", "401")]), ..HttpMessage::default() }];
+    let out = p.run(&run).unwrap();
+    assert_eq!(out.local_reply.map(|r| r.status), Some(403));
+    assert_eq!(out.forwarded_request.header("x-auth"), None);
+
+    // No answer given: the call fails, as a timeout would.
+    run.http_call_responses.clear();
+    let out = p.run(&run).unwrap();
+    assert_eq!(out.local_reply.map(|r| r.body), Some(b"denied".to_vec()));
+}
+
+#[test]
+fn a_trap_names_the_callback_and_the_reason() {
+    let err = plugin("traps").run(&run_with(get("/", &[]))).unwrap_err();
+    let RunError::Trap { callback, reason } = &err else {
+        panic!("not a trap: {err}");
+    };
+    assert_eq!(callback, "proxy_on_request_headers");
+    assert!(reason.contains("unreachable"), "{reason}");
+}
+
+#[test]
+fn an_endless_loop_runs_out_of_fuel() {
+    let mut run = run_with(get("/", &[]));
+    run.limits = Limits { fuel_per_callback: 1_000_000, ..Limits::default() };
+    let err = plugin("loops").run(&run).unwrap_err();
+    assert_eq!(err, RunError::OutOfFuel { callback: "proxy_on_request_headers".into(), budget: 1_000_000 });
+}
+
+#[test]
+fn unbounded_growth_hits_the_memory_limit() {
+    let mut run = run_with(get("/", &[]));
+    run.limits.memory_bytes = 4 << 20;
+    let err = plugin("grows").run(&run).unwrap_err();
+    let RunError::MemoryLimit { callback, limit, .. } = &err else {
+        panic!("not a memory limit: {err}");
+    };
+    assert_eq!(callback, "proxy_on_request_headers");
+    assert_eq!(*limit, 4 << 20);
+}
+
+#[test]
+fn an_unknown_import_is_named() {
+    let path = format!("{}/tests/plugins/unknown_import.wat", env!("CARGO_MANIFEST_DIR"));
+    let err = Plugin::compile(&std::fs::read(path).unwrap()).err().expect("an error");
+    assert_eq!(err.to_string(), "the module imports `env::proxy_open_socket`, which this host does not provide");
+}
+
+#[test]
+fn wasi_stdout_and_environment_are_the_sandboxs() {
+    let mut run = run_with(get("/", &[]));
+    run.env = vec![("GREETING".into(), "hi".into())];
+    let out = plugin("wasi_env").run(&run).unwrap();
+    assert_eq!(
+        out.logs,
+        vec![
+            (LogLevel::Info, "started".to_string()),
+            (LogLevel::Info, "GREETING=hi".to_string()),
+            // EBADF: no file is open.
+            (LogLevel::Info, "fd_close(3) = 08".to_string()),
+        ]
+    );
+}
