@@ -165,13 +165,12 @@ impl Vm {
         }
         self.call::<(i32, i32), ()>("proxy_on_context_create", (ctx, ROOT))?;
         self.deliver_calls()?;
-        let mut go = self.message(ctx, false, &run.request)?;
+        let go_on = self.message(ctx, false, &run.request)?;
         let forwarded_request = self.store.data().request.clone();
-        if go {
+        if go_on {
             self.store.data_mut().response = run.response.clone();
-            go = self.message(ctx, true, &run.response)?;
+            self.message(ctx, true, &run.response)?;
         }
-        let _ = go;
         self.store.data_mut().effective_context = ctx as u32;
         self.call::<i32, ()>("proxy_on_log", ctx)?;
         self.store.data_mut().effective_context = ctx as u32;
@@ -224,12 +223,8 @@ impl Vm {
                 return Ok(false);
             }
         }
-        if has_trailers {
-            let n = m.trailers.len() as i32;
-            if !self.phase(ctx, response, trailers, None, true, false)? {
-                return Ok(false);
-            }
-            let _ = n;
+        if has_trailers && !self.phase(ctx, response, trailers, None, true, false)? {
+            return Ok(false);
         }
         Ok(true)
     }
@@ -266,7 +261,8 @@ impl Vm {
         let resumed = if response { s.resume_response } else { s.resume_request };
         // Any action but Continue (0) stops the stream until the plugin resumes it; a body
         // callback before the end of the stream pausing means "buffer", which is fine.
-        if action.unwrap_or(0) != 0 && !resumed && !(body && !eos) {
+        let buffering = body && !eos;
+        if action.unwrap_or(0) != 0 && !resumed && !buffering {
             return Err(RunError::Stalled { callback: name.to_string() });
         }
         Ok(true)

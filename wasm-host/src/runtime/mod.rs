@@ -147,7 +147,7 @@ impl Default for PluginRun {
             limits: Limits::default(),
             // 2026-01-01T00:00:00Z.
             start_time_nanos: 1_767_225_600_000_000_000,
-            random_seed: 0x6d65_7368_63,
+            random_seed: 0x006d_6573_6863,
         }
     }
 }
