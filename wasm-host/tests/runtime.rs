@@ -166,3 +166,153 @@ fn wasi_stdout_and_environment_are_the_sandboxs() {
         ]
     );
 }
+
+/// A plugin written inline: `body` after a prelude with the imports the cases use, a memory
+/// and a bump allocator whose heap starts at 4096.
+fn inline(body: &str) -> Plugin {
+    let text = format!(
+        r#"(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_shared_data" (func $set_shared (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_shared_data" (func $get_shared (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_buffer_bytes" (func $set_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $get_property (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $set_tick (param i32) (result i32)))
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $increment (param i32 i64) (result i32)))
+  (import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $p))
+  {body}
+)"#
+    );
+    Plugin::compile(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn bad_guest_pointers_are_a_status_not_a_crash() {
+    let p = inline(
+        r#"(data (i32.const 0) ":path")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    ;; 6 is InvalidMemoryAccess: a string past the end of memory...
+    (if (i32.ne (call $log (i32.const 2) (i32.const -16) (i32.const 100)) (i32.const 6))
+      (then unreachable))
+    ;; ...and a return pointer straddling it.
+    (if (i32.ne (call $get_header (i32.const 0) (i32.const 0) (i32.const 5) (i32.const 65534) (i32.const 8))
+                (i32.const 6))
+      (then unreachable))
+    (i32.const 0))"#,
+    );
+    let out = p.run(&run_with(get("/", &[]))).unwrap();
+    assert_eq!(out.logs, vec![]);
+}
+
+#[test]
+fn shared_data_compare_and_swap() {
+    let p = inline(
+        r#"(data (i32.const 0) "k") (data (i32.const 8) "v1") (data (i32.const 16) "v2")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    ;; CAS 0 writes unconditionally.
+    (if (call $set_shared (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 2) (i32.const 0))
+      (then unreachable))
+    (if (call $get_shared (i32.const 0) (i32.const 1) (i32.const 32) (i32.const 36) (i32.const 40))
+      (then unreachable))
+    ;; A stale CAS is CasMismatch (8).
+    (if (i32.ne (call $set_shared (i32.const 0) (i32.const 1) (i32.const 16) (i32.const 2)
+                      (i32.add (i32.load (i32.const 40)) (i32.const 1)))
+                (i32.const 8))
+      (then unreachable))
+    (if (call $set_shared (i32.const 0) (i32.const 1) (i32.const 16) (i32.const 2) (i32.load (i32.const 40)))
+      (then unreachable))
+    (i32.const 0))"#,
+    );
+    let out = p.run(&run_with(get("/", &[]))).unwrap();
+    assert_eq!(out.shared_data.get("k"), Some(&(b"v2".to_vec(), 2)), "{:?}", out.shared_data);
+}
+
+#[test]
+fn a_pause_nothing_resumes_is_a_stall() {
+    let p = inline(r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 1))"#);
+    let err = p.run(&run_with(get("/", &[]))).unwrap_err();
+    assert_eq!(err, RunError::Stalled { callback: "proxy_on_request_headers".into() });
+}
+
+#[test]
+fn a_body_is_seen_whole_and_can_be_replaced() {
+    let p = inline(
+        r#"(data (i32.const 0) "changed")
+  (func (export "proxy_on_request_headers") (param i32 i32) (param $eos i32) (result i32)
+    ;; There is a body, so the headers do not end the stream.
+    (if (local.get $eos) (then unreachable))
+    (i32.const 0))
+  (func (export "proxy_on_request_body") (param i32) (param $size i32) (param $eos i32) (result i32)
+    (if (i32.eqz (local.get $eos)) (then unreachable))
+    (if (i32.ne (local.get $size) (i32.const 8)) (then unreachable))
+    (drop (call $set_buffer (i32.const 0) (i32.const 0) (local.get $size) (i32.const 0) (i32.const 7)))
+    (i32.const 0))"#,
+    );
+    let mut request = get("/", &[]);
+    request.body = b"original".to_vec();
+    let out = p.run(&run_with(request)).unwrap();
+    assert_eq!(out.forwarded_request.body, b"changed");
+}
+
+#[test]
+fn properties_come_from_the_test() {
+    let p = inline(
+        r#"(data (i32.const 0) "node\00metadata\00REGION")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (call $get_property (i32.const 0) (i32.const 20) (i32.const 32) (i32.const 36))
+      (then unreachable))
+    (drop (call $log (i32.const 3) (i32.load (i32.const 32)) (i32.load (i32.const 36))))
+    (i32.const 0))"#,
+    );
+    let mut run = run_with(get("/", &[]));
+    run.properties.insert("node.metadata.REGION".into(), b"eu-west".to_vec());
+    let out = p.run(&run).unwrap();
+    assert_eq!(out.logs, vec![(LogLevel::Warn, "eu-west".to_string())]);
+}
+
+#[test]
+fn the_clock_moves_only_when_the_test_advances_it_and_ticks_then() {
+    let p = inline(
+        r#"(data (i32.const 0) "ticks") (data (i32.const 8) "now")
+  (global $ticks (mut i32) (i32.const 0))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (drop (call $set_tick (i32.const 1000)))
+    (drop (call $define (i32.const 0) (i32.const 0) (i32.const 5) (i32.const 16)))
+    (global.set $ticks (i32.load (i32.const 16)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param i32)
+    (drop (call $increment (global.get $ticks) (i64.const 1))))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $now (i32.const 24)))
+    (drop (call $set_shared (i32.const 8) (i32.const 3) (i32.const 24) (i32.const 8) (i32.const 0)))
+    (i32.const 0))"#,
+    );
+    let run = run_with(get("/", &[]));
+    let mut vm = Vm::start(&p, &run).unwrap();
+    vm.advance_clock(2_500_000_000).unwrap();
+    let out = vm.request(&run).unwrap();
+    assert_eq!(out.metrics.get("ticks"), Some(&MetricValue::Counter(2)));
+    let now = run.start_time_nanos + 2_500_000_000;
+    assert_eq!(out.shared_data["now"].0, now.to_le_bytes());
+}
+
+#[test]
+fn proc_exit_in_a_callback_fails_with_its_code() {
+    let p = inline(
+        r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (call $exit (i32.const 3))
+    (i32.const 0))"#,
+    );
+    let err = p.run(&run_with(get("/", &[]))).unwrap_err();
+    assert_eq!(err, RunError::Exit { callback: "proxy_on_request_headers".into(), code: 3 });
+}
