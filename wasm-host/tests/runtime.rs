@@ -316,3 +316,31 @@ fn proc_exit_in_a_callback_fails_with_its_code() {
     let err = p.run(&run_with(get("/", &[]))).unwrap_err();
     assert_eq!(err, RunError::Exit { callback: "proxy_on_request_headers".into(), code: 3 });
 }
+
+#[test]
+fn abi_0_2_0_names_are_accepted() {
+    let p = Plugin::compile(
+        br#"(module
+  (import "env" "proxy_get_configuration" (func $config (param i32 i32) (result i32)))
+  (import "env" "proxy_continue_request" (func $continue (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (if (call $config (i32.const 0) (i32.const 4)) (then unreachable))
+    (drop (call $log (i32.const 1) (i32.load (i32.const 0)) (i32.load (i32.const 4))))
+    (i32.const 1))
+  ;; Pauses, but resumes the request itself before returning.
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $continue))
+    (i32.const 1))
+)"#,
+    )
+    .unwrap();
+    let mut run = run_with(get("/", &[]));
+    run.plugin_config = b"old names".to_vec();
+    let out = p.run(&run).unwrap();
+    assert_eq!(out.logs, vec![(LogLevel::Debug, "old names".to_string())]);
+    assert_eq!(out.returned_response, ok_response());
+}

@@ -15,6 +15,7 @@
 //! - a body arrives in one chunk; trailers, if any, follow it;
 //! - an http call is answered right after the callback that dispatched it returns, with the
 //!   test's next response (or, when the test gave none, as a failed call: no headers, no body);
+//!   [`Vm::start`] and each [`Vm::request`] answer from the start of the run's list;
 //! - a callback's Pause must be resolved by then (by `proxy_continue_stream` or a local reply),
 //!   except a body callback's Pause before the end of the stream, which means "buffer";
 //!   otherwise the run fails with [`RunError::Stalled`]; any action other than 0 is a Pause;
