@@ -344,3 +344,22 @@ fn abi_0_2_0_names_are_accepted() {
     assert_eq!(out.logs, vec![(LogLevel::Debug, "old names".to_string())]);
     assert_eq!(out.returned_response, ok_response());
 }
+
+#[test]
+fn a_plugin_cannot_make_the_host_keep_unbounded_data() {
+    let p = inline(
+        r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (loop $forever
+      (drop (call $log (i32.const 2) (i32.const 0) (i32.const 1024)))
+      (br $forever))
+    (i32.const 0))"#,
+    );
+    let mut run = run_with(get("/", &[]));
+    run.limits.host_bytes = 64 << 10;
+    let err = p.run(&run).unwrap_err();
+    let RunError::Trap { callback, reason } = &err else {
+        panic!("not a trap: {err}");
+    };
+    assert_eq!(callback, "proxy_on_request_headers");
+    assert!(reason.contains("more than 65536 bytes"), "{reason}");
+}

@@ -126,6 +126,8 @@ fn buffer(s: &HostState, buffer_type: i32) -> Result<&[u8], Fail> {
 
 fn log(c: C, level: i32, ptr: i32, len: i32) -> R {
     let mut g = guest(c)?;
+    g.check(ptr, len)?;
+    g.charge(len as u32 as usize)?;
     let line = g.read_string(ptr, len)?;
     let Some(level) = LogLevel::from_abi(level) else {
         return fail(BAD_ARGUMENT);
@@ -163,6 +165,8 @@ fn get_buffer_status(c: C, buffer_type: i32, ret_len: i32, ret_flags: i32) -> R 
 
 fn set_buffer_bytes(c: C, buffer_type: i32, start: i32, size: i32, ptr: i32, len: i32) -> R {
     let mut g = guest(c)?;
+    g.check(ptr, len)?;
+    g.charge(len as u32 as usize)?;
     let data = g.read(ptr, len)?;
     let s = g.state();
     let buf = match buffer_type {
@@ -186,6 +190,8 @@ fn get_header_map_pairs(c: C, map_type: i32, ret_ptr: i32, ret_size: i32) -> R {
 
 fn set_header_map_pairs(c: C, map_type: i32, ptr: i32, len: i32) -> R {
     let mut g = guest(c)?;
+    g.check(ptr, len)?;
+    g.charge(len as u32 as usize)?;
     let bytes = g.read(ptr, len)?;
     let Some(pairs) = deserialize_pairs(&bytes) else {
         return fail(BAD_ARGUMENT);
@@ -210,6 +216,7 @@ fn add_header_map_value(c: C, map_type: i32, kp: i32, kl: i32, vp: i32, vl: i32)
     let mut g = guest(c)?;
     let key = g.read_string(kp, kl)?.to_ascii_lowercase();
     let value = g.read_string(vp, vl)?;
+    g.charge(key.len() + value.len())?;
     map_mut(g.state(), map_type)?.push((key, value));
     Ok(())
 }
@@ -218,6 +225,7 @@ fn replace_header_map_value(c: C, map_type: i32, kp: i32, kl: i32, vp: i32, vl: 
     let mut g = guest(c)?;
     let key = g.read_string(kp, kl)?.to_ascii_lowercase();
     let value = g.read_string(vp, vl)?;
+    g.charge(key.len() + value.len())?;
     let map = map_mut(g.state(), map_type)?;
     match map.iter().position(|(k, _)| k.eq_ignore_ascii_case(&key)) {
         Some(i) => {
@@ -299,6 +307,7 @@ fn set_property(c: C, pp: i32, pl: i32, vp: i32, vl: i32) -> R {
     let mut g = guest(c)?;
     let path = property_path(&g.read(pp, pl)?);
     let value = g.read(vp, vl)?;
+    g.charge(path.len() + value.len())?;
     g.state().properties_set.insert(path, value);
     Ok(())
 }
@@ -318,6 +327,7 @@ fn set_shared_data(c: C, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32) -> R {
     let mut g = guest(c)?;
     let key = g.read_string(kp, kl)?;
     let value = g.read(vp, vl)?;
+    g.charge(key.len() + value.len())?;
     let shared = &mut g.state().shared;
     let current = shared.get(&key).map_or(0, |(_, cas)| *cas);
     // A CAS of 0 writes unconditionally; another must match the current one.
@@ -363,6 +373,7 @@ fn queue(s: &mut HostState, id: i32) -> Result<&mut std::collections::VecDeque<V
 fn enqueue_shared_queue(c: C, id: i32, vp: i32, vl: i32) -> R {
     let mut g = guest(c)?;
     let value = g.read(vp, vl)?;
+    g.charge(value.len())?;
     queue(g.state(), id)?.push_back(value);
     Ok(())
 }
@@ -500,6 +511,7 @@ fn http_call(
         return fail(BAD_ARGUMENT);
     }
     g.read(ret_token, 4)?;
+    g.charge(upstream.len() + body.len() + hl as u32 as usize + tl as u32 as usize)?;
     let s = g.state();
     let token = s.http_calls.len() as u32 + 1;
     s.http_calls.push(HttpCall { upstream, headers, body, trailers, timeout_ms: timeout_ms as u32, token });

@@ -90,6 +90,7 @@ pub(crate) enum HostTrap {
     NoAllocator,
     Allocator(String),
     AllocationFailed { size: u32 },
+    HostDataLimit { limit: usize },
 }
 
 impl fmt::Display for HostTrap {
@@ -105,6 +106,10 @@ impl fmt::Display for HostTrap {
                 "the module exports neither `proxy_on_memory_allocate` nor `malloc`, so the host cannot return data to it"
             ),
             HostTrap::Allocator(e) => write!(f, "the guest allocator failed: {e}"),
+            HostTrap::HostDataLimit { limit } => write!(
+                f,
+                "the plugin made the host keep more than {limit} bytes (logs, shared data, queues, http calls, properties, headers, bodies)"
+            ),
             HostTrap::AllocationFailed { size } => {
                 write!(f, "the guest allocator returned null for {size} bytes")
             }

@@ -63,9 +63,27 @@ impl<'a, 'c> Guest<'a, 'c> {
         Ok(start..end)
     }
 
+    /// Reads guest memory. What the host keeps of it is charged to the host-data budget
+    /// by the caller, so a plugin cannot make the host grow without bound.
     pub(crate) fn read(&self, ptr: i32, len: i32) -> Result<Vec<u8>, Fail> {
         let r = self.range(ptr, len as u32)?;
         Ok(self.memory.data(&*self.caller)[r].to_vec())
+    }
+
+    /// Fails unless `len` bytes at `ptr` are inside guest memory.
+    pub(crate) fn check(&self, ptr: i32, len: i32) -> Result<(), Fail> {
+        self.range(ptr, len as u32).map(drop)
+    }
+
+    /// Charges `bytes` the host keeps to the store's host-data budget.
+    pub(crate) fn charge(&mut self, bytes: usize) -> Result<(), Fail> {
+        let s = self.state();
+        s.host_bytes = s.host_bytes.saturating_add(bytes);
+        if s.host_bytes > s.host_bytes_limit {
+            let limit = s.host_bytes_limit;
+            return Err(HostTrap::HostDataLimit { limit }.into());
+        }
+        Ok(())
     }
 
     pub(crate) fn read_string(&self, ptr: i32, len: i32) -> Result<String, Fail> {

@@ -95,6 +95,7 @@ impl Vm {
             rng: run.random_seed,
             properties: run.properties.clone(),
             effective_context: ROOT as u32,
+            host_bytes_limit: run.limits.host_bytes,
             ..HostState::default()
         };
         let mut store = Store::new(plugin.pre.module().engine(), state);
@@ -110,12 +111,11 @@ impl Vm {
             call_responses: run.http_call_responses.iter().cloned().collect(),
             last_tick: run.start_time_nanos,
         };
+        // A reactor's `_initialize`, else a command's `_start`; `proc_exit(0)` there is a
+        // normal end (TinyGo's `_start` may call it).
         for name in ["_initialize", "_start"] {
             if vm.instance.get_func(&mut vm.store, name).is_some() {
-                vm.store.data_mut().in_start = true;
-                let result = vm.call::<(), ()>(name, ());
-                vm.store.data_mut().in_start = false;
-                match result {
+                match vm.call::<(), ()>(name, ()) {
                     Err(RunError::Exit { code: 0, .. }) | Ok(_) => break,
                     Err(e) => return Err(e),
                 }

@@ -16,11 +16,20 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// The most elements a table may have.
     pub table_elements: usize,
+    /// The most bytes of guest data the host keeps for a VM over its life (log lines,
+    /// stdout, shared data, queues, http calls, properties, headers and bodies the plugin
+    /// writes): 256 MiB, so a plugin cannot exhaust the test process through the host.
+    pub host_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { fuel_per_callback: 1_000_000_000, memory_bytes: 64 << 20, table_elements: 100_000 }
+        Limits {
+            fuel_per_callback: 1_000_000_000,
+            memory_bytes: 64 << 20,
+            table_elements: 100_000,
+            host_bytes: 256 << 20,
+        }
     }
 }
 

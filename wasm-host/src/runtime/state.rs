@@ -48,9 +48,10 @@ pub(crate) struct HostState {
     /// The context the current callback runs for (`proxy_set_effective_context` changes it).
     pub(crate) effective_context: u32,
     pub(crate) tick_period_ms: u32,
-    /// True while `_start` or `_initialize` runs, where `proc_exit(0)` is a normal end.
-    pub(crate) in_start: bool,
     pub(crate) done_called: bool,
+    /// Bytes of guest data the host has kept (see `Guest::charge`) and their limit.
+    pub(crate) host_bytes: usize,
+    pub(crate) host_bytes_limit: usize,
 }
 
 impl HostState {

@@ -65,6 +65,7 @@ fn clock_time_get(c: C, id: i32, ret: i32) -> Result<(), Fail> {
 
 fn random_get(c: C, buf: i32, len: i32) -> Result<(), Fail> {
     let mut g = guest(c)?;
+    g.check(buf, len)?;
     let mut bytes = Vec::with_capacity(len as u32 as usize);
     while bytes.len() < len as u32 as usize {
         bytes.extend_from_slice(&g.state().next_random().to_le_bytes());
@@ -83,6 +84,8 @@ fn fd_write(c: C, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) -> Result<()
         let iov = iovs.wrapping_add(8 * i);
         let ptr = g.read_u32(iov)?;
         let len = g.read_u32(iov.wrapping_add(4))?;
+        g.check(ptr as i32, len as i32)?;
+        g.charge(len as usize)?;
         data.extend_from_slice(&g.read(ptr as i32, len as i32)?);
     }
     let n = data.len() as u32;
