@@ -6,9 +6,13 @@
 //!   callbacks its plugin type needs (pure: bytes in, findings out).
 //! - [`check_modules`]: both, for every `wasm_plugin` of an analysed package, as
 //!   diagnostics (E1200 to E1209) at the declaration.
+//! - [`runtime`]: runs a plugin sandboxed on wasmtime (fuel, memory limits, WASI stubs
+//!   with a deterministic clock and no files), as Envoy drives an HTTP filter through
+//!   one request, with the proxy-wasm ABI's host functions.
 
 pub mod abi;
 mod check;
 pub mod load;
+pub mod runtime;
 
 pub use check::check_modules;
