@@ -9,6 +9,7 @@ pub mod crd_corpus;
 pub mod crd_features;
 pub mod import_corpus;
 pub mod large;
+pub mod wasm_agreement;
 
 use std::path::PathBuf;
 

@@ -69,6 +69,14 @@ fn main() {
         trials.push(Trial::test(name, move || bootstraps_pass_real_envoy(&package)));
     }
     trials.push(Trial::test("examples::seed_reproduces_the_reference_yaml", seed_reproduces_reference));
+    trials.push(Trial::test("wasm::the_runtime_meets_the_smoke_scenario_envoy_passes", || {
+        let checked =
+            meshc_tests::wasm_agreement::runtime_meets_the_smoke_scenario(&workspace().join("examples/smoke"))?;
+        if checked == 0 {
+            return Err("the scenario has no expectation the Wasm host can observe".into());
+        }
+        Ok(())
+    }));
     use meshc_tests::architecture as arch;
     for (name, check) in [
         (
