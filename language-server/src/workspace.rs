@@ -206,8 +206,14 @@ fn merge_paths(old: &[Option<PathBuf>], new: Vec<Option<PathBuf>>) -> Vec<Option
 /// reads from disk), turning a panic into an error message.
 pub fn analyse_db(db: SourceDb, root: &Path, generation: u64) -> Result<Snapshot, String> {
     let assets = PackageAssets { root: root.to_path_buf() };
-    let analysis =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyze(&db, &assets))).map_err(panic_message)?;
+    let analysis = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut analysis = analyze(&db, &assets);
+        // The plugins' modules, checked as `meshc check` checks them.
+        analysis.diagnostics.extend(meshc_wasm_host::check_modules(&analysis, root));
+        meshc_compiler::diagnostic::sort(&mut analysis.diagnostics);
+        analysis
+    }))
+    .map_err(panic_message)?;
     Ok(Snapshot { db: Arc::new(db), analysis: Arc::new(analysis), generation })
 }
 

@@ -824,3 +824,17 @@ fn open_istio_yaml_gets_the_diagnostics_of_meshc_check() {
     assert!(!editor.notifications.iter().any(|m| m["params"]["uri"] == ci.as_str()), "{:?}", editor.notifications);
     editor.shutdown();
 }
+
+/// The editor shows what `meshc check` says of a plugin's module (E1200 to E1209): here
+/// a module that is Wasm but not a proxy-wasm plugin, at the `module` statement.
+#[test]
+fn a_plugin_module_that_is_not_proxy_wasm_is_shown_at_its_declaration() {
+    let mesh = "package shop\n\nwasm_plugin adder in namespace \"shop\" {\n  url \"oci://ghcr.io/example/adder:1.0\"\n  module \"plugins/adder.wat\"\n}\n";
+    let module = "(module\n  (memory (export \"memory\") 1)\n  (func (export \"add\") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))\n";
+    let mut editor = Editor::start(&[("mesh.toml", MANIFEST), ("main.mesh", mesh), ("plugins/adder.wat", module)]);
+    editor.open("main.mesh", mesh);
+    let diagnostics = editor.diagnostics("main.mesh", Some(1));
+    let found = diagnostics.iter().find(|d| d["code"] == "E1205").unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(found["range"]["start"], json!({ "line": 4, "character": 9 }), "{found}");
+    editor.shutdown();
+}

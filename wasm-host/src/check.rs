@@ -1,6 +1,7 @@
 //! The checks of the package's plugin modules, as diagnostics at their `wasm_plugin`
-//! declarations: what `meshc check` and `meshc build` add to the analysis. The
-//! language server does not run them (it must not depend on wasmtime).
+//! declarations: what `meshc check`, `meshc build` and the language server add to the
+//! analysis. They need no wasmtime, so the language server uses them without the
+//! crate's `runtime` feature.
 
 use crate::abi::{self, Finding, PluginKind};
 use crate::load::{self, LoadError, LoadedModule};

@@ -8,11 +8,13 @@
 //!   diagnostics (E1200 to E1209) at the declaration.
 //! - [`runtime`]: runs a plugin sandboxed on wasmtime (fuel, memory limits, WASI stubs
 //!   with a deterministic clock and no files), as Envoy drives an HTTP filter through
-//!   one request, with the proxy-wasm ABI's host functions.
+//!   one request, with the proxy-wasm ABI's host functions (feature `runtime`, on by
+//!   default; the language server uses the checks without wasmtime).
 
 pub mod abi;
 mod check;
 pub mod load;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 
 pub use check::check_modules;
