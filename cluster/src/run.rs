@@ -221,7 +221,7 @@ fn problem_of(error: kube::Error, conn: &Connected, object: &ObjectRef) -> Resul
         Failure::Fatal(error) => return Err(error),
         Failure::Status(status) => status,
     };
-    let causes: Vec<(String, String)> = status
+    let mut causes: Vec<(String, String)> = status
         .details
         .as_ref()
         .map(|d| d.causes.iter().map(|c| (c.field.clone(), c.message.clone())).collect())
@@ -230,7 +230,6 @@ fn problem_of(error: kube::Error, conn: &Connected, object: &ObjectRef) -> Resul
     // as a 500 ("failed to create typed patch object (...): .spec.foo: field not declared
     // in schema"), a long-standing kube-apiserver quirk; it is the object's fault all the same.
     let typed_patch = status.code == 500 && status.message.starts_with("failed to create typed patch object");
-    let mut causes = causes;
     if typed_patch
         && causes.is_empty()
         && let Some((_, detail)) = status.message.split_once("): ")
@@ -245,15 +244,8 @@ fn problem_of(error: kube::Error, conn: &Connected, object: &ObjectRef) -> Resul
         404 => ProblemKind::NotServed,
         // An admission webhook's denial is about the object, not the credentials.
         403 if status.message.contains("admission webhook") => ProblemKind::Rejected,
-        403 => {
-            return Err(ClusterError::Forbidden {
-                server: conn.server.clone(),
-                context: conn.context.clone(),
-                message: status.message.clone(),
-            });
-        }
         400 | 422 => ProblemKind::Rejected,
-        _ => return Err(ClusterError::Server { server: conn.server.clone(), message: status.message.clone() }),
+        _ => return Err(status_error(&status, conn)),
     };
     let mut notes = Vec::new();
     if kind == ProblemKind::Conflict {
@@ -344,14 +336,21 @@ impl Discovery {
 fn fatal(error: kube::Error, conn: &Connected) -> ClusterError {
     match classify(error, conn) {
         Failure::Fatal(error) => error,
-        Failure::Status(status) if status.code == 403 => ClusterError::Forbidden {
+        Failure::Status(status) => status_error(&status, conn),
+    }
+}
+
+/// An answer of the server that stops the run: a permission meshc lacks (403), or
+/// anything else it cannot pin on one object.
+fn status_error(status: &kube::core::Status, conn: &Connected) -> ClusterError {
+    if status.code == 403 {
+        ClusterError::Forbidden {
             server: conn.server.clone(),
             context: conn.context.clone(),
             message: status.message.clone(),
-        },
-        Failure::Status(status) => {
-            ClusterError::Server { server: conn.server.clone(), message: status.message.clone() }
         }
+    } else {
+        ClusterError::Server { server: conn.server.clone(), message: status.message.clone() }
     }
 }
 
@@ -542,20 +541,22 @@ pub async fn run(
             // Not even `--force-conflicts` moves an object out of another set: the
             // other package's next prune would no longer see it, or would delete it.
             if !label.is_empty() && label != id {
+                // kubectl names the type as the lower-case kind and its group.
+                let release = format!(
+                    "kubectl label {}.{} {} -n {} {}-",
+                    reference.kind.to_ascii_lowercase(),
+                    reference.group(),
+                    reference.name,
+                    reference.namespace.as_deref().unwrap_or_default(),
+                    applyset::PART_OF_LABEL
+                );
                 outcome.problems.push(Problem {
                     kind: ProblemKind::OtherApplySet,
                     object: Some(reference),
                     message: format!("the live object belongs to another ApplySet ({}={label})", applyset::PART_OF_LABEL),
                     fields: vec![],
                     notes: vec![format!(
-                        "two packages produce this object; remove it from one of them (and apply that one with --prune), or release it from the other set with `kubectl label {} {} -n {} {}-`",
-                        {
-                            let gk = GroupKind::of(current);
-                            format!("{}.{}", gk.kind.to_ascii_lowercase(), gk.group)
-                        },
-                        ObjectRef::of(current).name,
-                        ObjectRef::of(current).namespace.unwrap_or_default(),
-                        applyset::PART_OF_LABEL
+                        "two packages produce this object; remove it from one of them (and apply that one with --prune), or release it from the other set with `{release}`"
                     )],
                 });
                 continue;
