@@ -89,12 +89,16 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run a package's golden cases (PATH/tests/*/ with expected/ folders).
+    /// Run a package's plugin scenarios on wasmtime (`smoke NAME { plugin NAME ... }`,
+    /// no Envoy needed) and its golden cases (PATH/tests/*/ with expected/ folders).
     Test {
         path: Option<PathBuf>,
-        /// Rewrite the expected files to what the cases produce now (also UPDATE_GOLDEN=1).
+        /// Rewrite the golden cases' expected files to what they produce now (also
+        /// UPDATE_GOLDEN=1).
         #[arg(long)]
         update: bool,
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
     },
     /// Run the package's smoke scenarios against its proxies in the real Envoy of each
     /// targeted version (or of the versions given).
@@ -313,7 +317,9 @@ fn main() -> ExitCode {
             import(&paths, &output, package, namespace, format, color)
         }
         Command::Fmt { paths, check } => fmt(&paths, check),
-        Command::Test { path, update } => test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some()),
+        Command::Test { path, update, color } => {
+            test(path.as_deref(), update || std::env::var_os("UPDATE_GOLDEN").is_some(), color)
+        }
         Command::Smoke { path, envoy, fresh_envoy, color } => {
             smoke_command(path.as_deref(), &envoy, fresh_envoy, color)
         }
@@ -835,23 +841,57 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, Failure> {
+/// `meshc test`: the package's plugin scenarios on wasmtime (no Envoy), then its golden
+/// cases (`tests/*/` with `expected/` folders), if it has any.
+fn test(path: Option<&Path>, update: bool, color: ColorChoice) -> Result<ExitCode, Failure> {
     let path = path.unwrap_or(Path::new("."));
     let root = package::package_root(path)?;
     let manifest = root.join("mesh.toml");
     let manifest = manifest.is_file().then_some(manifest);
     let tests_dir = root.join("tests");
     let cases = golden::find_cases(&tests_dir)?;
-    if cases.is_empty() {
-        eprintln!(
-            "no golden cases in {} (a case is a folder of .mesh files with an expected/ folder)",
-            package::display(&tests_dir)
-        );
-        return Ok(ExitCode::from(1));
-    }
-    let (mut passed, mut failed) = (0, 0);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let mut failed_any = false;
+    let mut scenarios = 0;
+    if manifest.is_some() {
+        let loaded = package::load(&root, None)?;
+        let analysis = loaded.analyze();
+        let plugin_scenarios = analysis.lowered.smokes.iter().filter(|s| s.plugin().is_some()).count();
+        // A plugin's scenarios need the package to be sound, and its modules too.
+        let mut diagnostics: Vec<Diagnostic> = analysis.user_diagnostics(&loaded.db).cloned().collect();
+        diagnostics.extend(meshc_wasm_host::check_modules(&analysis, &loaded.root));
+        let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();
+        if !errors.is_empty() {
+            print_diagnostics(&loaded.db, &errors, Format::Text, color);
+            eprintln!("no plugin scenario was run, because of the errors above");
+            return Ok(ExitCode::from(1));
+        }
+        if plugin_scenarios > 0 {
+            scenarios = plugin_scenarios;
+            let report = meshc_smoke::run_plugin_scenarios(&analysis, &loaded.root, &|name| std::env::var(name).ok());
+            let db = &loaded.db;
+            let locate = |span: meshc_compiler::span::Span| {
+                let file = db.get(span.file);
+                let position = meshc_compiler::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
+                Some(format!("{}:{}:{}", file.path, position.line, position.column))
+            };
+            let _ = write!(out, "{}", meshc_smoke::render_report(&report, &locate));
+            failed_any |= !report.success();
+        }
+    }
+    if cases.is_empty() {
+        if scenarios == 0 {
+            eprintln!(
+                "{}: nothing to test: no plugin scenario (`smoke NAME {{ plugin NAME ... }}`) and no golden cases in {} (a case is a folder of .mesh files with an expected/ folder)",
+                package::display(&root),
+                package::display(&tests_dir)
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(if failed_any { ExitCode::from(1) } else { ExitCode::SUCCESS });
+    }
+    let (mut passed, mut failed) = (0, 0);
     for case in cases {
         let name = package::display(&case);
         let run = golden::run_case(&case, manifest.as_deref())?;
@@ -871,8 +911,8 @@ fn test(path: Option<&Path>, update: bool) -> Result<ExitCode, Failure> {
             }
         }
     }
-    let _ = writeln!(out, "{passed} passed, {failed} failed");
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let _ = writeln!(out, "golden cases: {passed} passed, {failed} failed");
+    Ok(if failed > 0 || failed_any { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn envoy_command(command: EnvoyCommand) -> Result<ExitCode, Failure> {

@@ -45,7 +45,9 @@ impl Echo {
     }
 }
 
-fn echo_response(request: &ServerRequest) -> ServerResponse {
+/// The answer to one request, as the crate docs describe it; also what the plugin runner
+/// on wasmtime answers with.
+pub(crate) fn echo_response(request: &ServerRequest) -> ServerResponse {
     let path = request.target.split('?').next().unwrap_or("");
     let status = path
         .strip_prefix("/status/")

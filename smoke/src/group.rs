@@ -46,9 +46,10 @@ pub(crate) fn group_scenarios(scenarios: &[&SmokeScenario], fresh: bool) -> Vec<
     let mut groups: Vec<Group> = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
         let alone = fresh || scenario.fresh_envoy;
-        match groups.iter_mut().find(|g| !alone && !g.alone && g.proxy == scenario.proxy) {
+        let target = scenario.target_name();
+        match groups.iter_mut().find(|g| !alone && !g.alone && g.proxy == target) {
             Some(group) => group.scenarios.push(index),
-            None => groups.push(Group { proxy: scenario.proxy.clone(), scenarios: vec![index], alone }),
+            None => groups.push(Group { proxy: target, scenarios: vec![index], alone }),
         }
     }
     groups
@@ -81,7 +82,7 @@ pub(crate) fn run_group(
         for (&index, scenario) in group.scenarios.iter().zip(&scenarios) {
             state.results.push(ScenarioResult {
                 scenario: scenario.name.clone(),
-                proxy: scenario.proxy.clone(),
+                proxy: scenario.target_name(),
                 envoy_version: envoy.version,
                 span: scenario.span,
                 failures: vec![Failure { span: None, message: message.clone() }],
@@ -93,10 +94,14 @@ pub(crate) fn run_group(
         }
     };
 
-    let text = match (run.bootstrap)(&group.proxy, envoy.version, &site) {
+    let text = match (run.bootstrap)(scenarios[0], envoy.version, &site) {
         Ok(text) => text,
         Err(message) => {
-            fail_all(state, format!("the bootstrap of proxy `{}` could not be built: {message}", group.proxy), None);
+            let what = match scenarios[0].plugin() {
+                Some(plugin) => format!("of the plugin `{}` alone", plugin.declaration),
+                None => format!("of proxy `{}`", group.proxy),
+            };
+            fail_all(state, format!("the bootstrap {what} could not be built: {message}"), None);
             return Ok(());
         }
     };
@@ -157,7 +162,7 @@ pub(crate) fn run_group(
                 let excerpt = if failures.is_empty() { None } else { env.log.excerpt() };
                 state.results.push(ScenarioResult {
                     scenario: scenario.name.clone(),
-                    proxy: scenario.proxy.clone(),
+                    proxy: scenario.target_name(),
                     envoy_version: envoy.version,
                     span: scenario.span,
                     failures,
@@ -349,7 +354,7 @@ fn read_window(env: &Running<'_>, collector: &Collector, marks: &Marks, needs_me
 
 /// Expectations judged on what Envoy, the collector or the logs observed, as opposed
 /// to those judged on one response.
-fn is_observation(kind: &ExpectationKind) -> bool {
+pub(crate) fn is_observation(kind: &ExpectationKind) -> bool {
     matches!(
         kind,
         ExpectationKind::Metric { .. }

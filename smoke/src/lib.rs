@@ -107,11 +107,13 @@ mod group;
 mod http;
 mod judge;
 mod otlp_protobuf;
+mod plugin;
 mod process;
 mod prometheus;
 mod report;
 
 pub use extensions::extension_registry;
+pub use plugin::{WASMTIME, run_plugin_scenarios};
 pub use process::{install_signal_handler, stop_all_children};
 pub use report::render_report;
 
@@ -120,7 +122,7 @@ use echo::Echo;
 use files::remove_stale_dirs;
 use group::{RunState, group_scenarios, run_group};
 use meshc_compiler::envoy_target::{self, Site};
-use meshc_compiler::model::smoke::SmokeScenario;
+use meshc_compiler::model::smoke::{ScenarioTarget, SmokeScenario};
 use meshc_compiler::span::Span;
 use std::fmt;
 use std::io;
@@ -155,9 +157,11 @@ pub struct EnvoyBinary {
     pub path: PathBuf,
 }
 
-/// Builds the bootstrap text (YAML or JSON) of `proxy` for Envoy `version` at `site`.
-/// An `Err` is reported as the failure of every scenario of that proxy and version.
-pub type BootstrapFn<'a> = dyn Fn(&str, &'static str, &Site) -> Result<String, String> + 'a;
+/// Builds the bootstrap text (YAML or JSON) that `scenario` runs in (its proxy's, or its
+/// plugin's alone) for Envoy `version` at `site`. It is asked once per group of scenarios
+/// that share a process, with the first of them. An `Err` is reported as the failure of
+/// every scenario of the group in that version.
+pub type BootstrapFn<'a> = dyn Fn(&SmokeScenario, &'static str, &Site) -> Result<String, String> + 'a;
 
 /// What to run. Scenarios of one proxy share one Envoy process per version (unless
 /// [`Run::fresh_envoy_per_scenario`]), so the bootstrap is asked for once per proxy
@@ -167,7 +171,7 @@ pub struct Run<'a> {
     pub scenarios: Vec<&'a SmokeScenario>,
     /// The Envoy builds, run one after the other in this order.
     pub envoys: Vec<EnvoyBinary>,
-    /// `(proxy, envoy_version, site) -> bootstrap text`.
+    /// `(scenario, envoy_version, site) -> bootstrap text`.
     pub bootstrap: &'a BootstrapFn<'a>,
     /// Tracing (and logging) provider names that must report to the local collector;
     /// each becomes an entry of [`Site::collectors`].
@@ -366,9 +370,14 @@ pub fn run_package(
     let assets = loaded.assets();
     let package =
         envoy_target::Package { manifest: analysis.manifest.as_ref(), lowered: &analysis.lowered, assets: &assets };
-    let bootstrap = |proxy_name: &str, version: &'static str, site: &Site| {
-        let proxy = analysis.lowered.proxies.iter().find(|p| p.name == proxy_name).ok_or("no such proxy")?;
-        let (config, found) = envoy_target::checked_bootstrap(package, proxy, version, site);
+    let bootstrap = |scenario: &SmokeScenario, version: &'static str, site: &Site| {
+        let (config, found) = match &scenario.target {
+            ScenarioTarget::Proxy(name) => {
+                let proxy = analysis.lowered.proxies.iter().find(|p| p.name == *name).ok_or("no such proxy")?;
+                envoy_target::checked_bootstrap(package, proxy, version, site)
+            }
+            ScenarioTarget::Plugin(plugin) => envoy_target::checked_plugin_bootstrap(package, plugin, version, site)?,
+        };
         let errors: Vec<String> = found.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
         if errors.is_empty() {
             Ok(meshc_compiler::emit::json_to_yaml(&config.to_json()))
@@ -387,7 +396,13 @@ pub fn run_package(
                 .collect()
         })
         .unwrap_or_default();
-    let scenarios = analysis.lowered.smokes.iter().collect();
+    // A plugin's scenario that sets properties or answers http calls needs meshc's test
+    // host: the real Envoy decides those itself.
+    let (scenarios, test_host_only): (Vec<&SmokeScenario>, Vec<&SmokeScenario>) = analysis
+        .lowered
+        .smokes
+        .iter()
+        .partition(|s| !s.plugin().is_some_and(|p| p.needs_a_test_host()));
     let mut smoke_run = Run::new(scenarios, envoys, &bootstrap);
     smoke_run.collectors = collectors;
     smoke_run.fresh_envoy_per_scenario = fresh_envoy_per_scenario;
@@ -399,6 +414,13 @@ pub fn run_package(
         let position = meshc_compiler::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
         Some(format!("{}:{}:{}", file.path, position.line, position.column))
     };
-    let rendered = render_report(&report, &locate);
+    let mut rendered = String::new();
+    for scenario in test_host_only {
+        rendered.push_str(&format!(
+            "skip  {}  (sets properties or answers http calls, which only `meshc test` gives a plugin)\n",
+            scenario.name
+        ));
+    }
+    rendered.push_str(&render_report(&report, &locate));
     Ok((report, rendered))
 }

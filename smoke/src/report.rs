@@ -12,15 +12,15 @@ pub fn render_report(report: &Report, locate: &dyn Fn(Span) -> Option<String>) -
     let mut results: Vec<&ScenarioResult> = report.results.iter().collect();
     results.sort_by_key(|r| r.order);
     let width = results.iter().map(|r| r.scenario.chars().count()).max().unwrap_or(0);
-    let version_width = results.iter().map(|r| r.envoy_version.len()).max().unwrap_or(0);
+    let version_width = results.iter().map(|r| runs_in(r.envoy_version).len()).max().unwrap_or(0);
     let mut out = String::new();
     for result in results {
         let _ = writeln!(
             out,
-            "{:<5} {:<width$}  Envoy {:<version_width$}  ({} ms{})",
+            "{:<5} {:<width$}  {:<version_width$}  ({} ms{})",
             if result.passed() { "ok" } else { "FAIL" },
             result.scenario,
-            result.envoy_version,
+            runs_in(result.envoy_version),
             result.duration.as_millis(),
             match result.shared_with.len() {
                 0 => String::new(),
@@ -71,6 +71,11 @@ pub fn render_report(report: &Report, locate: &dyn Fn(Span) -> Option<String>) -
     }
     let _ = writeln!(out, "{} passed, {} failed", report.passed(), report.failed());
     out
+}
+
+/// Where a result ran: `Envoy 1.38.2`, or `wasmtime`.
+fn runs_in(version: &str) -> String {
+    if version == crate::plugin::WASMTIME { version.to_string() } else { format!("Envoy {version}") }
 }
 
 /// Keeps the start and the end of a long line: Envoy puts the reason for rejecting a

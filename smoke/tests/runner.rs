@@ -6,7 +6,7 @@
 //! contract.
 
 use meshc_compiler::envoy_target::Site;
-use meshc_compiler::model::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
+use meshc_compiler::model::smoke::{Expectation, ExpectationKind, ScenarioTarget, SmokeRequest, SmokeScenario};
 use meshc_compiler::span::{FileId, Span};
 use meshc_smoke as smoke;
 use meshc_smoke::{EnvoyBinary, Report, Run};
@@ -43,7 +43,7 @@ fn get(path: &str, expect: Vec<Expectation>) -> SmokeRequest {
 }
 
 fn scenario(name: &str, requests: Vec<SmokeRequest>, expect: Vec<Expectation>) -> SmokeScenario {
-    SmokeScenario { name: name.into(), proxy: "shop".into(), fresh_envoy: false, requests, expect, span: span() }
+    SmokeScenario { name: name.into(), target: ScenarioTarget::Proxy("shop".into()), fresh_envoy: false, requests, expect, span: span() }
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -178,8 +178,8 @@ fn render(template: &str, site: &Site) -> Result<String, String> {
         .replace("${ACCESS_LOG}", access_log))
 }
 
-fn combined(proxy: &str, _version: &'static str, site: &Site) -> Result<String, String> {
-    assert_eq!(proxy, "shop");
+fn combined(scenario: &SmokeScenario, _version: &'static str, site: &Site) -> Result<String, String> {
+    assert_eq!(scenario.target_name(), "shop");
     render(COMBINED, site)
 }
 
@@ -396,7 +396,7 @@ fn a_fresh_envoy_per_scenario_gives_the_same_results() {
 
 /// The OpenTelemetry tracer over OTLP/HTTP (protobuf) instead of Zipkin, to the same
 /// collector.
-fn otlp(_: &str, _: &'static str, site: &Site) -> Result<String, String> {
+fn otlp(_: &SmokeScenario, _: &'static str, site: &Site) -> Result<String, String> {
     let zipkin = r#"            provider:
               name: envoy.tracers.zipkin
               typed_config:
@@ -539,7 +539,7 @@ fn a_bootstrap_envoy_rejects_is_a_failure_with_its_log() {
         scenario("first", vec![get("/", vec![expect(ExpectationKind::Status(200))])], vec![]),
         scenario("second", vec![get("/", vec![])], vec![]),
     ];
-    let rejected = |_: &str, _: &'static str, site: &Site| {
+    let rejected = |_: &SmokeScenario, _: &'static str, site: &Site| {
         render(COMBINED, site).map(|text| text.replace("port_value: 0", "port_value: 99999"))
     };
     let report = run_report(&scenarios, &["1.38.2"], &rejected);
@@ -566,7 +566,9 @@ fn a_bootstrap_envoy_rejects_is_a_failure_with_its_log() {
 #[test]
 fn a_bootstrap_that_cannot_be_built_is_a_failure() {
     let scenarios = vec![scenario("first", vec![get("/", vec![])], vec![])];
-    let broken = |proxy: &str, version: &'static str, _: &Site| Err(format!("no proxy `{proxy}` for Envoy {version}"));
+    let broken = |scenario: &SmokeScenario, version: &'static str, _: &Site| {
+        Err(format!("no proxy `{}` for Envoy {version}", scenario.target_name()))
+    };
     let report = run_report(&scenarios, &["1.38.2"], &broken);
     assert_eq!(report.failed(), 1);
     assert_eq!(
@@ -703,6 +705,6 @@ fn envoy_dies_with_a_killed_runner() {
             .count()
     };
     let scenarios = vec![scenario("first", vec![get("/", vec![])], vec![])];
-    let _ = run_report(&scenarios, &["1.38.2"], &|_: &str, _: &'static str, _: &Site| Err("not needed".to_string()));
+    let _ = run_report(&scenarios, &["1.38.2"], &|_: &SmokeScenario, _: &'static str, _: &Site| Err("not needed".to_string()));
     assert_eq!(left(), 0, "the next run removed it");
 }

@@ -26,14 +26,15 @@ pub fn check_modules(analysis: &Analysis, package_root: &Path) -> Vec<Diagnostic
     diagnostics
 }
 
+/// The local build of a plugin, relative to the package: its `module "PATH"`, or else the
+/// path of its `file://` url; `None` for a remote url without a `module`.
+pub fn local_module_path(plugin: &WasmPlugin) -> Option<&str> {
+    plugin.module.as_deref().or_else(|| plugin.spec.url.strip_prefix("file://"))
+}
+
 fn check_plugin(generated: &Generated, plugin: &WasmPlugin, root: &Path, out: &mut Vec<Diagnostic>) {
-    let url = plugin.spec.url.as_str();
-    let url_span = generated.span_of("spec.url");
-    let (path, at) = match (&plugin.module, url.strip_prefix("file://")) {
-        (Some(module), _) => (module.as_str(), generated.span_of("module")),
-        (None, Some(path)) => (path, url_span),
-        (None, None) => return,
-    };
+    let Some(path) = local_module_path(plugin) else { return };
+    let at = if plugin.module.is_some() { generated.span_of("module") } else { generated.span_of("spec.url") };
     let loaded = match load::load(&root.join(path)) {
         Ok(loaded) => loaded,
         Err(error) => {

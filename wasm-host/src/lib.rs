@@ -17,4 +17,4 @@ pub mod load;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 
-pub use check::check_modules;
+pub use check::{check_modules, local_module_path};

@@ -22,7 +22,7 @@ use crate::diagnostic::{Diagnostic, codes, did_you_mean};
 use crate::manifest::Manifest;
 use crate::model::istio::Resource;
 use crate::model::proxy::ProxyDecl;
-use crate::model::smoke::SmokeScenario;
+use crate::model::smoke::{ScenarioTarget, SmokeScenario};
 use crate::model::{Generated, Lowered, ParsedFile, SpanIndex};
 use crate::source::{SourceDb, SourceKind};
 use crate::span::Span;
@@ -75,6 +75,9 @@ pub(crate) fn check_package(
     let mut telemetry_scopes: HashMap<String, Span> = HashMap::new();
     let mut proxies: Vec<ProxyDecl> = Vec::new();
     let mut smokes: Vec<(SmokeScenario, Option<Span>)> = Vec::new();
+    // `wasm_plugin` declarations by name: the namespace and name of their WasmPlugin,
+    // for the scenarios that test one plugin alone.
+    let mut plugin_declarations: Vec<(String, String, String)> = Vec::new();
     let mut rules: Vec<crate::model::policy::Rule> = Vec::new();
     // Modules that declare rules: importing one puts its rules in force, which is a use.
     let rule_modules: Vec<String> = files
@@ -251,30 +254,63 @@ pub(crate) fn check_package(
                             telemetry_scopes.insert(key, decl.name.span);
                         }
                     }
+                    if decl.kind == ResourceKind::WasmPlugin {
+                        plugin_declarations.push((decl.name.name.clone(), meta.namespace.clone(), meta.name.clone()));
+                    }
                     generated.push(Generated { resource, origin: decl.name.span, spans, document: None });
                 }
                 _ => {}
             }
         }
     }
-    // Every scenario runs against a declared proxy.
+    // Every scenario runs against a declared proxy, or a declared plugin.
     let mut checked_smokes = Vec::new();
-    for (smoke, proxy_span) in smokes {
-        if proxies.iter().any(|p| p.name == smoke.proxy) {
-            checked_smokes.push(smoke);
-            continue;
+    for (mut smoke, proxy_span) in smokes {
+        let scenario_name = smoke.name.clone();
+        match &mut smoke.target {
+            ScenarioTarget::Proxy(proxy) => {
+                if proxies.iter().any(|p| p.name == *proxy) {
+                    checked_smokes.push(smoke);
+                    continue;
+                }
+                let span = proxy_span.unwrap_or(smoke.span);
+                let mut diagnostic = Diagnostic::new(
+                    codes::UNKNOWN_PROXY,
+                    span,
+                    format!("the smoke scenario `{scenario_name}` names the proxy `{proxy}`, which is not declared"),
+                )
+                .with_label_message("unknown proxy");
+                if let Some(suggestion) = did_you_mean(proxy, proxies.iter().map(|p| p.name.as_str())) {
+                    diagnostic = diagnostic.with_did_you_mean(span, suggestion);
+                }
+                diagnostics.push(diagnostic);
+            }
+            ScenarioTarget::Plugin(plugin) => {
+                if let Some((_, namespace, name)) =
+                    plugin_declarations.iter().find(|(declaration, ..)| *declaration == plugin.declaration)
+                {
+                    plugin.namespace = namespace.clone();
+                    plugin.name = name.clone();
+                    checked_smokes.push(smoke);
+                    continue;
+                }
+                let mut diagnostic = Diagnostic::new(
+                    codes::UNKNOWN_PLUGIN,
+                    plugin.span,
+                    format!(
+                        "the smoke scenario `{scenario_name}` names the plugin `{}`, which is not declared",
+                        plugin.declaration
+                    ),
+                )
+                .with_label_message("unknown wasm_plugin");
+                if let Some(suggestion) =
+                    did_you_mean(&plugin.declaration, plugin_declarations.iter().map(|(d, ..)| d.as_str()))
+                {
+                    diagnostic = diagnostic.with_did_you_mean(plugin.span, suggestion);
+                }
+                diagnostics.push(diagnostic);
+            }
         }
-        let span = proxy_span.unwrap_or(smoke.span);
-        let mut diagnostic = Diagnostic::new(
-            codes::UNKNOWN_PROXY,
-            span,
-            format!("the smoke scenario `{}` names the proxy `{}`, which is not declared", smoke.name, smoke.proxy),
-        )
-        .with_label_message("unknown proxy");
-        if let Some(suggestion) = did_you_mean(&smoke.proxy, proxies.iter().map(|p| p.name.as_str())) {
-            diagnostic = diagnostic.with_did_you_mean(span, suggestion);
-        }
-        diagnostics.push(diagnostic);
     }
     // The rules of the stdlib modules the package imports.
     let imported: std::collections::HashSet<&String> =

@@ -9,7 +9,11 @@
 use super::common::*;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::model::proxy::{Endpoint, ProxyDecl, ProxyRole};
-use crate::model::smoke::{Expectation, ExpectationKind, SmokeRequest, SmokeScenario};
+use crate::check::cel::types::CelType;
+use crate::model::smoke::{
+    CallResponse, Expectation, ExpectationKind, PluginUnderTest, PropertyValue, ScenarioTarget, SmokeRequest,
+    SmokeScenario,
+};
 use crate::span::Span;
 use crate::syntax::ast::*;
 
@@ -17,7 +21,9 @@ pub(crate) const PROXY_SETTINGS: &[&str] = &["role", "listen", "upstream", "admi
 /// What a raw Envoy stands for, as the EnvoyFilter contexts name Istio's proxies.
 pub(crate) const ROLES: &[(&str, &str)] =
     &[("sidecar_inbound", "SIDECAR_INBOUND"), ("sidecar_outbound", "SIDECAR_OUTBOUND"), ("gateway", "GATEWAY")];
-pub(crate) const SMOKE_SETTINGS: &[&str] = &["proxy", "fresh_envoy", "request", "expect"];
+pub(crate) const SMOKE_SETTINGS: &[&str] =
+    &["proxy", "plugin", "fresh_envoy", "request", "expect", "properties", "call_response"];
+pub(crate) const CALL_RESPONSE_SETTINGS: &[&str] = &["status", "headers", "body"];
 pub(crate) const REQUEST_SETTINGS: &[&str] = &["method", "path", "headers", "body", "expect"];
 pub(crate) const RESPONSE_EXPECTATIONS: &[&str] =
     &["status", "header", "no_header", "body_contains", "upstream_header", "no_upstream_header"];
@@ -120,11 +126,35 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
     }
     let mut ok = true;
     let mut proxy = None;
+    let mut plugin: Option<(String, Span)> = None;
+    let mut properties: Vec<(String, PropertyValue)> = Vec::new();
+    let mut call_responses = Vec::new();
+    let mut plugin_only: Option<Span> = None;
     let mut requests = Vec::new();
     let mut expect = Vec::new();
     let mut fresh_envoy = false;
     for stmt in &decl.body {
         match &stmt.kind {
+            StmtKind::Setting { key, value } if key.name == "plugin" => match &value.kind {
+                ValueKind::Path(path) if path.segments.len() == 1 => {
+                    plugin = Some((path.segments[0].name.clone(), path.span))
+                }
+                _ => match string_value(ctx, value) {
+                    Some(name) => plugin = Some((name, value.span)),
+                    None => ok = false,
+                },
+            },
+            StmtKind::Section { key, body } if key.name == "properties" => {
+                plugin_only.get_or_insert(key.span);
+                ok &= test_properties(ctx, body, &mut properties);
+            }
+            StmtKind::Section { key, body } if key.name == "call_response" => {
+                plugin_only.get_or_insert(key.span);
+                match call_response(ctx, body, stmt.span) {
+                    Some(response) => call_responses.push(response),
+                    None => ok = false,
+                }
+            }
             StmtKind::Setting { key, value } if key.name == "fresh_envoy" => match bool_value(ctx, value) {
                 Some(fresh) => fresh_envoy = fresh,
                 None => ok = false,
@@ -146,7 +176,7 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
                 ok &= expectations(ctx, body, SCENARIO_EXPECTATIONS, "a scenario's `expect`", &mut expect)
             }
             StmtKind::Setting { key, .. } | StmtKind::Section { key, .. } => {
-                if ["request", "expect"].contains(&key.name.as_str()) {
+                if ["request", "expect", "properties", "call_response"].contains(&key.name.as_str()) {
                     ctx.report(
                         Diagnostic::new(codes::TYPE_MISMATCH, key.span, format!("`{}` takes a block", key.name))
                             .with_help(format!("write `{} {{ ... }}`", key.name)),
@@ -172,20 +202,75 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
             }
         }
     }
-    let Some((proxy, _)) = proxy else {
-        if !has_broken_statements(&decl.body) {
+    let target = match (proxy, plugin) {
+        (Some((_, proxy_span)), Some((_, plugin_span))) => {
             ctx.report(
                 Diagnostic::new(
-                    codes::MISSING_SETTING,
-                    decl.name.span,
-                    format!("the smoke scenario `{}` names no proxy", decl.name.name),
+                    codes::INVALID_SCOPE,
+                    plugin_span,
+                    format!("the smoke scenario `{}` names both a proxy and a plugin", decl.name.name),
                 )
-                .with_label_message("missing `proxy`")
-                .with_help("add `proxy NAME`, the proxy declaration to run against"),
+                .with_label_message("a second target")
+                .with_secondary(proxy_span, "the proxy")
+                .with_help("a scenario runs against a proxy (everything the package applies to it) or against one plugin alone; write two scenarios"),
             );
+            return None;
         }
-        return None;
+        (Some((name, _)), None) => {
+            if let Some(span) = plugin_only {
+                ctx.report(
+                    Diagnostic::new(
+                        codes::UNKNOWN_SETTING,
+                        span,
+                        "only a plugin's scenario sets properties and answers http calls",
+                    )
+                    .with_note("in a proxy's scenario the real Envoy decides the properties and makes the calls")
+                    .with_help("run the plugin alone with `plugin NAME` instead of `proxy NAME`"),
+                );
+                return None;
+            }
+            ScenarioTarget::Proxy(name)
+        }
+        (None, Some((declaration, span))) => ScenarioTarget::Plugin(PluginUnderTest {
+            declaration,
+            namespace: String::new(),
+            name: String::new(),
+            properties,
+            call_responses,
+            span,
+        }),
+        (None, None) => {
+            if !has_broken_statements(&decl.body) {
+                ctx.report(
+                    Diagnostic::new(
+                        codes::MISSING_SETTING,
+                        decl.name.span,
+                        format!("the smoke scenario `{}` names no proxy or plugin", decl.name.name),
+                    )
+                    .with_label_message("missing `proxy` or `plugin`")
+                    .with_help("add `proxy NAME`, the proxy declaration to run against, or `plugin NAME`, a wasm_plugin to test alone"),
+                );
+            }
+            return None;
+        }
     };
+    if matches!(target, ScenarioTarget::Plugin(_)) {
+        // The plugin runs alone, with no Telemetry: nothing writes access logs or spans.
+        for expectation in &expect {
+            if matches!(expectation.kind, ExpectationKind::AccessLog { .. } | ExpectationKind::Span { .. }) {
+                ctx.report(
+                    Diagnostic::new(
+                        codes::UNKNOWN_SETTING,
+                        expectation.span,
+                        "a plugin's scenario has no access logs or spans to expect",
+                    )
+                    .with_note("the plugin runs alone, without the package's Telemetry")
+                    .with_help("expect them in a scenario of a proxy the plugin applies to"),
+                );
+                ok = false;
+            }
+        }
+    }
     if requests.is_empty() && ok {
         ctx.report(
             Diagnostic::new(
@@ -200,7 +285,7 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
     }
     ok.then(|| SmokeScenario {
         name: decl.name.name.clone(),
-        proxy,
+        target,
         fresh_envoy,
         requests,
         expect,
@@ -214,6 +299,130 @@ pub(crate) fn smoke_proxy_span(decl: &ResourceDecl) -> Option<Span> {
         StmtKind::Setting { key, value } if key.name == "proxy" => Some(value.span),
         _ => None,
     })
+}
+
+/// `properties { "source.principal": "spiffe://..." }`: attributes of `std.attributes`
+/// that the plugin reads, each a value of its attribute's type. The request's and the
+/// response's own come from the messages, so they cannot be set.
+fn test_properties(ctx: &mut Ctx, body: &[Stmt], out: &mut Vec<(String, PropertyValue)>) -> bool {
+    let mut ok = true;
+    for stmt in body {
+        let StmtKind::Setting { key, value } = &stmt.kind else {
+            if !matches!(stmt.kind, StmtKind::Error) {
+                ctx.report(wrong_statement(stmt, "`\"attribute.path\": value` pairs"));
+            }
+            ok = false;
+            continue;
+        };
+        let path = key.name.as_str();
+        let Some(attribute) = ctx.symbols.vocabulary.get(path) else {
+            let mut diagnostic = Diagnostic::new(
+                codes::UNKNOWN_ATTRIBUTE,
+                key.span,
+                format!("`{path}` is not an attribute `std.attributes` declares"),
+            )
+            .with_label_message("unknown attribute");
+            let paths: Vec<&str> = ctx.symbols.vocabulary.attributes().map(|a| a.path.as_str()).collect();
+            if let Some(suggestion) = crate::diagnostic::did_you_mean(path, paths.iter().copied()) {
+                let text = if key.quoted { format!("\"{suggestion}\"") } else { suggestion.to_string() };
+                diagnostic = diagnostic.with_did_you_mean(key.span, &text);
+            }
+            ctx.report(diagnostic);
+            ok = false;
+            continue;
+        };
+        if path.starts_with("request.") || path.starts_with("response.") {
+            ctx.report(
+                Diagnostic::new(
+                    codes::TYPE_MISMATCH,
+                    key.span,
+                    format!("`{path}` comes from the scenario's request and response; it cannot be set"),
+                )
+                .with_help("set the request's path, method, headers and body in `request { ... }` instead"),
+            );
+            ok = false;
+            continue;
+        }
+        let ty = attribute.ty.clone();
+        let typed = match (&ty, &resolved(ctx, value).kind) {
+            (CelType::String, _) => string_value(ctx, value).map(PropertyValue::String),
+            (CelType::Bool, _) => bool_value(ctx, value).map(PropertyValue::Bool),
+            (CelType::Int, _) => int_value(ctx, value, i64::MIN, i64::MAX, path).map(PropertyValue::Int),
+            (CelType::Uint, _) => int_value(ctx, value, 0, i64::MAX, path).map(|n| PropertyValue::Uint(n as u64)),
+            (CelType::Double, ValueKind::Number { value: number, .. }) => Some(PropertyValue::Double(*number)),
+            (CelType::Duration, ValueKind::Duration { nanos, .. }) => match i64::try_from(*nanos) {
+                Ok(nanos) => Some(PropertyValue::Duration(nanos)),
+                Err(_) => {
+                    ctx.report(wrong_shape(value, "a duration a 64-bit count of nanoseconds holds"));
+                    None
+                }
+            },
+            (CelType::Double | CelType::Duration, ValueKind::Error) => None,
+            (CelType::Double, _) => {
+                ctx.report(wrong_shape(value, "a number"));
+                None
+            }
+            (CelType::Duration, _) => {
+                ctx.report(wrong_shape(value, "a duration such as `10s` or `250ms`"));
+                None
+            }
+            _ => {
+                ctx.report(
+                    Diagnostic::new(
+                        codes::TYPE_MISMATCH,
+                        key.span,
+                        format!("`{path}` is a {}, which a test cannot set", ty.display()),
+                    )
+                    .with_note("a test sets properties of type string, bool, int, uint, double or duration"),
+                );
+                None
+            }
+        };
+        match typed {
+            Some(typed) => out.push((path.to_string(), typed)),
+            None => ok = false,
+        }
+    }
+    ok
+}
+
+/// `call_response { status 200 headers { ... } body "..." }`: the answer to the next
+/// http call the plugin makes.
+fn call_response(ctx: &mut Ctx, body: &[Stmt], span: Span) -> Option<CallResponse> {
+    let mut ok = true;
+    let mut out = CallResponse { status: 200, headers: Vec::new(), body: String::new(), span };
+    for stmt in body {
+        match &stmt.kind {
+            StmtKind::Setting { key, value } if key.name == "status" => {
+                match int_value(ctx, value, 100, 599, "a status") {
+                    Some(status) => out.status = status as u16,
+                    None => ok = false,
+                }
+            }
+            StmtKind::Setting { key, value } if key.name == "body" => match string_value(ctx, value) {
+                Some(body) => out.body = body,
+                None => ok = false,
+            },
+            StmtKind::Section { key, body } if key.name == "headers" => match string_map(ctx, body) {
+                Some(headers) => out.headers.extend(headers),
+                None => ok = false,
+            },
+            StmtKind::Setting { key, value } if key.name == "headers" => match object_strings(ctx, value) {
+                Some(headers) => out.headers.extend(headers),
+                None => ok = false,
+            },
+            StmtKind::Setting { key, .. } | StmtKind::Section { key, .. } => {
+                ctx.report(unknown_setting(key, CALL_RESPONSE_SETTINGS, "a call response"));
+                ok = false;
+            }
+            StmtKind::Error => ok = false,
+            _ => {
+                ctx.report(misplaced_statement(stmt, "a call response"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 fn request(ctx: &mut Ctx, body: &[Stmt], span: Span) -> Option<SmokeRequest> {

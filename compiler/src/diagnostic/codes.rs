@@ -339,6 +339,15 @@ unaffected; the bootstrap is built without it.";
 "The raw Envoy target inlines the Wasm module of a `file://` WasmPlugin URL into the
 bootstrap, and this one could not be read (the path is relative to the package
 directory) or, for a `.wat` file, its WebAssembly text does not assemble.";
+    UNKNOWN_PLUGIN = "E0603", "unknown plugin",
+"A `smoke` scenario names a `plugin` that the package does not declare. A plugin's
+scenario runs one `wasm_plugin` declaration alone, on wasmtime for `meshc test` and in the
+real Envoy for `meshc smoke`; it names the declaration as written:
+
+    wasm_plugin custom_header for workload { app: \"my-service\" } in namespace \"my-app\" {
+      url \"file://plugins/add_header.wat\"
+    }
+    smoke adds_header { plugin custom_header  request { path \"/\" expect { status 200 } } }";
 
     // What istiod does with an EnvoyFilter, per release: E07xx.
     POLICY_DENIED = "E1000", "breaks a rule",

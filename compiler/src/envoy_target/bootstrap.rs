@@ -675,15 +675,22 @@ impl<'a> Builder<'a> {
             out.push((applied_plugin.phase.clone(), None));
             let url = &plugin.spec.url;
             let url_at = generated.span_of("spec.url");
-            if !url.starts_with("file://") {
+            // A `module "PATH"` that is a module file is the local build of the image the
+            // url names; an OCI layout is not a file Envoy can load.
+            let local_module = plugin.module.as_deref().filter(|m| m.ends_with(".wasm") || m.ends_with(".wat"));
+            if local_module.is_none() && !url.starts_with("file://") {
                 self.not_carried(
                     url_at,
                     format!(
-                        "the Wasm module `{url}` is not a local file; the raw Envoy target loads `file://` modules only"
+                        "the Wasm module `{url}` is not a local file; the raw Envoy target loads `file://` modules and the `module` of a plugin when it is a `.wasm` or `.wat` file"
                     ),
                 );
                 continue;
             }
+            let (url, url_at) = match local_module {
+                Some(module) => (&format!("file://{module}"), generated.span_of("module")),
+                None => (url, url_at),
+            };
             let Some(bytes) = file_url_path(url).and_then(|path| self.package.assets.read(path)) else {
                 self.diagnostics.push(
                     Diagnostic::new(

@@ -15,8 +15,10 @@ use crate::diagnostic::Diagnostic;
 use crate::envoy::{self, Strictness};
 use crate::manifest::Manifest;
 use crate::model::node::Node;
-use crate::model::proxy::{Endpoint, ProxyDecl};
-use crate::model::{Assets, Lowered};
+use crate::model::istio::Resource;
+use crate::model::proxy::{Endpoint, ProxyDecl, ProxyRole};
+use crate::model::smoke::PluginUnderTest;
+use crate::model::{Assets, DefaultProviders, Lowered};
 use crate::versions::Targets;
 use std::collections::BTreeMap;
 
@@ -101,6 +103,61 @@ pub fn checked_bootstrap(
     // The bootstrap is a file Envoy's own loader reads, as it reads any bootstrap.
     diagnostics.extend(envoy::check_bootstrap(&config, proxy.span, &[envoy], Strictness::ProtoJson));
     (config, diagnostics)
+}
+
+/// The bootstrap of a plugin's scenario: the one `wasm_plugin` alone in front of the
+/// upstream, for one Envoy build at `site`. Nothing else of the package applies, neither
+/// its EnvoyFilters nor its other plugins nor Telemetry (not even MeshConfig's default
+/// Prometheus metrics), so that the real Envoy runs the same plugin alone that
+/// `meshc test` runs on wasmtime. The proxy stands in the plugin's namespace with the
+/// labels its selector asks for, as the server or, for a plugin that matches only
+/// client traffic, as the client.
+pub fn checked_plugin_bootstrap(
+    package: Package<'_>,
+    plugin: &PluginUnderTest,
+    envoy: &'static str,
+    site: &Site,
+) -> Result<(Node, Vec<Diagnostic>), String> {
+    let generated = package
+        .lowered
+        .resources
+        .iter()
+        .find(|g| {
+            matches!(&g.resource, Resource::WasmPlugin(p)
+                if p.metadata.namespace == plugin.namespace && p.metadata.name == plugin.name)
+        })
+        .ok_or_else(|| format!("the package has no WasmPlugin {}/{}", plugin.namespace, plugin.name))?;
+    let Resource::WasmPlugin(resource) = &generated.resource else { unreachable!("matched above") };
+    let labels: BTreeMap<String, String> = resource
+        .spec
+        .selector
+        .as_ref()
+        .map(|s| s.match_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let client_only = !resource.spec.match_.is_empty()
+        && resource.spec.match_.iter().all(|m| m.mode.as_deref() == Some("CLIENT"));
+    let proxy = ProxyDecl {
+        name: format!("plugin {}", plugin.declaration),
+        namespace: plugin.namespace.clone(),
+        labels,
+        role: if client_only { ProxyRole::SidecarOutbound } else { ProxyRole::SidecarInbound },
+        listen: site.listen.clone(),
+        upstream: site.upstream.clone(),
+        admin: site.admin.clone(),
+        span: plugin.span,
+    };
+    let alone = Lowered {
+        resources: vec![generated.clone()],
+        default_providers: DefaultProviders {
+            metrics: Vec::new(),
+            tracing: Vec::new(),
+            access_logging: Vec::new(),
+            origin: None,
+        },
+        ..Lowered::default()
+    };
+    let alone_package = Package { manifest: package.manifest, lowered: &alone, assets: package.assets };
+    Ok(checked_bootstrap(alone_package, &proxy, envoy, site))
 }
 
 /// The same diagnostic from several versions is reported once.

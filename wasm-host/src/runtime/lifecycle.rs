@@ -152,6 +152,16 @@ impl Vm {
     /// with the run's `http_call_responses`, from the first. Logs, http calls and metrics
     /// are those since the VM started or since the previous request.
     pub fn request(&mut self, run: &PluginRun) -> Result<RunOutcome, RunError> {
+        self.request_to(run, &mut |_| run.response.clone())
+    }
+
+    /// [`Vm::request`] with an upstream that answers the request as the plugin let it go,
+    /// as an echo server does, instead of the run's fixed `response`.
+    pub fn request_to(
+        &mut self,
+        run: &PluginRun,
+        upstream: &mut dyn FnMut(&HttpMessage) -> HttpMessage,
+    ) -> Result<RunOutcome, RunError> {
         let ctx = self.next_context;
         self.next_context += 1;
         self.call_responses = run.http_call_responses.iter().cloned().collect();
@@ -168,8 +178,9 @@ impl Vm {
         let go_on = self.message(ctx, false, &run.request)?;
         let forwarded_request = self.store.data().request.clone();
         if go_on {
-            self.store.data_mut().response = run.response.clone();
-            self.message(ctx, true, &run.response)?;
+            let response = upstream(&forwarded_request);
+            self.store.data_mut().response = response.clone();
+            self.message(ctx, true, &response)?;
         }
         self.store.data_mut().effective_context = ctx as u32;
         self.call::<i32, ()>("proxy_on_log", ctx)?;

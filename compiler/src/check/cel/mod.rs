@@ -14,7 +14,7 @@
 
 mod checker;
 pub(in crate::check) mod syntax;
-mod types;
+pub(crate) mod types;
 mod vocabulary;
 
 pub(crate) use checker::ExprContext;

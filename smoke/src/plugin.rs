@@ -1,0 +1,360 @@
+//! Plugin scenarios on wasmtime: what `meshc test` runs. A scenario that names a
+//! `plugin` runs that one `wasm_plugin` alone, in meshc's proxy-wasm host, in front of a
+//! model of the echo upstream, and is judged by the same code as in the real Envoy
+//! ([`crate::judge`]), so that a scenario means the same in both.
+//!
+//! How the host stands in for Envoy and the echo upstream:
+//!
+//! - The plugin gets its configuration as the bootstrap gives it (the WasmPlugin's
+//!   `pluginConfig` as JSON), the declaration's `env` (`INLINE` values, and `HOST` ones
+//!   from meshc's own environment, as Envoy reads them from its own), the scenario's
+//!   `properties`, and `plugin_name`, `plugin_root_id` and `plugin_vm_id`.
+//! - Each request reaches the plugin as Envoy's connection manager hands it on: `:method`,
+//!   `:path`, `:scheme` `http`, `:authority` (the request's `host`, else `127.0.0.1`), the
+//!   request's headers, `x-forwarded-proto` and an `x-request-id`.
+//! - What the plugin lets through is answered by the echo upstream's own function (status
+//!   from `/status/NNN`, `x-echo-response-header`, the request echoed as JSON); a local
+//!   reply goes back instead.
+//! - The plugin's metrics are shown as Envoy shows them on `/stats/prometheus`: the name
+//!   with every character other than a letter, a digit or `_` replaced by `_`, counters and
+//!   gauges by value, histograms as `_count` and `_sum`.
+//! - Its log lines at info and above are Envoy's log (Envoy runs with `wasm:info`):
+//!   `[LEVEL][wasm] wasm log NAME: MESSAGE`.
+//! - The scenario's requests go through one VM, started for the scenario; its http calls
+//!   are answered with the scenario's `call_response`s, in order.
+//!
+//! A plugin that traps, loops past its fuel or grows past its memory fails the scenario
+//! with the reason and the callback; Envoy would answer 503 instead.
+
+use crate::echo::{UpstreamRequest, echo_response};
+use crate::http::{Response, ServerRequest};
+use crate::judge::{Window, judge_observation, judge_response};
+use crate::prometheus::Metrics;
+use crate::{Failure, Report, ScenarioResult};
+use meshc_compiler::driver::Analysis;
+use meshc_compiler::model::istio::{Resource, WasmPlugin};
+use meshc_compiler::model::smoke::{ExpectationKind, PluginUnderTest, PropertyValue, SmokeScenario};
+use meshc_wasm_host::runtime::{HttpMessage, LogLevel, MetricValue, Plugin, PluginRun, Vm};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+/// What reports show in place of an Envoy version for a run on wasmtime.
+pub const WASMTIME: &str = "wasmtime";
+
+/// Runs the package's plugin scenarios on wasmtime, in their order. `host_env` gives the
+/// values of the environment variables a WasmPlugin passes from the host (`HOST`).
+pub fn run_plugin_scenarios(
+    analysis: &Analysis,
+    package_root: &Path,
+    host_env: &dyn Fn(&str) -> Option<String>,
+) -> Report {
+    let started = Instant::now();
+    let mut compiled: BTreeMap<(String, String), Result<Plugin, String>> = BTreeMap::new();
+    let mut results = Vec::new();
+    let mut first_request = None;
+    for (index, scenario) in analysis.lowered.smokes.iter().enumerate() {
+        let Some(under_test) = scenario.plugin() else { continue };
+        let scenario_start = Instant::now();
+        let failures = match find_plugin(analysis, under_test) {
+            None => vec![Failure {
+                span: Some(under_test.span),
+                message: format!("the package has no WasmPlugin {}/{}", under_test.namespace, under_test.name),
+            }],
+            Some(resource) => {
+                let key = (under_test.namespace.clone(), under_test.name.clone());
+                let plugin = compiled.entry(key).or_insert_with(|| compile(resource, package_root));
+                match plugin {
+                    Err(message) => vec![Failure { span: Some(under_test.span), message: message.clone() }],
+                    Ok(plugin) => {
+                        first_request.get_or_insert_with(|| started.elapsed());
+                        run_scenario(scenario, under_test, resource, plugin, host_env)
+                    }
+                }
+            }
+        };
+        results.push(ScenarioResult {
+            scenario: scenario.name.clone(),
+            proxy: scenario.target_name(),
+            envoy_version: WASMTIME,
+            span: scenario.span,
+            failures,
+            log_excerpt: None,
+            duration: scenario_start.elapsed(),
+            shared_with: Vec::new(),
+            order: (index, 0),
+        });
+    }
+    Report { results, envoys: Vec::new(), first_request_after: first_request, total: started.elapsed() }
+}
+
+fn find_plugin<'a>(analysis: &'a Analysis, under_test: &PluginUnderTest) -> Option<&'a WasmPlugin> {
+    analysis.lowered.resources.iter().find_map(|g| match &g.resource {
+        Resource::WasmPlugin(p) if p.metadata.namespace == under_test.namespace && p.metadata.name == under_test.name => {
+            Some(p)
+        }
+        _ => None,
+    })
+}
+
+/// Loads the plugin's local build (as `meshc check` does) and compiles it once for all
+/// its scenarios.
+fn compile(plugin: &WasmPlugin, package_root: &Path) -> Result<Plugin, String> {
+    let Some(path) = meshc_wasm_host::local_module_path(plugin) else {
+        return Err(format!(
+            "the plugin's module `{}` is not on disk: give the plugin `module \"PATH\"`, its local build, to test it",
+            plugin.spec.url
+        ));
+    };
+    let loaded = meshc_wasm_host::load::load(&package_root.join(path))
+        .map_err(|e| format!("the plugin module `{path}` cannot be loaded: {e}"))?;
+    Plugin::compile(&loaded.bytes).map_err(|e| format!("the plugin module `{path}` cannot be compiled: {e}"))
+}
+
+/// The name Envoy gives the plugin's filter, root context and VM in the bootstrap.
+fn plugin_name(plugin: &WasmPlugin) -> String {
+    plugin.spec.plugin_name.clone().unwrap_or_else(|| plugin.metadata.name.clone())
+}
+
+/// What the plugin starts with: configuration, environment and properties.
+fn base_run(
+    under_test: &PluginUnderTest,
+    plugin: &WasmPlugin,
+    host_env: &dyn Fn(&str) -> Option<String>,
+) -> PluginRun {
+    let plugin_config = plugin
+        .spec
+        .plugin_config
+        .as_ref()
+        .map(|config| serde_json::to_vec(&serde_json::Value::Object(config.clone())).unwrap_or_default())
+        .unwrap_or_default();
+    let mut env = Vec::new();
+    for var in plugin.spec.vm_config.iter().flat_map(|vm| &vm.env) {
+        match (var.value_from.as_deref(), &var.value) {
+            (Some("HOST"), _) => {
+                if let Some(value) = host_env(&var.name) {
+                    env.push((var.name.clone(), value));
+                }
+            }
+            (_, Some(value)) => env.push((var.name.clone(), value.clone())),
+            _ => {}
+        }
+    }
+    let name = plugin_name(plugin);
+    let mut properties = BTreeMap::new();
+    for key in ["plugin_name", "plugin_root_id", "plugin_vm_id"] {
+        properties.insert(key.to_string(), name.clone().into_bytes());
+    }
+    for (path, value) in &under_test.properties {
+        properties.insert(path.clone(), property_bytes(value));
+    }
+    let http_call_responses = under_test
+        .call_responses
+        .iter()
+        .map(|r| {
+            let mut headers = vec![(":status".to_string(), r.status.to_string())];
+            headers.extend(r.headers.iter().cloned());
+            HttpMessage { headers, body: r.body.clone().into_bytes(), trailers: Vec::new() }
+        })
+        .collect();
+    PluginRun { plugin_config, env, properties, http_call_responses, ..PluginRun::default() }
+}
+
+/// A property's bytes as Envoy serializes them for `proxy_get_property`: strings as
+/// their bytes, numbers and durations (nanoseconds) as 8 little-endian bytes, a bool as
+/// one byte.
+fn property_bytes(value: &PropertyValue) -> Vec<u8> {
+    match value {
+        PropertyValue::String(s) => s.clone().into_bytes(),
+        PropertyValue::Int(n) | PropertyValue::Duration(n) => n.to_le_bytes().to_vec(),
+        PropertyValue::Uint(n) => n.to_le_bytes().to_vec(),
+        PropertyValue::Double(n) => n.to_le_bytes().to_vec(),
+        PropertyValue::Bool(b) => vec![u8::from(*b)],
+    }
+}
+
+fn run_scenario(
+    scenario: &SmokeScenario,
+    under_test: &PluginUnderTest,
+    resource: &WasmPlugin,
+    plugin: &Plugin,
+    host_env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let mut run = base_run(under_test, resource, host_env);
+    let name = plugin_name(resource);
+    let mut vm = match Vm::start(plugin, &run) {
+        Ok(vm) => vm,
+        Err(error) => {
+            return vec![Failure { span: Some(under_test.span), message: format!("the plugin did not start: {error}") }];
+        }
+    };
+    let mut log = String::new();
+    let mut metrics = BTreeMap::new();
+    let mut last: Option<(usize, String, Result<Response, String>, Option<UpstreamRequest>)> = None;
+    for (number, request) in scenario.requests.iter().enumerate() {
+        let number = number + 1;
+        let label = format!("request {number} {} {}", request.method, request.path);
+        run.request = downstream_request(number, &request.method, &request.path, &request.headers, &request.body);
+        let mut upstream_seen = None;
+        let outcome = vm.request_to(&run, &mut |forwarded| {
+            let (received, answer) = echo(forwarded);
+            upstream_seen = Some(received);
+            answer
+        });
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                failures.push(Failure { span: Some(request.span), message: format!("{label}: the plugin failed: {error}") });
+                // Later requests would meet a VM that failed; Envoy would not run them either.
+                last = None;
+                break;
+            }
+        };
+        for (level, line) in &outcome.logs {
+            if *level >= LogLevel::Info {
+                let _ = writeln!(log, "[{}][wasm] wasm log {name}: {line}", level_name(*level));
+            }
+        }
+        metrics = outcome.metrics.clone();
+        let upstream = if outcome.local_reply.is_some() || outcome.stream_closed { None } else { upstream_seen };
+        let response = if outcome.stream_closed {
+            Err("the plugin closed the stream".to_string())
+        } else {
+            Ok(downstream_response(&outcome.returned_response))
+        };
+        match &response {
+            Err(error) => failures.push(Failure { span: Some(request.span), message: format!("{label}: no response: {error}") }),
+            Ok(_) => {
+                for expectation in request.expect.iter().filter(|e| !is_observation(&e.kind)) {
+                    if let Some(message) = judge_response(&expectation.kind, &response, upstream.as_ref()) {
+                        failures.push(Failure { span: Some(expectation.span), message: format!("{label}: {message}") });
+                    }
+                }
+            }
+        }
+        last = Some((number, label, response, upstream));
+    }
+    for expectation in scenario.expect.iter().filter(|e| !is_observation(&e.kind)) {
+        let message = match &last {
+            None => Some("no request was answered, so there is no response to judge".to_string()),
+            Some((_, label, response, upstream)) => {
+                judge_response(&expectation.kind, response, upstream.as_ref()).map(|m| format!("{label}: {m}"))
+            }
+        };
+        if let Some(message) = message {
+            failures.push(Failure { span: Some(expectation.span), message });
+        }
+    }
+    let window = Window {
+        metrics_before: None,
+        metrics: Some(Ok(Metrics::parse(&prometheus_text(&metrics)))),
+        access_lines: Vec::new(),
+        spans: Vec::new(),
+        envoy_log: log,
+    };
+    for expectation in scenario.expect.iter().chain(scenario.requests.iter().flat_map(|r| &r.expect)) {
+        if is_observation(&expectation.kind)
+            && let Some(message) = judge_observation(&expectation.kind, &window)
+        {
+            failures.push(Failure { span: Some(expectation.span), message });
+        }
+    }
+    failures
+}
+
+/// A scenario request as Envoy's connection manager hands it to its filters.
+fn downstream_request(
+    number: usize,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &Option<String>,
+) -> HttpMessage {
+    let authority = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map_or_else(|| "127.0.0.1".to_string(), |(_, v)| v.clone());
+    let mut out = vec![
+        (":authority".to_string(), authority),
+        (":path".to_string(), path.to_string()),
+        (":method".to_string(), method.to_string()),
+        (":scheme".to_string(), "http".to_string()),
+    ];
+    out.extend(headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("host")).map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
+    if let Some(body) = body {
+        out.push(("content-length".to_string(), body.len().to_string()));
+    }
+    out.push(("x-forwarded-proto".to_string(), "http".to_string()));
+    // A fixed id per request, so that runs are reproducible.
+    out.push(("x-request-id".to_string(), format!("00000000-0000-4000-8000-{number:012}")));
+    HttpMessage { headers: out, body: body.clone().unwrap_or_default().into_bytes(), trailers: Vec::new() }
+}
+
+/// The echo upstream's answer to the request the plugin let go, and what it received.
+fn echo(forwarded: &HttpMessage) -> (UpstreamRequest, HttpMessage) {
+    let pseudo = |name: &str| forwarded.header(name).unwrap_or_default().to_string();
+    let mut headers = vec![("host".to_string(), pseudo(":authority"))];
+    headers.extend(forwarded.headers.iter().filter(|(k, _)| !k.starts_with(':')).cloned());
+    let request = ServerRequest {
+        method: pseudo(":method"),
+        target: pseudo(":path"),
+        headers: headers.clone(),
+        body: forwarded.body.clone(),
+    };
+    let answer = echo_response(&request);
+    let mut response = vec![(":status".to_string(), answer.status.to_string())];
+    response.extend(answer.headers);
+    response.push(("content-length".to_string(), answer.body.len().to_string()));
+    (UpstreamRequest { headers }, HttpMessage { headers: response, body: answer.body, trailers: Vec::new() })
+}
+
+/// The response as the client receives it.
+fn downstream_response(message: &HttpMessage) -> Response {
+    Response {
+        status: message.header(":status").and_then(|s| s.parse().ok()).unwrap_or(0),
+        headers: message.headers.iter().filter(|(k, _)| !k.starts_with(':')).cloned().collect(),
+        body: message.body.clone(),
+    }
+}
+
+/// The plugin's metrics as `/stats/prometheus` shows an Envoy's Wasm metrics.
+fn prometheus_text(metrics: &BTreeMap<String, MetricValue>) -> String {
+    let mut out = String::new();
+    for (name, value) in metrics {
+        let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        match value {
+            MetricValue::Counter(n) => {
+                let _ = writeln!(out, "# TYPE {name} counter\n{name}{{}} {n}");
+            }
+            MetricValue::Gauge(n) => {
+                let _ = writeln!(out, "# TYPE {name} gauge\n{name}{{}} {n}");
+            }
+            MetricValue::Histogram(values) => {
+                let sum: u64 = values.iter().sum();
+                let _ = writeln!(
+                    out,
+                    "# TYPE {name} histogram\n{name}_count{{}} {}\n{name}_sum{{}} {sum}",
+                    values.len()
+                );
+            }
+        }
+    }
+    out
+}
+
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warning",
+        LogLevel::Error => "error",
+        LogLevel::Critical => "critical",
+    }
+}
+
+fn is_observation(kind: &ExpectationKind) -> bool {
+    crate::group::is_observation(kind)
+}
