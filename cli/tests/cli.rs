@@ -287,6 +287,111 @@ fn test_runs_a_packages_golden_cases() {
     assert!(stdout(&output).contains("expected/stray.yaml is stray"));
 }
 
+#[test]
+fn test_runs_the_smoke_examples_plugin_scenarios_on_wasmtime() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/smoke");
+    let output = meshc(&["test", example.to_str().unwrap()], Path::new(env!("CARGO_MANIFEST_DIR")));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    for expected in [
+        "ok    header_plugin_adds_its_header",
+        "ok    api_key_turns_away_requests_without_one",
+        "ok    api_key_trusts_mutual_tls",
+        "wasmtime",
+        "3 passed, 0 failed",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    // Only the plugin scenarios run: the proxies' need the real Envoy.
+    assert!(!text.contains("lua_adds_request_header"), "{text}");
+}
+
+/// A plugin that answers 401 without `x-api-key`, one that traps, and scenarios that
+/// expect otherwise.
+const PLUGIN_PACKAGE: &str = r#"wasm_plugin api_key for workload { app: "api" } in namespace "shop" {
+  url "file://plugins/api_key.wat"
+  phase authn
+}
+
+wasm_plugin broken for workload { app: "api" } in namespace "shop" {
+  url "file://plugins/traps.wat"
+}
+
+smoke lets_everyone_in {
+  plugin api_key
+  request {
+    path "/"
+    expect {
+      status 200
+    }
+  }
+  expect {
+    prometheus {
+      name "api_key_denied"
+      equals 0
+    }
+    envoy_log "welcome"
+  }
+}
+
+smoke survives {
+  plugin broken
+  request {
+    path "/"
+  }
+}
+"#;
+
+#[test]
+fn test_fails_a_plugin_scenario_at_the_expectation_and_names_a_trap() {
+    let dir = package("plugin-scenarios", PLUGIN_PACKAGE);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    write(
+        &dir.join("pkg/plugins/api_key.wat"),
+        &std::fs::read_to_string(root.join("examples/smoke/plugins/api_key.wat")).unwrap(),
+    );
+    // A plugin that passes the module checks and executes `unreachable` on every request.
+    write(
+        &dir.join("pkg/plugins/traps.wat"),
+        r#"(module
+  (memory (export "memory") 1)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (unreachable)))
+"#,
+    );
+    let output = meshc(&["test", "pkg"], &dir);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}{}", stderr(&output));
+    for expected in [
+        "FAIL  lets_everyone_in",
+        "pkg/main.mesh:15:7: request 1 GET /: status: expected 200, got 401",
+        "pkg/main.mesh:19:5: metric api_key_denied: expected 0 (its increase during the scenario), got 1",
+        "pkg/main.mesh:23:5: Envoy log: does not contain \"welcome\"",
+        "FAIL  survives",
+        "pkg/main.mesh:29:3: request 1 GET /: the plugin failed:",
+        "proxy_on_request_headers",
+        "0 passed, 2 failed",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn test_reports_a_scenario_of_an_unknown_plugin_and_runs_nothing() {
+    let dir = package(
+        "plugin-unknown",
+        "wasm_plugin api_key for workload { app: \"api\" } in namespace \"shop\" {\n  url \"file://k.wat\"\n}\n\nsmoke s {\n  plugin api_kye\n  request { path \"/\" }\n}\n",
+    );
+    let output = meshc(&["test", "pkg"], &dir);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    for expected in ["error[E0603]", "did you mean `api_key`?", "pkg/main.mesh:6:10", "no plugin scenario was run"] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
 fn meshc_with_cache(args: &[&str], cwd: &Path, cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_meshc"))
         .args(args)

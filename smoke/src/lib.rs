@@ -398,11 +398,8 @@ pub fn run_package(
         .unwrap_or_default();
     // A plugin's scenario that sets properties or answers http calls needs meshc's test
     // host: the real Envoy decides those itself.
-    let (scenarios, test_host_only): (Vec<&SmokeScenario>, Vec<&SmokeScenario>) = analysis
-        .lowered
-        .smokes
-        .iter()
-        .partition(|s| !s.plugin().is_some_and(|p| p.needs_a_test_host()));
+    let (scenarios, test_host_only): (Vec<&SmokeScenario>, Vec<&SmokeScenario>) =
+        analysis.lowered.smokes.iter().partition(|s| !s.plugin().is_some_and(|p| p.needs_a_test_host()));
     let mut smoke_run = Run::new(scenarios, envoys, &bootstrap);
     smoke_run.collectors = collectors;
     smoke_run.fresh_envoy_per_scenario = fresh_envoy_per_scenario;

@@ -91,7 +91,9 @@ pub fn run_plugin_scenarios(
 
 fn find_plugin<'a>(analysis: &'a Analysis, under_test: &PluginUnderTest) -> Option<&'a WasmPlugin> {
     analysis.lowered.resources.iter().find_map(|g| match &g.resource {
-        Resource::WasmPlugin(p) if p.metadata.namespace == under_test.namespace && p.metadata.name == under_test.name => {
+        Resource::WasmPlugin(p)
+            if p.metadata.namespace == under_test.namespace && p.metadata.name == under_test.name =>
+        {
             Some(p)
         }
         _ => None,
@@ -118,11 +120,7 @@ fn plugin_name(plugin: &WasmPlugin) -> String {
 }
 
 /// What the plugin starts with: configuration, environment and properties.
-fn base_run(
-    under_test: &PluginUnderTest,
-    plugin: &WasmPlugin,
-    host_env: &dyn Fn(&str) -> Option<String>,
-) -> PluginRun {
+fn base_run(under_test: &PluginUnderTest, plugin: &WasmPlugin, host_env: &dyn Fn(&str) -> Option<String>) -> PluginRun {
     let plugin_config = plugin
         .spec
         .plugin_config
@@ -187,7 +185,10 @@ fn run_scenario(
     let mut vm = match Vm::start(plugin, &run) {
         Ok(vm) => vm,
         Err(error) => {
-            return vec![Failure { span: Some(under_test.span), message: format!("the plugin did not start: {error}") }];
+            return vec![Failure {
+                span: Some(under_test.span),
+                message: format!("the plugin did not start: {error}"),
+            }];
         }
     };
     let mut log = String::new();
@@ -206,7 +207,10 @@ fn run_scenario(
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
-                failures.push(Failure { span: Some(request.span), message: format!("{label}: the plugin failed: {error}") });
+                failures.push(Failure {
+                    span: Some(request.span),
+                    message: format!("{label}: the plugin failed: {error}"),
+                });
                 // Later requests would meet a VM that failed; Envoy would not run them either.
                 last = None;
                 break;
@@ -225,7 +229,9 @@ fn run_scenario(
             Ok(downstream_response(&outcome.returned_response))
         };
         match &response {
-            Err(error) => failures.push(Failure { span: Some(request.span), message: format!("{label}: no response: {error}") }),
+            Err(error) => {
+                failures.push(Failure { span: Some(request.span), message: format!("{label}: no response: {error}") })
+            }
             Ok(_) => {
                 for expectation in request.expect.iter().filter(|e| !is_observation(&e.kind)) {
                     if let Some(message) = judge_response(&expectation.kind, &response, upstream.as_ref()) {
@@ -282,7 +288,12 @@ fn downstream_request(
         (":method".to_string(), method.to_string()),
         (":scheme".to_string(), "http".to_string()),
     ];
-    out.extend(headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("host")).map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
+    out.extend(
+        headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+    );
     if let Some(body) = body {
         out.push(("content-length".to_string(), body.len().to_string()));
     }
@@ -333,11 +344,8 @@ fn prometheus_text(metrics: &BTreeMap<String, MetricValue>) -> String {
             }
             MetricValue::Histogram(values) => {
                 let sum: u64 = values.iter().sum();
-                let _ = writeln!(
-                    out,
-                    "# TYPE {name} histogram\n{name}_count{{}} {}\n{name}_sum{{}} {sum}",
-                    values.len()
-                );
+                let _ =
+                    writeln!(out, "# TYPE {name} histogram\n{name}_count{{}} {}\n{name}_sum{{}} {sum}", values.len());
             }
         }
     }

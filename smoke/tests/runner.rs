@@ -43,7 +43,14 @@ fn get(path: &str, expect: Vec<Expectation>) -> SmokeRequest {
 }
 
 fn scenario(name: &str, requests: Vec<SmokeRequest>, expect: Vec<Expectation>) -> SmokeScenario {
-    SmokeScenario { name: name.into(), target: ScenarioTarget::Proxy("shop".into()), fresh_envoy: false, requests, expect, span: span() }
+    SmokeScenario {
+        name: name.into(),
+        target: ScenarioTarget::Proxy("shop".into()),
+        fresh_envoy: false,
+        requests,
+        expect,
+        span: span(),
+    }
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -705,6 +712,8 @@ fn envoy_dies_with_a_killed_runner() {
             .count()
     };
     let scenarios = vec![scenario("first", vec![get("/", vec![])], vec![])];
-    let _ = run_report(&scenarios, &["1.38.2"], &|_: &SmokeScenario, _: &'static str, _: &Site| Err("not needed".to_string()));
+    let _ = run_report(&scenarios, &["1.38.2"], &|_: &SmokeScenario, _: &'static str, _: &Site| {
+        Err("not needed".to_string())
+    });
     assert_eq!(left(), 0, "the next run removed it");
 }

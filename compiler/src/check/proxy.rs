@@ -7,9 +7,9 @@
 //! to observe.
 
 use super::common::*;
+use crate::check::cel::types::CelType;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::model::proxy::{Endpoint, ProxyDecl, ProxyRole};
-use crate::check::cel::types::CelType;
 use crate::model::smoke::{
     CallResponse, Expectation, ExpectationKind, PluginUnderTest, PropertyValue, ScenarioTarget, SmokeRequest,
     SmokeScenario,

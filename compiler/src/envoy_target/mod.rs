@@ -14,8 +14,8 @@ pub(crate) mod wasm;
 use crate::diagnostic::Diagnostic;
 use crate::envoy::{self, Strictness};
 use crate::manifest::Manifest;
-use crate::model::node::Node;
 use crate::model::istio::Resource;
+use crate::model::node::Node;
 use crate::model::proxy::{Endpoint, ProxyDecl, ProxyRole};
 use crate::model::smoke::PluginUnderTest;
 use crate::model::{Assets, DefaultProviders, Lowered};
@@ -134,8 +134,8 @@ pub fn checked_plugin_bootstrap(
         .as_ref()
         .map(|s| s.match_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let client_only = !resource.spec.match_.is_empty()
-        && resource.spec.match_.iter().all(|m| m.mode.as_deref() == Some("CLIENT"));
+    let client_only =
+        !resource.spec.match_.is_empty() && resource.spec.match_.iter().all(|m| m.mode.as_deref() == Some("CLIENT"));
     let proxy = ProxyDecl {
         name: format!("plugin {}", plugin.declaration),
         namespace: plugin.namespace.clone(),
