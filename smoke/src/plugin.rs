@@ -366,3 +366,76 @@ fn level_name(level: LogLevel) -> &'static str {
 fn is_observation(kind: &ExpectationKind) -> bool {
     crate::group::is_observation(kind)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshc_compiler::model::istio::{EnvVar, VmConfig};
+    use meshc_compiler::model::smoke::CallResponse;
+    use meshc_compiler::span::{FileId, Span};
+
+    fn span() -> Span {
+        Span::new(FileId(0), 0, 1)
+    }
+
+    #[test]
+    fn the_plugin_gets_its_configuration_environment_and_properties_as_declared() {
+        let mut plugin = WasmPlugin::default();
+        plugin.metadata.name = "api-key".into();
+        plugin.spec.plugin_config = serde_json::json!({ "header": "x-api-key" }).as_object().cloned();
+        let var = |name: &str, from: Option<&str>, value: Option<&str>| EnvVar {
+            name: name.into(),
+            value_from: from.map(String::from),
+            value: value.map(String::from),
+        };
+        plugin.spec.vm_config = Some(VmConfig {
+            env: vec![
+                var("MODE", None, Some("strict")),
+                var("REGION", Some("HOST"), None),
+                var("UNSET_ON_HOST", Some("HOST"), None),
+            ],
+        });
+        let under_test = PluginUnderTest {
+            declaration: "api_key".into(),
+            namespace: "shop".into(),
+            name: "api-key".into(),
+            properties: vec![
+                ("connection.mtls".into(), PropertyValue::Bool(true)),
+                ("source.port".into(), PropertyValue::Int(8080)),
+            ],
+            call_responses: vec![CallResponse {
+                status: 503,
+                headers: vec![("retry-after".into(), "1".into())],
+                body: "busy".into(),
+                span: span(),
+            }],
+            span: span(),
+        };
+        let host = |name: &str| (name == "REGION").then(|| "eu-west-1".to_string());
+        let run = base_run(&under_test, &plugin, &host);
+        assert_eq!(run.plugin_config, br#"{"header":"x-api-key"}"#);
+        // Only what the declaration passes, and a HOST variable only when the host has it.
+        assert_eq!(
+            run.env,
+            [("MODE".to_string(), "strict".to_string()), ("REGION".to_string(), "eu-west-1".to_string())]
+        );
+        assert_eq!(run.properties["connection.mtls"], [1]);
+        assert_eq!(run.properties["source.port"], 8080i64.to_le_bytes());
+        assert_eq!(run.properties["plugin_name"], b"api-key");
+        assert_eq!(run.http_call_responses[0].header(":status"), Some("503"));
+        assert_eq!(run.http_call_responses[0].body, b"busy");
+    }
+
+    #[test]
+    fn the_echo_model_answers_as_the_echo_upstream() {
+        let forwarded =
+            downstream_request(1, "GET", "/status/418?x=1", &[("x-echo-response-header".into(), "a=b".into())], &None);
+        let (received, answer) = echo(&forwarded);
+        assert_eq!(answer.header(":status"), Some("418"));
+        assert_eq!(answer.header("a"), Some("b"));
+        assert_eq!(received.headers[0], ("host".to_string(), "127.0.0.1".to_string()));
+        assert!(received.headers.iter().all(|(k, _)| !k.starts_with(':')));
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["path"], "/status/418?x=1");
+    }
+}

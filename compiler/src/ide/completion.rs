@@ -389,6 +389,14 @@ fn istio_completions(
             out.push(&proxy.name, CompletionKind::Declaration, Some("proxy".to_string()), None);
         }
     }
+    if let [key] = before
+        && *key == "plugin"
+        && matches!(block, Block::Resource(k) if k == "smoke")
+    {
+        for (name, _) in super::navigation::plugin_declarations(analysis) {
+            out.push(&name, CompletionKind::Declaration, Some("wasm_plugin".to_string()), None);
+        }
+    }
     if let Block::Config(Some(schema)) = block
         && before.is_empty()
         && let Some((decl, _)) = symbols.schemas.get(schema)

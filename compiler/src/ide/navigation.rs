@@ -31,7 +31,8 @@ pub(crate) struct Occurrence {
 
 pub(crate) fn occurrences(analysis: &Analysis, db: &SourceDb, symbols: &Symbols) -> Vec<Occurrence> {
     let proxies = analysis.lowered.proxies.iter().map(|p| (p.name.clone(), p.span)).collect();
-    let mut walker = Walker { symbols, out: Vec::new(), file: FileId(0), aliases: Vec::new(), proxies };
+    let plugins = plugin_declarations(analysis);
+    let mut walker = Walker { symbols, out: Vec::new(), file: FileId(0), aliases: Vec::new(), proxies, plugins };
     for parsed in &analysis.files {
         if db.get(parsed.file).kind != SourceKind::Package {
             continue;
@@ -62,6 +63,23 @@ struct Walker<'s, 'a> {
     aliases: Vec<(String, Span)>,
     /// The package's proxies and the spans of their names, which smoke scenarios name.
     proxies: Vec<(String, Span)>,
+    /// Likewise its `wasm_plugin` declarations, which plugin scenarios name.
+    plugins: Vec<(String, Span)>,
+}
+
+/// The package's `wasm_plugin` declarations: their names and the spans of the names.
+pub(super) fn plugin_declarations(analysis: &Analysis) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    for file in &analysis.files {
+        for item in &file.ast.items {
+            if let ItemKind::Resource(decl) = &item.kind
+                && decl.kind == ResourceKind::WasmPlugin
+            {
+                out.push((decl.name.name.clone(), decl.name.span));
+            }
+        }
+    }
+    out
 }
 
 impl Walker<'_, '_> {
@@ -90,16 +108,23 @@ impl Walker<'_, '_> {
             }
             ItemKind::Resource(decl) => {
                 self.define(decl.name.span, NameKind::Resource);
-                // `proxy NAME` in a smoke scenario names a proxy declaration.
+                // `proxy NAME` in a smoke scenario names a proxy declaration, and
+                // `plugin NAME` a wasm_plugin declaration.
                 if decl.kind == ResourceKind::Smoke {
                     for stmt in &decl.body {
                         if let StmtKind::Setting { key, value } = &stmt.kind
-                            && key.name == "proxy"
                             && let ValueKind::Path(path) = &value.kind
                             && let [name] = path.segments.as_slice()
-                            && let Some((_, target)) = self.proxies.iter().find(|(p, _)| *p == name.name)
                         {
-                            self.refer(name.span, *target, NameKind::Resource);
+                            let declared = match key.name.as_str() {
+                                "proxy" => &self.proxies,
+                                "plugin" => &self.plugins,
+                                _ => continue,
+                            };
+                            if let Some((_, target)) = declared.iter().find(|(p, _)| *p == name.name) {
+                                let target = *target;
+                                self.refer(name.span, target, NameKind::Resource);
+                            }
                         }
                     }
                 }

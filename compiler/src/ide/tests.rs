@@ -221,6 +221,18 @@ fn smoke_scenarios_refer_to_their_proxy() {
 }
 
 #[test]
+fn plugin_scenarios_refer_to_their_plugin() {
+    let plugin = "package shop\n\nwasm_plugin api_key for workload { app: \"api\" } in namespace \"shop\" {\n  url \"file://k.wat\"\n}\n\n";
+    let (db, analysis, file, offset) =
+        package(&format!("{plugin}smoke works {{\n  plugin api_$0key\n  request {{ path \"/\" }}\n}}\n"));
+    let text = db.text(file).to_string();
+    let target = definition(&analysis, &db, file, offset).expect("the plugin is found");
+    assert_eq!(&text[target.range()], "api_key");
+    assert!(target.start < offset, "the definition is the declaration above");
+    assert_eq!(labels(&format!("{plugin}smoke s {{\n  plugin $0\n}}\n")), ["api_key"]);
+}
+
+#[test]
 fn completes_the_settings_of_proxies_and_smoke_scenarios() {
     let proxy = "package shop\n\nproxy api for workload { app: \"api\" } in namespace \"shop\" {\n  upstream \"127.0.0.1:9000\"\n}\n\n";
     assert!(labels(&format!("{proxy}proxy other {{\n  $0\n}}\n")).contains(&"listen".to_string()));
