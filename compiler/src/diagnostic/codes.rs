@@ -321,6 +321,72 @@ The kinds each Envoy build registers are read from the build itself.";
 Envoy version's schema. Envoy accepts it, but its behaviour and its schema may change
 in any release without a deprecation period.";
 
+    // Rules Envoy's code enforces across a configuration, beyond each field's schema: E052x-E054x.
+    ENVOY_DUPLICATE_CLUSTER = "E0520", "two clusters with one name",
+"Two static clusters have the same `name`. Envoy's cluster manager refuses the second
+(`cluster manager: duplicate cluster 'NAME'`), so the whole bootstrap is rejected. The
+label points at the second one; rename it or remove one of them.";
+    ENVOY_DUPLICATE_LISTENER_ADDRESS = "E0521", "two listeners on one address",
+"Two static listeners listen on the same address, port and protocol. Envoy refuses to
+add the second (`has duplicate address ... as existing listener`), even when it does not
+bind to the port. Listeners may share a name; they may not share an address. Give the
+second another port, or merge their filter chains into one listener.";
+    ENVOY_DUPLICATE_DOMAIN = "E0522", "a virtual-host domain claimed twice",
+"Within one route configuration, every domain of every virtual host must be different,
+compared without regard to case, and only one virtual host may use the wildcard `*`.
+Envoy rejects the configuration when it builds the route table (`Only unique values for
+domains are permitted`, `Only a single wildcard domain is permitted`). The label points
+at the second occurrence.";
+    ENVOY_UNKNOWN_CLUSTER = "E0523", "a reference to a cluster that is not defined",
+"A route's `cluster`, a weighted cluster, a request mirror policy, or the collector
+cluster of a Zipkin or Datadog tracer names a cluster that `static_resources` does not
+define. For a route configuration written inline in the connection manager, Envoy checks
+every cluster a route names when it loads the listener (`validate_clusters` is on unless
+set to false), and it does so even when the bootstrap also has CDS: clusters that CDS
+would deliver do not exist yet. Tracers look their collector cluster up when they are
+built. Define the cluster statically, fix the name, or (for routes whose clusters come
+from CDS) set `validate_clusters: false` in the route configuration.";
+    ENVOY_TERMINAL_FILTER_NOT_LAST = "E0524", "a terminal filter before the end of its chain",
+"A terminal filter ends the chain it stands in: the HTTP router, or a network filter such
+as `tcp_proxy`, `http_connection_manager`, `echo`, `direct_response` or `redis_proxy`.
+Envoy rejects a chain where one is followed by another filter (`terminal filter named ...
+must be the last filter`). Move it to the end, or remove the filters after it.";
+    ENVOY_LAST_FILTER_NOT_TERMINAL = "E0525", "a filter chain that does not end in a terminal filter",
+"The last filter of an HTTP or network filter chain must be terminal, one that answers the
+request or proxies the connection: the router at the end of `http_filters`, `tcp_proxy` or
+`http_connection_manager` at the end of a listener's `filters`. Envoy rejects a chain
+whose last filter only inspects or modifies traffic (`non-terminal filter named ... is the
+last filter`). An empty HTTP filter chain is accepted.";
+    ENVOY_MISSING_TYPED_CONFIG = "E0526", "an extension without its typed config",
+"An HTTP, network or listener filter, an access log or a tracer gives only a `name`.
+Envoy finds an extension's factory by the type of its `typed_config`, not by its name, so
+it rejects the configuration (`Didn't find a registered implementation for 'NAME' with type
+URL: ''`), even for filters whose config has no fields, such as the router. Add a
+`typed_config` with its `@type`, or mark an HTTP filter `is_optional: true`.";
+    ENVOY_UNREGISTERED_EXTENSION = "E0527", "a typed config that no extension takes",
+"The `typed_config` of a filter, access log or tracer is a message of Envoy's schema, but
+no extension of the Envoy build registers it as its configuration (a `Cluster`, an
+`Address`, a `Struct`...). Envoy rejects the configuration (`Didn't find a registered
+implementation ... with type URL`). The registered extensions of each build are read from
+the build itself.";
+    ENVOY_LUA_TWO_SOURCES = "E0528", "Lua filter with both `inline_code` and `default_source_code`",
+"A Lua filter takes its default code from `inline_code` (deprecated) or from
+`default_source_code`, not both: Envoy rejects the filter (`Only one of inline_code or
+default_source_code can be set`). Keep `default_source_code`.";
+    ENVOY_NEGATIVE_DURATION = "E0529", "a negative duration",
+"Envoy checks every duration of a configuration when it loads it and rejects a negative
+one (`Invalid duration: Expected positive duration`), whatever the field's own
+validation rules say. Use zero or a positive duration, or leave the field unset.";
+    ENVOY_LISTENER_WITHOUT_ADDRESS = "E0530", "a listener without an address",
+"A listener must have an `address` unless it is an internal listener
+(`internal_listener`) or an API listener. The schema does not require the field, but
+Envoy refuses to add such a listener (`address is necessary`).";
+    ENVOY_UNKNOWN_WASM_RUNTIME = "E0531", "a Wasm runtime the Envoy build does not have",
+"The `runtime` of a Wasm VM names a runtime that the Envoy build does not register. The
+official builds have `envoy.wasm.runtime.v8` (and `envoy.wasm.runtime.null`, for plugins
+compiled into Envoy); WAMR, Wasmtime and WAVM are build options they leave out, so Envoy
+cannot create the plugin and rejects the configuration.";
+
     // The raw Envoy target and smoke scenarios: E06xx.
     UNKNOWN_PROXY = "E0600", "unknown proxy",
 "A `smoke` scenario names a `proxy` that the package does not declare. Scenarios run

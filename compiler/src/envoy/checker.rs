@@ -27,6 +27,9 @@ pub(super) struct MessageChecker<'s> {
     allowed_deprecated: &'s [String],
     completeness: Completeness,
     strictness: Strictness,
+    /// Inside a `TypedStruct` value, which Envoy converts to its message without the
+    /// protoc-gen-validate rules (only fields and kinds count).
+    rules_off: bool,
 }
 
 /// Messages whose `typed_config` configures an extension, and the categories of
@@ -77,6 +80,7 @@ impl<'s> MessageChecker<'s> {
             allowed_deprecated,
             completeness,
             strictness,
+            rules_off: false,
         }
     }
 
@@ -100,7 +104,7 @@ impl<'s> MessageChecker<'s> {
         if info.work_in_progress || entered_file {
             self.work_in_progress(anchor, format!("`{}`", message.full_name()));
         }
-        if self.completeness == Completeness::Whole && !info.rules_disabled {
+        if self.completeness == Completeness::Whole && !info.rules_disabled && !self.rules_off {
             self.required(message, &info, entries, anchor);
         }
         let mut oneofs: BTreeMap<String, &Member> = BTreeMap::new();
@@ -147,6 +151,7 @@ impl<'s> MessageChecker<'s> {
             }
             self.field_value(&field, &entry.value);
             if !info.rules_disabled
+                && !self.rules_off
                 && let Some(rules) = field_info.and_then(|f| f.rules.as_ref())
             {
                 self.validate(&field, rules, &entry.value);
@@ -168,6 +173,7 @@ impl<'s> MessageChecker<'s> {
                 }
             }
         }
+        self.code_rules(message, entries, anchor);
         self.extension_kind(message, entries);
         self.inside_file = outer_file;
     }
@@ -191,14 +197,51 @@ impl<'s> MessageChecker<'s> {
             },
             _ => return,
         };
-        // A TypedStruct carries the real config inside; an unknown type is reported as such.
-        if type_name.ends_with(".TypedStruct") || self.schema.pool.get_message_by_name(&type_name).is_none() {
+        // A TypedStruct carries the real config inside, and Envoy finds the factory by
+        // the type it names.
+        let (type_name, span) = if is_typed_struct(&type_name) {
+            match typed_struct_type(&entry.value) {
+                Some((inner, inner_span)) => (inner.to_string(), inner_span),
+                None => return,
+            }
+        } else {
+            (type_name, span)
+        };
+        // An unknown type is reported as such.
+        if self.schema.pool.get_message_by_name(&type_name).is_none() {
+            return;
+        }
+        // An optional HTTP filter that no factory takes is skipped by Envoy.
+        let optional = entries.iter().find(|e| e.key == "is_optional" || e.key == "isOptional").is_some_and(|e| {
+            matches!(&e.value.kind, NodeKind::Bool(true))
+                || matches!(&e.value.kind, NodeKind::String(s) if bool_word(s) == Some(true))
+        });
+        if optional {
             return;
         }
         let categories = registry.categories_of(&type_name);
-        // Only a config the registry knows under another kind is reported: some
-        // factories (the proactive resource monitors, for one) list no config type.
-        if categories.is_empty() || expected.iter().any(|c| categories.contains(c)) {
+        if categories.is_empty() {
+            // Some factories (the proactive resource monitors, custom cluster types,
+            // transport sockets) list no config type, so only the places whose
+            // factories all do are judged.
+            if UNREGISTERED_JUDGED.contains(&message.full_name()) {
+                let wanted = describe_category(expected[0]);
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        codes::ENVOY_UNREGISTERED_EXTENSION,
+                        span,
+                        format!("no extension of this Envoy build takes `{type_name}` as its config"),
+                    )
+                    .with_label_message(format!("not the config of {wanted}"))
+                    .with_note(format!(
+                        "`{}` holds {wanted}; Envoy finds the extension by the type of its config",
+                        message.full_name()
+                    )),
+                );
+            }
+            return;
+        }
+        if expected.iter().any(|c| categories.contains(c)) {
             return;
         }
         let wanted = describe_category(expected[0]);
@@ -213,6 +256,99 @@ impl<'s> MessageChecker<'s> {
             "`{}` holds {wanted}; Envoy finds the extension by the type of its config and rejects one of another kind",
             message.full_name()
         )));
+    }
+
+    /// Rules that Envoy's code enforces on one message, beyond its schema.
+    fn code_rules(&mut self, message: &MessageDescriptor, entries: &[Member], anchor: Span) {
+        let set = |key: &str| {
+            let camel = camel_case(key);
+            entries.iter().find(|e| (e.key == key || e.key == camel) && !is_null(&e.value))
+        };
+        match message.full_name() {
+            // Envoy takes `inline_code` when it is not empty, and refuses it beside
+            // `default_source_code`.
+            "envoy.extensions.filters.http.lua.v3.Lua" => {
+                if let (Some(inline), Some(default)) = (set("inline_code"), set("default_source_code"))
+                    && !matches!(&inline.value.kind, NodeKind::String(s) if s.is_empty())
+                {
+                    let (first, second) = if inline.key_span.start <= default.key_span.start {
+                        (inline.key_span, default.key_span)
+                    } else {
+                        (default.key_span, inline.key_span)
+                    };
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::ENVOY_LUA_TWO_SOURCES,
+                            second,
+                            "a Lua filter takes `inline_code` or `default_source_code`, not both",
+                        )
+                        .with_label_message("the second source")
+                        .with_secondary(first, "the first one")
+                        .with_help("keep `default_source_code`; `inline_code` is deprecated"),
+                    );
+                }
+            }
+            "envoy.extensions.wasm.v3.VmConfig" => {
+                if let Some(registry) = self.registry
+                    && let Some(runtime) = set("runtime")
+                    && let NodeKind::String(name) = &runtime.value.kind
+                    && !name.is_empty()
+                    && !registry.has("envoy.wasm.runtime", name)
+                {
+                    let known: Vec<&str> = registry.names_in("envoy.wasm.runtime").collect();
+                    let mut diagnostic = Diagnostic::new(
+                        codes::ENVOY_UNKNOWN_WASM_RUNTIME,
+                        runtime.value.span,
+                        format!("this Envoy build has no Wasm runtime `{name}`"),
+                    )
+                    .with_label_message("not a runtime of this build")
+                    .with_note(format!("its runtimes are: {}", known.join(", ")));
+                    if let Some(suggestion) = did_you_mean(name, known.iter().copied()) {
+                        diagnostic = diagnostic.with_did_you_mean(runtime.value.span, &format!("\"{suggestion}\""));
+                    }
+                    self.diagnostics.push(diagnostic);
+                }
+            }
+            "envoy.config.listener.v3.Listener" if self.completeness == Completeness::Whole => {
+                if set("address").is_none() && set("internal_listener").is_none() && set("api_listener").is_none() {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::ENVOY_LISTENER_WITHOUT_ADDRESS,
+                            anchor,
+                            "this listener has no `address`",
+                        )
+                        .with_label_message("no address")
+                        .with_note("only an internal listener or an API listener goes without one"),
+                    );
+                }
+            }
+            name if self.completeness == Completeness::Whole && MISSING_CONFIG_JUDGED.contains(&name) => {
+                let optional = set("is_optional").is_some_and(|e| match &e.value.kind {
+                    NodeKind::Bool(b) => *b,
+                    NodeKind::String(s) => bool_word(s) == Some(true),
+                    _ => false,
+                });
+                if set("typed_config").is_none() && set("config_discovery").is_none() && !optional {
+                    let span = set("name").map_or(anchor, |e| e.value.span);
+                    let what = set("name").and_then(|e| e.value.as_str()).unwrap_or("this extension");
+                    let mut diagnostic = Diagnostic::new(
+                        codes::ENVOY_MISSING_TYPED_CONFIG,
+                        span,
+                        format!("`{what}` has no `typed_config`"),
+                    )
+                    .with_label_message("no typed_config")
+                    .with_note("Envoy finds an extension's factory by the type of its config, not by its name");
+                    if message.full_name().ends_with("HttpFilter") {
+                        diagnostic = diagnostic
+                            .with_help("add a `typed_config` with its `@type`, or mark the filter `is_optional: true`");
+                    } else {
+                        diagnostic = diagnostic.with_help("add a `typed_config` with its `@type`");
+                    }
+                    self.diagnostics.push(diagnostic);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Deprecated, disallowed and work-in-progress fields.
@@ -472,7 +608,7 @@ impl<'s> MessageChecker<'s> {
             Kind::Enum(enumeration) => self.enum_value(&enumeration, value),
             Kind::Bool => {
                 let loose = self.strictness == Strictness::ProtoJson
-                    && matches!(&value.kind, NodeKind::String(s) if s == "true" || s == "false");
+                    && matches!(&value.kind, NodeKind::String(s) if bool_word(s).is_some());
                 if !matches!(value.kind, NodeKind::Bool(_)) && !loose {
                     self.wrong(value, "`true` or `false`");
                 }
@@ -621,6 +757,11 @@ impl<'s> MessageChecker<'s> {
                 match duration_seconds(value) {
                     None if !message_form => self.wrong(value, "a duration such as `5s`"),
                     // Protobuf's durations span ±10,000 years; Envoy's loader refuses more.
+                    Some(seconds) if seconds < 0.0 => self.diagnostics.push(
+                        Diagnostic::new(codes::ENVOY_NEGATIVE_DURATION, value.span, "Envoy rejects negative durations")
+                            .with_label_message("negative")
+                            .with_note("Envoy checks every duration of a configuration when it loads it"),
+                    ),
                     Some(seconds) if seconds.abs() >= 315_576_000_001.0 => self.diagnostics.push(
                         Diagnostic::new(
                             codes::ENVOY_VALUE_MISMATCH,
@@ -700,9 +841,34 @@ impl<'s> MessageChecker<'s> {
             _ => return self.wrong(value, "a typed message"),
         };
         match self.schema.pool.get_message_by_name(&type_name) {
-            Some(message) => self.fields(&message, fields, type_span),
+            Some(message) => {
+                self.fields(&message, fields, type_span);
+                if is_typed_struct(&type_name) {
+                    self.typed_struct(fields);
+                }
+            }
             None => self.unknown_type(&type_name, type_span),
         }
+    }
+
+    /// The `value` of a `TypedStruct`, which Envoy converts to the message its
+    /// `type_url` names: unknown fields and values of the wrong kind are rejected,
+    /// the validation rules are not applied.
+    fn typed_struct(&mut self, fields: &[Member]) {
+        let Some(Member { value: Node { kind: NodeKind::String(url), span: url_span }, .. }) =
+            fields.iter().find(|f| f.key == "type_url" || f.key == "typeUrl")
+        else {
+            return;
+        };
+        let Some((_, type_name)) = url.rsplit_once('/') else { return };
+        let Some(message) = self.schema.pool.get_message_by_name(type_name) else {
+            return self.unknown_type(type_name, *url_span);
+        };
+        let Some(value) = fields.iter().find(|f| f.key == "value") else { return };
+        let NodeKind::Object(entries) = &value.value.kind else { return };
+        let outer = std::mem::replace(&mut self.rules_off, true);
+        self.fields(&message, entries, value.key_span);
+        self.rules_off = outer;
     }
 
     fn wrong(&mut self, value: &Node, expected: &str) {
@@ -715,6 +881,60 @@ impl<'s> MessageChecker<'s> {
             .with_label_message(format!("expected {expected}")),
         );
     }
+}
+
+/// Places whose `typed_config` names an extension that every factory of their
+/// categories registers by its config type, so a type no factory takes is a mistake.
+const UNREGISTERED_JUDGED: &[&str] = &[
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
+    "envoy.config.listener.v3.Filter",
+    "envoy.config.listener.v3.ListenerFilter",
+    "envoy.config.accesslog.v3.AccessLog",
+    "envoy.config.trace.v3.Tracing.Http",
+];
+
+/// Places where Envoy finds the extension by its config's type, so a `name` alone
+/// finds nothing.
+const MISSING_CONFIG_JUDGED: &[&str] = UNREGISTERED_JUDGED;
+
+/// `udpa.type.v1.TypedStruct` and `xds.type.v3.TypedStruct`: a config as a `Struct`,
+/// with the type it stands for.
+fn is_typed_struct(type_name: &str) -> bool {
+    matches!(type_name, "udpa.type.v1.TypedStruct" | "xds.type.v3.TypedStruct")
+}
+
+/// The type a `TypedStruct` value stands for, and where it is written.
+fn typed_struct_type(value: &Node) -> Option<(&str, Span)> {
+    let entry = value.members()?.iter().find(|m| m.key == "type_url" || m.key == "typeUrl")?;
+    let (_, name) = entry.value.as_str()?.rsplit_once('/')?;
+    Some((name, entry.value.span))
+}
+
+/// A bool written as a string, as Envoy's loader reads one (absl's `SimpleAtob`):
+/// `true`, `t`, `yes`, `y`, `1` and `false`, `f`, `no`, `n`, `0`, in any case.
+pub(super) fn bool_word(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The JSON name of a proto field name: `inline_code` → `inlineCode`.
+pub(super) fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether Envoy sees a field as set: proto3 scalars at their default value, and empty

@@ -23,19 +23,33 @@ static REGISTRIES: &[(&str, &str)] = &[
 pub struct Registry {
     /// Config message to the (category, extension name) pairs of the factories that take it.
     by_type: BTreeMap<String, Vec<(String, String)>>,
+    /// Every (category, extension name) pair, with or without a config type.
+    names: BTreeSet<(String, String)>,
 }
 
 impl Registry {
     fn parse(text: &str) -> Registry {
         let mut by_type: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let mut names = BTreeSet::new();
         for line in text.lines() {
             let mut words = line.split(' ');
             let (Some(category), Some(name)) = (words.next(), words.next()) else { continue };
+            names.insert((category.to_string(), name.to_string()));
             for type_name in words {
                 by_type.entry(type_name.to_string()).or_default().push((category.to_string(), name.to_string()));
             }
         }
-        Registry { by_type }
+        Registry { by_type, names }
+    }
+
+    /// Whether the build registers an extension of `category` under `name`.
+    pub fn has(&self, category: &str, name: &str) -> bool {
+        self.names.contains(&(category.to_string(), name.to_string()))
+    }
+
+    /// The names the build registers in `category`.
+    pub fn names_in<'r>(&'r self, category: &'r str) -> impl Iterator<Item = &'r str> + 'r {
+        self.names.iter().filter(move |(c, _)| c == category).map(|(_, name)| name.as_str())
     }
 
     /// The categories in which some factory takes `type_name`.

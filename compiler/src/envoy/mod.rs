@@ -24,6 +24,7 @@ mod re2;
 pub(crate) mod replacements;
 pub(crate) mod rules;
 mod schema;
+mod whole;
 pub mod yaml;
 
 use crate::diagnostic::{Diagnostic, codes};
@@ -137,12 +138,14 @@ pub fn validate_bootstrap(file: FileId, text: &str, envoys: &[&'static str]) -> 
 
 /// Checks a bootstrap tree against the schemas of some Envoy builds: one read from a
 /// file by [`yaml::parse_yaml`], or one the raw Envoy target built. A field the
-/// bootstrap lacks is reported at `anchor`.
+/// bootstrap lacks is reported at `anchor`. Then the rules that span the whole
+/// bootstrap ([`whole`]): unique names, the clusters routes and tracers name, the
+/// order of filter chains.
 pub fn check_bootstrap(value: &Node, anchor: Span, envoys: &[&'static str], strictness: Strictness) -> Vec<Diagnostic> {
     match &value.kind {
         NodeKind::Object(members) => {
             let allowed = runtime_allowed_deprecations(value);
-            let found = check_each_version(
+            let mut found = check_each_version(
                 envoys,
                 BOOTSTRAP,
                 anchor,
@@ -152,6 +155,11 @@ pub fn check_bootstrap(value: &Node, anchor: Span, envoys: &[&'static str], stri
                 &allowed,
                 |v| format!("Envoy {v}"),
             );
+            // The rules Envoy's code enforces across the whole bootstrap.
+            for version in envoys {
+                let rules = whole::check(value, extensions::registry(version));
+                found.extend(rules.into_iter().map(|d| (d, format!("Envoy {version}"))));
+            }
             let names: Vec<String> = envoys.iter().map(|v| format!("Envoy {v}")).collect();
             report_by_version(found, &names)
         }
