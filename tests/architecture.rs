@@ -6,8 +6,8 @@
 //!   `compiler/src/lib.rs` declares before it (no import cycles);
 //! - the core does no IO: no dependency on clap, nix, ctrlc, zip, sha2 or tokio, no
 //!   file, process, environment, network or terminal access, and no `unsafe`;
-//! - crates depend only downwards (core, host, smoke runner, then the binary and the
-//!   language server), and the one `unsafe` block of the workspace is in the smoke
+//! - crates depend only downwards (core, host, smoke runner, cluster client, language
+//!   server, then the binary), and the one `unsafe` block of the workspace is in the smoke
 //!   runner's process management.
 
 use crate::workspace;
@@ -223,8 +223,8 @@ const CRATE_LAYERS: &[(&str, &str)] = &[
     ("wasm-host", "meshc-wasm-host"),
     ("smoke", "meshc-smoke"),
     ("cluster", "meshc-cluster"),
-    ("cli", "meshc"),
     ("language-server", "meshc-language-server"),
+    ("cli", "meshc"),
 ];
 
 pub fn crates_depend_only_downwards() -> Result<(), String> {
@@ -244,9 +244,9 @@ pub fn crates_depend_only_downwards() -> Result<(), String> {
             }
         }
     }
-    // The language server and the binary are both shells; neither uses the other, and
-    // the editor's server carries neither the smoke runner, the Kubernetes client nor
-    // wasmtime.
+    // The binary serves the language server in process (`meshc lsp`), never the other
+    // way round; the server itself carries neither the smoke runner, the Kubernetes
+    // client nor wasmtime, so the `meshc-language-server` binary stays small.
     let server = read(&root.join("language-server/Cargo.toml"));
     for shell in ["cli", "smoke", "cluster"] {
         if server.contains(&format!("path = \"../{shell}\"")) {

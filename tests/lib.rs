@@ -43,5 +43,8 @@ pub fn release_meshc() -> PathBuf {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "meshc builds");
-    workspace().join("target/release/meshc")
+    // Cargo puts it under CARGO_TARGET_DIR when that is set (relative to the workspace).
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), |d| workspace().join(d));
+    target.join("release").join(format!("meshc{}", std::env::consts::EXE_SUFFIX))
 }

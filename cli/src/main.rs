@@ -138,10 +138,9 @@ enum Command {
         #[arg(long, requires = "workload")]
         gateway: bool,
     },
-    /// Run the language server over stdio (the `meshc-language-server` installed
-    /// beside meshc), as editors start it.
+    /// Run the language server over stdio, as editors start it.
     Lsp {
-        /// Arguments passed on to the server.
+        /// `--version`; other arguments (such as an editor's `--stdio`) are passed over.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
@@ -1023,29 +1022,17 @@ fn smoke_command(
     Ok(if report.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// `meshc lsp`: the language server is its own binary, installed beside meshc, so the
-/// compiler does not depend on the LSP crate (nor on tokio); on Unix the server takes
-/// over this process, and with it stdin and stdout, untouched.
+/// `meshc lsp`: the language server, run in this process on stdin and stdout until
+/// the editor says `exit`, so that the one installed binary is all an editor needs.
+/// Like `meshc-language-server`, it answers `--version` and passes over other
+/// arguments (editors add their own, such as `--stdio`).
 fn lsp(args: &[std::ffi::OsString]) -> Result<ExitCode, Failure> {
-    let exe =
-        std::env::current_exe().map_err(|e| Failure::Other(format!("cannot find meshc's own executable: {e}")))?;
-    let server = exe.with_file_name(format!("meshc-language-server{}", std::env::consts::EXE_SUFFIX));
-    let mut command = std::process::Command::new(&server);
-    command.args(args);
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let error = command.exec();
-        Err(Failure::Other(format!(
-            "cannot run {}: {error} (install the language server beside meshc: `cargo install --path language-server`)",
-            server.display()
-        )))
+    if args.first().is_some_and(|arg| arg == "--version") {
+        println!("meshc lsp {}", meshc_language_server::server_version());
+        return Ok(ExitCode::SUCCESS);
     }
-    #[cfg(not(unix))]
-    {
-        let status = command.status().map_err(|e| Failure::Other(format!("cannot run {}: {e}", server.display())))?;
-        Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
-    }
+    meshc_language_server::run_stdio();
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `meshc mesh-config`: the package's providers as a MeshConfig fragment on stdout.

@@ -899,3 +899,138 @@ fn check_passes_a_correct_plugin_module() {
     let output = meshc(&["check", "pkg"], &dir);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+/// The `meshc` binary alone in a folder, as `cargo install --path cli` leaves it in
+/// `~/.cargo/bin`: nothing else is installed beside it.
+fn installed_alone(name: &str) -> PathBuf {
+    let bin = scratch(name).join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let installed = bin.join(format!("meshc{}", std::env::consts::EXE_SUFFIX));
+    let built = Path::new(env!("CARGO_BIN_EXE_meshc"));
+    if std::fs::hard_link(built, &installed).is_err() {
+        std::fs::copy(built, &installed).unwrap();
+    }
+    installed
+}
+
+/// One LSP message with its Content-Length header.
+fn lsp_frame(message: &serde_json::Value) -> Vec<u8> {
+    let body = message.to_string();
+    format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+/// Reads LSP messages from `reader` and sends each on `sender` until the stream ends.
+fn read_lsp_messages(reader: impl std::io::Read, sender: std::sync::mpsc::Sender<serde_json::Value>) {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::new(reader);
+    loop {
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("Content-Length: ") {
+                length = value.parse::<usize>().ok();
+            }
+        }
+        let mut body = vec![0; length.expect("a Content-Length header")];
+        if reader.read_exact(&mut body).is_err() || sender.send(serde_json::from_slice(&body).expect("JSON")).is_err() {
+            return;
+        }
+    }
+}
+
+/// `meshc lsp` is the language server, from the one installed binary: an editor
+/// initializes it, opens a file with a mistake, gets its diagnostics, and shuts it
+/// down; the server exits with 0.
+#[test]
+fn lsp_serves_an_editor_from_the_meshc_binary_alone() {
+    use serde_json::{Value, json};
+    use std::io::Write as _;
+    use std::process::Stdio;
+    use std::sync::mpsc::{Receiver, channel};
+    use std::time::Duration;
+
+    const TIMEOUT: Duration = Duration::from_secs(120);
+    let meshc = installed_alone("lsp-alone");
+    let dir = package("lsp-package", "telemetry t in namespace \"shop\" {\n  tracing zipkn { sampling 5% }\n}\n");
+    let root = dir.join("pkg").canonicalize().unwrap();
+    let uri = format!("file://{}", root.join("main.mesh").display());
+
+    let mut child = Command::new(&meshc)
+        .arg("lsp")
+        .current_dir(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("meshc starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
+        text
+    });
+    let (sender, messages) = channel();
+    std::thread::spawn(move || read_lsp_messages(stdout, sender));
+    // The next message that satisfies `wanted`, skipping others; a server that has
+    // exited (its stdout closed) or is silent for too long fails the test.
+    let until = |messages: &Receiver<Value>, what: &str, wanted: &dyn Fn(&Value) -> bool| loop {
+        match messages.recv_timeout(TIMEOUT) {
+            Ok(message) if wanted(&message) => return message,
+            Ok(_) => continue,
+            Err(_) => panic!("no {what} from `meshc lsp`"),
+        }
+    };
+    let mut send = |message: Value| {
+        stdin.write_all(&lsp_frame(&message)).unwrap();
+        stdin.flush().unwrap();
+    };
+
+    let root_uri = format!("file://{}", root.display());
+    send(json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                 "params": { "processId": null, "rootUri": root_uri, "capabilities": {} } }));
+    let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        until(&messages, "answer to initialize", &|m| m["id"] == 1)
+    }));
+    let Ok(initialized) = response else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("`meshc lsp` did not answer initialize; it said: {}", errors.join().unwrap());
+    };
+    assert!(initialized["result"]["capabilities"]["completionProvider"].is_object(), "{initialized}");
+    send(json!({ "jsonrpc": "2.0", "method": "initialized", "params": {} }));
+    let text = std::fs::read_to_string(root.join("main.mesh")).unwrap();
+    send(json!({ "jsonrpc": "2.0", "method": "textDocument/didOpen",
+                 "params": { "textDocument": { "uri": uri, "languageId": "mesh", "version": 1, "text": text } } }));
+    let published = until(&messages, "diagnostics of main.mesh", &|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri.as_str()
+    });
+    let diagnostics = published["params"]["diagnostics"].as_array().unwrap();
+    let misspelled = diagnostics.iter().find(|d| d["code"] == "E0203").unwrap_or_else(|| panic!("{published}"));
+    assert_eq!(misspelled["severity"], 1, "an error");
+    assert_eq!(misspelled["range"]["start"], json!({ "line": 1, "character": 10 }));
+    assert!(misspelled["message"].as_str().unwrap().contains("zipkn"), "{misspelled}");
+
+    send(json!({ "jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": null }));
+    let response = until(&messages, "answer to shutdown", &|m| m["id"] == 2);
+    assert!(response.get("error").is_none(), "{response}");
+    send(json!({ "jsonrpc": "2.0", "method": "exit", "params": null }));
+    // The server closes its stdout as it exits, which ends the reader.
+    loop {
+        match messages.recv_timeout(TIMEOUT) {
+            Ok(_) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("`meshc lsp` did not exit after `exit`"),
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "`meshc lsp` exits with 0 after shutdown and exit: {status}");
+}

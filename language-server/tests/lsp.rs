@@ -756,8 +756,8 @@ fn typing_an_example_character_by_character_ends_with_the_diagnostics_of_meshc_c
     editor.shutdown();
 }
 
-/// `meshc lsp` runs the server installed beside meshc, as the VS Code extension falls
-/// back to: the same answers over the same stdio.
+/// `meshc lsp`, which the editors start by default, serves this server in its own
+/// process: the same answers over the same stdio.
 #[test]
 fn meshc_lsp_runs_the_same_server() {
     let server = PathBuf::from(env!("CARGO_BIN_EXE_meshc-language-server"));

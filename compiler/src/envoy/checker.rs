@@ -85,7 +85,7 @@ impl<'s> MessageChecker<'s> {
     }
 
     pub(super) fn unknown_type(&mut self, type_name: &str, span: Span) {
-        let names: Vec<String> = self.schema.pool.all_messages().map(|m| m.full_name().to_string()).collect();
+        let names: Vec<String> = self.schema.pool.message_names().map(str::to_string).collect();
         let mut diagnostic =
             Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
                 .with_label_message("unknown type");

@@ -11,7 +11,7 @@
 //! under `compiler/descriptors/`; the compiler embeds them, so checking needs neither
 //! network nor an Envoy binary. Everything here is pure: bytes in, data out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 
 /// The wire type each field number of `FileDescriptorProto` has (2: length-delimited,
@@ -160,6 +160,262 @@ pub fn load(version: &str) -> Result<prost_reflect::DescriptorPool, String> {
 /// Links a descriptor set; an error names what is missing or inconsistent.
 pub fn link(set: &[u8]) -> Result<prost_reflect::DescriptorPool, String> {
     prost_reflect::DescriptorPool::decode(set).map_err(|e| e.to_string())
+}
+
+/// The files of a descriptor set, found by a shallow read of its bytes: their names,
+/// their imports, and the full names of the messages, enums and extensions each
+/// declares. Linking a whole Envoy schema takes tens of milliseconds, most of it spent
+/// on files a given configuration never reaches; the catalog lets a pool be built
+/// from only the files a lookup needs, with their imports.
+pub struct Catalog {
+    set: Vec<u8>,
+    files: Vec<CatalogFile>,
+    messages: HashMap<String, usize>,
+    /// The messages' names in the order a pool linked from the whole set lists them.
+    message_order: Vec<String>,
+    extensions: HashMap<String, usize>,
+}
+
+struct CatalogFile {
+    /// The whole entry in the set, tag and length included.
+    entry: std::ops::Range<usize>,
+    dependencies: Vec<usize>,
+    declares_extensions: bool,
+}
+
+/// The fields of one protobuf message, as (number, wire type, payload): the bytes of
+/// a length-delimited field, or nothing for the others. `None` marks bytes that are
+/// not a well-formed message.
+fn wire_fields(bytes: &[u8]) -> impl Iterator<Item = Option<(u64, &[u8])>> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= bytes.len() {
+            return None;
+        }
+        let field = (|| {
+            let (tag, after_tag) = read_varint(bytes, at)?;
+            let (number, payload, next) = match tag & 7 {
+                0 => (tag >> 3, &bytes[0..0], read_varint(bytes, after_tag)?.1),
+                1 => (tag >> 3, &bytes[0..0], after_tag + 8),
+                2 => {
+                    let (length, start) = read_varint(bytes, after_tag)?;
+                    let end = start.checked_add(usize::try_from(length).ok()?)?;
+                    (tag >> 3, bytes.get(start..end)?, end)
+                }
+                5 => (tag >> 3, &bytes[0..0], after_tag + 4),
+                _ => return None,
+            };
+            (next <= bytes.len()).then_some((number, payload, next))
+        })();
+        match field {
+            Some((number, payload, next)) => {
+                at = next;
+                Some(Some((number, payload)))
+            }
+            None => {
+                at = bytes.len();
+                Some(None)
+            }
+        }
+    })
+}
+
+fn text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| format!("a name in the descriptor set is not UTF-8: {e}"))
+}
+
+impl Catalog {
+    /// Reads the files of a `FileDescriptorSet`; an error says what is malformed.
+    pub fn new(set: Vec<u8>) -> Result<Catalog, String> {
+        let malformed = || "the descriptor set is malformed".to_string();
+        let mut catalog = Catalog {
+            set: Vec::new(),
+            files: Vec::new(),
+            messages: HashMap::new(),
+            message_order: Vec::new(),
+            extensions: HashMap::new(),
+        };
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut imports: Vec<Vec<&str>> = Vec::new();
+        let base = set.as_ptr() as usize;
+        for field in wire_fields(&set) {
+            let (number, file) = field.ok_or_else(malformed)?;
+            if number != 1 {
+                continue;
+            }
+            let index = catalog.files.len();
+            let (mut name, mut package, mut dependencies) = ("", "", Vec::new());
+            let mut declares_extensions = false;
+            for field in wire_fields(file) {
+                match field.ok_or_else(malformed)? {
+                    (1, bytes) => name = text(bytes)?,
+                    (2, bytes) => package = text(bytes)?,
+                    (3, bytes) => dependencies.push(text(bytes)?),
+                    (7, _) => declares_extensions = true,
+                    _ => {}
+                }
+            }
+            let scope = if package.is_empty() { String::new() } else { format!("{package}.") };
+            for field in wire_fields(file) {
+                match field.ok_or_else(malformed)? {
+                    (4, message) => catalog.declare_message(&scope, message, index, &mut declares_extensions)?,
+                    (5, enumeration) => {
+                        catalog.declare(Kind::Enum, &scope, enumeration, index)?;
+                    }
+                    (7, extension) => {
+                        catalog.declare(Kind::Extension, &scope, extension, index)?;
+                    }
+                    _ => {}
+                }
+            }
+            // The entry's tag and length stand just before the file's bytes.
+            let start = file.as_ptr() as usize - base;
+            let header = 1 + varint_length(file.len() as u64);
+            catalog.files.push(CatalogFile {
+                entry: start - header..start + file.len(),
+                dependencies: Vec::new(),
+                declares_extensions,
+            });
+            names.insert(name, index);
+            imports.push(dependencies);
+        }
+        for (file, imports) in catalog.files.iter_mut().zip(imports) {
+            for import in imports {
+                let index = names.get(import).ok_or_else(|| format!("the descriptor set lacks {import}"))?;
+                file.dependencies.push(*index);
+            }
+        }
+        drop(names);
+        catalog.set = set;
+        Ok(catalog)
+    }
+
+    /// Records a message and what it nests, under `scope` (`package.` or `package.Outer.`).
+    fn declare_message(
+        &mut self,
+        scope: &str,
+        message: &[u8],
+        file: usize,
+        declares_extensions: &mut bool,
+    ) -> Result<(), String> {
+        let malformed = || "the descriptor set is malformed".to_string();
+        let name = self.declare(Kind::Message, scope, message, file)?;
+        let inner = format!("{name}.");
+        for field in wire_fields(message) {
+            match field.ok_or_else(malformed)? {
+                (3, nested) => self.declare_message(&inner, nested, file, declares_extensions)?,
+                (4, enumeration) => {
+                    self.declare(Kind::Enum, &inner, enumeration, file)?;
+                }
+                (6, extension) => {
+                    *declares_extensions = true;
+                    self.declare(Kind::Extension, &inner, extension, file)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Records one named declaration (its field 1 is its name) and returns its full name.
+    fn declare(&mut self, kind: Kind, scope: &str, declaration: &[u8], file: usize) -> Result<String, String> {
+        let mut name = "";
+        for field in wire_fields(declaration) {
+            if let Some((1, bytes)) = field {
+                name = text(bytes)?;
+            }
+        }
+        let full = format!("{scope}{name}");
+        let names = match kind {
+            Kind::Message => {
+                self.message_order.push(full.clone());
+                &mut self.messages
+            }
+            Kind::Enum => return Ok(full),
+            Kind::Extension => &mut self.extensions,
+        };
+        names.insert(full.clone(), file);
+        Ok(full)
+    }
+
+    /// The file that declares the message `name` (`envoy.config.bootstrap.v3.Bootstrap`).
+    pub fn file_of_message(&self, name: &str) -> Option<usize> {
+        self.messages.get(name).copied()
+    }
+
+    /// The full names of every message, in the order of a pool linked from the whole
+    /// set (files in order, each message before those it nests).
+    pub fn message_names(&self) -> impl Iterator<Item = &str> {
+        self.message_order.iter().map(String::as_str)
+    }
+
+    pub fn file_of_extension(&self, name: &str) -> Option<usize> {
+        self.extensions.get(name).copied()
+    }
+
+    /// The files that declare extensions (the option annotations: validation rules,
+    /// deprecation, status). A pool must hold them all from the start, or options
+    /// would be read without them.
+    pub fn extension_files(&self) -> Vec<usize> {
+        (0..self.files.len()).filter(|&i| self.files[i].declares_extensions).collect()
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// `files` and everything they import, transitively, leaving out those `loaded`
+    /// marks; in the set's order.
+    pub fn closure(&self, files: &[usize], loaded: &[bool]) -> Vec<usize> {
+        let mut wanted = vec![false; self.files.len()];
+        let mut stack: Vec<usize> = files.to_vec();
+        while let Some(file) = stack.pop() {
+            if wanted[file] || loaded.get(file).copied().unwrap_or(false) {
+                continue;
+            }
+            wanted[file] = true;
+            stack.extend(&self.files[file].dependencies);
+        }
+        (0..self.files.len()).filter(|&i| wanted[i]).collect()
+    }
+
+    /// A `FileDescriptorSet` of some of the files, as they stand in the set.
+    pub fn subset(&self, files: &[usize]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &file in files {
+            out.extend_from_slice(&self.set[self.files[file].entry.clone()]);
+        }
+        out
+    }
+
+    /// The whole set.
+    pub fn set(&self) -> &[u8] {
+        &self.set
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Message,
+    Enum,
+    Extension,
+}
+
+fn varint_length(mut value: u64) -> usize {
+    let mut length = 1;
+    while value >= 0x80 {
+        value >>= 7;
+        length += 1;
+    }
+    length
+}
+
+/// The catalog of an Envoy build's embedded descriptor set.
+pub fn catalog(version: &str) -> Result<Catalog, String> {
+    let compressed = embedded(version).ok_or_else(|| format!("no descriptor set is embedded for Envoy {version}"))?;
+    let set = decompress(compressed)
+        .map_err(|e| format!("the embedded descriptor set of Envoy {version} is damaged: {e}"))?;
+    Catalog::new(set)
 }
 
 #[cfg(test)]

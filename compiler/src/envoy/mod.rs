@@ -210,6 +210,7 @@ fn check_each_version(
         let Some(schema) = schema::schema(version) else { continue };
         let minor = version.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
         let registry = extensions::registry(version);
+        schema.pool.preload(std::iter::once(type_name).chain(named_types(fields)));
         let mut checker = MessageChecker::new(&schema, registry, completeness, strictness, minor, allowed_deprecated);
         match schema.pool.get_message_by_name(type_name) {
             Some(message) => checker.fields(&message, fields, type_span),
@@ -218,6 +219,28 @@ fn check_each_version(
         found.extend(checker.diagnostics.into_iter().map(|d| (d, name(version))));
     }
     found
+}
+
+/// The message types a value may name: the types of its message literals, and the
+/// last segment of every string (the type of an `Any`'s `@type`, of a TypedStruct's
+/// `type_url`). Only a hint for [`schema::Pool::preload`]: what is not a message
+/// type is passed over, and a type found only later is still linked when looked up.
+fn named_types(fields: &[Member]) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut stack: Vec<&Node> = fields.iter().map(|m| &m.value).collect();
+    while let Some(node) = stack.pop() {
+        match &node.kind {
+            NodeKind::String(text) => names.push(text.rsplit('/').next().unwrap_or(text)),
+            NodeKind::List(items) => stack.extend(items),
+            NodeKind::Object(members) => stack.extend(members.iter().map(|m| &m.value)),
+            NodeKind::Message { type_name, fields, .. } => {
+                names.push(type_name);
+                stack.extend(fields.iter().map(|m| &m.value));
+            }
+            _ => {}
+        }
+    }
+    names
 }
 
 /// One diagnostic per distinct mistake, saying which versions it applies to unless

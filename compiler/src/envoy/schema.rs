@@ -11,28 +11,129 @@ use prost_reflect::{
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Linked schemas by Envoy version, loaded once per process: each takes tens of
-/// milliseconds to link, and is the same every time.
+/// Schemas by Envoy version, made once per process. A schema links only the files
+/// its lookups need (see [`Pool`]), so checking one file with one version costs a
+/// few milliseconds rather than the tens that linking everything takes.
 pub(super) fn schema(version: &'static str) -> Option<Arc<Schema>> {
     static SCHEMAS: OnceLock<Mutex<BTreeMap<&'static str, Option<Arc<Schema>>>>> = OnceLock::new();
     let schemas = SCHEMAS.get_or_init(|| Mutex::new(BTreeMap::new()));
     let mut schemas = schemas.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     schemas
         .entry(version)
-        .or_insert_with(|| descriptors::load(version).ok().map(|pool| Arc::new(Schema::new(pool))))
+        .or_insert_with(|| {
+            let catalog = descriptors::catalog(version).ok()?;
+            Some(Arc::new(Schema::new(Pool::new(catalog).ok()?)))
+        })
         .clone()
 }
 
-/// The linked descriptor pool of an Envoy build (`1.38.2`), from the same per-process
-/// cache the checks use; the language server completes and describes fields with it.
+/// The whole linked descriptor pool of an Envoy build (`1.38.2`), from the same
+/// per-process cache the checks use; the language server completes and describes
+/// fields with it.
 pub fn descriptor_pool(version: &'static str) -> Option<DescriptorPool> {
-    schema(version).map(|schema| schema.pool.clone())
+    schema(version).and_then(|schema| schema.pool.full())
+}
+
+/// A descriptor pool linked as it is used: it starts with the files that declare
+/// option extensions (so every option reads as in the whole schema), and a lookup of
+/// a name it lacks adds the file that declares the name, with its imports. Looking up
+/// a name answers exactly as the whole schema would; [`Pool::full`] links the whole
+/// schema.
+///
+/// Descriptors handed out before a file was added stay valid: each holds the pool as
+/// it was, and every file it reaches was in it.
+pub(super) struct Pool {
+    catalog: descriptors::Catalog,
+    state: Mutex<PoolState>,
+}
+
+struct PoolState {
+    pool: DescriptorPool,
+    loaded: Vec<bool>,
+    whole: bool,
+}
+
+impl Pool {
+    pub(super) fn new(catalog: descriptors::Catalog) -> Result<Pool, String> {
+        let loaded = vec![false; catalog.file_count()];
+        let mut state = PoolState { pool: DescriptorPool::new(), loaded, whole: false };
+        let annotations = catalog.extension_files();
+        add(&catalog, &mut state, &annotations)?;
+        Ok(Pool { catalog, state: Mutex::new(state) })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The message `name`, as the whole schema has it.
+    pub(super) fn get_message_by_name(&self, name: &str) -> Option<MessageDescriptor> {
+        let mut state = self.state();
+        if let Some(message) = state.pool.get_message_by_name(name) {
+            return Some(message);
+        }
+        let file = self.catalog.file_of_message(name)?;
+        add(&self.catalog, &mut state, &[file]).ok()?;
+        state.pool.get_message_by_name(name)
+    }
+
+    pub(super) fn get_extension_by_name(&self, name: &str) -> Option<ExtensionDescriptor> {
+        let mut state = self.state();
+        if let Some(extension) = state.pool.get_extension_by_name(name) {
+            return Some(extension);
+        }
+        let file = self.catalog.file_of_extension(name)?;
+        add(&self.catalog, &mut state, &[file]).ok()?;
+        state.pool.get_extension_by_name(name)
+    }
+
+    /// Adds, in one step, the files of those `names` that are messages of the schema:
+    /// a hint of what a check is about to look up, since adding files one lookup at a
+    /// time copies the pool each time. Names that are not messages are passed over.
+    pub(super) fn preload<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let mut state = self.state();
+        if state.whole {
+            return;
+        }
+        let files: Vec<usize> = names.into_iter().filter_map(|name| self.catalog.file_of_message(name)).collect();
+        let _ = add(&self.catalog, &mut state, &files);
+    }
+
+    /// The full name of every message of the schema, in the whole schema's order,
+    /// without linking it.
+    pub(super) fn message_names(&self) -> impl Iterator<Item = &str> {
+        self.catalog.message_names()
+    }
+
+    /// The whole schema, linked once; from then on every lookup uses it.
+    pub(super) fn full(&self) -> Option<DescriptorPool> {
+        let mut state = self.state();
+        if !state.whole {
+            state.pool = descriptors::link(self.catalog.set()).ok()?;
+            state.loaded.fill(true);
+            state.whole = true;
+        }
+        Some(state.pool.clone())
+    }
+}
+
+/// Links `files` and what they import into the pool, unless they are there already.
+fn add(catalog: &descriptors::Catalog, state: &mut PoolState, files: &[usize]) -> Result<(), String> {
+    let missing = catalog.closure(files, &state.loaded);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    state.pool.decode_file_descriptor_set(catalog.subset(&missing).as_slice()).map_err(|e| e.to_string())?;
+    for file in missing {
+        state.loaded[file] = true;
+    }
+    Ok(())
 }
 
 /// One Envoy version's linked schema, with what the checker learns about each message
 /// on first use: the options of its fields are decoded once, not at every value.
 pub(super) struct Schema {
-    pub(super) pool: DescriptorPool,
+    pub(super) pool: Pool,
     pub(super) annotations: Annotations,
     messages: Mutex<HashMap<String, Arc<MessageInfo>>>,
 }
@@ -75,7 +176,7 @@ pub(super) struct FieldInfo {
 }
 
 impl Schema {
-    pub(super) fn new(pool: DescriptorPool) -> Schema {
+    pub(super) fn new(pool: Pool) -> Schema {
         let extension = |name: &str| pool.get_extension_by_name(name);
         let annotations = Annotations {
             rules: extension("validate.rules"),
@@ -196,12 +297,56 @@ mod tests {
 
     /// Envoy's validators compile `pattern` rules with RE2; each pattern of every
     /// pinned schema must compile with the `regex` crate too, or it would go unchecked.
+    /// A pool that links files as lookups need them answers as the whole schema does:
+    /// every message is found, with the same fields, the same types and the same
+    /// options (validation rules and annotations included), whatever was looked up
+    /// before it.
+    #[test]
+    fn a_pool_linked_on_demand_answers_as_the_whole_schema() {
+        for build in versions::ENVOY_BUILDS {
+            let whole = descriptors::load(build.version).expect("links");
+            let lazy = Pool::new(descriptors::catalog(build.version).expect("reads")).expect("links");
+            for expected in whole.all_messages() {
+                let found = lazy.get_message_by_name(expected.full_name()).expect(expected.full_name());
+                let fields = |m: &MessageDescriptor| -> Vec<(String, u32, String, Vec<u8>)> {
+                    m.fields()
+                        .map(|f| {
+                            let kind = match f.kind() {
+                                Kind::Message(m) => m.full_name().to_string(),
+                                Kind::Enum(e) => e.full_name().to_string(),
+                                other => format!("{other:?}"),
+                            };
+                            (
+                                f.name().to_string(),
+                                f.number(),
+                                kind,
+                                prost_reflect::prost::Message::encode_to_vec(&f.options()),
+                            )
+                        })
+                        .collect()
+                };
+                assert_eq!(fields(&found), fields(&expected), "{} in Envoy {}", expected.full_name(), build.version);
+                let options = |m: &MessageDescriptor| prost_reflect::prost::Message::encode_to_vec(&m.options());
+                assert_eq!(options(&found), options(&expected));
+            }
+            assert!(lazy.get_message_by_name("envoy.config.bootstrap.v3.NoSuchMessage").is_none());
+            let names: Vec<String> = whole.all_messages().map(|m| m.full_name().to_string()).collect();
+            assert!(
+                lazy.message_names().eq(names.iter().map(String::as_str)),
+                "the catalog lists them in the pool's order"
+            );
+            let names =
+                |pool: &DescriptorPool| pool.all_extensions().map(|e| e.full_name().to_string()).collect::<Vec<_>>();
+            assert_eq!(names(&lazy.full().expect("links")), names(&whole));
+        }
+    }
+
     #[test]
     fn every_pattern_rule_compiles() {
         let mut failed = Vec::new();
         for build in versions::ENVOY_BUILDS {
-            let schema = Schema::new(descriptors::load(build.version).expect("links"));
-            for message in schema.pool.all_messages() {
+            let schema = schema(build.version).expect("links");
+            for message in schema.pool.full().expect("links").all_messages() {
                 let info = schema.message_info(&message);
                 for field in info.fields.values() {
                     let mut stack: Vec<&FieldRules> = field.rules.iter().collect();

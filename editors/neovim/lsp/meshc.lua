@@ -1,9 +1,10 @@
 -- The meshc language server for Neovim 0.11 and later: with this folder on
 -- 'runtimepath', `vim.lsp.enable('meshc')` starts it for `mesh` buffers.
 -- Override any field with `vim.lsp.config('meshc', { ... })`.
-local cmd = { 'meshc-language-server' }
-if vim.fn.executable('meshc-language-server') ~= 1 and vim.fn.executable('meshc') == 1 then
-  cmd = { 'meshc', 'lsp' }
+-- `meshc lsp`, or the standalone server when only that is installed.
+local cmd = { 'meshc', 'lsp' }
+if vim.fn.executable('meshc') ~= 1 and vim.fn.executable('meshc-language-server') == 1 then
+  cmd = { 'meshc-language-server' }
 end
 
 ---@type vim.lsp.Config

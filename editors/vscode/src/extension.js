@@ -1,5 +1,5 @@
-// The VS Code client of the meshc language server: starts `meshc-language-server`
-// (or `meshc lsp`) over stdio for `.mesh` files and restarts it when its settings change.
+// The VS Code client of the meshc language server: starts `meshc lsp` (or the
+// standalone `meshc-language-server`) over stdio for `.mesh` files and restarts it when its settings change.
 'use strict';
 
 const vscode = require('vscode');

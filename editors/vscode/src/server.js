@@ -7,7 +7,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const DEFAULT_SERVER = 'meshc-language-server';
+const DEFAULT_SERVER = 'meshc';
+/** The server's own binary, started when `meshc` is not on PATH. */
+const STANDALONE_SERVER = 'meshc-language-server';
 
 /** The executable `name` on PATH (with PATHEXT on Windows), or undefined. */
 function findOnPath(name, env = process.env, platform = process.platform) {
@@ -53,7 +55,7 @@ function isMeshcCli(command) {
  *
  * `configuredPath` is `meshc.server.path`: a command name looked up on PATH, or a
  * path (absolute, `~/...`, or relative to `workspaceFolder`). Left at the default
- * (or empty) and not on PATH, `meshc lsp` is used when `meshc` is on PATH.
+ * (or empty), `meshc lsp` is started from PATH, or else `meshc-language-server`.
  *
  * Returns `{ command, args, description }` or `{ error }`.
  */
@@ -66,18 +68,14 @@ function resolveServer({ configuredPath, args = [], workspaceFolder, env = proce
   };
 
   if (setting === '' || setting === DEFAULT_SERVER) {
-    const server = findOnPath(DEFAULT_SERVER, env, platform);
+    const server = findOnPath(DEFAULT_SERVER, env, platform) ?? findOnPath(STANDALONE_SERVER, env, platform);
     if (server) {
       return withArgs(server);
     }
-    const meshc = findOnPath('meshc', env, platform);
-    if (meshc) {
-      return withArgs(meshc);
-    }
     return {
       error:
-        `Neither ${DEFAULT_SERVER} nor meshc was found on PATH. Install meshc (cargo install --path language-server, ` +
-        'or cargo install --path compiler for `meshc lsp`) or set meshc.server.path to the server executable.',
+        `meshc was not found on PATH. Install it (cargo install --path cli, from the meshc repository; ` +
+        'it serves the language server as `meshc lsp`) or set meshc.server.path to the meshc executable.',
     };
   }
 
@@ -102,4 +100,4 @@ function resolveServer({ configuredPath, args = [], workspaceFolder, env = proce
   return withArgs(file);
 }
 
-module.exports = { DEFAULT_SERVER, findOnPath, isMeshcCli, resolveServer };
+module.exports = { DEFAULT_SERVER, STANDALONE_SERVER, findOnPath, isMeshcCli, resolveServer };

@@ -17,14 +17,15 @@ const read = (file) => fs.readFileSync(path.join(EDITORS, file), 'utf8');
 
 test('Neovim and Helix start the same server for the same language', () => {
   const helix = read('helix/languages.toml');
-  assert.match(helix, /^\[language-server\.meshc\]\ncommand = "meshc-language-server"$/m);
+  assert.match(helix, /^\[language-server\.meshc\]\ncommand = "meshc"\nargs = \["lsp"\]$/m);
   assert.match(helix, /^name = "mesh"$/m);
   assert.match(helix, /^file-types = \["mesh"\]$/m);
   assert.match(helix, /^language-servers = \["meshc"\]$/m);
   assert.match(helix, /^roots = \["mesh.toml"\]$/m);
 
   const lsp = read('neovim/lsp/meshc.lua');
-  assert.match(lsp, /cmd = \{ 'meshc-language-server' \}/);
+  assert.match(lsp, /^local cmd = \{ 'meshc', 'lsp' \}$/m);
+  assert.match(read('neovim/lua/meshc/init.lua'), /^  return \{ 'meshc', 'lsp' \}\nend$/m);
   // Istio YAML is checked too (the server passes over other YAML).
   assert.match(lsp, /filetypes = \{ 'mesh', 'yaml' \}/);
   assert.match(read('vscode/src/extension.js'), /\{ scheme: 'file', language: 'yaml' \}/);

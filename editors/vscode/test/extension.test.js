@@ -91,8 +91,8 @@ async function activate(settings, bin) {
   return { ...mock, deactivate };
 }
 
-test('starts meshc-language-server from PATH over stdio, without extra arguments, and shuts it down', { skip: !unix && 'the fake server is a shell script' }, async () => {
-  const bin = fakeBin(['meshc-language-server', 'meshc']);
+test('starts the standalone meshc-language-server when meshc is not on PATH, without extra arguments, and shuts it down', { skip: !unix && 'the fake server is a shell script' }, async () => {
+  const bin = fakeBin(['meshc-language-server']);
   const session = await activate({}, bin);
   try {
     await until(() => readLog(bin.log).some((e) => e.method === 'initialized'), 'initialized');
@@ -108,8 +108,8 @@ test('starts meshc-language-server from PATH over stdio, without extra arguments
   assert.deepEqual(methods(bin.log).slice(-2), ['shutdown', 'exit']);
 });
 
-test('falls back to `meshc lsp`, passes meshc.server.args, and restarts when the settings change', { skip: !unix && 'the fake server is a shell script' }, async () => {
-  const bin = fakeBin(['meshc']);
+test('starts `meshc lsp` by default, passes meshc.server.args, and restarts when the settings change', { skip: !unix && 'the fake server is a shell script' }, async () => {
+  const bin = fakeBin(['meshc', 'meshc-language-server']);
   const session = await activate({ 'meshc.server.args': ['--log', 'debug'] }, bin);
   try {
     await until(() => readLog(bin.log).some((e) => e.method === 'initialized'), 'initialized');
@@ -135,7 +135,7 @@ test('falls back to `meshc lsp`, passes meshc.server.args, and restarts when the
 });
 
 test('meshc.trace.server turns the trace of LSP messages on and off', { skip: !unix && 'the fake server is a shell script' }, async () => {
-  const bin = fakeBin(['meshc-language-server']);
+  const bin = fakeBin(['meshc']);
   const session = await activate({ 'meshc.trace.server': 'verbose' }, bin);
   const trace = session.state.channels.get('meshc Language Server Trace');
   try {
@@ -154,7 +154,7 @@ test('without a server on PATH it says what to install or set, and starts nothin
   const session = await activate({}, bin);
   try {
     assert.equal(session.state.errors.length, 1);
-    assert.match(session.state.errors[0], /meshc-language-server nor meshc was found on PATH.*meshc\.server\.path/);
+    assert.match(session.state.errors[0], /meshc was not found on PATH\. Install it \(cargo install --path cli.*meshc\.server\.path/);
     assert.deepEqual(readLog(bin.log), []);
   } finally {
     await session.deactivate();

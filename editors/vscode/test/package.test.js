@@ -27,7 +27,7 @@ test('the manifest contributes the mesh language, its grammar and the settings t
   assert.equal(grammar.embeddedLanguages['meta.embedded.block.lua'], 'lua');
 
   const settings = manifest.contributes.configuration.properties;
-  assert.equal(settings['meshc.server.path'].default, 'meshc-language-server');
+  assert.equal(settings['meshc.server.path'].default, 'meshc');
   assert.deepEqual(settings['meshc.server.args'].default, []);
   assert.deepEqual(settings['meshc.trace.server'].enum, ['off', 'messages', 'verbose']);
   assert.ok(manifest.activationEvents.includes('onLanguage:mesh'));

@@ -22,20 +22,24 @@ function folderWith(files) {
   return dir;
 }
 
-test('the default prefers meshc-language-server on PATH, then meshc lsp', () => {
+test('the default is meshc lsp from PATH, then the standalone meshc-language-server', () => {
   const both = folderWith({ 'meshc-language-server': 0o755, meshc: 0o755 });
-  const onlyMeshc = folderWith({ meshc: 0o755 });
+  const onlyServer = folderWith({ 'meshc-language-server': 0o755 });
   const env = (dir) => ({ PATH: ['/nonexistent', dir].join(path.delimiter) });
-  for (const configuredPath of [undefined, '', 'meshc-language-server', '  meshc-language-server  ']) {
+  for (const configuredPath of [undefined, '', 'meshc', '  meshc  ']) {
     assert.deepEqual(resolveServer({ configuredPath, env: env(both), platform: 'linux' }), {
-      command: path.join(both, 'meshc-language-server'),
-      args: [],
-      description: path.join(both, 'meshc-language-server'),
+      command: path.join(both, 'meshc'),
+      args: ['lsp'],
+      description: `${path.join(both, 'meshc')} lsp`,
     });
   }
-  const fallback = resolveServer({ configuredPath: 'meshc-language-server', args: ['--x'], env: env(onlyMeshc), platform: 'linux' });
-  assert.equal(fallback.command, path.join(onlyMeshc, 'meshc'));
-  assert.deepEqual(fallback.args, ['lsp', '--x']);
+  const fallback = resolveServer({ configuredPath: undefined, args: ['--x'], env: env(onlyServer), platform: 'linux' });
+  assert.equal(fallback.command, path.join(onlyServer, 'meshc-language-server'));
+  assert.deepEqual(fallback.args, ['--x']);
+  // Named explicitly, the standalone server is taken even with meshc on PATH.
+  const named = resolveServer({ configuredPath: 'meshc-language-server', env: env(both), platform: 'linux' });
+  assert.equal(named.command, path.join(both, 'meshc-language-server'));
+  assert.deepEqual(named.args, []);
 });
 
 test('nothing found is an error that names the setting', () => {
@@ -46,9 +50,9 @@ test('nothing found is an error that names the setting', () => {
 });
 
 test('a file that is not executable is not taken from PATH', { skip: process.platform === 'win32' && 'no execute bit on Windows' }, () => {
-  const dir = folderWith({ 'meshc-language-server': 0o644, meshc: 0o755 });
-  assert.equal(findOnPath('meshc-language-server', { PATH: dir }, 'linux'), undefined);
-  assert.equal(resolveServer({ env: { PATH: dir }, platform: 'linux' }).command, path.join(dir, 'meshc'));
+  const dir = folderWith({ meshc: 0o644, 'meshc-language-server': 0o755 });
+  assert.equal(findOnPath('meshc', { PATH: dir }, 'linux'), undefined);
+  assert.equal(resolveServer({ env: { PATH: dir }, platform: 'linux' }).command, path.join(dir, 'meshc-language-server'));
 });
 
 test('a configured name is looked up on PATH with no fallback', () => {

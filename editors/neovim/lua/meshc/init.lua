@@ -1,19 +1,20 @@
 -- The meshc language server for Neovim 0.8 and later, without nvim-lspconfig:
 --
 --   require('meshc').setup()                          -- defaults
---   require('meshc').setup({ cmd = { 'meshc', 'lsp' } })
+--   require('meshc').setup({ cmd = { '/path/to/meshc', 'lsp' } })
 --
 -- On Neovim 0.11 and later this defines the `meshc` config (from lsp/meshc.lua, with
 -- `opts` merged over it) and enables it; before 0.11 it starts the server with
 -- vim.lsp.start() for every `mesh` buffer.
 local M = {}
 
---- The server command: meshc-language-server on PATH, else `meshc lsp`.
+--- The server command: `meshc lsp`, or the standalone meshc-language-server when
+--- only that is on PATH.
 function M.default_cmd()
-  if vim.fn.executable('meshc-language-server') ~= 1 and vim.fn.executable('meshc') == 1 then
-    return { 'meshc', 'lsp' }
+  if vim.fn.executable('meshc') ~= 1 and vim.fn.executable('meshc-language-server') == 1 then
+    return { 'meshc-language-server' }
   end
-  return { 'meshc-language-server' }
+  return { 'meshc', 'lsp' }
 end
 
 --- The folder of the package that holds `path`: the nearest one with mesh.toml (or .git).
