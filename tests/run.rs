@@ -75,7 +75,12 @@ fn main() {
             let cache = workspace().join("target/meshc-test-cache");
             let path = meshc_host::envoy::ensure(&cache, build)?;
             let envoy = meshc_smoke::EnvoyBinary { version: build.version, path };
-            meshc_tests::wasm_agreement::plugin_verdicts_agree(&workspace().join("examples/smoke"), envoy)?;
+            // The examples' plugins, and the agreement test's own: state across scenarios,
+            // counters and logs from the VM's start, a local reply from the response side.
+            for package in ["examples/smoke", "tests/plugin-agreement"] {
+                meshc_tests::wasm_agreement::plugin_verdicts_agree(&workspace().join(package), envoy.clone())
+                    .map_err(|e| format!("{package}: {e}"))?;
+            }
             Ok(())
         }));
     }

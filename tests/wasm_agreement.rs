@@ -1,8 +1,10 @@
 //! meshc's proxy-wasm host and the real Envoy reach the same verdicts on the same plugin
 //! scenarios. The smoke example's plugin scenarios (the seed's header-adding plugin, here
 //! as WebAssembly text with the seed's configuration, and an API-key plugin with a local
-//! reply, metrics and a log line) run on wasmtime, as `meshc test` runs them, and in one
-//! pinned Envoy, as `meshc smoke` runs them. So do their mutants: copies of each scenario
+//! reply, metrics and a log line) and those of `tests/plugin-agreement` (state shared by a
+//! plugin's scenarios, a fresh VM, counters and logs from the VM's start, a local reply
+//! from the response side, the headers Envoy adds) run on wasmtime, as `meshc test` runs
+//! them, and in one pinned Envoy, as `meshc smoke` runs them. So do their mutants: copies of each scenario
 //! with one expectation turned false (another status, another header value, a header
 //! expected absent, a metric off by one, a log line expected missing). Every scenario
 //! must pass or fail alike in both, at the same expectations, and every mutant must fail

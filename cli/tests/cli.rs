@@ -369,6 +369,9 @@ fn test_fails_a_plugin_scenario_at_the_expectation_and_names_a_trap() {
         "pkg/main.mesh:15:7: request 1 GET /: status: expected 200, got 401",
         "pkg/main.mesh:19:5: metric api_key_denied: expected 0 (its increase during the scenario), got 1",
         "pkg/main.mesh:23:5: Envoy log: does not contain \"welcome\"",
+        // The plugin's log follows a failure, as Envoy's does in `meshc smoke`.
+        "Plugin log (last lines):",
+        "wasm log api-key api-key: denied a request without x-api-key",
         "FAIL  survives",
         "pkg/main.mesh:29:3: request 1 GET /: the plugin failed:",
         "proxy_on_request_headers",

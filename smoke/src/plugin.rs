@@ -19,9 +19,13 @@
 //!   with every character other than a letter, a digit or `_` replaced by `_`, counters and
 //!   gauges by value, histograms as `_count` and `_sum`.
 //! - Its log lines at info and above are Envoy's log (Envoy runs with `wasm:info`):
-//!   `[LEVEL][wasm] wasm log NAME: MESSAGE`.
-//! - The scenario's requests go through one VM, started for the scenario; its http calls
-//!   are answered with the scenario's `call_response`s, in order.
+//!   `[LEVEL][wasm] wasm log NAME NAME: MESSAGE`, Envoy's text without its time, thread and
+//!   source location.
+//! - The router's `x-envoy-upstream-service-time` is on the response the plugin sees; the
+//!   connection manager's `date` and `server: envoy` on the one the client gets.
+//! - The scenarios of a plugin share a VM as they share an Envoy process (see
+//!   [`run_plugin_scenarios`]); the plugin's http calls are answered with the scenario's
+//!   `call_response`s, each once, in order.
 //!
 //! A plugin that traps, loops past its fuel or grows past its memory fails the scenario
 //! with the reason and the callback; Envoy would answer 503 instead.
@@ -45,6 +49,11 @@ pub const WASMTIME: &str = "wasmtime";
 
 /// Runs the package's plugin scenarios on wasmtime, in their order. `host_env` gives the
 /// values of the environment variables a WasmPlugin passes from the host (`HOST`).
+///
+/// The scenarios of one plugin share a VM, as they share an Envoy process in `meshc
+/// smoke`, so that state the plugin keeps (gauges, globals) carries over alike; a scenario
+/// with `fresh_envoy true`, or one that sets properties or answers calls (which Envoy does
+/// not run), gets a VM of its own.
 pub fn run_plugin_scenarios(
     analysis: &Analysis,
     package_root: &Path,
@@ -52,11 +61,14 @@ pub fn run_plugin_scenarios(
 ) -> Report {
     let started = Instant::now();
     let mut compiled: BTreeMap<(String, String), Result<Plugin, String>> = BTreeMap::new();
+    let mut shared: BTreeMap<(String, String), SharedVm> = BTreeMap::new();
     let mut results = Vec::new();
     let mut first_request = None;
     for (index, scenario) in analysis.lowered.smokes.iter().enumerate() {
         let Some(under_test) = scenario.plugin() else { continue };
         let scenario_start = Instant::now();
+        let mut shared_with = Vec::new();
+        let mut log_excerpt = None;
         let failures = match find_plugin(analysis, under_test) {
             None => vec![Failure {
                 span: Some(under_test.span),
@@ -64,12 +76,37 @@ pub fn run_plugin_scenarios(
             }],
             Some(resource) => {
                 let key = (under_test.namespace.clone(), under_test.name.clone());
-                let plugin = compiled.entry(key).or_insert_with(|| compile(resource, package_root));
+                let plugin = compiled.entry(key.clone()).or_insert_with(|| compile(resource, package_root));
                 match plugin {
                     Err(message) => vec![Failure { span: Some(under_test.span), message: message.clone() }],
                     Ok(plugin) => {
                         first_request.get_or_insert_with(|| started.elapsed());
-                        run_scenario(scenario, under_test, resource, plugin, host_env)
+                        let run = base_run(under_test, resource, host_env);
+                        let alone = scenario.fresh_envoy || under_test.needs_a_test_host();
+                        let mut own = SharedVm::default();
+                        let vm = if alone { &mut own } else { shared.entry(key).or_default() };
+                        if vm.vm.is_none() {
+                            match start_vm(plugin, &run) {
+                                Ok(started) => *vm = started,
+                                Err(failure) => vm.failure = Some(failure),
+                            }
+                        } else {
+                            shared_with = vm.scenarios.clone();
+                        }
+                        vm.scenarios.push(scenario.name.clone());
+                        match &vm.failure {
+                            Some(message) => vec![Failure { span: Some(under_test.span), message: message.clone() }],
+                            None => {
+                                let (failures, log) = run_scenario(scenario, resource, run, vm);
+                                // The plugin's log is what a failure's reader needs next, as
+                                // Envoy's log is in `meshc smoke`.
+                                if !failures.is_empty() && !log.trim().is_empty() {
+                                    let lines: Vec<&str> = log.lines().collect();
+                                    log_excerpt = Some(lines[lines.len().saturating_sub(10)..].join("\n"));
+                                }
+                                failures
+                            }
+                        }
                     }
                 }
             }
@@ -80,13 +117,48 @@ pub fn run_plugin_scenarios(
             envoy_version: WASMTIME,
             span: scenario.span,
             failures,
-            log_excerpt: None,
+            log_excerpt,
             duration: scenario_start.elapsed(),
-            shared_with: Vec::new(),
+            shared_with,
             order: (index, 0),
         });
     }
     Report { results, envoys: Vec::new(), first_request_after: first_request, total: started.elapsed() }
+}
+
+/// A VM and what its scenarios share, as an Envoy process and its log.
+#[derive(Default)]
+struct SharedVm {
+    vm: Option<Vm>,
+    /// The log lines of the VM's start, part of every scenario's log as Envoy's start-up
+    /// lines are.
+    startup_log: String,
+    /// Why the VM could not start, for every scenario that needs it.
+    failure: Option<String>,
+    /// The scenarios that ran in it, in order.
+    scenarios: Vec<String>,
+}
+
+fn start_vm(plugin: &Plugin, run: &PluginRun) -> Result<SharedVm, String> {
+    let mut vm = Vm::start(plugin, run).map_err(|error| format!("the plugin did not start: {error}"))?;
+    let mut startup_log = String::new();
+    let name =
+        String::from_utf8_lossy(run.properties.get("plugin_name").map(Vec::as_slice).unwrap_or_default()).into_owned();
+    write_log(&mut startup_log, &name, &vm.take_logs());
+    Ok(SharedVm { vm: Some(vm), startup_log, failure: None, scenarios: Vec::new() })
+}
+
+/// Log lines as Envoy writes a plugin's (it logs Wasm at info and above in `meshc smoke`):
+/// `wasm log NAME ROOT_ID: MESSAGE`, where the bootstrap sets both to the plugin's name (as
+/// the pinned builds print it; `tests/plugin-agreement` holds it to them). Envoy's own
+/// lines also carry a time, a thread and a source location, so only the text from
+/// `wasm log` on is the same in both.
+fn write_log(out: &mut String, name: &str, lines: &[(LogLevel, String)]) {
+    for (level, line) in lines {
+        if *level >= LogLevel::Info {
+            let _ = writeln!(out, "[{}][wasm] wasm log {name} {name}: {line}", level_name(*level));
+        }
+    }
 }
 
 fn find_plugin<'a>(analysis: &'a Analysis, under_test: &PluginUnderTest) -> Option<&'a WasmPlugin> {
@@ -172,28 +244,27 @@ fn property_bytes(value: &PropertyValue) -> Vec<u8> {
     }
 }
 
+/// Runs one scenario in the shared VM: the failures, and the plugin's log as the scenario
+/// saw it.
 fn run_scenario(
     scenario: &SmokeScenario,
-    under_test: &PluginUnderTest,
     resource: &WasmPlugin,
-    plugin: &Plugin,
-    host_env: &dyn Fn(&str) -> Option<String>,
-) -> Vec<Failure> {
+    mut run: PluginRun,
+    shared: &mut SharedVm,
+) -> (Vec<Failure>, String) {
     let mut failures = Vec::new();
-    let mut run = base_run(under_test, resource, host_env);
     let name = plugin_name(resource);
-    let mut vm = match Vm::start(plugin, &run) {
-        Ok(vm) => vm,
-        Err(error) => {
-            return vec![Failure {
-                span: Some(under_test.span),
-                message: format!("the plugin did not start: {error}"),
-            }];
-        }
+    let Some(vm) = shared.vm.as_mut() else {
+        let message = "the plugin's VM failed in an earlier scenario".to_string();
+        return (vec![Failure { span: Some(scenario.span), message }], String::new());
     };
-    let mut log = String::new();
-    let mut metrics = BTreeMap::new();
-    let mut last: Option<(usize, String, Result<Response, String>, Option<UpstreamRequest>)> = None;
+    // Counters are judged by their increase during the scenario, as in Envoy.
+    let metrics_before = Metrics::parse(&prometheus_text(&vm.metrics()));
+    let mut log = shared.startup_log.clone();
+    // Lines written between scenarios belong to none, as in Envoy's log window.
+    let _ = vm.take_logs();
+    let mut last: Option<(String, Result<Response, String>, Option<UpstreamRequest>)> = None;
+    let mut failed_vm = false;
     for (number, request) in scenario.requests.iter().enumerate() {
         let number = number + 1;
         let label = format!("request {number} {} {}", request.method, request.path);
@@ -211,22 +282,22 @@ fn run_scenario(
                     span: Some(request.span),
                     message: format!("{label}: the plugin failed: {error}"),
                 });
-                // Later requests would meet a VM that failed; Envoy would not run them either.
+                // The VM is broken; later requests and scenarios cannot run in it.
+                failed_vm = true;
                 last = None;
                 break;
             }
         };
-        for (level, line) in &outcome.logs {
-            if *level >= LogLevel::Info {
-                let _ = writeln!(log, "[{}][wasm] wasm log {name}: {line}", level_name(*level));
-            }
-        }
-        metrics = outcome.metrics.clone();
-        let upstream = if outcome.local_reply.is_some() || outcome.stream_closed { None } else { upstream_seen };
+        // Each answer is used once: the next request's calls get the next answers.
+        let used = outcome.http_calls.len().min(run.http_call_responses.len());
+        run.http_call_responses.drain(..used);
+        write_log(&mut log, &name, &outcome.logs);
+        // A local reply from the response side comes after the upstream got the request.
+        let upstream = if outcome.stream_closed { None } else { upstream_seen };
         let response = if outcome.stream_closed {
             Err("the plugin closed the stream".to_string())
         } else {
-            Ok(downstream_response(&outcome.returned_response))
+            Ok(downstream_response(&outcome.returned_response, outcome.local_reply.is_some()))
         };
         match &response {
             Err(error) => {
@@ -240,12 +311,17 @@ fn run_scenario(
                 }
             }
         }
-        last = Some((number, label, response, upstream));
+        last = Some((label, response, upstream));
+    }
+    let metrics = Metrics::parse(&prometheus_text(&vm.metrics()));
+    if failed_vm {
+        shared.vm = None;
+        shared.failure = Some("the plugin's VM failed in an earlier scenario".into());
     }
     for expectation in scenario.expect.iter().filter(|e| !is_observation(&e.kind)) {
         let message = match &last {
             None => Some("no request was answered, so there is no response to judge".to_string()),
-            Some((_, label, response, upstream)) => {
+            Some((label, response, upstream)) => {
                 judge_response(&expectation.kind, response, upstream.as_ref()).map(|m| format!("{label}: {m}"))
             }
         };
@@ -254,8 +330,8 @@ fn run_scenario(
         }
     }
     let window = Window {
-        metrics_before: None,
-        metrics: Some(Ok(Metrics::parse(&prometheus_text(&metrics)))),
+        metrics_before: Some(metrics_before),
+        metrics: Some(Ok(metrics)),
         access_lines: Vec::new(),
         spans: Vec::new(),
         envoy_log: log,
@@ -267,7 +343,7 @@ fn run_scenario(
             failures.push(Failure { span: Some(expectation.span), message });
         }
     }
-    failures
+    (failures, window.envoy_log)
 }
 
 /// A scenario request as Envoy's connection manager hands it to its filters.
@@ -294,12 +370,21 @@ fn downstream_request(
             .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
     );
-    if let Some(body) = body {
+    let has = |out: &[(String, String)], name: &str| out.iter().any(|(k, _)| k == name);
+    if let Some(body) = body
+        && !has(&out, "content-length")
+    {
         out.push(("content-length".to_string(), body.len().to_string()));
     }
-    out.push(("x-forwarded-proto".to_string(), "http".to_string()));
-    // A fixed id per request, so that runs are reproducible.
-    out.push(("x-request-id".to_string(), format!("00000000-0000-4000-8000-{number:012}")));
+    // What the connection manager adds, unless the client sent it (a request from
+    // loopback is internal, so Envoy keeps its request id).
+    if !has(&out, "x-forwarded-proto") {
+        out.push(("x-forwarded-proto".to_string(), "http".to_string()));
+    }
+    if !has(&out, "x-request-id") {
+        // A fixed id per request, so that runs are reproducible.
+        out.push(("x-request-id".to_string(), format!("00000000-0000-4000-8000-{number:012}")));
+    }
     HttpMessage { headers: out, body: body.clone().unwrap_or_default().into_bytes(), trailers: Vec::new() }
 }
 
@@ -318,14 +403,30 @@ fn echo(forwarded: &HttpMessage) -> (UpstreamRequest, HttpMessage) {
     let mut response = vec![(":status".to_string(), answer.status.to_string())];
     response.extend(answer.headers);
     response.push(("content-length".to_string(), answer.body.len().to_string()));
+    // The router adds it before the filters see the response.
+    response.push(("x-envoy-upstream-service-time".to_string(), "0".to_string()));
     (UpstreamRequest { headers }, HttpMessage { headers: response, body: answer.body, trailers: Vec::new() })
 }
 
-/// The response as the client receives it.
-fn downstream_response(message: &HttpMessage) -> Response {
+/// The response as the client receives it: the connection manager sets `date` and
+/// `server` after the filters, and gives a local reply with a body a `content-type`.
+fn downstream_response(message: &HttpMessage, local_reply: bool) -> Response {
+    let mut headers: Vec<(String, String)> =
+        message.headers.iter().filter(|(k, _)| !k.starts_with(':') && k != "server" && k != "date").cloned().collect();
+    let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    if local_reply {
+        if !message.body.is_empty() && !has(&headers, "content-type") {
+            headers.push(("content-type".to_string(), "text/plain".to_string()));
+        }
+        if !has(&headers, "content-length") {
+            headers.push(("content-length".to_string(), message.body.len().to_string()));
+        }
+    }
+    headers.push(("date".to_string(), "Thu, 01 Jan 2026 00:00:00 GMT".to_string()));
+    headers.push(("server".to_string(), "envoy".to_string()));
     Response {
         status: message.header(":status").and_then(|s| s.parse().ok()).unwrap_or(0),
-        headers: message.headers.iter().filter(|(k, _)| !k.starts_with(':')).cloned().collect(),
+        headers,
         body: message.body.clone(),
     }
 }

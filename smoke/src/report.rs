@@ -42,7 +42,8 @@ pub fn render_report(report: &Report, locate: &dyn Fn(Span) -> Option<String>) -
             );
         }
         if let Some(excerpt) = &result.log_excerpt {
-            let _ = writeln!(out, "      Envoy log (last lines):");
+            let whose = if result.envoy_version == crate::plugin::WASMTIME { "Plugin log" } else { "Envoy log" };
+            let _ = writeln!(out, "      {whose} (last lines):");
             for line in excerpt.lines() {
                 let _ = writeln!(out, "        | {line}");
             }

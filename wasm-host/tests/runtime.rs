@@ -245,6 +245,21 @@ fn a_pause_nothing_resumes_is_a_stall() {
 }
 
 #[test]
+fn a_paused_headers_callback_still_gets_the_body_which_can_continue() {
+    // As in Envoy: StopIteration from the headers holds the headers back from the rest of
+    // the chain, and the body callback's Continue lets the stream go on.
+    let p = inline(
+        r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32) (i32.const 0))"#,
+    );
+    let mut request = get("/", &[]);
+    request.body = b"payload".to_vec();
+    let out = p.run(&run_with(request)).unwrap();
+    assert_eq!(out.forwarded_request.body, b"payload");
+    assert_eq!(out.returned_response.header(":status"), Some("200"));
+}
+
+#[test]
 fn a_body_is_seen_whole_and_can_be_replaced() {
     let p = inline(
         r#"(data (i32.const 0) "changed")

@@ -78,6 +78,16 @@ pub(crate) fn check_package(
     // `wasm_plugin` declarations by name: the namespace and name of their WasmPlugin,
     // for the scenarios that test one plugin alone.
     let mut plugin_declarations: Vec<(String, String, String)> = Vec::new();
+    // Every `wasm_plugin` declaration's name, lowered or not.
+    let attempted_plugins: Vec<String> = files
+        .iter()
+        .filter(|f| db.get(f.file).kind == SourceKind::Package)
+        .flat_map(|f| &f.ast.items)
+        .filter_map(|i| match &i.kind {
+            ItemKind::Resource(d) if d.kind == ResourceKind::WasmPlugin => Some(d.name.name.clone()),
+            _ => None,
+        })
+        .collect();
     let mut rules: Vec<crate::model::policy::Rule> = Vec::new();
     // Modules that declare rules: importing one puts its rules in force, which is a use.
     let rule_modules: Vec<String> = files
@@ -289,9 +299,32 @@ pub(crate) fn check_package(
                 if let Some((_, namespace, name)) =
                     plugin_declarations.iter().find(|(declaration, ..)| *declaration == plugin.declaration)
                 {
+                    let network = generated.iter().any(|g| {
+                        matches!(&g.resource, Resource::WasmPlugin(p)
+                            if p.metadata.namespace == *namespace && p.metadata.name == *name
+                                && p.spec.type_.as_deref() == Some("NETWORK"))
+                    });
+                    if network {
+                        diagnostics.push(
+                            Diagnostic::new(
+                                codes::UNTESTABLE_PLUGIN,
+                                plugin.span,
+                                format!(
+                                    "the smoke scenario `{scenario_name}` names `{}`, a network plugin; scenarios send HTTP requests through HTTP plugins",
+                                    plugin.declaration
+                                ),
+                            )
+                            .with_label_message("type network"),
+                        );
+                        continue;
+                    }
                     plugin.namespace = namespace.clone();
                     plugin.name = name.clone();
                     checked_smokes.push(smoke);
+                    continue;
+                }
+                // A declaration of that name that did not lower has its own diagnostics.
+                if attempted_plugins.contains(&plugin.declaration) {
                     continue;
                 }
                 let mut diagnostic = Diagnostic::new(

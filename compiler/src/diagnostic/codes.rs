@@ -414,6 +414,10 @@ real Envoy for `meshc smoke`; it names the declaration as written:
       url \"file://plugins/add_header.wat\"
     }
     smoke adds_header { plugin custom_header  request { path \"/\" expect { status 200 } } }";
+    UNTESTABLE_PLUGIN = "E0604", "a plugin a scenario cannot run",
+"A plugin's scenario sends HTTP requests through one `wasm_plugin`, so the plugin must be an
+HTTP plugin: a `type network` plugin sees TCP bytes, not requests. Test it in a scenario of a
+proxy, or leave it to a cluster.";
 
     // What istiod does with an EnvoyFilter, per release: E07xx.
     POLICY_DENIED = "E1000", "breaks a rule",

@@ -146,8 +146,15 @@ pub fn checked_plugin_bootstrap(
         admin: site.admin.clone(),
         span: plugin.span,
     };
+    // Alone, the plugin applies to the proxy whatever its scope: a plugin attached to a
+    // gateway by `targetRefs` is tested as one selected by labels.
+    let mut generated = generated.clone();
+    if let Resource::WasmPlugin(plugin) = &mut generated.resource {
+        plugin.spec.target_refs.clear();
+        plugin.spec.selector = None;
+    }
     let alone = Lowered {
-        resources: vec![generated.clone()],
+        resources: vec![generated],
         default_providers: DefaultProviders {
             metrics: Vec::new(),
             tracing: Vec::new(),
@@ -157,7 +164,18 @@ pub fn checked_plugin_bootstrap(
         ..Lowered::default()
     };
     let alone_package = Package { manifest: package.manifest, lowered: &alone, assets: package.assets };
-    Ok(checked_bootstrap(alone_package, &proxy, envoy, site))
+    let (config, diagnostics) = checked_bootstrap(alone_package, &proxy, envoy, site);
+    // Without its filter the scenario would run against the bare upstream and prove
+    // nothing: say why the plugin is missing instead.
+    if !config.to_json().to_string().contains("envoy.extensions.filters.http.wasm.v3.Wasm") {
+        let reasons: Vec<String> = diagnostics.iter().map(|d| d.message.clone()).collect();
+        return Err(if reasons.is_empty() {
+            "the plugin has no HTTP filter in the bootstrap".to_string()
+        } else {
+            format!("the plugin has no HTTP filter in the bootstrap: {}", reasons.join("; "))
+        });
+    }
+    Ok((config, diagnostics))
 }
 
 /// The same diagnostic from several versions is reported once.

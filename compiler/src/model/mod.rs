@@ -143,7 +143,7 @@ pub struct Lowered {
     pub resources: Vec<Generated>,
     /// `proxy` declarations: the Envoys of the raw Envoy target.
     pub proxies: Vec<proxy::ProxyDecl>,
-    /// `smoke` scenarios, each against one of `proxies`.
+    /// `smoke` scenarios, each against one of `proxies` or one WasmPlugin alone.
     pub smokes: Vec<smoke::SmokeScenario>,
     /// The standard Istio metrics of `std.metrics`, which the raw Envoy target reports.
     pub standard_metrics: Vec<MetricInfo>,

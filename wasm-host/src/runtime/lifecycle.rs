@@ -1,7 +1,7 @@
 //! The engine, the compiled plugin, and the driver that calls a plugin's callbacks in the
 //! order Envoy does.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::OnceLock;
 
 use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, WasmParams, WasmResults};
@@ -9,7 +9,7 @@ use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, Store, Tra
 use super::error::HostTrap;
 use super::limits::Limiter;
 use super::state::HostState;
-use super::{HttpMessage, LogLevel, PluginRun, RunError, RunOutcome, abi_host, wasi};
+use super::{HttpMessage, LogLevel, MetricValue, PluginRun, RunError, RunOutcome, abi_host, wasi};
 
 /// The root context's id. Stream contexts get 2, 3, ...
 const ROOT: i32 = 1;
@@ -192,6 +192,19 @@ impl Vm {
         Ok(self.outcome(forwarded_request))
     }
 
+    /// The metrics as they stand now (after [`Vm::start`], those the VM's start recorded).
+    pub fn metrics(&self) -> BTreeMap<String, MetricValue> {
+        self.store.data().metrics.iter().map(|m| (m.name.clone(), m.value.clone())).collect()
+    }
+
+    /// The log lines written since the VM started or since the last request or call of
+    /// this, which the next request's outcome would otherwise carry.
+    pub fn take_logs(&mut self) -> Vec<(LogLevel, String)> {
+        let s = self.store.data_mut();
+        s.flush_stdio(true);
+        std::mem::take(&mut s.logs)
+    }
+
     /// Advances the clock by `nanos`, firing `proxy_on_tick` for every tick period that
     /// ends on the way.
     pub fn advance_clock(&mut self, nanos: u64) -> Result<(), RunError> {
@@ -224,17 +237,17 @@ impl Vm {
         let has_trailers = !m.trailers.is_empty();
         let n = m.headers.len() as i32;
         let eos = !has_body && !has_trailers;
-        if !self.phase(ctx, response, headers, Some(n), eos, false)? {
+        if !self.phase(ctx, response, headers, Some(n), eos)? {
             return Ok(false);
         }
         if has_body {
             let s = self.store.data();
             let size = if response { &s.response } else { &s.request }.body.len() as i32;
-            if !self.phase(ctx, response, body, Some(size), !has_trailers, true)? {
+            if !self.phase(ctx, response, body, Some(size), !has_trailers)? {
                 return Ok(false);
             }
         }
-        if has_trailers && !self.phase(ctx, response, trailers, None, true, false)? {
+        if has_trailers && !self.phase(ctx, response, trailers, None, true)? {
             return Ok(false);
         }
         Ok(true)
@@ -249,7 +262,6 @@ impl Vm {
         name: &'static str,
         size: Option<i32>,
         eos: bool,
-        body: bool,
     ) -> Result<bool, RunError> {
         let s = self.store.data_mut();
         s.resume_request = false;
@@ -270,10 +282,11 @@ impl Vm {
             return Ok(false);
         }
         let resumed = if response { s.resume_response } else { s.resume_request };
-        // Any action but Continue (0) stops the stream until the plugin resumes it; a body
-        // callback before the end of the stream pausing means "buffer", which is fine.
-        let buffering = body && !eos;
-        if action.unwrap_or(0) != 0 && !resumed && !buffering {
+        // Any action but Continue (0) stops the stream until the plugin resumes it. Before
+        // the end of the stream that is fine, as in Envoy: a paused headers callback still
+        // gets the body (whose callback may continue), and a paused body callback buffers.
+        let more_to_come = !eos;
+        if action.unwrap_or(0) != 0 && !resumed && !more_to_come {
             return Err(RunError::Stalled { callback: name.to_string() });
         }
         Ok(true)

@@ -17,8 +17,9 @@
 //!   test's next response (or, when the test gave none, as a failed call: no headers, no body);
 //!   [`Vm::start`] and each [`Vm::request`] answer from the start of the run's list;
 //! - a callback's Pause must be resolved by then (by `proxy_continue_stream` or a local reply),
-//!   except a body callback's Pause before the end of the stream, which means "buffer";
-//!   otherwise the run fails with [`RunError::Stalled`]; any action other than 0 is a Pause;
+//!   except before the end of the stream: a paused headers callback still gets the body, whose
+//!   callback may continue, and a paused body callback means "buffer"; a Pause at the end of
+//!   the stream fails the run with [`RunError::Stalled`]; any action other than 0 is a Pause;
 //! - after a local reply the stream skips the rest of the request and the upstream, and goes
 //!   to `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy also runs the encoder path);
 //! - shared queues never call `proxy_on_queue_ready`; timers tick only in [`Vm::advance_clock`];
