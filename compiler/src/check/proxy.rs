@@ -206,7 +206,7 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
         (Some((_, proxy_span)), Some((_, plugin_span))) => {
             ctx.report(
                 Diagnostic::new(
-                    codes::INVALID_SCOPE,
+                    codes::SCENARIO_TWO_TARGETS,
                     plugin_span,
                     format!("the smoke scenario `{}` names both a proxy and a plugin", decl.name.name),
                 )
@@ -220,7 +220,7 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
             if let Some(span) = plugin_only {
                 ctx.report(
                     Diagnostic::new(
-                        codes::UNKNOWN_SETTING,
+                        codes::NOT_FOR_THIS_SCENARIO,
                         span,
                         "only a plugin's scenario sets properties and answers http calls",
                     )
@@ -260,7 +260,7 @@ pub(crate) fn lower_smoke(ctx: &mut Ctx, decl: &ResourceDecl) -> Option<SmokeSce
             if matches!(expectation.kind, ExpectationKind::AccessLog { .. } | ExpectationKind::Span { .. }) {
                 ctx.report(
                     Diagnostic::new(
-                        codes::UNKNOWN_SETTING,
+                        codes::NOT_FOR_THIS_SCENARIO,
                         expectation.span,
                         "a plugin's scenario has no access logs or spans to expect",
                     )

@@ -418,6 +418,18 @@ real Envoy for `meshc smoke`; it names the declaration as written:
 "A plugin's scenario sends HTTP requests through one `wasm_plugin`, so the plugin must be an
 HTTP plugin: a `type network` plugin sees TCP bytes, not requests. Test it in a scenario of a
 proxy, or leave it to a cluster.";
+    SCENARIO_TWO_TARGETS = "E0605", "a scenario with two targets",
+"A `smoke` scenario runs against one target: a `proxy` (the bootstrap of a proxy declaration,
+with everything the package applies to it) or a `plugin` (one `wasm_plugin` alone). Write one
+scenario for each:
+
+    smoke through_the_proxy { proxy my_service  request { path \"/\" } }
+    smoke the_plugin_alone { plugin custom_header  request { path \"/\" } }";
+    NOT_FOR_THIS_SCENARIO = "E0606", "not for this kind of scenario",
+"Some parts of a scenario belong to one kind of target. `properties` and `call_response` give
+a plugin what only a test can (in a proxy's scenario the real Envoy decides the properties and
+makes the calls); access logs and spans come from the package's Telemetry, which a plugin's
+scenario leaves out, running the plugin alone.";
 
     // What istiod does with an EnvoyFilter, per release: E07xx.
     POLICY_DENIED = "E1000", "breaks a rule",
