@@ -194,15 +194,18 @@ impl Editor {
         let response = self.request("shutdown", Value::Null);
         assert!(response.get("error").is_none(), "{response}");
         self.notify("exit", Value::Null);
+        // The server's exit closes its stdout, which ends the reader thread and with it
+        // the channel: wait for that event, then for the process.
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "the server exits cleanly: {status}");
-                break;
+            match self.messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(_) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the server did not exit"),
             }
-            assert!(Instant::now() < deadline, "the server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
         }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the server exits cleanly: {status}");
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
@@ -753,30 +756,6 @@ fn typing_an_example_character_by_character_ends_with_the_diagnostics_of_meshc_c
         .collect();
     assert!(!expected.is_empty(), "the example has a warning to compare");
     assert_eq!(got, expected);
-    editor.shutdown();
-}
-
-/// `meshc lsp`, which the editors start by default, serves this server in its own
-/// process: the same answers over the same stdio.
-#[test]
-fn meshc_lsp_runs_the_same_server() {
-    let server = PathBuf::from(env!("CARGO_BIN_EXE_meshc-language-server"));
-    let meshc = server.with_file_name(format!("meshc{}", std::env::consts::EXE_SUFFIX));
-    // `cargo test --workspace` has built meshc beside the server; building it here
-    // only when it is missing avoids a second build with other dependency features.
-    if !meshc.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "meshc", "--bin", "meshc"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success() && meshc.is_file(), "meshc builds beside the server");
-    }
-    let mut command = Command::new(&meshc);
-    command.arg("lsp");
-    let mut editor = Editor::start_with(command, &[("mesh.toml", MANIFEST), ("main.mesh", PLUGIN)]);
-    editor.open("main.mesh", PLUGIN);
-    let diagnostics = editor.diagnostics("main.mesh", Some(1));
-    assert!(!diagnostics.is_empty(), "the misspelled phase is reported");
     editor.shutdown();
 }
 
