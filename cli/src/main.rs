@@ -869,13 +869,7 @@ fn test(path: Option<&Path>, update: bool, color: ColorChoice) -> Result<ExitCod
         } else if plugin_scenarios > 0 {
             scenarios = plugin_scenarios;
             let report = meshc_smoke::run_plugin_scenarios(&analysis, &loaded.root, &|name| std::env::var(name).ok());
-            let db = &loaded.db;
-            let locate = |span: meshc_compiler::span::Span| {
-                let file = db.get(span.file);
-                let position = meshc_compiler::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
-                Some(format!("{}:{}:{}", file.path, position.line, position.column))
-            };
-            let _ = write!(out, "{}", meshc_smoke::render_report(&report, &locate));
+            let _ = write!(out, "{}", meshc_smoke::render_package_report(&report, &loaded.db));
             failed_any |= !report.success();
         }
     }

@@ -4,10 +4,10 @@
 //! when Envoy is idle.
 
 use crate::collector::Collector;
-use crate::echo::{Echo, UpstreamRequest};
+use crate::echo::Echo;
 use crate::files::{LogFile, ProcessFiles, file_len, read_from, read_range};
 use crate::http::{Response, http_request};
-use crate::judge::{Window, judge_observation, judge_response};
+use crate::judge::{Answer, Window, is_observation, judge_answer, judge_last_answer, judge_observation};
 use crate::process::Envoy;
 use crate::prometheus::Metrics;
 use crate::report::shorten;
@@ -273,7 +273,7 @@ fn run_scenario(
         metrics,
     };
 
-    let mut last_response: Option<(usize, &SmokeRequest, Result<Response, String>, Option<UpstreamRequest>)> = None;
+    let mut last_response: Option<Answer> = None;
     for (number, request) in scenario.requests.iter().enumerate() {
         let number = number + 1;
         let upstream_before = echo.received();
@@ -282,37 +282,21 @@ fn run_scenario(
         }
         let response = send_request(env.listen, request).map_err(|e| e.to_string());
         let upstream = echo.since(upstream_before).pop();
+        let label = format!("request {number} {} {}", request.method, request.path);
         match &response {
             // One failure for the request, not one per expectation it could not meet.
-            Err(error) => failures.push(Failure {
-                span: Some(request.span),
-                message: format!("request {number} {} {}: no response: {error}", request.method, request.path),
-            }),
-            Ok(_) => {
-                for expectation in request.expect.iter().filter(|e| !is_observation(&e.kind)) {
-                    if let Some(message) = judge_response(&expectation.kind, &response, upstream.as_ref()) {
-                        failures.push(Failure {
-                            span: Some(expectation.span),
-                            message: format!("request {number} {} {}: {message}", request.method, request.path),
-                        });
-                    }
-                }
+            Err(error) => {
+                failures.push(Failure { span: Some(request.span), message: format!("{label}: no response: {error}") })
             }
+            Ok(_) => failures.extend(judge_answer(&request.expect, &label, &response, upstream.as_ref())),
         }
-        last_response = Some((number, request, response, upstream));
+        last_response = Some((label, response, upstream));
     }
-    for expectation in scenario.expect.iter().filter(|e| !is_observation(&e.kind)) {
-        let message = match &last_response {
-            None => Some("no request was sent, so there is no response to judge".to_string()),
-            Some((number, request, response, upstream)) => {
-                judge_response(&expectation.kind, response, upstream.as_ref())
-                    .map(|m| format!("request {number} {} {}: {m}", request.method, request.path))
-            }
-        };
-        if let Some(message) = message {
-            failures.push(Failure { span: Some(expectation.span), message });
-        }
-    }
+    failures.extend(judge_last_answer(
+        &scenario.expect,
+        last_response.as_ref(),
+        "no request was sent, so there is no response to judge",
+    ));
 
     if !observed.is_empty() {
         env.wait_quiet();
@@ -350,19 +334,6 @@ fn read_window(env: &Running<'_>, collector: &Collector, marks: &Marks, needs_me
         spans: collector.since(marks.spans),
         envoy_log,
     }
-}
-
-/// Expectations judged on what Envoy, the collector or the logs observed, as opposed
-/// to those judged on one response.
-pub(crate) fn is_observation(kind: &ExpectationKind) -> bool {
-    matches!(
-        kind,
-        ExpectationKind::Metric { .. }
-            | ExpectationKind::AccessLog { .. }
-            | ExpectationKind::Span { .. }
-            | ExpectationKind::EnvoyLog(_)
-            | ExpectationKind::NoEnvoyLog(_)
-    )
 }
 
 fn send_request(listen: SocketAddr, request: &SmokeRequest) -> io::Result<Response> {

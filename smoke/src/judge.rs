@@ -2,13 +2,62 @@
 //! each expectation that does not hold. Nothing here does IO: [`crate::group`] gathers
 //! what is judged.
 
+use crate::Failure;
 use crate::collector::CollectedSpan;
 use crate::echo::UpstreamRequest;
 use crate::http::Response;
 use crate::prometheus::{Metrics, Series, format_selector, number};
 use crate::report::shorten;
-use meshc_compiler::model::smoke::ExpectationKind;
+use meshc_compiler::model::smoke::{Expectation, ExpectationKind};
 use std::fmt::Write as _;
+
+/// Expectations judged on what Envoy, the collector or the logs observed, as opposed
+/// to those judged on one response.
+pub(crate) fn is_observation(kind: &ExpectationKind) -> bool {
+    matches!(
+        kind,
+        ExpectationKind::Metric { .. }
+            | ExpectationKind::AccessLog { .. }
+            | ExpectationKind::Span { .. }
+            | ExpectationKind::EnvoyLog(_)
+            | ExpectationKind::NoEnvoyLog(_)
+    )
+}
+
+/// Judges the response expectations among `expectations` (the observations are judged
+/// apart) on one request's answer and on what the upstream received for it; each
+/// failure's message starts with `label`, such as `request 2 GET /`.
+pub(crate) fn judge_answer(
+    expectations: &[Expectation],
+    label: &str,
+    response: &Result<Response, String>,
+    upstream: Option<&UpstreamRequest>,
+) -> Vec<Failure> {
+    expectations
+        .iter()
+        .filter(|e| !is_observation(&e.kind))
+        .filter_map(|e| {
+            judge_response(&e.kind, response, upstream)
+                .map(|message| Failure { span: Some(e.span), message: format!("{label}: {message}") })
+        })
+        .collect()
+}
+
+/// A request's label (`request 2 GET /`), its answer and what the upstream received for it.
+pub(crate) type Answer = (String, Result<Response, String>, Option<UpstreamRequest>);
+
+/// Judges a scenario's own response expectations on its last answer; without one, each
+/// fails with `unanswered`.
+pub(crate) fn judge_last_answer(expectations: &[Expectation], last: Option<&Answer>, unanswered: &str) -> Vec<Failure> {
+    match last {
+        None => expectations
+            .iter()
+            .filter(|e| !is_observation(&e.kind))
+            .map(|e| Failure { span: Some(e.span), message: unanswered.to_string() })
+            .collect(),
+        Some((label, response, upstream)) => judge_answer(expectations, label, response, upstream.as_ref()),
+    }
+}
 
 /// Judges one response expectation; `None` when it holds.
 pub(crate) fn judge_response(

@@ -405,12 +405,6 @@ pub fn run_package(
     smoke_run.fresh_envoy_per_scenario = fresh_envoy_per_scenario;
     smoke_run.started = Some(started);
     let report = run(&smoke_run)?;
-    let db = &loaded.db;
-    let locate = |span: meshc_compiler::span::Span| {
-        let file = db.get(span.file);
-        let position = meshc_compiler::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
-        Some(format!("{}:{}:{}", file.path, position.line, position.column))
-    };
     let mut rendered = String::new();
     for scenario in test_host_only {
         rendered.push_str(&format!(
@@ -418,6 +412,17 @@ pub fn run_package(
             scenario.name
         ));
     }
-    rendered.push_str(&render_report(&report, &locate));
+    rendered.push_str(&render_package_report(&report, &loaded.db));
     Ok((report, rendered))
+}
+
+/// The report of a package's scenarios, each failure located as `file:line:column` in
+/// the package's sources.
+pub fn render_package_report(report: &Report, db: &meshc_compiler::source::SourceDb) -> String {
+    let locate = |span: Span| {
+        let file = db.get(span.file);
+        let position = meshc_compiler::span::LineIndex::new(&file.text).line_col(&file.text, span.start);
+        Some(format!("{}:{}:{}", file.path, position.line, position.column))
+    };
+    render_report(report, &locate)
 }

@@ -32,12 +32,12 @@
 
 use crate::echo::{UpstreamRequest, echo_response};
 use crate::http::{Response, ServerRequest};
-use crate::judge::{Window, judge_observation, judge_response};
+use crate::judge::{Answer, Window, is_observation, judge_answer, judge_last_answer, judge_observation};
 use crate::prometheus::Metrics;
 use crate::{Failure, Report, ScenarioResult};
 use meshc_compiler::driver::Analysis;
 use meshc_compiler::model::istio::{Resource, WasmPlugin};
-use meshc_compiler::model::smoke::{ExpectationKind, PluginUnderTest, PropertyValue, SmokeScenario};
+use meshc_compiler::model::smoke::{PluginUnderTest, PropertyValue, SmokeScenario};
 use meshc_wasm_host::runtime::{HttpMessage, LogLevel, MetricValue, Plugin, PluginRun, Vm};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -86,7 +86,7 @@ pub fn run_plugin_scenarios(
                         let mut own = SharedVm::default();
                         let vm = if alone { &mut own } else { shared.entry(key).or_default() };
                         if vm.vm.is_none() {
-                            match start_vm(plugin, &run) {
+                            match start_vm(plugin, &run, &plugin_name(resource)) {
                                 Ok(started) => *vm = started,
                                 Err(failure) => vm.failure = Some(failure),
                             }
@@ -139,12 +139,10 @@ struct SharedVm {
     scenarios: Vec<String>,
 }
 
-fn start_vm(plugin: &Plugin, run: &PluginRun) -> Result<SharedVm, String> {
+fn start_vm(plugin: &Plugin, run: &PluginRun, name: &str) -> Result<SharedVm, String> {
     let mut vm = Vm::start(plugin, run).map_err(|error| format!("the plugin did not start: {error}"))?;
     let mut startup_log = String::new();
-    let name =
-        String::from_utf8_lossy(run.properties.get("plugin_name").map(Vec::as_slice).unwrap_or_default()).into_owned();
-    write_log(&mut startup_log, &name, &vm.take_logs());
+    write_log(&mut startup_log, name, &vm.take_logs());
     Ok(SharedVm { vm: Some(vm), startup_log, failure: None, scenarios: Vec::new() })
 }
 
@@ -263,7 +261,7 @@ fn run_scenario(
     let mut log = shared.startup_log.clone();
     // Lines written between scenarios belong to none, as in Envoy's log window.
     let _ = vm.take_logs();
-    let mut last: Option<(String, Result<Response, String>, Option<UpstreamRequest>)> = None;
+    let mut last: Option<Answer> = None;
     let mut failed_vm = false;
     for (number, request) in scenario.requests.iter().enumerate() {
         let number = number + 1;
@@ -303,13 +301,7 @@ fn run_scenario(
             Err(error) => {
                 failures.push(Failure { span: Some(request.span), message: format!("{label}: no response: {error}") })
             }
-            Ok(_) => {
-                for expectation in request.expect.iter().filter(|e| !is_observation(&e.kind)) {
-                    if let Some(message) = judge_response(&expectation.kind, &response, upstream.as_ref()) {
-                        failures.push(Failure { span: Some(expectation.span), message: format!("{label}: {message}") });
-                    }
-                }
-            }
+            Ok(_) => failures.extend(judge_answer(&request.expect, &label, &response, upstream.as_ref())),
         }
         last = Some((label, response, upstream));
     }
@@ -318,17 +310,11 @@ fn run_scenario(
         shared.vm = None;
         shared.failure = Some("the plugin's VM failed in an earlier scenario".into());
     }
-    for expectation in scenario.expect.iter().filter(|e| !is_observation(&e.kind)) {
-        let message = match &last {
-            None => Some("no request was answered, so there is no response to judge".to_string()),
-            Some((label, response, upstream)) => {
-                judge_response(&expectation.kind, response, upstream.as_ref()).map(|m| format!("{label}: {m}"))
-            }
-        };
-        if let Some(message) = message {
-            failures.push(Failure { span: Some(expectation.span), message });
-        }
-    }
+    failures.extend(judge_last_answer(
+        &scenario.expect,
+        last.as_ref(),
+        "no request was answered, so there is no response to judge",
+    ));
     let window = Window {
         metrics_before: Some(metrics_before),
         metrics: Some(Ok(metrics)),
@@ -462,10 +448,6 @@ fn level_name(level: LogLevel) -> &'static str {
         LogLevel::Error => "error",
         LogLevel::Critical => "critical",
     }
-}
-
-fn is_observation(kind: &ExpectationKind) -> bool {
-    crate::group::is_observation(kind)
 }
 
 #[cfg(test)]

@@ -403,14 +403,12 @@ fn call_response(ctx: &mut Ctx, body: &[Stmt], span: Span) -> Option<CallRespons
                 Some(body) => out.body = body,
                 None => ok = false,
             },
-            StmtKind::Section { key, body } if key.name == "headers" => match string_map(ctx, body) {
-                Some(headers) => out.headers.extend(headers),
-                None => ok = false,
-            },
-            StmtKind::Setting { key, value } if key.name == "headers" => match object_strings(ctx, value) {
-                Some(headers) => out.headers.extend(headers),
-                None => ok = false,
-            },
+            StmtKind::Section { key, .. } | StmtKind::Setting { key, .. } if key.name == "headers" => {
+                match headers(ctx, &stmt.kind) {
+                    Some(headers) => out.headers.extend(headers),
+                    None => ok = false,
+                }
+            }
             StmtKind::Setting { key, .. } | StmtKind::Section { key, .. } => {
                 ctx.report(unknown_setting(key, CALL_RESPONSE_SETTINGS, "a call response"));
                 ok = false;
@@ -479,14 +477,12 @@ fn request(ctx: &mut Ctx, body: &[Stmt], span: Span) -> Option<SmokeRequest> {
                 Some(body) => out.body = Some(body),
                 None => ok = false,
             },
-            StmtKind::Section { key, body } if key.name == "headers" => match string_map(ctx, body) {
-                Some(headers) => out.headers.extend(headers),
-                None => ok = false,
-            },
-            StmtKind::Setting { key, value } if key.name == "headers" => match object_strings(ctx, value) {
-                Some(headers) => out.headers.extend(headers),
-                None => ok = false,
-            },
+            StmtKind::Section { key, .. } | StmtKind::Setting { key, .. } if key.name == "headers" => {
+                match headers(ctx, &stmt.kind) {
+                    Some(headers) => out.headers.extend(headers),
+                    None => ok = false,
+                }
+            }
             StmtKind::Section { key, body } if key.name == "expect" => {
                 ok &= expectations(ctx, body, RESPONSE_EXPECTATIONS, "a request's `expect`", &mut out.expect)
             }
@@ -502,6 +498,16 @@ fn request(ctx: &mut Ctx, body: &[Stmt], span: Span) -> Option<SmokeRequest> {
         }
     }
     ok.then_some(out)
+}
+
+/// The headers of a request or a call response, written either way: as a block,
+/// `headers { "x-a" "1" }`, or as an object value, `headers: { "x-a": "1" }`.
+fn headers(ctx: &mut Ctx, kind: &StmtKind) -> Option<Vec<(String, String)>> {
+    match kind {
+        StmtKind::Section { body, .. } => string_map(ctx, body),
+        StmtKind::Setting { value, .. } => object_strings(ctx, value),
+        _ => None,
+    }
 }
 
 /// `{ "x-a": "1" }` written as a block of settings.
