@@ -3,7 +3,7 @@
 //!
 //! - `cargo run -p xtask -- extract-descriptors [MINOR...]` recovers the descriptor set
 //!   compiled into each build, checks that it links, and writes
-//!   `compiler/descriptors/envoy-<version>.binpb.deflate` with its provenance in
+//!   `compiler/descriptors/envoy-<version>.binpb` with its provenance in
 //!   `envoy-<version>.json`;
 //! - `cargo run -p xtask -- extract-extensions [MINOR...]` starts each build and writes
 //!   the extensions it registers (category, name, config types) to
@@ -71,10 +71,9 @@ fn extract(build: &'static EnvoyBuild, out_dir: &Path) -> Result<(), String> {
     let files = descriptors::scan_binary(&binary);
     let set = descriptors::descriptor_set(&files);
     let pool = descriptors::link(&set).map_err(|e| format!("the recovered descriptors do not link: {e}"))?;
-    let compressed = descriptors::compress(&set);
     std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
-    let data_path = out_dir.join(format!("envoy-{}.binpb.deflate", build.version));
-    meshc_host::write::write_atomic(&data_path, &compressed).map_err(|e| e.to_string())?;
+    let data_path = out_dir.join(format!("envoy-{}.binpb", build.version));
+    meshc_host::write::write_atomic(&data_path, &set).map_err(|e| e.to_string())?;
     let provenance = serde_json::json!({
         "envoy": build.version,
         "wheel": build.wheel,
@@ -87,12 +86,11 @@ fn extract(build: &'static EnvoyBuild, out_dir: &Path) -> Result<(), String> {
     let text = serde_json::to_string_pretty(&provenance).expect("JSON") + "\n";
     meshc_host::write::write_atomic(&provenance_path, text.as_bytes()).map_err(|e| e.to_string())?;
     eprintln!(
-        "Envoy {}: {} files, {} messages, {} bytes ({} compressed) -> {}",
+        "Envoy {}: {} files, {} messages, {} bytes -> {}",
         build.version,
         files.len(),
         pool.all_messages().count(),
         set.len(),
-        compressed.len(),
         data_path.display()
     );
     Ok(())

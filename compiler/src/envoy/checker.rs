@@ -3,15 +3,15 @@
 
 use super::extensions::{Registry, describe_category};
 use super::lua::{lua_sources, lua_syntax};
+use super::proto::{self, Enum, EnumValue, Field, Kind, annotation};
 use super::re2::re2_syntax;
 use super::replacements::replacement;
 use super::rules::{FieldRules, Rules, Scalar, count_problems, parse_duration};
-use super::schema::{FieldInfo, MessageInfo, Schema, extension_flag, info_all_disallowed};
+use super::schema::{FieldInfo, MessageInfo, Schema};
 use super::{Completeness, Strictness};
 use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
 use crate::model::node::{Member, Node, NodeKind};
 use crate::span::Span;
-use prost_reflect::{EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 use std::collections::BTreeMap;
 
 pub(super) struct MessageChecker<'s> {
@@ -58,8 +58,8 @@ fn is_null(value: &Node) -> bool {
 }
 
 /// The entry that sets a field, by its proto or JSON name.
-fn entry_for<'e>(entries: &'e [Member], field: &FieldDescriptor) -> Option<&'e Member> {
-    entries.iter().find(|e| (e.key == field.name() || e.key == field.json_name()) && !is_null(&e.value))
+fn entry_for<'e>(entries: &'e [Member], field: &Field) -> Option<&'e Member> {
+    entries.iter().find(|e| (e.key == field.name || e.key == field.json_name) && !is_null(&e.value))
 }
 
 impl<'s> MessageChecker<'s> {
@@ -85,7 +85,7 @@ impl<'s> MessageChecker<'s> {
     }
 
     pub(super) fn unknown_type(&mut self, type_name: &str, span: Span) {
-        let names: Vec<String> = self.schema.pool.message_names().map(str::to_string).collect();
+        let names = self.schema.set.message_names();
         let mut diagnostic =
             Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
                 .with_label_message("unknown type");
@@ -95,76 +95,71 @@ impl<'s> MessageChecker<'s> {
         self.diagnostics.push(diagnostic);
     }
 
-    pub(super) fn fields(&mut self, message: &MessageDescriptor, entries: &[Member], anchor: Span) {
-        let info = self.schema.message_info(message);
+    pub(super) fn fields(&mut self, info: &MessageInfo, entries: &[Member], anchor: Span) {
+        let message = &*info.message;
         // A work-in-progress file is reported where a value enters it, not at each of
         // its messages.
         let entered_file = info.work_in_progress_file.is_some() && info.work_in_progress_file != self.inside_file;
         let outer_file = std::mem::replace(&mut self.inside_file, info.work_in_progress_file.clone());
         if info.work_in_progress || entered_file {
-            self.work_in_progress(anchor, format!("`{}`", message.full_name()));
+            self.work_in_progress(anchor, format!("`{}`", message.full_name));
         }
         if self.completeness == Completeness::Whole && !info.rules_disabled && !self.rules_off {
-            self.required(message, &info, entries, anchor);
+            self.required(info, entries, anchor);
         }
         let mut oneofs: BTreeMap<String, &Member> = BTreeMap::new();
         for entry in entries {
             if entry.key == "@type" {
                 continue;
             }
-            let Some(field) =
-                message.get_field_by_name(&entry.key).or_else(|| message.get_field_by_json_name(&entry.key))
+            let Some(field) = message.field_by_name(&entry.key).or_else(|| message.field_by_json_name(&entry.key))
             else {
-                self.unknown_field(message, &entry.key, entry.key_span);
+                self.unknown_field(info, &entry.key, entry.key_span);
                 continue;
             };
             if is_null(&entry.value) {
                 continue;
             }
-            if let Some(oneof) = field.containing_oneof()
-                && !oneof.is_synthetic()
-            {
-                if let Some(previous) = oneofs.get(oneof.name()) {
+            if let Some(oneof) = message.real_oneof(field) {
+                if let Some(previous) = oneofs.get(oneof.name) {
                     self.diagnostics.push(
                         Diagnostic::new(
                             codes::ENVOY_ONEOF_CONFLICT,
                             entry.key_span,
                             format!(
                                 "`{}` and `{}` are alternatives of `{}`; set one",
-                                previous.key,
-                                entry.key,
-                                oneof.name()
+                                previous.key, entry.key, oneof.name
                             ),
                         )
                         .with_label_message("a second alternative")
                         .with_secondary(previous.key_span, "the first one"),
                     );
                 } else {
-                    oneofs.insert(oneof.name().to_string(), entry);
+                    oneofs.insert(oneof.name.to_string(), entry);
                 }
             }
-            let field_info = info.fields.get(&field.number());
+            let field_info = info.fields.get(&field.number);
             if let Some(field_info) = field_info
-                && is_set(&field, &entry.value)
+                && is_set(field, &entry.value)
             {
-                self.annotations(message, &field, field_info, entry);
+                self.annotations(info, field, field_info, entry);
             }
-            self.field_value(&field, &entry.value);
+            self.field_value(field, &entry.value);
             if !info.rules_disabled
                 && !self.rules_off
                 && let Some(rules) = field_info.and_then(|f| f.rules.as_ref())
             {
-                self.validate(&field, rules, &entry.value);
+                self.validate(field, rules, &entry.value);
             }
         }
-        if message.full_name() == "envoy.type.matcher.v3.RegexMatcher"
+        if message.full_name == "envoy.type.matcher.v3.RegexMatcher"
             && let Some(entry) = entries.iter().find(|e| e.key == "regex")
             && let Some(diagnostic) = re2_syntax(&entry.value)
         {
             self.diagnostics.push(diagnostic);
         }
         if matches!(
-            message.full_name(),
+            message.full_name.as_str(),
             "envoy.extensions.filters.http.lua.v3.Lua" | "envoy.extensions.filters.http.lua.v3.LuaPerRoute"
         ) {
             for code in lua_sources(entries) {
@@ -173,16 +168,16 @@ impl<'s> MessageChecker<'s> {
                 }
             }
         }
-        self.code_rules(message, entries, anchor);
-        self.extension_kind(message, entries);
+        self.code_rules(&message.full_name, entries, anchor);
+        self.extension_kind(&message.full_name, entries);
         self.inside_file = outer_file;
     }
 
     /// The `typed_config` of a message that configures an extension must be the
     /// config of an extension of the kind its place calls for.
-    fn extension_kind(&mut self, message: &MessageDescriptor, entries: &[Member]) {
+    fn extension_kind(&mut self, message: &str, entries: &[Member]) {
         let Some(registry) = self.registry else { return };
-        let Some(expected) = EXTENSION_PLACES.iter().find(|(m, _)| *m == message.full_name()).map(|(_, c)| *c) else {
+        let Some(expected) = EXTENSION_PLACES.iter().find(|(m, _)| *m == message).map(|(_, c)| *c) else {
             return;
         };
         let Some(entry) = entries.iter().find(|e| e.key == "typed_config" || e.key == "typedConfig") else { return };
@@ -208,7 +203,7 @@ impl<'s> MessageChecker<'s> {
             (type_name, span)
         };
         // An unknown type is reported as such.
-        if self.schema.pool.get_message_by_name(&type_name).is_none() {
+        if self.schema.message(&type_name).is_none() {
             return;
         }
         // An optional HTTP filter that no factory takes is skipped by Envoy.
@@ -224,7 +219,7 @@ impl<'s> MessageChecker<'s> {
             // Some factories (the proactive resource monitors, custom cluster types,
             // transport sockets) list no config type, so only the places whose
             // factories all do are judged.
-            if UNREGISTERED_JUDGED.contains(&message.full_name()) {
+            if UNREGISTERED_JUDGED.contains(&message) {
                 let wanted = describe_category(expected[0]);
                 self.diagnostics.push(
                     Diagnostic::new(
@@ -234,8 +229,7 @@ impl<'s> MessageChecker<'s> {
                     )
                     .with_label_message(format!("not the config of {wanted}"))
                     .with_note(format!(
-                        "`{}` holds {wanted}; Envoy finds the extension by the type of its config",
-                        message.full_name()
+                        "`{message}` holds {wanted}; Envoy finds the extension by the type of its config"
                     )),
                 );
             }
@@ -253,18 +247,17 @@ impl<'s> MessageChecker<'s> {
                 diagnostic.with_label_message(format!("the config of {} (`{name}`)", describe_category(category)));
         }
         self.diagnostics.push(diagnostic.with_note(format!(
-            "`{}` holds {wanted}; Envoy finds the extension by the type of its config and rejects one of another kind",
-            message.full_name()
+            "`{message}` holds {wanted}; Envoy finds the extension by the type of its config and rejects one of another kind"
         )));
     }
 
     /// Rules that Envoy's code enforces on one message, beyond its schema.
-    fn code_rules(&mut self, message: &MessageDescriptor, entries: &[Member], anchor: Span) {
+    fn code_rules(&mut self, message: &str, entries: &[Member], anchor: Span) {
         let set = |key: &str| {
             let camel = camel_case(key);
             entries.iter().find(|e| (e.key == key || e.key == camel) && !is_null(&e.value))
         };
-        match message.full_name() {
+        match message {
             // Envoy takes `inline_code` when it is not empty, and refuses it beside
             // `default_source_code`.
             "envoy.extensions.filters.http.lua.v3.Lua" => {
@@ -338,7 +331,7 @@ impl<'s> MessageChecker<'s> {
                     )
                     .with_label_message("no typed_config")
                     .with_note("Envoy finds an extension's factory by the type of its config, not by its name");
-                    if message.full_name().ends_with("HttpFilter") {
+                    if message.ends_with("HttpFilter") {
                         diagnostic = diagnostic
                             .with_help("add a `typed_config` with its `@type`, or mark the filter `is_optional: true`");
                     } else {
@@ -352,22 +345,23 @@ impl<'s> MessageChecker<'s> {
     }
 
     /// Deprecated, disallowed and work-in-progress fields.
-    fn annotations(&mut self, message: &MessageDescriptor, field: &FieldDescriptor, info: &FieldInfo, entry: &Member) {
+    fn annotations(&mut self, message: &MessageInfo, field: &Field, info: &FieldInfo, entry: &Member) {
         // Envoy rejects a disallowed field from 1.39 on, unless the runtime re-enables
         // it; earlier releases only warn, as for any deprecated field. A message whose
         // every field is disallowed is an extension Envoy removed, which no release
         // has a factory for.
-        let allowed = self.allowed_deprecated.iter().any(|f| f == field.full_name());
-        let removed = info_all_disallowed(self.schema, message);
+        let full_name = format!("{}.{}", message.message.full_name, field.name);
+        let allowed = self.allowed_deprecated.contains(&full_name);
+        let removed = message.all_disallowed;
         if info.disallowed && (self.minor >= 39 || removed) && !allowed {
             let mut diagnostic = Diagnostic::new(
                 codes::ENVOY_DISALLOWED_FIELD,
                 entry.key_span,
-                format!("`{}` of `{}` is deprecated and disallowed by default", field.name(), message.full_name()),
+                format!("`{}` of `{}` is deprecated and disallowed by default", field.name, message.message.full_name),
             )
             .with_label_message("disallowed by default")
             .with_note("Envoy rejects it unless the runtime re-enables this deprecated feature");
-            if let Some(replacement) = replacement(field) {
+            if let Some(replacement) = replacement(&full_name) {
                 diagnostic = diagnostic.with_help(format!("use `{replacement}` instead"));
             }
             self.diagnostics.push(diagnostic);
@@ -375,20 +369,20 @@ impl<'s> MessageChecker<'s> {
             let mut diagnostic = Diagnostic::new(
                 codes::ENVOY_DEPRECATED_FIELD,
                 entry.key_span,
-                format!("`{}` is deprecated in `{}`", field.name(), message.full_name()),
+                format!("`{}` is deprecated in `{}`", field.name, message.message.full_name),
             )
             .with_label_message("deprecated")
             .with_severity(Severity::Warning);
-            if let Some(replacement) = replacement(field) {
+            if let Some(replacement) = replacement(&full_name) {
                 diagnostic = diagnostic.with_help(format!("use `{replacement}` instead"));
-                if message.get_field_by_name(replacement).is_some_and(|r| r.kind() == field.kind()) {
+                if message.message.field_by_name(replacement).is_some_and(|r| r.kind == field.kind) {
                     diagnostic = diagnostic.with_did_you_mean(entry.key_span, replacement);
                 }
             }
             self.diagnostics.push(diagnostic);
         }
         if info.work_in_progress {
-            self.work_in_progress(entry.key_span, format!("`{}` of `{}`", field.name(), message.full_name()));
+            self.work_in_progress(entry.key_span, format!("`{}` of `{}`", field.name, message.message.full_name));
         }
     }
 
@@ -402,18 +396,18 @@ impl<'s> MessageChecker<'s> {
     }
 
     /// Fields that a whole message must set, and required oneofs.
-    fn required(&mut self, message: &MessageDescriptor, info: &MessageInfo, entries: &[Member], anchor: Span) {
+    fn required(&mut self, info: &MessageInfo, entries: &[Member], anchor: Span) {
         let mut missing = Vec::new();
         for field in &info.required {
             if entry_for(entries, field).is_none() {
-                missing.push(format!("`{}`", field.name()));
+                missing.push(format!("`{}`", field.name));
             }
         }
         for oneof in &info.required_oneofs {
             if !oneof.iter().any(|f| entry_for(entries, f).is_some()) {
                 missing.push(format!(
                     "one of {}",
-                    oneof.iter().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")
+                    oneof.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ")
                 ));
             }
         }
@@ -424,14 +418,14 @@ impl<'s> MessageChecker<'s> {
             Diagnostic::new(
                 codes::ENVOY_RULE_VIOLATED,
                 anchor,
-                format!("`{}` requires {}", message.full_name(), missing.join(", ")),
+                format!("`{}` requires {}", info.message.full_name, missing.join(", ")),
             )
             .with_label_message(format!("missing {}", missing.join(", "))),
         );
     }
 
     /// protoc-gen-validate rules on a given value.
-    fn validate(&mut self, field: &FieldDescriptor, rules: &FieldRules, value: &Node) {
+    fn validate(&mut self, field: &Field<'static>, rules: &FieldRules, value: &Node) {
         let mut problems = Vec::new();
         match (&rules.kind, &value.kind) {
             (Rules::Repeated(repeated), NodeKind::List(items)) => {
@@ -471,20 +465,16 @@ impl<'s> MessageChecker<'s> {
                                     Diagnostic::new(
                                         codes::ENVOY_RULE_VIOLATED,
                                         entry.key_span,
-                                        format!(
-                                            "the keys of `{}` must be {}",
-                                            field.name(),
-                                            key_problems.join(" and ")
-                                        ),
+                                        format!("the keys of `{}` must be {}", field.name, key_problems.join(" and ")),
                                     )
                                     .with_label_message("violates the schema's validation rule"),
                                 );
                             }
                         }
                         if let Some(value_rules) = &map.values
-                            && let Kind::Message(entry_type) = field.kind()
+                            && let Some(value_field) = self.schema.map_value_field(field)
                         {
-                            self.validate_single(&entry_type.map_entry_value_field(), value_rules, &entry.value);
+                            self.validate_single(&value_field, value_rules, &entry.value);
                         }
                     }
                 }
@@ -497,7 +487,7 @@ impl<'s> MessageChecker<'s> {
     }
 
     /// Rules of one value: the field's own, or those of a list's items.
-    fn validate_single(&mut self, field: &FieldDescriptor, rules: &FieldRules, value: &Node) {
+    fn validate_single(&mut self, field: &Field, rules: &FieldRules, value: &Node) {
         let Some(scalar) = self.scalar(field, value) else { return };
         let problems = rules.scalar_problems(scalar);
         if !problems.is_empty() {
@@ -505,12 +495,12 @@ impl<'s> MessageChecker<'s> {
         }
     }
 
-    fn violation(&mut self, field: &FieldDescriptor, value: &Node, problems: Vec<String>) {
+    fn violation(&mut self, field: &Field, value: &Node, problems: Vec<String>) {
         self.diagnostics.push(
             Diagnostic::new(
                 codes::ENVOY_RULE_VIOLATED,
                 value.span,
-                format!("`{}` must be {}", field.name(), problems.join(" and ")),
+                format!("`{}` must be {}", field.name, problems.join(" and ")),
             )
             .with_label_message("violates the schema's validation rule"),
         );
@@ -518,14 +508,14 @@ impl<'s> MessageChecker<'s> {
 
     /// A value as the rules see it, given its field's type; `None` when it is not of
     /// that type (reported elsewhere) or the rules have nothing to say of it.
-    fn scalar<'v>(&self, field: &FieldDescriptor, value: &'v Node) -> Option<Scalar<'v>> {
+    fn scalar<'v>(&self, field: &Field, value: &'v Node) -> Option<Scalar<'v>> {
         let loose = self.strictness == Strictness::ProtoJson;
         let number = |value: &'v Node| match &value.kind {
             NodeKind::Number { value, .. } => Some(*value),
             NodeKind::String(s) if loose => s.parse::<f64>().ok(),
             _ => None,
         };
-        match field.kind() {
+        match field.kind {
             Kind::String | Kind::Bytes => match &value.kind {
                 NodeKind::String(s) => Some(Scalar::Str(s)),
                 _ => None,
@@ -534,8 +524,11 @@ impl<'s> MessageChecker<'s> {
                 NodeKind::Bool(b) => Some(Scalar::Bool(*b)),
                 _ => None,
             },
-            Kind::Enum(enumeration) => enum_number(&enumeration, value).map(|(n, defined)| Scalar::Enum(n, defined)),
-            Kind::Message(message) => match message.full_name() {
+            Kind::Enum(enumeration) => {
+                let enumeration = self.schema.enumeration(enumeration)?;
+                enum_number(&enumeration, value).map(|(n, defined)| Scalar::Enum(n, defined))
+            }
+            Kind::Message(message) => match message {
                 "google.protobuf.Duration" => duration_seconds(value).map(Scalar::Duration),
                 "google.protobuf.Any" => any_type_url(value).map(Scalar::TypeUrl),
                 "google.protobuf.StringValue" | "google.protobuf.BytesValue" => match &value.kind {
@@ -555,15 +548,15 @@ impl<'s> MessageChecker<'s> {
         }
     }
 
-    fn unknown_field(&mut self, message: &MessageDescriptor, key: &str, key_span: Span) {
-        let names: Vec<String> = message.fields().map(|f| f.name().to_string()).collect();
+    fn unknown_field(&mut self, message: &MessageInfo, key: &str, key_span: Span) {
+        let names: Vec<&str> = message.message.fields.iter().map(|f| f.name).collect();
         let mut diagnostic = Diagnostic::new(
             codes::UNKNOWN_ENVOY_FIELD,
             key_span,
-            format!("`{}` has no field `{key}`", message.full_name()),
+            format!("`{}` has no field `{key}`", message.message.full_name),
         )
         .with_label_message("unknown field");
-        diagnostic = match did_you_mean(key, names.iter().map(String::as_str)) {
+        diagnostic = match did_you_mean(key, names.iter().copied()) {
             Some(suggestion) => diagnostic.with_did_you_mean(key_span, suggestion),
             None if names.len() <= 12 => diagnostic.with_note(format!("its fields are: {}", names.join(", "))),
             None => diagnostic,
@@ -571,25 +564,24 @@ impl<'s> MessageChecker<'s> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn field_value(&mut self, field: &FieldDescriptor, value: &Node) {
-        if field.is_map() {
+    fn field_value(&mut self, field: &Field<'static>, value: &Node) {
+        if field.map {
             let NodeKind::Object(entries) = &value.kind else {
-                self.wrong(value, &format!("a map for `{}`", field.name()));
+                self.wrong(value, &format!("a map for `{}`", field.name));
                 return;
             };
-            let Kind::Message(entry_type) = field.kind() else { return };
-            let value_field = entry_type.map_entry_value_field();
+            let Some(value_field) = self.schema.map_value_field(field) else { return };
             for entry in entries {
                 self.single(&value_field, &entry.value);
             }
             return;
         }
-        if field.is_list() {
+        if field.repeated {
             match &value.kind {
                 NodeKind::List(items) => items.iter().for_each(|item| self.single(field, item)),
                 // Envoy's YAML loader takes a single value for a list of one.
                 _ if self.strictness == Strictness::ProtoJson => self.single(field, value),
-                _ => self.wrong(value, &format!("a list for `{}`", field.name())),
+                _ => self.wrong(value, &format!("a list for `{}`", field.name)),
             }
             return;
         }
@@ -597,15 +589,19 @@ impl<'s> MessageChecker<'s> {
     }
 
     /// One value of a field's kind (a list's element, a map's value, or the field).
-    fn single(&mut self, field: &FieldDescriptor, value: &Node) {
+    fn single(&mut self, field: &Field, value: &Node) {
         if matches!(value.kind, NodeKind::Unchecked | NodeKind::Null) {
             // Names resolve to `let` values elsewhere; errors were reported already;
             // null is the default.
             return;
         }
-        match field.kind() {
-            Kind::Message(message) => self.message_value(&message, value),
-            Kind::Enum(enumeration) => self.enum_value(&enumeration, value),
+        match &field.kind {
+            Kind::Message(message) => self.message_value(message, value),
+            Kind::Enum(enumeration) => {
+                if let Some(enumeration) = self.schema.enumeration(enumeration) {
+                    self.enum_value(&enumeration, value)
+                }
+            }
             Kind::Bool => {
                 let loose = self.strictness == Strictness::ProtoJson
                     && matches!(&value.kind, NodeKind::String(s) if bool_word(s).is_some());
@@ -625,60 +621,54 @@ impl<'s> MessageChecker<'s> {
                     self.wrong(value, "a number");
                 }
             }
-            kind => self.integer(&kind, value),
+            kind => self.integer(kind, value),
         }
     }
 
-    fn enum_value(&mut self, enumeration: &EnumDescriptor, value: &Node) {
+    fn enum_value(&mut self, enumeration: &Enum, value: &Node) {
         let word = match &value.kind {
             NodeKind::String(s) => s.clone(),
             NodeKind::Number { raw, .. } => raw.clone(),
-            _ => return self.wrong(value, &format!("a value of `{}` (a string)", enumeration.full_name())),
+            _ => return self.wrong(value, &format!("a value of `{}` (a string)", enumeration.full_name)),
         };
-        if let Some(defined) = enumeration.get_value_by_name(&word) {
-            self.enum_annotations(enumeration, &defined, value);
+        if let Some(defined) = enumeration.value_by_name(&word) {
+            self.enum_annotations(enumeration, defined, value);
             return;
         }
         // Envoy parses enum names without regard to case.
         if self.strictness == Strictness::ProtoJson
-            && let Some(defined) = enumeration.values().find(|v| v.name().eq_ignore_ascii_case(&word))
+            && let Some(defined) = enumeration.values.iter().find(|v| v.name.eq_ignore_ascii_case(&word))
         {
-            self.enum_annotations(enumeration, &defined, value);
+            self.enum_annotations(enumeration, defined, value);
             return;
         }
         if let Ok(number) = word.parse::<i32>() {
-            if let Some(defined) = enumeration.get_value(number) {
-                self.enum_annotations(enumeration, &defined, value);
+            if let Some(defined) = enumeration.value_by_number(number) {
+                self.enum_annotations(enumeration, defined, value);
             }
             return;
         }
-        let names: Vec<String> = enumeration.values().map(|v| v.name().to_string()).collect();
+        let names: Vec<&str> = enumeration.values.iter().map(|v| v.name).collect();
         let mut diagnostic = Diagnostic::new(
             codes::UNKNOWN_ENVOY_ENUM,
             value.span,
-            format!("`{word}` is not a value of `{}`", enumeration.full_name()),
+            format!("`{word}` is not a value of `{}`", enumeration.full_name),
         )
         .with_label_message("unknown value")
         .with_note(format!("expected one of: {}", names.join(", ")));
-        if let Some(suggestion) = did_you_mean(&word, names.iter().map(String::as_str)) {
+        if let Some(suggestion) = did_you_mean(&word, names.iter().copied()) {
             diagnostic = diagnostic.with_did_you_mean(value.span, &format!("\"{suggestion}\""));
         }
         self.diagnostics.push(diagnostic);
     }
 
     /// Deprecated and disallowed enum values.
-    fn enum_annotations(
-        &mut self,
-        enumeration: &EnumDescriptor,
-        defined: &prost_reflect::EnumValueDescriptor,
-        value: &Node,
-    ) {
-        let Some(proto_options) = defined.enum_value_descriptor_proto().options.as_ref() else { return };
-        let disallowed =
-            self.schema.annotations.disallowed_enum.as_ref().is_some_and(|d| extension_flag(&defined.options(), d));
+    fn enum_annotations(&mut self, enumeration: &Enum, defined: &EnumValue, value: &Node) {
+        let Some(options) = defined.options else { return };
+        let disallowed = proto::flag(options, annotation::DISALLOWED_BY_DEFAULT_ENUM);
         // Values named `DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE` are gone from the code,
         // so every release rejects them; other disallowed values only from 1.39 on.
-        let unavailable = defined.name().contains("UNAVAILABLE");
+        let unavailable = defined.name.contains("UNAVAILABLE");
         if disallowed && (self.minor >= 39 || unavailable) {
             self.diagnostics.push(
                 Diagnostic::new(
@@ -686,19 +676,18 @@ impl<'s> MessageChecker<'s> {
                     value.span,
                     format!(
                         "`{}` of `{}` is deprecated and disallowed by default",
-                        defined.name(),
-                        enumeration.full_name()
+                        defined.name, enumeration.full_name
                     ),
                 )
                 .with_label_message("disallowed by default")
                 .with_note("Envoy rejects it unless the runtime re-enables this deprecated feature"),
             );
-        } else if proto_options.deprecated() || disallowed {
+        } else if proto::flag(options, proto::number::ENUM_VALUE_DEPRECATED) || disallowed {
             self.diagnostics.push(
                 Diagnostic::new(
                     codes::ENVOY_DEPRECATED_FIELD,
                     value.span,
-                    format!("`{}` of `{}` is deprecated", defined.name(), enumeration.full_name()),
+                    format!("`{}` of `{}` is deprecated", defined.name, enumeration.full_name),
                 )
                 .with_label_message("deprecated")
                 .with_severity(Severity::Warning),
@@ -747,8 +736,8 @@ impl<'s> MessageChecker<'s> {
         }
     }
 
-    fn message_value(&mut self, message: &MessageDescriptor, value: &Node) {
-        match message.full_name() {
+    fn message_value(&mut self, type_name: &str, value: &Node) {
+        match type_name {
             "google.protobuf.Any" => return self.any(value),
             "google.protobuf.Duration" => {
                 // Envoy's loader also takes the message form, `{ seconds: 5, nanos: 0 }`.
@@ -783,31 +772,33 @@ impl<'s> MessageChecker<'s> {
             }
             name if name.starts_with("google.protobuf.") && name.ends_with("Value") => {
                 // Wrapper types read as their single `value` field.
-                if let Some(inner) = message.get_field_by_name("value")
+                if let Some(message) = self.schema.message(name)
+                    && let Some(inner) = message.message.field_by_name("value")
                     && !matches!(value.kind, NodeKind::Object(_))
                 {
-                    return self.single(&inner, value);
+                    return self.single(inner, value);
                 }
             }
             _ => {}
         }
+        let Some(message) = self.schema.message(type_name) else { return };
         match &value.kind {
-            NodeKind::Object(entries) => self.fields(message, entries, value.span.sub(0, 1)),
-            NodeKind::Message { type_name, type_span, fields } => {
-                if type_name.as_str() != message.full_name() {
+            NodeKind::Object(entries) => self.fields(&message, entries, value.span.sub(0, 1)),
+            NodeKind::Message { type_name: written, type_span, fields } => {
+                if written.as_str() != type_name {
                     self.diagnostics.push(
                         Diagnostic::new(
                             codes::ENVOY_VALUE_MISMATCH,
                             *type_span,
-                            format!("this field holds `{}`, not `{}`", message.full_name(), type_name.as_str()),
+                            format!("this field holds `{type_name}`, not `{}`", written.as_str()),
                         )
-                        .with_did_you_mean(*type_span, message.full_name()),
+                        .with_did_you_mean(*type_span, type_name),
                     );
                 } else {
-                    self.fields(message, fields, *type_span);
+                    self.fields(&message, fields, *type_span);
                 }
             }
-            _ => self.wrong(value, &format!("a `{}` object", message.full_name())),
+            _ => self.wrong(value, &format!("a `{type_name}` object")),
         }
     }
 
@@ -840,7 +831,7 @@ impl<'s> MessageChecker<'s> {
             },
             _ => return self.wrong(value, "a typed message"),
         };
-        match self.schema.pool.get_message_by_name(&type_name) {
+        match self.schema.message(&type_name) {
             Some(message) => {
                 self.fields(&message, fields, type_span);
                 if is_typed_struct(&type_name) {
@@ -861,7 +852,7 @@ impl<'s> MessageChecker<'s> {
             return;
         };
         let Some((_, type_name)) = url.rsplit_once('/') else { return };
-        let Some(message) = self.schema.pool.get_message_by_name(type_name) else {
+        let Some(message) = self.schema.message(type_name) else {
             return self.unknown_type(type_name, *url_span);
         };
         let Some(value) = fields.iter().find(|f| f.key == "value") else { return };
@@ -922,31 +913,19 @@ pub(super) fn bool_word(text: &str) -> Option<bool> {
 
 /// The JSON name of a proto field name: `inline_code` → `inlineCode`.
 pub(super) fn camel_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    proto::json_name(name)
 }
 
 /// Whether Envoy sees a field as set: proto3 scalars at their default value, and empty
 /// lists, are indistinguishable from unset ones (so their deprecation goes unnoticed).
-fn is_set(field: &FieldDescriptor, value: &Node) -> bool {
+fn is_set(field: &Field, value: &Node) -> bool {
     match &value.kind {
         NodeKind::Null => false,
         NodeKind::List(items) => !items.is_empty(),
-        NodeKind::Object(entries) if field.is_map() => !entries.is_empty(),
-        _ if matches!(field.kind(), Kind::Message(_)) || field.containing_oneof().is_some() => true,
+        NodeKind::Object(entries) if field.map => !entries.is_empty(),
+        _ if matches!(field.kind, Kind::Message(_)) || field.oneof.is_some() => true,
         NodeKind::Bool(b) => *b,
-        NodeKind::String(s) => match field.kind() {
+        NodeKind::String(s) => match field.kind {
             Kind::String | Kind::Bytes => !s.is_empty(),
             _ => s.parse::<f64>().map_or(true, |n| n != 0.0),
         },
@@ -956,20 +935,20 @@ fn is_set(field: &FieldDescriptor, value: &Node) -> bool {
 }
 
 /// An enum value's number, and whether the enum defines it.
-fn enum_number(enumeration: &EnumDescriptor, value: &Node) -> Option<(i32, bool)> {
+fn enum_number(enumeration: &Enum, value: &Node) -> Option<(i32, bool)> {
     let word = match &value.kind {
         NodeKind::String(s) => s.as_str(),
         NodeKind::Number { raw, .. } => raw.as_str(),
         _ => return None,
     };
-    if let Some(defined) = enumeration.get_value_by_name(word) {
-        return Some((defined.number(), true));
+    if let Some(defined) = enumeration.value_by_name(word) {
+        return Some((defined.number, true));
     }
-    if let Some(defined) = enumeration.values().find(|v| v.name().eq_ignore_ascii_case(word)) {
-        return Some((defined.number(), true));
+    if let Some(defined) = enumeration.values.iter().find(|v| v.name.eq_ignore_ascii_case(word)) {
+        return Some((defined.number, true));
     }
     let number = word.parse::<i32>().ok()?;
-    Some((number, enumeration.get_value(number).is_some()))
+    Some((number, enumeration.value_by_number(number).is_some()))
 }
 
 /// A duration in seconds: meshc's `5s`, or proto3 JSON's `"5s"`.

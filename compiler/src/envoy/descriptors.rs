@@ -7,12 +7,12 @@
 //! them is closed under imports and keeps every option (validate rules, deprecation
 //! and status annotations), which is what makes it the schema of that Envoy version.
 //!
-//! The `xtask` crate runs the scan on each pinned build and writes the compressed sets
-//! under `compiler/descriptors/`; the compiler embeds them, so checking needs neither
+//! The `xtask` crate runs the scan on each pinned build and writes the sets under
+//! `compiler/descriptors/`; the compiler embeds them, so checking needs neither
 //! network nor an Envoy binary. Everything here is pure: bytes in, data out.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use super::proto::read_varint;
+use std::collections::BTreeMap;
 
 /// The wire type each field number of `FileDescriptorProto` has (2: length-delimited,
 /// 0: varint): name, package, dependency, message_type, enum_type, service, extension,
@@ -22,23 +22,6 @@ fn file_descriptor_field(number: u64) -> Option<u8> {
         1..=9 | 12 => Some(2),
         10 | 11 | 14 => Some(0),
         _ => None,
-    }
-}
-
-fn read_varint(bytes: &[u8], mut at: usize) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    let mut shift = 0;
-    loop {
-        let byte = *bytes.get(at)?;
-        at += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((value, at));
-        }
-        shift += 7;
-        if shift > 63 {
-            return None;
-        }
     }
 }
 
@@ -121,301 +104,36 @@ pub fn descriptor_set(files: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
     out
 }
 
-/// Compresses a descriptor set for the repository (raw deflate: no timestamps, so
-/// the bytes depend only on the input).
-pub fn compress(set: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(set).expect("writing to memory succeeds");
-    encoder.finish().expect("writing to memory succeeds")
-}
-
-pub fn decompress(compressed: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::DeflateDecoder::new(compressed).read_to_end(&mut out)?;
-    Ok(out)
-}
-
 /// The descriptor sets embedded in the compiler, one per pinned Envoy build.
+/// They are stored uncompressed: the checker reads them in place
+/// ([`super::proto::ProtoSet`]), and inflating one would take longer than a check.
 static EMBEDDED: &[(&str, &[u8])] = &[
-    ("1.36.4", include_bytes!("../../descriptors/envoy-1.36.4.binpb.deflate")),
-    ("1.37.0", include_bytes!("../../descriptors/envoy-1.37.0.binpb.deflate")),
-    ("1.38.2", include_bytes!("../../descriptors/envoy-1.38.2.binpb.deflate")),
-    ("1.39.3", include_bytes!("../../descriptors/envoy-1.39.3.binpb.deflate")),
-    ("1.40.0", include_bytes!("../../descriptors/envoy-1.40.0.binpb.deflate")),
+    ("1.36.4", include_bytes!("../../descriptors/envoy-1.36.4.binpb")),
+    ("1.37.0", include_bytes!("../../descriptors/envoy-1.37.0.binpb")),
+    ("1.38.2", include_bytes!("../../descriptors/envoy-1.38.2.binpb")),
+    ("1.39.3", include_bytes!("../../descriptors/envoy-1.39.3.binpb")),
+    ("1.40.0", include_bytes!("../../descriptors/envoy-1.40.0.binpb")),
 ];
 
-/// The compressed descriptor set of an Envoy build (`1.38.2`), as committed.
+/// The descriptor set of an Envoy build (`1.38.2`), as committed.
 pub fn embedded(version: &str) -> Option<&'static [u8]> {
     EMBEDDED.iter().find(|(v, _)| *v == version).map(|(_, bytes)| *bytes)
 }
 
+/// The Envoy builds whose descriptor sets are embedded.
+pub fn versions() -> impl Iterator<Item = &'static str> {
+    EMBEDDED.iter().map(|(version, _)| *version)
+}
+
 /// The linked schema of an Envoy build, from the embedded descriptor set.
 pub fn load(version: &str) -> Result<prost_reflect::DescriptorPool, String> {
-    let compressed = embedded(version).ok_or_else(|| format!("no descriptor set is embedded for Envoy {version}"))?;
-    let set = decompress(compressed)
-        .map_err(|e| format!("the embedded descriptor set of Envoy {version} is damaged: {e}"))?;
-    link(&set)
+    let set = embedded(version).ok_or_else(|| format!("no descriptor set is embedded for Envoy {version}"))?;
+    link(set)
 }
 
 /// Links a descriptor set; an error names what is missing or inconsistent.
 pub fn link(set: &[u8]) -> Result<prost_reflect::DescriptorPool, String> {
     prost_reflect::DescriptorPool::decode(set).map_err(|e| e.to_string())
-}
-
-/// The files of a descriptor set, found by a shallow read of its bytes: their names,
-/// their imports, and the full names of the messages, enums and extensions each
-/// declares. Linking a whole Envoy schema takes tens of milliseconds, most of it spent
-/// on files a given configuration never reaches; the catalog lets a pool be built
-/// from only the files a lookup needs, with their imports.
-pub struct Catalog {
-    set: Vec<u8>,
-    files: Vec<CatalogFile>,
-    messages: HashMap<String, usize>,
-    /// The messages' names in the order a pool linked from the whole set lists them.
-    message_order: Vec<String>,
-    extensions: HashMap<String, usize>,
-}
-
-struct CatalogFile {
-    /// The whole entry in the set, tag and length included.
-    entry: std::ops::Range<usize>,
-    dependencies: Vec<usize>,
-    declares_extensions: bool,
-}
-
-/// The fields of one protobuf message, as (number, wire type, payload): the bytes of
-/// a length-delimited field, or nothing for the others. `None` marks bytes that are
-/// not a well-formed message.
-fn wire_fields(bytes: &[u8]) -> impl Iterator<Item = Option<(u64, &[u8])>> + '_ {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        if at >= bytes.len() {
-            return None;
-        }
-        let field = (|| {
-            let (tag, after_tag) = read_varint(bytes, at)?;
-            let (number, payload, next) = match tag & 7 {
-                0 => (tag >> 3, &bytes[0..0], read_varint(bytes, after_tag)?.1),
-                1 => (tag >> 3, &bytes[0..0], after_tag + 8),
-                2 => {
-                    let (length, start) = read_varint(bytes, after_tag)?;
-                    let end = start.checked_add(usize::try_from(length).ok()?)?;
-                    (tag >> 3, bytes.get(start..end)?, end)
-                }
-                5 => (tag >> 3, &bytes[0..0], after_tag + 4),
-                _ => return None,
-            };
-            (next <= bytes.len()).then_some((number, payload, next))
-        })();
-        match field {
-            Some((number, payload, next)) => {
-                at = next;
-                Some(Some((number, payload)))
-            }
-            None => {
-                at = bytes.len();
-                Some(None)
-            }
-        }
-    })
-}
-
-fn text(bytes: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(bytes).map_err(|e| format!("a name in the descriptor set is not UTF-8: {e}"))
-}
-
-impl Catalog {
-    /// Reads the files of a `FileDescriptorSet`; an error says what is malformed.
-    pub fn new(set: Vec<u8>) -> Result<Catalog, String> {
-        let malformed = || "the descriptor set is malformed".to_string();
-        let mut catalog = Catalog {
-            set: Vec::new(),
-            files: Vec::new(),
-            messages: HashMap::new(),
-            message_order: Vec::new(),
-            extensions: HashMap::new(),
-        };
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        let mut imports: Vec<Vec<&str>> = Vec::new();
-        let base = set.as_ptr() as usize;
-        for field in wire_fields(&set) {
-            let (number, file) = field.ok_or_else(malformed)?;
-            if number != 1 {
-                continue;
-            }
-            let index = catalog.files.len();
-            let (mut name, mut package, mut dependencies) = ("", "", Vec::new());
-            let mut declares_extensions = false;
-            for field in wire_fields(file) {
-                match field.ok_or_else(malformed)? {
-                    (1, bytes) => name = text(bytes)?,
-                    (2, bytes) => package = text(bytes)?,
-                    (3, bytes) => dependencies.push(text(bytes)?),
-                    (7, _) => declares_extensions = true,
-                    _ => {}
-                }
-            }
-            let scope = if package.is_empty() { String::new() } else { format!("{package}.") };
-            for field in wire_fields(file) {
-                match field.ok_or_else(malformed)? {
-                    (4, message) => catalog.declare_message(&scope, message, index, &mut declares_extensions)?,
-                    (5, enumeration) => {
-                        catalog.declare(Kind::Enum, &scope, enumeration, index)?;
-                    }
-                    (7, extension) => {
-                        catalog.declare(Kind::Extension, &scope, extension, index)?;
-                    }
-                    _ => {}
-                }
-            }
-            // The entry's tag and length stand just before the file's bytes.
-            let start = file.as_ptr() as usize - base;
-            let header = 1 + varint_length(file.len() as u64);
-            catalog.files.push(CatalogFile {
-                entry: start - header..start + file.len(),
-                dependencies: Vec::new(),
-                declares_extensions,
-            });
-            names.insert(name, index);
-            imports.push(dependencies);
-        }
-        for (file, imports) in catalog.files.iter_mut().zip(imports) {
-            for import in imports {
-                let index = names.get(import).ok_or_else(|| format!("the descriptor set lacks {import}"))?;
-                file.dependencies.push(*index);
-            }
-        }
-        drop(names);
-        catalog.set = set;
-        Ok(catalog)
-    }
-
-    /// Records a message and what it nests, under `scope` (`package.` or `package.Outer.`).
-    fn declare_message(
-        &mut self,
-        scope: &str,
-        message: &[u8],
-        file: usize,
-        declares_extensions: &mut bool,
-    ) -> Result<(), String> {
-        let malformed = || "the descriptor set is malformed".to_string();
-        let name = self.declare(Kind::Message, scope, message, file)?;
-        let inner = format!("{name}.");
-        for field in wire_fields(message) {
-            match field.ok_or_else(malformed)? {
-                (3, nested) => self.declare_message(&inner, nested, file, declares_extensions)?,
-                (4, enumeration) => {
-                    self.declare(Kind::Enum, &inner, enumeration, file)?;
-                }
-                (6, extension) => {
-                    *declares_extensions = true;
-                    self.declare(Kind::Extension, &inner, extension, file)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Records one named declaration (its field 1 is its name) and returns its full name.
-    fn declare(&mut self, kind: Kind, scope: &str, declaration: &[u8], file: usize) -> Result<String, String> {
-        let mut name = "";
-        for field in wire_fields(declaration) {
-            if let Some((1, bytes)) = field {
-                name = text(bytes)?;
-            }
-        }
-        let full = format!("{scope}{name}");
-        let names = match kind {
-            Kind::Message => {
-                self.message_order.push(full.clone());
-                &mut self.messages
-            }
-            Kind::Enum => return Ok(full),
-            Kind::Extension => &mut self.extensions,
-        };
-        names.insert(full.clone(), file);
-        Ok(full)
-    }
-
-    /// The file that declares the message `name` (`envoy.config.bootstrap.v3.Bootstrap`).
-    pub fn file_of_message(&self, name: &str) -> Option<usize> {
-        self.messages.get(name).copied()
-    }
-
-    /// The full names of every message, in the order of a pool linked from the whole
-    /// set (files in order, each message before those it nests).
-    pub fn message_names(&self) -> impl Iterator<Item = &str> {
-        self.message_order.iter().map(String::as_str)
-    }
-
-    pub fn file_of_extension(&self, name: &str) -> Option<usize> {
-        self.extensions.get(name).copied()
-    }
-
-    /// The files that declare extensions (the option annotations: validation rules,
-    /// deprecation, status). A pool must hold them all from the start, or options
-    /// would be read without them.
-    pub fn extension_files(&self) -> Vec<usize> {
-        (0..self.files.len()).filter(|&i| self.files[i].declares_extensions).collect()
-    }
-
-    pub fn file_count(&self) -> usize {
-        self.files.len()
-    }
-
-    /// `files` and everything they import, transitively, leaving out those `loaded`
-    /// marks; in the set's order.
-    pub fn closure(&self, files: &[usize], loaded: &[bool]) -> Vec<usize> {
-        let mut wanted = vec![false; self.files.len()];
-        let mut stack: Vec<usize> = files.to_vec();
-        while let Some(file) = stack.pop() {
-            if wanted[file] || loaded.get(file).copied().unwrap_or(false) {
-                continue;
-            }
-            wanted[file] = true;
-            stack.extend(&self.files[file].dependencies);
-        }
-        (0..self.files.len()).filter(|&i| wanted[i]).collect()
-    }
-
-    /// A `FileDescriptorSet` of some of the files, as they stand in the set.
-    pub fn subset(&self, files: &[usize]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for &file in files {
-            out.extend_from_slice(&self.set[self.files[file].entry.clone()]);
-        }
-        out
-    }
-
-    /// The whole set.
-    pub fn set(&self) -> &[u8] {
-        &self.set
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Message,
-    Enum,
-    Extension,
-}
-
-fn varint_length(mut value: u64) -> usize {
-    let mut length = 1;
-    while value >= 0x80 {
-        value >>= 7;
-        length += 1;
-    }
-    length
-}
-
-/// The catalog of an Envoy build's embedded descriptor set.
-pub fn catalog(version: &str) -> Result<Catalog, String> {
-    let compressed = embedded(version).ok_or_else(|| format!("no descriptor set is embedded for Envoy {version}"))?;
-    let set = decompress(compressed)
-        .map_err(|e| format!("the embedded descriptor set of Envoy {version} is damaged: {e}"))?;
-    Catalog::new(set)
 }
 
 #[cfg(test)]
@@ -457,7 +175,6 @@ mod tests {
         assert_eq!(files["c/c.proto"], c);
         assert_eq!(files["b/b.proto"], b);
         let set = descriptor_set(&files);
-        assert_eq!(decompress(&compress(&set)).unwrap(), set);
         let pool = link(&set).expect("links");
         assert_eq!(pool.files().count(), 3);
     }

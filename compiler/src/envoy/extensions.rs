@@ -7,72 +7,85 @@
 //! Envoy rejects a network filter's config in an HTTP filter chain, and a message no
 //! factory takes at all.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 /// The committed registries, by Envoy build.
-static REGISTRIES: &[(&str, &str)] = &[
-    ("1.36.4", include_str!("../../descriptors/envoy-1.36.4.extensions.txt")),
-    ("1.37.0", include_str!("../../descriptors/envoy-1.37.0.extensions.txt")),
-    ("1.38.2", include_str!("../../descriptors/envoy-1.38.2.extensions.txt")),
-    ("1.39.3", include_str!("../../descriptors/envoy-1.39.3.extensions.txt")),
-    ("1.40.0", include_str!("../../descriptors/envoy-1.40.0.extensions.txt")),
+static REGISTRIES: [(&str, Registry); 5] = [
+    ("1.36.4", Registry::new(include_str!("../../descriptors/envoy-1.36.4.extensions.txt"))),
+    ("1.37.0", Registry::new(include_str!("../../descriptors/envoy-1.37.0.extensions.txt"))),
+    ("1.38.2", Registry::new(include_str!("../../descriptors/envoy-1.38.2.extensions.txt"))),
+    ("1.39.3", Registry::new(include_str!("../../descriptors/envoy-1.39.3.extensions.txt"))),
+    ("1.40.0", Registry::new(include_str!("../../descriptors/envoy-1.40.0.extensions.txt"))),
 ];
 
-/// One build's registry.
+/// One build's registry: its committed text, one extension per line (`CATEGORY NAME
+/// [CONFIG_TYPE...]`), with a list of (config type, category, name) made on first use:
+/// slices of the text, searched in order, which costs far less to make than maps of
+/// owned strings and answers the handful of questions a check asks as fast.
 pub struct Registry {
-    /// Config message to the (category, extension name) pairs of the factories that take it.
-    by_type: BTreeMap<String, Vec<(String, String)>>,
-    /// Every (category, extension name) pair, with or without a config type.
-    names: BTreeSet<(String, String)>,
+    text: &'static str,
+    by_type: OnceLock<Vec<(&'static str, &'static str, &'static str)>>,
 }
 
 impl Registry {
-    fn parse(text: &str) -> Registry {
-        let mut by_type: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        let mut names = BTreeSet::new();
-        for line in text.lines() {
-            let mut words = line.split(' ');
-            let (Some(category), Some(name)) = (words.next(), words.next()) else { continue };
-            names.insert((category.to_string(), name.to_string()));
-            for type_name in words {
-                by_type.entry(type_name.to_string()).or_default().push((category.to_string(), name.to_string()));
-            }
-        }
-        Registry { by_type, names }
+    const fn new(text: &'static str) -> Registry {
+        Registry { text, by_type: OnceLock::new() }
+    }
+
+    /// Every line as (category, extension name, config types separated by spaces).
+    fn lines(&self) -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+        self.text.lines().filter_map(|line| {
+            let (category, rest) = line.split_once(' ')?;
+            let (name, types) = rest.split_once(' ').unwrap_or((rest, ""));
+            Some((category, name, types))
+        })
+    }
+
+    /// The (category, extension name) pairs of the factories that take `type_name`.
+    fn takers(&self, type_name: &str) -> impl Iterator<Item = (&'static str, &'static str)> {
+        let by_type = self.by_type.get_or_init(|| {
+            self.lines()
+                .flat_map(|(category, name, types)| {
+                    types.split(' ').filter(|t| !t.is_empty()).map(move |t| (t, category, name))
+                })
+                .collect()
+        });
+        by_type.iter().filter(move |(t, _, _)| *t == type_name).map(|(_, category, name)| (*category, *name))
     }
 
     /// Whether the build registers an extension of `category` under `name`.
     pub fn has(&self, category: &str, name: &str) -> bool {
-        self.names.contains(&(category.to_string(), name.to_string()))
+        self.lines().any(|(c, n, _)| c == category && n == name)
     }
 
-    /// The names the build registers in `category`.
-    pub fn names_in<'r>(&'r self, category: &'r str) -> impl Iterator<Item = &'r str> + 'r {
-        self.names.iter().filter(move |(c, _)| c == category).map(|(_, name)| name.as_str())
+    /// The names the build registers in `category`, sorted.
+    pub fn names_in(&self, category: &str) -> impl Iterator<Item = &'static str> + use<> {
+        let mut names: Vec<&'static str> = self.lines().filter(|(c, _, _)| *c == category).map(|(_, n, _)| n).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter()
     }
 
     /// The categories in which some factory takes `type_name`.
-    pub fn categories_of(&self, type_name: &str) -> BTreeSet<&str> {
-        self.by_type.get(type_name).into_iter().flatten().map(|(category, _)| category.as_str()).collect()
+    pub fn categories_of(&self, type_name: &str) -> BTreeSet<&'static str> {
+        self.takers(type_name).map(|(category, _)| category).collect()
     }
 
     /// The name of the extension of `category` that takes `type_name`, if one does.
-    pub fn name_of(&self, category: &str, type_name: &str) -> Option<&str> {
-        self.by_type.get(type_name)?.iter().find(|(c, _)| c == category).map(|(_, name)| name.as_str())
+    pub fn name_of(&self, category: &str, type_name: &str) -> Option<&'static str> {
+        self.takers(type_name).find(|(c, _)| *c == category).map(|(_, name)| name)
     }
 }
 
-/// The registry of an Envoy build (`1.38.2`), parsed once per process.
+/// The registry of an Envoy build (`1.38.2`).
 pub fn registry(version: &str) -> Option<&'static Registry> {
-    static PARSED: OnceLock<Vec<(&'static str, Registry)>> = OnceLock::new();
-    let parsed = PARSED.get_or_init(|| REGISTRIES.iter().map(|(v, text)| (*v, Registry::parse(text))).collect());
-    parsed.iter().find(|(v, _)| *v == version).map(|(_, registry)| registry)
+    REGISTRIES.iter().find(|(v, _)| *v == version).map(|(_, registry)| registry)
 }
 
 /// The committed registry text of a build, for the test that extracts it again.
 pub fn embedded_registry(version: &str) -> Option<&'static str> {
-    REGISTRIES.iter().find(|(v, _)| *v == version).map(|(_, text)| *text)
+    registry(version).map(|registry| registry.text)
 }
 
 /// A category as people call it, for messages.

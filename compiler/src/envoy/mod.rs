@@ -20,6 +20,7 @@ mod checker;
 pub mod descriptors;
 pub mod extensions;
 mod lua;
+mod proto;
 mod re2;
 pub(crate) mod replacements;
 pub(crate) mod rules;
@@ -35,6 +36,7 @@ use checker::MessageChecker;
 
 pub use replacements::replacement;
 pub use schema::descriptor_pool;
+pub(crate) use schema::field_rules;
 
 /// Whether a value stands for a whole message, or for a part merged into one that
 /// Envoy already has (an EnvoyFilter MERGE), where required fields may be left out.
@@ -97,10 +99,7 @@ fn check_targeted(
 
 /// Whether `type_name` is a message of some targeted Envoy build.
 pub fn is_message(targets: &Targets, type_name: &str) -> bool {
-    targets
-        .envoy_versions()
-        .iter()
-        .any(|v| schema::schema(v).is_some_and(|s| s.pool.get_message_by_name(type_name).is_some()))
+    targets.envoy_versions().iter().any(|v| schema::schema(v).is_some_and(|s| s.message(type_name).is_some()))
 }
 
 /// The name under which the targeted builds register the extension of `category`
@@ -210,37 +209,14 @@ fn check_each_version(
         let Some(schema) = schema::schema(version) else { continue };
         let minor = version.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
         let registry = extensions::registry(version);
-        schema.pool.preload(std::iter::once(type_name).chain(named_types(fields)));
-        let mut checker = MessageChecker::new(&schema, registry, completeness, strictness, minor, allowed_deprecated);
-        match schema.pool.get_message_by_name(type_name) {
+        let mut checker = MessageChecker::new(schema, registry, completeness, strictness, minor, allowed_deprecated);
+        match schema.message(type_name) {
             Some(message) => checker.fields(&message, fields, type_span),
             None => checker.unknown_type(type_name, type_span),
         }
         found.extend(checker.diagnostics.into_iter().map(|d| (d, name(version))));
     }
     found
-}
-
-/// The message types a value may name: the types of its message literals, and the
-/// last segment of every string (the type of an `Any`'s `@type`, of a TypedStruct's
-/// `type_url`). Only a hint for [`schema::Pool::preload`]: what is not a message
-/// type is passed over, and a type found only later is still linked when looked up.
-fn named_types(fields: &[Member]) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut stack: Vec<&Node> = fields.iter().map(|m| &m.value).collect();
-    while let Some(node) = stack.pop() {
-        match &node.kind {
-            NodeKind::String(text) => names.push(text.rsplit('/').next().unwrap_or(text)),
-            NodeKind::List(items) => stack.extend(items),
-            NodeKind::Object(members) => stack.extend(members.iter().map(|m| &m.value)),
-            NodeKind::Message { type_name, fields, .. } => {
-                names.push(type_name);
-                stack.extend(fields.iter().map(|m| &m.value));
-            }
-            _ => {}
-        }
-    }
-    names
 }
 
 /// One diagnostic per distinct mistake, saying which versions it applies to unless

@@ -1,7 +1,5 @@
 //! What replaces each deprecated field.
 
-use prost_reflect::FieldDescriptor;
-
 /// Deprecated fields and what replaces them, from Envoy's documentation of each field
 /// (the descriptors compiled into Envoy keep the deprecation but not the comments that
 /// name the replacement). A test checks that each entry is a deprecated field of a
@@ -61,9 +59,10 @@ pub(crate) const REPLACEMENTS: &[(&str, &str)] = &[
     ("envoy.config.route.v3.VirtualHost.per_request_buffer_limit_bytes", "request_body_buffer_limit"),
 ];
 
-/// The replacement of a deprecated field, where one is known.
-pub fn replacement(field: &FieldDescriptor) -> Option<&'static str> {
-    REPLACEMENTS.iter().find(|(name, _)| *name == field.full_name()).map(|(_, replacement)| *replacement)
+/// The replacement of a deprecated field (`envoy.config.route.v3.Route.FIELD`), where
+/// one is known.
+pub fn replacement(field_full_name: &str) -> Option<&'static str> {
+    REPLACEMENTS.iter().find(|(name, _)| *name == field_full_name).map(|(_, replacement)| *replacement)
 }
 
 #[cfg(test)]

@@ -2,15 +2,15 @@
 //!
 //! Envoy's protos attach `(validate.rules)` to their fields, and Envoy's generated C++
 //! checks them when it loads a config. The rules arrive here as options of the field
-//! descriptors (a `validate.FieldRules` message); reading such a message through
-//! reflection is slow, so each field's rules are compiled once into [`FieldRules`] and
-//! then evaluated against values as often as needed.
+//! descriptors (a `validate.FieldRules` message, decoded by its own descriptor); each
+//! field's rules are compiled once into [`FieldRules`] and then evaluated against
+//! values as often as needed.
 //!
 //! The semantics follow the C++ validators that Envoy links: a scalar field that is not
 //! set is checked as its default value (so `string name = 1 [min_len: 1]` makes the
 //! field required), while an unset message field is only checked for `required`.
 
-use prost_reflect::{DynamicMessage, ReflectMessage, Value as Reflected};
+use super::proto::{self, Decoded, ProtoSet, Value};
 use regex::Regex;
 
 /// The rules of one field.
@@ -130,52 +130,59 @@ pub(crate) enum Scalar<'a> {
 }
 
 impl FieldRules {
-    /// Compiles a `validate.FieldRules` message.
-    pub(crate) fn compile(rules: &DynamicMessage) -> FieldRules {
+    /// Compiles a `validate.FieldRules` message, decoded by its descriptor in `set`
+    /// (which also decodes the groups it holds).
+    pub(crate) fn compile(rules: &Decoded, set: &ProtoSet) -> FieldRules {
         let mut out = FieldRules::default();
-        for (name, group) in set_fields(rules) {
-            let Reflected::Message(group) = group else { continue };
-            match name.as_str() {
-                "message" => out.required |= flag(&group, "required"),
-                "string" => out.kind = Rules::String(string_rules(&group)),
-                "bytes" => out.kind = Rules::Bytes(string_rules(&group)),
-                "bool" => out.kind = Rules::Bool(number(&group, "const").map(|v| v != 0.0)),
+        for (name, group) in &rules.values {
+            let Value::Message(type_name, bytes) = group else { continue };
+            let Some(group) = set.decode(type_name, bytes) else { continue };
+            let group = &group;
+            let nested = |name: &str| -> Option<Box<FieldRules>> {
+                let Some(Value::Message(type_name, bytes)) = group.get(name) else { return None };
+                set.decode(type_name, bytes).map(|m| Box::new(FieldRules::compile(&m, set)))
+            };
+            match *name {
+                "message" => out.required |= flag(group, "required"),
+                "string" => out.kind = Rules::String(string_rules(group)),
+                "bytes" => out.kind = Rules::Bytes(string_rules(group)),
+                "bool" => out.kind = Rules::Bool(number(group, "const").map(|v| v != 0.0)),
                 "enum" => {
                     out.kind = Rules::Enum(EnumRules {
-                        constant: number(&group, "const").map(|v| v as i32),
-                        defined_only: flag(&group, "defined_only"),
-                        only: numbers(&group, "in").into_iter().map(|v| v as i32).collect(),
-                        not: numbers(&group, "not_in").into_iter().map(|v| v as i32).collect(),
+                        constant: number(group, "const").map(|v| v as i32),
+                        defined_only: flag(group, "defined_only"),
+                        only: numbers(group, "in").into_iter().map(|v| v as i32).collect(),
+                        not: numbers(group, "not_in").into_iter().map(|v| v as i32).collect(),
                     })
                 }
                 "repeated" => {
                     out.kind = Rules::Repeated(RepeatedRules {
-                        min_items: number(&group, "min_items").map(|v| v as u64),
-                        max_items: number(&group, "max_items").map(|v| v as u64),
-                        unique: flag(&group, "unique"),
-                        items: message(&group, "items").map(|m| Box::new(FieldRules::compile(&m))),
-                        ignore_empty: flag(&group, "ignore_empty"),
+                        min_items: number(group, "min_items").map(|v| v as u64),
+                        max_items: number(group, "max_items").map(|v| v as u64),
+                        unique: flag(group, "unique"),
+                        items: nested("items"),
+                        ignore_empty: flag(group, "ignore_empty"),
                     })
                 }
                 "map" => {
                     out.kind = Rules::Map(MapRules {
-                        min_pairs: number(&group, "min_pairs").map(|v| v as u64),
-                        max_pairs: number(&group, "max_pairs").map(|v| v as u64),
-                        keys: message(&group, "keys").map(|m| Box::new(FieldRules::compile(&m))),
-                        values: message(&group, "values").map(|m| Box::new(FieldRules::compile(&m))),
-                        ignore_empty: flag(&group, "ignore_empty"),
+                        min_pairs: number(group, "min_pairs").map(|v| v as u64),
+                        max_pairs: number(group, "max_pairs").map(|v| v as u64),
+                        keys: nested("keys"),
+                        values: nested("values"),
+                        ignore_empty: flag(group, "ignore_empty"),
                     })
                 }
                 "any" => {
-                    out.required |= flag(&group, "required");
-                    out.kind = Rules::Any { only: strings(&group, "in"), not: strings(&group, "not_in") };
+                    out.required |= flag(group, "required");
+                    out.kind = Rules::Any { only: strings(group, "in"), not: strings(group, "not_in") };
                 }
                 "duration" => {
-                    out.required |= flag(&group, "required");
-                    out.kind = Rules::Duration(number_rules(&group));
+                    out.required |= flag(group, "required");
+                    out.kind = Rules::Duration(number_rules(group));
                 }
-                "timestamp" => out.required |= flag(&group, "required"),
-                _ => out.kind = Rules::Number(number_rules(&group)),
+                "timestamp" => out.required |= flag(group, "required"),
+                _ => out.kind = Rules::Number(number_rules(group)),
             }
         }
         out
@@ -492,7 +499,7 @@ fn is_header_name(value: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+,-.^_|~`".contains(&b))
 }
 
-fn string_rules(group: &DynamicMessage) -> StringRules {
+fn string_rules(group: &Decoded) -> StringRules {
     let mut rules = StringRules {
         constant: string(group, "const"),
         len: number(group, "len").map(|v| v as u64),
@@ -514,7 +521,7 @@ fn string_rules(group: &DynamicMessage) -> StringRules {
         well_known: None,
         ignore_empty: flag(group, "ignore_empty"),
     };
-    let strict = !has(group, "strict") || flag(group, "strict");
+    let strict = group.get("strict").is_none() || flag(group, "strict");
     for (flag_name, known) in [
         ("hostname", WellKnown::Hostname),
         ("ip", WellKnown::Ip),
@@ -527,15 +534,19 @@ fn string_rules(group: &DynamicMessage) -> StringRules {
             rules.well_known = Some(known);
         }
     }
-    match enum_number(group, "well_known_regex") {
-        Some(1) => rules.well_known = Some(if strict { WellKnown::HeaderName } else { WellKnown::HeaderString }),
-        Some(2) => rules.well_known = Some(if strict { WellKnown::HeaderValue } else { WellKnown::HeaderString }),
+    match group.get("well_known_regex") {
+        Some(Value::Enum(1)) => {
+            rules.well_known = Some(if strict { WellKnown::HeaderName } else { WellKnown::HeaderString })
+        }
+        Some(Value::Enum(2)) => {
+            rules.well_known = Some(if strict { WellKnown::HeaderValue } else { WellKnown::HeaderString })
+        }
         _ => {}
     }
     rules
 }
 
-fn number_rules(group: &DynamicMessage) -> NumberRules {
+fn number_rules(group: &Decoded) -> NumberRules {
     NumberRules {
         gt: number(group, "gt"),
         gte: number(group, "gte"),
@@ -548,88 +559,59 @@ fn number_rules(group: &DynamicMessage) -> NumberRules {
     }
 }
 
-/// The fields set in a message, by name.
-fn set_fields(message: &DynamicMessage) -> Vec<(String, Reflected)> {
-    message.fields().map(|(field, value)| (field.name().to_string(), value.clone())).collect()
+fn flag(message: &Decoded, name: &str) -> bool {
+    matches!(message.get(name), Some(Value::Bool(true)))
 }
 
-fn has(message: &DynamicMessage, name: &str) -> bool {
-    message.descriptor().get_field_by_name(name).is_some_and(|f| message.has_field(&f))
-}
-
-fn get(message: &DynamicMessage, name: &str) -> Option<Reflected> {
-    let field = message.descriptor().get_field_by_name(name)?;
-    message.has_field(&field).then(|| message.get_field(&field).into_owned())
-}
-
-fn flag(message: &DynamicMessage, name: &str) -> bool {
-    matches!(get(message, name), Some(Reflected::Bool(true)))
-}
-
-fn string(message: &DynamicMessage, name: &str) -> Option<String> {
-    match get(message, name)? {
-        Reflected::String(s) => Some(s),
-        Reflected::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+fn string(message: &Decoded, name: &str) -> Option<String> {
+    match message.get(name)? {
+        Value::Str(s) => Some(s.clone()),
         _ => None,
     }
 }
 
-fn strings(message: &DynamicMessage, name: &str) -> Vec<String> {
-    match get(message, name) {
-        Some(Reflected::List(items)) => items
-            .into_iter()
-            .filter_map(|item| match item {
-                Reflected::String(s) => Some(s),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+fn strings(message: &Decoded, name: &str) -> Vec<String> {
+    message
+        .all(name)
+        .filter_map(|item| match item {
+            Value::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
-fn message(message: &DynamicMessage, name: &str) -> Option<DynamicMessage> {
-    match get(message, name)? {
-        Reflected::Message(m) => Some(m),
-        _ => None,
-    }
-}
-
-fn enum_number(message: &DynamicMessage, name: &str) -> Option<i32> {
-    match get(message, name)? {
-        Reflected::EnumNumber(n) => Some(n),
-        _ => None,
-    }
-}
-
-/// A numeric rule value, as f64; durations in seconds.
-fn scalar_number(value: &Reflected) -> Option<f64> {
+/// A numeric rule value, as f64; a `google.protobuf.Duration` in seconds.
+fn scalar_number(value: &Value) -> Option<f64> {
     match value {
-        Reflected::I32(v) => Some(f64::from(*v)),
-        Reflected::I64(v) => Some(*v as f64),
-        Reflected::U32(v) => Some(f64::from(*v)),
-        Reflected::U64(v) => Some(*v as f64),
-        Reflected::F32(v) => Some(f64::from(*v)),
-        Reflected::F64(v) => Some(*v),
-        Reflected::Bool(v) => Some(if *v { 1.0 } else { 0.0 }),
-        Reflected::EnumNumber(v) => Some(f64::from(*v)),
-        Reflected::Message(duration) => {
-            let seconds = number(duration, "seconds").unwrap_or(0.0);
-            let nanos = number(duration, "nanos").unwrap_or(0.0);
+        Value::Int(v) => Some(*v as f64),
+        Value::Uint(v) => Some(*v as f64),
+        Value::Float(v) => Some(*v),
+        Value::Bool(v) => Some(if *v { 1.0 } else { 0.0 }),
+        Value::Enum(v) => Some(f64::from(*v)),
+        Value::Message(_, bytes) => {
+            // `seconds` (int64) is field 1 and `nanos` (int32) field 2.
+            let (mut seconds, mut nanos) = (0.0, 0.0);
+            for (number, wire) in proto::fields(bytes) {
+                if let proto::Wire::Varint(v) = wire {
+                    match number {
+                        1 => seconds = v as i64 as f64,
+                        2 => nanos = f64::from(v as i32),
+                        _ => {}
+                    }
+                }
+            }
             Some(seconds + nanos / 1e9)
         }
-        _ => None,
+        Value::Str(_) => None,
     }
 }
 
-fn number(message: &DynamicMessage, name: &str) -> Option<f64> {
-    scalar_number(&get(message, name)?)
+fn number(message: &Decoded, name: &str) -> Option<f64> {
+    scalar_number(message.get(name)?)
 }
 
-fn numbers(message: &DynamicMessage, name: &str) -> Vec<f64> {
-    match get(message, name) {
-        Some(Reflected::List(items)) => items.iter().filter_map(scalar_number).collect(),
-        _ => Vec::new(),
-    }
+fn numbers(message: &Decoded, name: &str) -> Vec<f64> {
+    message.all(name).filter_map(scalar_number).collect()
 }
 
 /// Parses a proto3 JSON duration, `"1.5s"` or `"-0.250s"`, into seconds.

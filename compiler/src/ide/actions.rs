@@ -56,7 +56,7 @@ fn data_source_rewrite(analysis: &Analysis, db: &SourceDb, key: Span) -> Option<
     let envoys = Envoys::of(analysis);
     let Place::Message(message) = envoy::place(&envoys, &cursor_at(text, key.start).frames)? else { return None };
     let field = find_field(&message, &text[key.range()])?;
-    let replacement = message.get_field_by_name(replacement(&field)?)?;
+    let replacement = message.get_field_by_name(replacement(field.full_name())?)?;
     let is_data_source =
         matches!(replacement.kind(), Kind::Message(m) if m.full_name() == "envoy.config.core.v3.DataSource");
     if field.kind() != Kind::String || !is_data_source || field.is_list() {

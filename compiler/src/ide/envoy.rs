@@ -196,16 +196,7 @@ fn flag_extension(options: &prost_reflect::DynamicMessage, pool: &DescriptorPool
 
 /// The protoc-gen-validate rules of a field, compiled by the checker's own code.
 fn rules_of(field: &FieldDescriptor) -> Option<FieldRules> {
-    let pool = field.parent_pool();
-    let extension = pool.get_extension_by_name("validate.rules")?;
-    let options = field.options();
-    if !options.has_extension(&extension) {
-        return None;
-    }
-    match options.get_extension(&extension).as_ref() {
-        Value::Message(rules) => Some(FieldRules::compile(rules)).filter(|r| !r.is_empty()),
-        _ => None,
-    }
+    crate::envoy::field_rules(&prost_reflect::prost::Message::encode_to_vec(&field.options()))
 }
 
 /// The rules as short phrases: `required`, `at least 1 character`, `> 0s`.
@@ -320,7 +311,7 @@ pub(crate) fn field_markdown(envoys: &Envoys, message: &MessageDescriptor, field
         if disallowed {
             out.push_str(", disallowed by default (rejected from Envoy 1.39 on)");
         }
-        match replacement(field) {
+        match replacement(field.full_name()) {
             Some(replacement) => out.push_str(&format!(": use `{replacement}` instead.")),
             None => out.push('.'),
         }
