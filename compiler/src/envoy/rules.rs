@@ -61,10 +61,7 @@ pub(crate) struct StringRules {
     pub len_bytes: Option<u64>,
     pub min_bytes: Option<u64>,
     pub max_bytes: Option<u64>,
-    /// The pattern as written, and compiled anchored at both ends (RE2's FullMatch);
-    /// Envoy's validators use RE2, whose syntax the `regex` crate shares. A pattern it
-    /// cannot compile is left unchecked.
-    pub pattern: Option<(String, Option<Regex>)>,
+    pub pattern: Option<Pattern>,
     pub prefix: Option<String>,
     pub suffix: Option<String>,
     pub contains: Option<String>,
@@ -73,6 +70,27 @@ pub(crate) struct StringRules {
     pub not: Vec<String>,
     pub well_known: Option<WellKnown>,
     pub ignore_empty: bool,
+}
+
+/// A `pattern` rule: the pattern as written, compiled anchored at both ends (RE2's
+/// FullMatch) when a value is first held to it, since most rules a check compiles
+/// never meet a value and compiling a regular expression costs more than the rest of
+/// a message's rules. Envoy's validators use RE2, whose syntax the `regex` crate
+/// shares; a pattern it cannot compile is left unchecked.
+#[derive(Debug)]
+pub(crate) struct Pattern {
+    pub source: String,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl Pattern {
+    fn new(source: String) -> Pattern {
+        Pattern { source, compiled: std::sync::OnceLock::new() }
+    }
+
+    pub(crate) fn regex(&self) -> Option<&Regex> {
+        self.compiled.get_or_init(|| Regex::new(&format!("^(?:{})$", self.source)).ok()).as_ref()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -391,10 +409,11 @@ impl StringRules {
         {
             problems.push(format!("a string without \"{not_contains}\""));
         }
-        if let Some((pattern, Some(regex))) = &self.pattern
+        if let Some(pattern) = &self.pattern
+            && let Some(regex) = pattern.regex()
             && !regex.is_match(value)
         {
-            problems.push(format!("a string matching the pattern `{pattern}`"));
+            problems.push(format!("a string matching the pattern `{}`", pattern.source));
         }
         if let Some(known) = self.well_known
             && !known.accepts(value)
@@ -508,10 +527,7 @@ fn string_rules(group: &Decoded) -> StringRules {
         len_bytes: number(group, "len_bytes").map(|v| v as u64),
         min_bytes: number(group, "min_bytes").map(|v| v as u64),
         max_bytes: number(group, "max_bytes").map(|v| v as u64),
-        pattern: string(group, "pattern").map(|p| {
-            let regex = Regex::new(&format!("^(?:{p})$")).ok();
-            (p, regex)
-        }),
+        pattern: string(group, "pattern").map(Pattern::new),
         prefix: string(group, "prefix"),
         suffix: string(group, "suffix"),
         contains: string(group, "contains"),

@@ -414,8 +414,15 @@ mod tests {
                     while let Some(rules) = stack.pop() {
                         match &rules.kind {
                             Rules::String(s) => {
-                                if let Some((pattern, None)) = &s.pattern {
-                                    failed.push(format!("{} {}: {pattern}", build.version, message.full_name()));
+                                if let Some(pattern) = &s.pattern
+                                    && pattern.regex().is_none()
+                                {
+                                    failed.push(format!(
+                                        "{} {}: {}",
+                                        build.version,
+                                        message.full_name(),
+                                        pattern.source
+                                    ));
                                 }
                             }
                             Rules::Repeated(r) => stack.extend(r.items.as_deref()),

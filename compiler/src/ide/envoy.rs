@@ -237,7 +237,7 @@ pub(crate) fn describe_rules(rules: &FieldRules) -> Vec<String> {
                     count("at least", r.min_bytes, "bytes"),
                     count("at most", r.max_bytes, "bytes"),
                     r.constant.as_ref().map(|c| format!("exactly {c:?}")),
-                    r.pattern.as_ref().map(|(p, _)| format!("matches `{p}`")),
+                    r.pattern.as_ref().map(|p| format!("matches `{}`", p.source)),
                     r.prefix.as_ref().map(|p| format!("starts with {p:?}")),
                     r.suffix.as_ref().map(|p| format!("ends with {p:?}")),
                     r.contains.as_ref().map(|p| format!("contains {p:?}")),
