@@ -17,20 +17,9 @@ pub(crate) fn kind_field(kind: &str) -> String {
     camel_case(kind)
 }
 
+/// MeshConfig is a protobuf message, so its settings take protobuf's JSON names.
 pub(crate) fn camel_case(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::envoy::json_name(snake)
 }
 
 /// Settings whose values are the user's own maps, whose keys stay as written.

@@ -254,7 +254,7 @@ impl<'s> MessageChecker<'s> {
     /// Rules that Envoy's code enforces on one message, beyond its schema.
     fn code_rules(&mut self, message: &str, entries: &[Member], anchor: Span) {
         let set = |key: &str| {
-            let camel = camel_case(key);
+            let camel = proto::json_name(key);
             entries.iter().find(|e| (e.key == key || e.key == camel) && !is_null(&e.value))
         };
         match message {
@@ -909,11 +909,6 @@ pub(super) fn bool_word(text: &str) -> Option<bool> {
         "false" | "f" | "no" | "n" | "0" => Some(false),
         _ => None,
     }
-}
-
-/// The JSON name of a proto field name: `inline_code` → `inlineCode`.
-pub(super) fn camel_case(name: &str) -> String {
-    proto::json_name(name)
 }
 
 /// Whether Envoy sees a field as set: proto3 scalars at their default value, and empty

@@ -34,6 +34,7 @@ use crate::span::{FileId, Span};
 use crate::versions::Targets;
 use checker::MessageChecker;
 
+pub(crate) use proto::json_name;
 pub use replacements::replacement;
 pub use schema::descriptor_pool;
 pub(crate) use schema::field_rules;

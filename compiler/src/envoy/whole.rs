@@ -9,8 +9,9 @@
 //! proto or JSON field names, and report at the offending value: the second
 //! duplicate, the dangling reference, the filter out of place.
 
-use super::checker::{bool_word, camel_case};
+use super::checker::bool_word;
 use super::extensions::Registry;
+use super::proto::json_name;
 use crate::diagnostic::{Diagnostic, codes};
 use crate::model::node::{Node, NodeKind};
 use crate::span::Span;
@@ -301,7 +302,7 @@ impl Rules<'_> {
 /// The value of a field by its proto name or its JSON name (`null` is unset).
 fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
     let members = node.members()?;
-    let camel = camel_case(name);
+    let camel = json_name(name);
     members
         .iter()
         .find(|m| m.key == name || m.key == camel)
