@@ -85,7 +85,7 @@ impl<'s> MessageChecker<'s> {
     }
 
     pub(super) fn unknown_type(&mut self, type_name: &str, span: Span) {
-        let names = self.schema.set.message_names();
+        let names = self.schema.message_names();
         let mut diagnostic =
             Diagnostic::new(codes::UNKNOWN_ENVOY_TYPE, span, format!("`{type_name}` is not a message type of Envoy"))
                 .with_label_message("unknown type");

@@ -18,9 +18,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
-/// A map keyed by full names. The names are the schema's own, never an attacker's,
-/// and a check looks one up at every message value, so the keys are hashed with a
-/// multiply-rotate hash (the one rustc uses) rather than SipHash.
+/// A map keyed by full names. A check looks one up at every message value, so the
+/// keys are hashed with a multiply-rotate hash (the one rustc uses) rather than
+/// SipHash; the maps only ever hold names the schema declares (a name a user writes
+/// that the schema lacks is not remembered), so no input can flood them.
 pub(crate) type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
 
 /// The files of each package, by the package's name as it stands in the set.
@@ -348,7 +349,7 @@ struct FileEntry<'a> {
 pub(crate) struct ProtoSet<'a> {
     files: Vec<FileEntry<'a>>,
     by_package: PackageMap<'a>,
-    decoded: Mutex<NameMap<Option<Arc<Message<'a>>>>>,
+    decoded: Mutex<NameMap<Arc<Message<'a>>>>,
 }
 
 /// Where a full name was found: a message's or an enum's bytes, whether it is an
@@ -424,14 +425,12 @@ impl<'a> ProtoSet<'a> {
     pub(crate) fn message(&self, full_name: &str) -> Option<Arc<Message<'a>>> {
         let mut decoded = self.decoded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(message) = decoded.get(full_name) {
-            return message.clone();
+            return Some(message.clone());
         }
-        let message = self
-            .find(full_name)
-            .filter(|f| !f.is_enum)
-            .map(|found| Arc::new(decode_message(full_name, found.bytes, found.file)));
+        let found = self.find(full_name).filter(|f| !f.is_enum)?;
+        let message = Arc::new(decode_message(full_name, found.bytes, found.file));
         decoded.insert(full_name.to_string(), message.clone());
-        message
+        Some(message)
     }
 
     /// The enum `full_name`, decoded.
@@ -453,6 +452,10 @@ impl<'a> ProtoSet<'a> {
             }
             values.push(enum_value);
         }
+        // By number, as a linked pool lists them (and so the notes that name the
+        // values); aliases stay in declaration order, so the first one a number
+        // finds is the first declared, as protobuf resolves it.
+        values.sort_by_key(|v| v.number);
         Some(Enum { full_name: full_name.to_string(), values })
     }
 
@@ -489,6 +492,14 @@ impl<'a> ProtoSet<'a> {
         let mut values = Vec::new();
         for (number, wire) in fields(bytes) {
             let Some(field) = message.field_by_number(number as u32) else { continue };
+            // A singular message set twice is the two merged, which for the wire
+            // format is their bytes one after the other.
+            if let (Kind::Message(_), false, Wire::Bytes(more)) = (&field.kind, field.repeated, wire)
+                && let Some((_, Value::Message(_, bytes))) = values.iter_mut().find(|(name, _)| *name == field.name)
+            {
+                bytes.extend_from_slice(more);
+                continue;
+            }
             let mut push = |value: Option<Value>| {
                 if let Some(value) = value {
                     values.push((field.name, value));
@@ -726,4 +737,146 @@ fn decode_message<'a>(full_name: &str, bytes: &'a [u8], file: usize) -> Message<
         }
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_reflect::prost::Message as _;
+    use prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+    use prost_reflect::prost_types::{
+        DescriptorProto, FieldDescriptorProto, FieldOptions, FileDescriptorProto, FileDescriptorSet,
+    };
+    use prost_reflect::{DescriptorPool, DynamicMessage, Value as Reflected};
+
+    fn field(name: &str, number: i32, kind: Type, label: Label, packed: Option<bool>) -> FieldDescriptorProto {
+        FieldDescriptorProto {
+            name: Some(name.to_string()),
+            number: Some(number),
+            label: Some(label as i32),
+            r#type: Some(kind as i32),
+            type_name: (kind == Type::Message).then(|| ".t.Sample".to_string()),
+            options: packed.map(|packed| FieldOptions { packed: Some(packed), ..FieldOptions::default() }),
+            ..FieldDescriptorProto::default()
+        }
+    }
+
+    /// Every scalar encoding the reader decodes (zigzag, fixed widths, floats,
+    /// negative varints, packed and unpacked lists) and a message set twice, decoded
+    /// as prost-reflect decodes the same bytes; the Envoy sets' rules use only some
+    /// of them, so this pins the rest.
+    #[test]
+    fn option_values_decode_as_prost_reflect_decodes_them() {
+        use Label::{Optional, Repeated};
+        let sample = DescriptorProto {
+            name: Some("Sample".to_string()),
+            field: vec![
+                field("si32", 1, Type::Sint32, Optional, None),
+                field("si64", 2, Type::Sint64, Optional, None),
+                field("f32", 3, Type::Fixed32, Optional, None),
+                field("sf32", 4, Type::Sfixed32, Optional, None),
+                field("f64", 5, Type::Fixed64, Optional, None),
+                field("sf64", 6, Type::Sfixed64, Optional, None),
+                field("float", 7, Type::Float, Optional, None),
+                field("double", 8, Type::Double, Optional, None),
+                field("i32", 9, Type::Int32, Optional, None),
+                field("u64", 10, Type::Uint64, Optional, None),
+                field("packed", 11, Type::Sint64, Repeated, Some(true)),
+                field("unpacked", 12, Type::Int32, Repeated, Some(false)),
+                field("doubles", 13, Type::Double, Repeated, Some(true)),
+                field("text", 14, Type::String, Optional, None),
+                field("inner", 15, Type::Message, Optional, None),
+            ],
+            ..DescriptorProto::default()
+        };
+        let file = FileDescriptorProto {
+            name: Some("t/sample.proto".to_string()),
+            package: Some("t".to_string()),
+            message_type: vec![sample],
+            syntax: Some("proto2".to_string()),
+            ..FileDescriptorProto::default()
+        };
+        let set = FileDescriptorSet { file: vec![file] }.encode_to_vec();
+        let pool = DescriptorPool::decode(set.as_slice()).expect("links");
+        let descriptor = pool.get_message_by_name("t.Sample").expect("declared");
+        let mut value = DynamicMessage::new(descriptor.clone());
+        let set_field = |value: &mut DynamicMessage, name: &str, v: Reflected| value.set_field_by_name(name, v);
+        set_field(&mut value, "si32", Reflected::I32(-3));
+        set_field(&mut value, "si64", Reflected::I64(-40_000_000_000));
+        set_field(&mut value, "f32", Reflected::U32(4_000_000_000));
+        set_field(&mut value, "sf32", Reflected::I32(-5));
+        set_field(&mut value, "f64", Reflected::U64(u64::MAX));
+        set_field(&mut value, "sf64", Reflected::I64(-6));
+        set_field(&mut value, "float", Reflected::F32(1.5));
+        set_field(&mut value, "double", Reflected::F64(-2.25));
+        set_field(&mut value, "i32", Reflected::I32(-7));
+        set_field(&mut value, "u64", Reflected::U64(8));
+        set_field(&mut value, "packed", Reflected::List(vec![Reflected::I64(-1), Reflected::I64(2)]));
+        set_field(&mut value, "unpacked", Reflected::List(vec![Reflected::I32(-3), Reflected::I32(4)]));
+        set_field(&mut value, "doubles", Reflected::List(vec![Reflected::F64(0.5), Reflected::F64(-0.25)]));
+        set_field(&mut value, "text", Reflected::String("é".to_string()));
+        let mut bytes = value.encode_to_vec();
+        // `inner` set twice: the two halves merge.
+        let mut first = DynamicMessage::new(descriptor.clone());
+        first.set_field_by_name("i32", Reflected::I32(1));
+        let mut second = DynamicMessage::new(descriptor.clone());
+        second.set_field_by_name("u64", Reflected::U64(2));
+        for half in [first, second] {
+            let mut outer = DynamicMessage::new(descriptor.clone());
+            outer.set_field_by_name("inner", Reflected::Message(half));
+            bytes.extend(outer.encode_to_vec());
+        }
+        let expected = DynamicMessage::decode(descriptor, bytes.as_slice()).expect("decodes");
+
+        let reader = ProtoSet::new(&set);
+        fn text(reader: &ProtoSet, decoded: &Decoded) -> Vec<String> {
+            decoded
+                .values
+                .iter()
+                .map(|(name, value)| match value {
+                    Value::Message(type_name, bytes) => {
+                        let inner = reader.decode(type_name, bytes).expect("decodes");
+                        format!("{name}: {{{}}}", text(reader, &inner).join(", "))
+                    }
+                    Value::Int(v) => format!("{name}: {v}"),
+                    Value::Uint(v) => format!("{name}: {v}"),
+                    Value::Float(v) => format!("{name}: {v}"),
+                    Value::Bool(v) => format!("{name}: {v}"),
+                    Value::Enum(v) => format!("{name}: {v}"),
+                    Value::Str(v) => format!("{name}: {v:?}"),
+                })
+                .collect()
+        }
+        fn reflected(message: &DynamicMessage) -> Vec<String> {
+            let mut out = Vec::new();
+            for (field, value) in message.fields() {
+                let items = match value {
+                    Reflected::List(items) => items.clone(),
+                    other => vec![other.clone()],
+                };
+                for item in items {
+                    out.push(match item {
+                        Reflected::Message(m) => format!("{}: {{{}}}", field.name(), reflected(&m).join(", ")),
+                        Reflected::I32(v) => format!("{}: {v}", field.name()),
+                        Reflected::I64(v) => format!("{}: {v}", field.name()),
+                        Reflected::U32(v) => format!("{}: {v}", field.name()),
+                        Reflected::U64(v) => format!("{}: {v}", field.name()),
+                        Reflected::F32(v) => format!("{}: {}", field.name(), f64::from(v)),
+                        Reflected::F64(v) => format!("{}: {v}", field.name()),
+                        Reflected::String(v) => format!("{}: {v:?}", field.name()),
+                        other => format!("{}: {other:?}", field.name()),
+                    });
+                }
+            }
+            out
+        }
+        let decoded = reader.decode("t.Sample", &bytes).expect("decodes");
+        assert_eq!(text(&reader, &decoded), reflected(&expected));
+        assert!(text(&reader, &decoded).contains(&"inner: {i32: 1, u64: 2}".to_string()));
+        assert!(reader.message("t.Nothing").is_none() && reader.message("t").is_none());
+        assert!(
+            reader.decode("t.Sample", &[0xff]).is_some_and(|d| d.values.is_empty()),
+            "malformed bytes read as nothing"
+        );
+    }
 }

@@ -42,8 +42,10 @@ pub(crate) fn field_rules(options: &[u8]) -> Option<FieldRules> {
 /// first use: the options of its fields are decoded once, not at every value.
 pub(super) struct Schema {
     pub(super) set: ProtoSet<'static>,
-    messages: Mutex<NameMap<Option<Arc<MessageInfo>>>>,
-    enums: Mutex<NameMap<Option<Arc<Enum<'static>>>>>,
+    messages: Mutex<NameMap<Arc<MessageInfo>>>,
+    enums: Mutex<NameMap<Arc<Enum<'static>>>>,
+    /// Every message's full name, for did-you-mean, listed once when first needed.
+    message_names: OnceLock<Vec<String>>,
 }
 
 /// What matters about one message type.
@@ -75,22 +77,37 @@ pub(super) struct FieldInfo {
 
 impl Schema {
     pub(super) fn new(set: ProtoSet<'static>) -> Schema {
-        Schema { set, messages: Mutex::new(NameMap::default()), enums: Mutex::new(NameMap::default()) }
+        Schema {
+            set,
+            messages: Mutex::new(NameMap::default()),
+            enums: Mutex::new(NameMap::default()),
+            message_names: OnceLock::new(),
+        }
     }
 
     /// The message `name`, with what the checker needs of it.
     pub(super) fn message(&self, name: &str) -> Option<Arc<MessageInfo>> {
         if let Some(info) = self.messages.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return info.clone();
+            return Some(info.clone());
         }
-        let info = self.set.message(name).map(|message| Arc::new(self.learn(message)));
+        let info = Arc::new(self.learn(self.set.message(name)?));
         self.messages.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), info.clone());
-        info
+        Some(info)
     }
 
     pub(super) fn enumeration(&self, name: &str) -> Option<Arc<Enum<'static>>> {
         let mut enums = self.enums.lock().unwrap_or_else(|p| p.into_inner());
-        enums.entry(name.to_string()).or_insert_with(|| self.set.enumeration(name).map(Arc::new)).clone()
+        if let Some(enumeration) = enums.get(name) {
+            return Some(enumeration.clone());
+        }
+        let enumeration = Arc::new(self.set.enumeration(name)?);
+        enums.insert(name.to_string(), enumeration.clone());
+        Some(enumeration)
+    }
+
+    /// Every message's full name, in the set's order.
+    pub(super) fn message_names(&self) -> &[String] {
+        self.message_names.get_or_init(|| self.set.message_names())
     }
 
     /// The value field of a map field's entry message.
@@ -120,7 +137,9 @@ impl Schema {
             info.disallowed = proto::flag(options, annotation::DISALLOWED_BY_DEFAULT);
             info.work_in_progress = proto::work_in_progress(options, annotation::XDS_STATUS);
             if let Some(rules) = &info.rules
-                && message.real_oneof(field).is_none()
+                // A field of a oneof, even the one protoc makes for a proto3
+                // `optional` field, is only checked when set.
+                && field.oneof.is_none()
                 && fails_when_unset(field, rules)
             {
                 required.push(field.clone());
@@ -289,6 +308,22 @@ mod tests {
                 let found_oneofs: Vec<Vec<String>> =
                     info.required_oneofs.iter().map(|o| o.iter().map(|f| f.name.to_string()).collect()).collect();
                 assert_eq!(found_oneofs, required_oneofs, "{name}");
+                // A field of a oneof (a proto3 `optional` one too) is only checked
+                // when set; others whose rules fail on the default are required.
+                let required: Vec<String> = expected
+                    .fields()
+                    .filter(|f| f.containing_oneof().is_none())
+                    .filter(|f| {
+                        let field = info.message.field_by_number(f.number()).expect("the same fields");
+                        info.fields
+                            .get(&f.number())
+                            .and_then(|i| i.rules.as_ref())
+                            .is_some_and(|r| fails_when_unset(field, r))
+                    })
+                    .map(|f| f.name().to_string())
+                    .collect();
+                let found_required: Vec<String> = info.required.iter().map(|f| f.name.to_string()).collect();
+                assert_eq!(found_required, required, "{name}");
             }
             for expected in pool.all_enums() {
                 let found =
@@ -318,7 +353,11 @@ mod tests {
                         (v.name().to_string(), v.number(), flags)
                     })
                     .collect();
-                // The pool orders aliases by number; the set keeps the declaration order.
+                // Both list values by number; the pool orders aliases of one number
+                // its own way, the reader in declaration order.
+                let numbers =
+                    |values: &[(String, i32, Option<(bool, bool)>)]| values.iter().map(|v| v.1).collect::<Vec<_>>();
+                assert_eq!(numbers(&found), numbers(&wanted), "{}", expected.full_name());
                 found.sort();
                 wanted.sort();
                 assert_eq!(found, wanted, "{} in Envoy {}", expected.full_name(), build.version);
