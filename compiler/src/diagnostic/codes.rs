@@ -386,6 +386,24 @@ Envoy refuses to add such a listener (`address is necessary`).";
 official builds have `envoy.wasm.runtime.v8` (and `envoy.wasm.runtime.null`, for plugins
 compiled into Envoy); WAMR, Wasmtime and WAVM are build options they leave out, so Envoy
 cannot create the plugin and rejects the configuration.";
+    ENVOY_STATIC_CLUSTER_NOT_IP = "E0532", "a STATIC cluster endpoint that is not an IP address",
+"A cluster of `type: STATIC` (the default when a cluster sets no type) reads the address
+of each endpoint, of its `additional_addresses` and of its `health_check_config` as an
+IP address and a port number; it does not resolve names. Envoy rejects a host name
+(`malformed IP address: NAME`), an address with brackets or a port in it, and a
+`named_port`. Write the IP address, or make the cluster `STRICT_DNS` or `LOGICAL_DNS`
+so that Envoy resolves the name. IPv6 addresses with a zone (`fe80::1%eth0`) depend on
+the machine's interfaces and are left to Envoy.";
+    ENVOY_LB_POLICY_FOR_CLUSTER = "E0533", "a load balancer that does not suit the cluster",
+"Envoy's code pairs a cluster's type with its load balancer. An `ORIGINAL_DST` cluster
+takes `lb_policy: CLUSTER_PROVIDED` and nothing else, even the default ROUND_ROBIN;
+custom cluster types that balance by themselves (`envoy.clusters.aggregate`,
+`envoy.clusters.dynamic_forward_proxy`) need the cluster's balancer too, from
+`CLUSTER_PROVIDED` or a `ClusterProvided` entry of `load_balancing_policy`. The other
+types (STATIC, STRICT_DNS, LOGICAL_DNS, EDS) have no balancer of their own, so they
+cannot ask for one. `LOAD_BALANCING_POLICY_CONFIG` needs a `load_balancing_policy`, and
+`CLUSTER_PROVIDED` cannot be combined with `lb_subset_config`. When
+`load_balancing_policy` is set, its first policy decides over `lb_policy`.";
 
     // The raw Envoy target and smoke scenarios: E06xx.
     UNKNOWN_PROXY = "E0600", "unknown proxy",

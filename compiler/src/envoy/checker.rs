@@ -1,6 +1,7 @@
 //! One Envoy version's check of a message value: fields, kinds, enums, oneofs,
 //! validation rules and annotations, down through `Any` values by their type.
 
+use super::cross_field;
 use super::extensions::{Registry, describe_category};
 use super::lua::{lua_sources, lua_syntax};
 use super::proto::{self, Enum, EnumValue, Field, Kind, annotation};
@@ -301,6 +302,11 @@ impl<'s> MessageChecker<'s> {
                     }
                     self.diagnostics.push(diagnostic);
                 }
+            }
+            // A part merged into a cluster (an EnvoyFilter MERGE) may take its type and
+            // endpoints from the cluster it is merged into, so only a whole one is judged.
+            "envoy.config.cluster.v3.Cluster" if self.completeness == Completeness::Whole => {
+                self.diagnostics.extend(cross_field::cluster(entries, anchor, self.registry));
             }
             "envoy.config.listener.v3.Listener" if self.completeness == Completeness::Whole => {
                 if set("address").is_none() && set("internal_listener").is_none() && set("api_listener").is_none() {

@@ -1,0 +1,430 @@
+//! Rules that Envoy's code enforces across the fields of one message, beyond its
+//! schema: a static cluster's endpoints are IP addresses, and a cluster's load
+//! balancer suits its type.
+//!
+//! Envoy checks these when it builds the running configuration, which `--mode
+//! validate` does too. Each rule says only what every pinned build was seen to
+//! reject (`tests/envoy-corpus/` holds it to them); what a rule cannot read for
+//! certain (an interface name in an IPv6 address, a cluster type whose balancer is
+//! not known) is left to Envoy.
+
+use super::extensions::Registry;
+use super::whole::{config_type, field, items};
+use crate::diagnostic::{Diagnostic, codes};
+use crate::model::node::{Member, Node, NodeKind};
+use crate::span::Span;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The value of a message's field, by its proto or JSON name (`null` is unset).
+fn member<'e>(entries: &'e [Member], name: &str) -> Option<&'e Member> {
+    let camel = super::checker::camel_case(name);
+    entries.iter().find(|e| (e.key == name || e.key == camel) && !matches!(e.value.kind, NodeKind::Null))
+}
+
+/// An enum value's number as Envoy's loader reads it, its name in any case or its
+/// number, if it is one of `names` (each name with its number). A number the enum
+/// does not define is not judged.
+fn enum_number(value: &Node, names: &[(&str, i32)]) -> Option<i32> {
+    let word = match &value.kind {
+        NodeKind::String(s) => s.as_str(),
+        NodeKind::Number { raw, .. } => raw.as_str(),
+        _ => return None,
+    };
+    names
+        .iter()
+        .find(|(name, number)| name.eq_ignore_ascii_case(word) || word.parse() == Ok(*number))
+        .map(|(_, number)| *number)
+}
+
+/// `envoy.config.cluster.v3.Cluster.DiscoveryType`.
+const DISCOVERY_TYPES: &[(&str, i32)] =
+    &[("STATIC", 0), ("STRICT_DNS", 1), ("LOGICAL_DNS", 2), ("EDS", 3), ("ORIGINAL_DST", 4)];
+const STATIC: i32 = 0;
+const ORIGINAL_DST: i32 = 4;
+
+/// `envoy.config.cluster.v3.Cluster.LbPolicy`.
+const LB_POLICIES: &[(&str, i32)] = &[
+    ("ROUND_ROBIN", 0),
+    ("LEAST_REQUEST", 1),
+    ("RING_HASH", 2),
+    ("RANDOM", 3),
+    ("MAGLEV", 5),
+    ("CLUSTER_PROVIDED", 6),
+    ("LOAD_BALANCING_POLICY_CONFIG", 7),
+];
+const CLUSTER_PROVIDED: i32 = 6;
+const LOAD_BALANCING_POLICY_CONFIG: i32 = 7;
+
+/// The config of the load-balancing policy extension that hands balancing to the
+/// cluster.
+const CLUSTER_PROVIDED_POLICY: &str = "envoy.extensions.load_balancing_policies.cluster_provided.v3.ClusterProvided";
+
+/// Custom cluster types that bring their own load balancer, each seen refused by the
+/// pinned builds with any other policy. Other custom types are not judged.
+const TYPES_WITH_THEIR_OWN_BALANCER: &[&str] = &["envoy.clusters.aggregate", "envoy.clusters.dynamic_forward_proxy"];
+
+/// What kind of cluster a `Cluster` is: one of the discovery types, or a custom type
+/// by its registered name (`None` when the build does not say).
+enum ClusterKind {
+    /// `type`, and where it is written (the default, STATIC, is written nowhere).
+    Discovery { number: i32, span: Option<Span> },
+    /// `cluster_type`, and where it is written.
+    Custom { name: Option<&'static str>, span: Span },
+}
+
+impl ClusterKind {
+    fn span(&self) -> Option<Span> {
+        match self {
+            ClusterKind::Discovery { span, .. } => *span,
+            ClusterKind::Custom { span, .. } => Some(*span),
+        }
+    }
+
+    /// How messages name such a cluster: "a cluster of type STATIC".
+    fn describe(&self) -> String {
+        match self {
+            ClusterKind::Discovery { number, .. } => {
+                let name = DISCOVERY_TYPES.iter().find(|(_, n)| n == number).map_or("STATIC", |(name, _)| name);
+                format!("a cluster of type {name}")
+            }
+            ClusterKind::Custom { name, .. } => format!("a cluster of type `{}`", name.unwrap_or("custom")),
+        }
+    }
+
+    /// Whether the cluster brings its own load balancer, if that is known.
+    fn has_own_balancer(&self) -> Option<bool> {
+        match self {
+            ClusterKind::Discovery { number, .. } => Some(*number == ORIGINAL_DST),
+            ClusterKind::Custom { name: Some(name), .. } if TYPES_WITH_THEIR_OWN_BALANCER.contains(name) => Some(true),
+            ClusterKind::Custom { .. } => None,
+        }
+    }
+}
+
+fn cluster_kind(entries: &[Member], registry: Option<&Registry>) -> Option<ClusterKind> {
+    if let Some(custom) = member(entries, "cluster_type") {
+        let name = field(&custom.value, "typed_config")
+            .and_then(config_type)
+            .and_then(|(type_name, _)| registry?.name_of("envoy.clusters", type_name));
+        return Some(ClusterKind::Custom { name, span: custom.key_span });
+    }
+    match member(entries, "type") {
+        // A cluster without a type is a static one.
+        None => Some(ClusterKind::Discovery { number: STATIC, span: None }),
+        Some(entry) => Some(ClusterKind::Discovery {
+            number: enum_number(&entry.value, DISCOVERY_TYPES)?,
+            span: Some(entry.value.span),
+        }),
+    }
+}
+
+/// The rules of a whole `envoy.config.cluster.v3.Cluster`: its endpoints' addresses
+/// and its load balancer.
+pub(super) fn cluster(entries: &[Member], anchor: Span, registry: Option<&Registry>) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let Some(kind) = cluster_kind(entries, registry) else { return diagnostics };
+    if let ClusterKind::Discovery { number: STATIC, .. } = kind {
+        static_endpoints(entries, &mut diagnostics);
+    }
+    if let Some(diagnostic) = load_balancer(entries, &kind, anchor) {
+        diagnostics.push(diagnostic);
+    }
+    diagnostics
+}
+
+/// A static cluster resolves each endpoint's address with the IP resolver, which
+/// takes an IP address and a port number: a host name or a named port is refused
+/// (`malformed IP address`), for the endpoint itself, its additional addresses and
+/// its health-check address alike. A DNS cluster resolves the names instead.
+fn static_endpoints(entries: &[Member], diagnostics: &mut Vec<Diagnostic>) {
+    let Some(assignment) = member(entries, "load_assignment") else { return };
+    for locality in items(field(&assignment.value, "endpoints")) {
+        for lb_endpoint in items(field(locality, "lb_endpoints")) {
+            let Some(endpoint) = field(lb_endpoint, "endpoint") else { continue };
+            let health_check = field(endpoint, "health_check_config").and_then(|h| field(h, "address"));
+            let additional = items(field(endpoint, "additional_addresses")).filter_map(|a| field(a, "address"));
+            for address in field(endpoint, "address").into_iter().chain(health_check).chain(additional) {
+                if let Some(socket) = field(address, "socket_address")
+                    && let Some(diagnostic) = static_socket_address(socket)
+                {
+                    diagnostics.push(diagnostic);
+                }
+            }
+        }
+    }
+}
+
+fn static_socket_address(socket: &Node) -> Option<Diagnostic> {
+    // Another resolver (a custom build's) may take names; `envoy.ip` is the default.
+    if let Some(resolver) = field(socket, "resolver_name")
+        && resolver.as_str().is_some_and(|name| !name.is_empty() && name != "envoy.ip")
+    {
+        return None;
+    }
+    let address = field(socket, "address")?;
+    let text = address.as_str()?;
+    // An IPv6 address with a zone (`fe80::1%eth0`) depends on the machine's interfaces.
+    if !text.contains('%') && text.parse::<Ipv4Addr>().is_err() && text.parse::<Ipv6Addr>().is_err() {
+        return Some(
+            Diagnostic::new(
+                codes::ENVOY_STATIC_CLUSTER_NOT_IP,
+                address.span,
+                format!("`{text}` is not an IP address, and a STATIC cluster does not resolve names"),
+            )
+            .with_label_message("not an IP address")
+            .with_help("write the endpoint's IP address, or make the cluster `type: STRICT_DNS` or `LOGICAL_DNS`")
+            .with_note("Envoy reads a static cluster's addresses as IP addresses when it loads the configuration"),
+        );
+    }
+    let named = field(socket, "named_port")?;
+    Some(
+        Diagnostic::new(
+            codes::ENVOY_STATIC_CLUSTER_NOT_IP,
+            named.span,
+            "a STATIC cluster's endpoint needs a `port_value`, not a named port",
+        )
+        .with_label_message("a named port")
+        .with_note("Envoy's IP resolver takes port numbers only"),
+    )
+}
+
+/// The load balancer a cluster's config picks.
+enum Balancer {
+    /// The cluster's own (`CLUSTER_PROVIDED`, or the `ClusterProvided` policy).
+    ClusterProvided,
+    /// One of Envoy's balancers.
+    Envoys,
+}
+
+/// The load balancer must suit the cluster: an ORIGINAL_DST cluster takes
+/// `lb_policy: CLUSTER_PROVIDED` and nothing else; a cluster type with its own balancer
+/// needs the cluster's balancer, the others one of Envoy's; `LOAD_BALANCING_POLICY_CONFIG`
+/// needs `load_balancing_policy`; `CLUSTER_PROVIDED` cannot be combined with
+/// `lb_subset_config`. Envoy checks them in this order, and stops at the first.
+fn load_balancer(entries: &[Member], kind: &ClusterKind, anchor: Span) -> Option<Diagnostic> {
+    let lb_policy = member(entries, "lb_policy");
+    // An unreadable policy is the schema's to report.
+    let policy_number = match lb_policy {
+        Some(entry) => enum_number(&entry.value, LB_POLICIES)?,
+        None => 0,
+    };
+    let policy_name =
+        LB_POLICIES.iter().find(|(_, number)| *number == policy_number).map_or("ROUND_ROBIN", |(name, _)| name);
+    let policy_config = member(entries, "load_balancing_policy");
+    // A rule of `lb_policy` points at it, or else at the type that calls for another.
+    let at_policy = lb_policy.map(|e| e.value.span).or(kind.span()).unwrap_or(anchor);
+    if let ClusterKind::Discovery { number: ORIGINAL_DST, .. } = kind
+        && policy_number != CLUSTER_PROVIDED
+    {
+        let default = if lb_policy.is_none() { " (the default)" } else { "" };
+        return Some(
+            Diagnostic::new(
+                codes::ENVOY_LB_POLICY_FOR_CLUSTER,
+                at_policy,
+                format!("an ORIGINAL_DST cluster takes `lb_policy: CLUSTER_PROVIDED` only, not {policy_name}{default}"),
+            )
+            .with_label_message("not CLUSTER_PROVIDED")
+            .with_help(
+                "set `lb_policy: CLUSTER_PROVIDED`: the cluster balances by each connection's original destination",
+            )
+            .with_note("Envoy asks for it even when `load_balancing_policy` is set"),
+        );
+    }
+    if policy_number == LOAD_BALANCING_POLICY_CONFIG && policy_config.is_none() {
+        return Some(
+            Diagnostic::new(
+                codes::ENVOY_LB_POLICY_FOR_CLUSTER,
+                at_policy,
+                "`lb_policy: LOAD_BALANCING_POLICY_CONFIG` needs a `load_balancing_policy`",
+            )
+            .with_label_message("no load_balancing_policy")
+            .with_help("add a `load_balancing_policy`, or choose another `lb_policy`"),
+        );
+    }
+    if policy_number == CLUSTER_PROVIDED
+        && policy_config.is_none()
+        && let Some(subset) = member(entries, "lb_subset_config")
+    {
+        return Some(
+            Diagnostic::new(
+                codes::ENVOY_LB_POLICY_FOR_CLUSTER,
+                at_policy,
+                "`lb_policy: CLUSTER_PROVIDED` cannot be combined with `lb_subset_config`",
+            )
+            .with_label_message("the cluster's own balancer")
+            .with_secondary(subset.key_span, "subsets of Envoy's balancer"),
+        );
+    }
+    // `load_balancing_policy`, when set, decides over `lb_policy`: Envoy takes its first
+    // policy.
+    let (balancer, at) = match policy_config {
+        Some(config) => {
+            let first = items(field(&config.value, "policies")).next()?;
+            let (type_name, _) =
+                field(first, "typed_extension_config").and_then(|c| field(c, "typed_config")).and_then(config_type)?;
+            let balancer =
+                if type_name == CLUSTER_PROVIDED_POLICY { Balancer::ClusterProvided } else { Balancer::Envoys };
+            (balancer, config.key_span)
+        }
+        None if policy_number == CLUSTER_PROVIDED => (Balancer::ClusterProvided, at_policy),
+        None => (Balancer::Envoys, at_policy),
+    };
+    let cluster = kind.describe();
+    match (balancer, kind.has_own_balancer()?) {
+        (Balancer::ClusterProvided, false) => Some(
+            Diagnostic::new(
+                codes::ENVOY_LB_POLICY_FOR_CLUSTER,
+                at,
+                format!("the cluster's own load balancer is asked for, but {cluster} has none"),
+            )
+            .with_label_message("the cluster's own balancer")
+            .with_help("choose one of Envoy's load balancers, such as ROUND_ROBIN or LEAST_REQUEST")
+            .with_note("only ORIGINAL_DST clusters and custom types such as `aggregate` bring their own"),
+        ),
+        (Balancer::Envoys, true) => Some(
+            Diagnostic::new(
+                codes::ENVOY_LB_POLICY_FOR_CLUSTER,
+                at,
+                format!("{cluster} brings its own load balancer, but one of Envoy's is asked for"),
+            )
+            .with_label_message("one of Envoy's balancers")
+            .with_help("set `lb_policy: CLUSTER_PROVIDED`"),
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::codes;
+    use crate::envoy::validate_bootstrap;
+    use crate::span::FileId;
+
+    /// A bootstrap with one listener routing to the cluster `backend`, whose type,
+    /// load balancer and endpoint address are filled in by each test.
+    const BASE: &str = "static_resources:
+  listeners:
+  - name: a
+    address: { socket_address: { address: 0.0.0.0, port_value: 10000 } }
+    filter_chains:
+    - filters:
+      - name: hcm
+        typed_config:
+          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: in
+          route_config:
+            virtual_hosts:
+            - name: one
+              domains: [\"*\"]
+              routes:
+              - match: { prefix: \"/\" }
+                route: ROUTE
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: { \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+  - name: backend
+    connect_timeout: 1s
+CLUSTER";
+
+    const ENDPOINT: &str = "    load_assignment:
+      cluster_name: backend
+      endpoints:
+      - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: ADDRESS, port_value: 8080 } } }
+";
+
+    fn bootstrap(route: &str, cluster: &str) -> String {
+        BASE.replace("ROUTE", route).replace("CLUSTER", cluster)
+    }
+
+    fn with_cluster(cluster: &str) -> String {
+        bootstrap("{ cluster: backend }", cluster)
+    }
+
+    fn endpoint(address: &str) -> String {
+        ENDPOINT.replace("ADDRESS", address)
+    }
+
+    /// The codes `text` gets from 1.38, and the text each one points at.
+    fn found(text: &str) -> Vec<(String, String)> {
+        validate_bootstrap(FileId(0), text, &["1.38.2"])
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| (d.code.to_string(), text[d.primary_span().range()].to_string()))
+            .collect()
+    }
+
+    fn one(code: crate::diagnostic::Code, at: &str) -> Vec<(String, String)> {
+        vec![(code.to_string(), at.to_string())]
+    }
+
+    #[test]
+    fn a_static_cluster_takes_ip_addresses_only() {
+        for address in ["127.0.0.1", "::1", "::ffff:1.2.3.4", "fe80::1%lo"] {
+            assert_eq!(found(&with_cluster(&endpoint(&format!("\"{address}\"")))), vec![], "{address}");
+        }
+        for address in ["backend.internal", "127.1", "010.0.0.1", "[::1]", "127.0.0.1:80"] {
+            let quoted = format!("\"{address}\"");
+            assert_eq!(
+                found(&with_cluster(&endpoint(&quoted))),
+                one(codes::ENVOY_STATIC_CLUSTER_NOT_IP, &quoted),
+                "{address}"
+            );
+        }
+        let typed = format!("    type: static\n{}", endpoint("backend.internal"));
+        assert_eq!(found(&with_cluster(&typed)), one(codes::ENVOY_STATIC_CLUSTER_NOT_IP, "backend.internal"));
+    }
+
+    #[test]
+    fn a_dns_cluster_takes_host_names() {
+        for kind in ["STRICT_DNS", "LOGICAL_DNS"] {
+            let cluster = format!("    type: {kind}\n{}", endpoint("backend.internal"));
+            assert_eq!(found(&with_cluster(&cluster)), vec![], "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_static_cluster_refuses_a_named_port() {
+        let cluster = endpoint("127.0.0.1").replace("port_value: 8080", "named_port: http");
+        assert_eq!(found(&with_cluster(&cluster)), one(codes::ENVOY_STATIC_CLUSTER_NOT_IP, "http"));
+    }
+
+    #[test]
+    fn an_original_destination_cluster_takes_the_cluster_provided_balancer_only() {
+        assert_eq!(
+            found(&with_cluster("    type: ORIGINAL_DST\n")),
+            one(codes::ENVOY_LB_POLICY_FOR_CLUSTER, "ORIGINAL_DST")
+        );
+        assert_eq!(
+            found(&with_cluster("    type: ORIGINAL_DST\n    lb_policy: MAGLEV\n")),
+            one(codes::ENVOY_LB_POLICY_FOR_CLUSTER, "MAGLEV")
+        );
+        assert_eq!(found(&with_cluster("    type: ORIGINAL_DST\n    lb_policy: cluster_provided\n")), vec![]);
+    }
+
+    #[test]
+    fn other_discovery_types_have_no_balancer_of_their_own() {
+        let cluster = format!("    lb_policy: CLUSTER_PROVIDED\n{}", endpoint("127.0.0.1"));
+        assert_eq!(found(&with_cluster(&cluster)), one(codes::ENVOY_LB_POLICY_FOR_CLUSTER, "CLUSTER_PROVIDED"));
+        let config = format!("    lb_policy: LOAD_BALANCING_POLICY_CONFIG\n{}", endpoint("127.0.0.1"));
+        assert_eq!(
+            found(&with_cluster(&config)),
+            one(codes::ENVOY_LB_POLICY_FOR_CLUSTER, "LOAD_BALANCING_POLICY_CONFIG")
+        );
+    }
+
+    #[test]
+    fn the_load_balancing_policy_decides_over_lb_policy() {
+        let round_robin = "    load_balancing_policy:
+      policies:
+      - typed_extension_config:
+          name: rr
+          typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin }
+";
+        let cluster = format!("    lb_policy: CLUSTER_PROVIDED\n{round_robin}{}", endpoint("127.0.0.1"));
+        assert_eq!(found(&with_cluster(&cluster)), vec![]);
+        let original = format!("    type: ORIGINAL_DST\n    lb_policy: CLUSTER_PROVIDED\n{round_robin}");
+        assert_eq!(found(&with_cluster(&original)), one(codes::ENVOY_LB_POLICY_FOR_CLUSTER, "load_balancing_policy"));
+    }
+}
