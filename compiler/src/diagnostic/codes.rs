@@ -404,6 +404,12 @@ types (STATIC, STRICT_DNS, LOGICAL_DNS, EDS) have no balancer of their own, so t
 cannot ask for one. `LOAD_BALANCING_POLICY_CONFIG` needs a `load_balancing_policy`, and
 `CLUSTER_PROVIDED` cannot be combined with `lb_subset_config`. When
 `load_balancing_policy` is set, its first policy decides over `lb_policy`.";
+    ENVOY_WEIGHTED_CLUSTERS_WEIGHT = "E0534", "weighted clusters whose weights Envoy refuses",
+"Every cluster of a route's `weighted_clusters` needs a `weight` (0 is allowed and keeps
+it out of the split), and the weights must add up to more than 0 and at most
+4,294,967,295. Envoy rejects the route configuration otherwise (`Sum of weights in the
+weighted_cluster must be greater than 0`). The deprecated `total_weight` plays no part:
+Envoy ignores it.";
 
     // The raw Envoy target and smoke scenarios: E06xx.
     UNKNOWN_PROXY = "E0600", "unknown proxy",

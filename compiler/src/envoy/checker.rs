@@ -308,6 +308,11 @@ impl<'s> MessageChecker<'s> {
             "envoy.config.cluster.v3.Cluster" if self.completeness == Completeness::Whole => {
                 self.diagnostics.extend(cross_field::cluster(entries, anchor, self.registry));
             }
+            // The weighted clusters of a part merged into a route are added to those it
+            // has, so only a whole list is judged.
+            "envoy.config.route.v3.WeightedCluster" if self.completeness == Completeness::Whole => {
+                self.diagnostics.extend(cross_field::weighted_clusters(entries));
+            }
             "envoy.config.listener.v3.Listener" if self.completeness == Completeness::Whole => {
                 if set("address").is_none() && set("internal_listener").is_none() && set("api_listener").is_none() {
                     self.diagnostics.push(

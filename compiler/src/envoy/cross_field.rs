@@ -1,6 +1,6 @@
 //! Rules that Envoy's code enforces across the fields of one message, beyond its
-//! schema: a static cluster's endpoints are IP addresses, and a cluster's load
-//! balancer suits its type.
+//! schema: a static cluster's endpoints are IP addresses, a cluster's load balancer
+//! suits its type, and weighted clusters weigh more than nothing.
 //!
 //! Envoy checks these when it builds the running configuration, which `--mode
 //! validate` does too. Each rule says only what every pinned build was seen to
@@ -294,6 +294,74 @@ fn load_balancer(entries: &[Member], kind: &ClusterKind, anchor: Span) -> Option
     }
 }
 
+/// Weighted clusters each need a weight, and the weights must add up to more than 0
+/// and at most 4,294,967,295 (`Sum of weights in the weighted_cluster must be greater
+/// than 0`). The deprecated `total_weight` plays no part in it.
+pub(super) fn weighted_clusters(entries: &[Member]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let Some(clusters) = member(entries, "clusters") else { return diagnostics };
+    // The sum, while every weight can be read.
+    let mut total: Option<u64> = Some(0);
+    let mut count = 0;
+    for cluster in items(Some(&clusters.value)) {
+        count += 1;
+        match field(cluster, "weight") {
+            Some(weight) => total = total.zip(weight_value(weight)).map(|(sum, weight)| sum + weight),
+            None => {
+                let at = field(cluster, "name")
+                    .or_else(|| field(cluster, "cluster_header"))
+                    .map_or(cluster.span, |n| n.span);
+                diagnostics.push(
+                    Diagnostic::new(codes::ENVOY_WEIGHTED_CLUSTERS_WEIGHT, at, "this weighted cluster has no `weight`")
+                        .with_label_message("no weight")
+                        .with_help("give it a `weight`; 0 keeps it out of the split")
+                        .with_note("Envoy requires the weight of every weighted cluster"),
+                );
+                total = None;
+            }
+        }
+    }
+    if count == 0 || !diagnostics.is_empty() {
+        return diagnostics;
+    }
+    match total {
+        Some(0) => diagnostics.push(
+            Diagnostic::new(
+                codes::ENVOY_WEIGHTED_CLUSTERS_WEIGHT,
+                clusters.key_span,
+                "the weights of these weighted clusters add up to 0",
+            )
+            .with_label_message("every weight is 0")
+            .with_help("give at least one cluster a weight above 0")
+            .with_note("Envoy requires the sum of the weights to be greater than 0"),
+        ),
+        Some(sum) if sum > u64::from(u32::MAX) => diagnostics.push(
+            Diagnostic::new(
+                codes::ENVOY_WEIGHTED_CLUSTERS_WEIGHT,
+                clusters.key_span,
+                format!("the weights of these weighted clusters add up to {sum}, more than 4294967295"),
+            )
+            .with_label_message("the weights overflow")
+            .with_help("scale the weights down; only their proportions matter"),
+        ),
+        _ => {}
+    }
+    diagnostics
+}
+
+/// A `google.protobuf.UInt32Value` weight: a number, a string of one (protobuf's JSON
+/// takes both), or `{ value: ... }`.
+fn weight_value(weight: &Node) -> Option<u64> {
+    match &weight.kind {
+        NodeKind::Number { raw, value } => {
+            raw.parse().ok().or_else(|| (value.fract() == 0.0 && *value >= 0.0).then_some(*value as u64))
+        }
+        NodeKind::String(text) => text.parse().ok(),
+        NodeKind::Object(_) => weight_value(field(weight, "value")?),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::diagnostic::codes;
@@ -426,5 +494,23 @@ CLUSTER";
         assert_eq!(found(&with_cluster(&cluster)), vec![]);
         let original = format!("    type: ORIGINAL_DST\n    lb_policy: CLUSTER_PROVIDED\n{round_robin}");
         assert_eq!(found(&with_cluster(&original)), one(codes::ENVOY_LB_POLICY_FOR_CLUSTER, "load_balancing_policy"));
+    }
+
+    #[test]
+    fn weighted_clusters_need_weights_above_zero_in_all() {
+        let route = |clusters: &str| bootstrap(&format!("{{ weighted_clusters: {{ clusters: [{clusters}] }} }}"), "");
+        assert_eq!(found(&route("{ name: backend, weight: 0 }, { name: backend, weight: 1 }")), vec![]);
+        assert_eq!(
+            found(&route("{ name: backend, weight: 0 }, { name: backend, weight: \"0\" }")),
+            one(codes::ENVOY_WEIGHTED_CLUSTERS_WEIGHT, "clusters")
+        );
+        assert_eq!(
+            found(&route("{ name: backend, weight: 1 }, { name: backend }")),
+            one(codes::ENVOY_WEIGHTED_CLUSTERS_WEIGHT, "backend")
+        );
+        assert_eq!(
+            found(&route("{ name: backend, weight: 4294967295 }, { name: backend, weight: 1 }")),
+            one(codes::ENVOY_WEIGHTED_CLUSTERS_WEIGHT, "clusters")
+        );
     }
 }
