@@ -410,6 +410,14 @@ it out of the split), and the weights must add up to more than 0 and at most
 4,294,967,295. Envoy rejects the route configuration otherwise (`Sum of weights in the
 weighted_cluster must be greater than 0`). The deprecated `total_weight` plays no part:
 Envoy ignores it.";
+    ENVOY_PSEUDO_HEADER_MUTATION = "E0535", "a pseudo-header or `host` added or removed",
+"The header mutations of route configurations, virtual hosts, routes, weighted clusters,
+HTTP health checks, the header mutation filter's `append`, the local rate limit's
+`response_headers_to_add` and local reply mappers cannot add or remove a pseudo-header
+(`:path`, `:authority`, `:method`, `:status`...) or `host`, in any case: Envoy rejects
+the configuration (`:-prefixed or host headers may not be modified`). Rewrite the path or
+the host with the route's own fields instead (`prefix_rewrite`, `regex_rewrite`,
+`host_rewrite_literal`).";
 
     // The raw Envoy target and smoke scenarios: E06xx.
     UNKNOWN_PROXY = "E0600", "unknown proxy",

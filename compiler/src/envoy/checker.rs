@@ -258,6 +258,9 @@ impl<'s> MessageChecker<'s> {
             let camel = camel_case(key);
             entries.iter().find(|e| (e.key == key || e.key == camel) && !is_null(&e.value))
         };
+        // Headers a mutation adds stay in any config it is merged into, so a part is
+        // judged as well as a whole.
+        self.diagnostics.extend(cross_field::header_mutations(message, entries));
         match message {
             // Envoy takes `inline_code` when it is not empty, and refuses it beside
             // `default_source_code`.

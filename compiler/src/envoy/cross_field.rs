@@ -1,6 +1,7 @@
 //! Rules that Envoy's code enforces across the fields of one message, beyond its
 //! schema: a static cluster's endpoints are IP addresses, a cluster's load balancer
-//! suits its type, and weighted clusters weigh more than nothing.
+//! suits its type, weighted clusters weigh more than nothing, and pseudo-headers and
+//! `host` are never added or removed by a header mutation.
 //!
 //! Envoy checks these when it builds the running configuration, which `--mode
 //! validate` does too. Each rule says only what every pinned build was seen to
@@ -362,6 +363,98 @@ fn weight_value(weight: &Node) -> Option<u64> {
     }
 }
 
+/// The messages whose header mutations Envoy builds with its header parser, which
+/// refuses to add or remove pseudo-headers (`:path`, `:status`...) and `host`: the
+/// fields that add headers (`HeaderValueOption`s) and those that remove them (names).
+/// Each was seen refused by the pinned builds; the header mutation filter's `remove`
+/// is not among them, as Envoy accepts it.
+const HEADER_MUTATIONS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "envoy.config.route.v3.RouteConfiguration",
+        &["request_headers_to_add", "response_headers_to_add"],
+        &["request_headers_to_remove", "response_headers_to_remove"],
+    ),
+    (
+        "envoy.config.route.v3.VirtualHost",
+        &["request_headers_to_add", "response_headers_to_add"],
+        &["request_headers_to_remove", "response_headers_to_remove"],
+    ),
+    (
+        "envoy.config.route.v3.Route",
+        &["request_headers_to_add", "response_headers_to_add"],
+        &["request_headers_to_remove", "response_headers_to_remove"],
+    ),
+    (
+        "envoy.config.route.v3.WeightedCluster.ClusterWeight",
+        &["request_headers_to_add", "response_headers_to_add"],
+        &["request_headers_to_remove", "response_headers_to_remove"],
+    ),
+    ("envoy.config.core.v3.HealthCheck.HttpHealthCheck", &["request_headers_to_add"], &["request_headers_to_remove"]),
+    ("envoy.config.common.mutation_rules.v3.HeaderMutation", &["append"], &[]),
+    ("envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit", &["response_headers_to_add"], &[]),
+    ("envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper", &["headers_to_add"], &[]),
+];
+
+/// Whether Envoy's header parser lets a mutation touch a header: not a pseudo-header,
+/// and not `host` in any case.
+fn is_modifiable_header(name: &str) -> bool {
+    !name.starts_with(':') && !name.eq_ignore_ascii_case("host")
+}
+
+/// Pseudo-headers and `host` added or removed by the header mutations of `message`.
+pub(super) fn header_mutations(message: &str, entries: &[Member]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let Some((_, added, removed)) = HEADER_MUTATIONS.iter().find(|(m, _, _)| *m == message) else {
+        return diagnostics;
+    };
+    for name in *added {
+        let Some(options) = member(entries, name) else { continue };
+        for option in items(Some(&options.value)) {
+            if let Some(key) = field(option, "header").and_then(|h| field(h, "key"))
+                && let Some(text) = key.as_str()
+                && !is_modifiable_header(text)
+            {
+                diagnostics.push(header_mutation(key.span, text, "added"));
+            }
+        }
+    }
+    for name in *removed {
+        let Some(names) = member(entries, name) else { continue };
+        let list: &[Node] = match &names.value.kind {
+            NodeKind::List(list) => list,
+            _ => std::slice::from_ref(&names.value),
+        };
+        for header in list {
+            if let Some(text) = header.as_str()
+                && !is_modifiable_header(text)
+            {
+                diagnostics.push(header_mutation(header.span, text, "removed"));
+            }
+        }
+    }
+    diagnostics
+}
+
+fn header_mutation(span: Span, name: &str, done: &str) -> Diagnostic {
+    let what =
+        if name.starts_with(':') { format!("the pseudo-header `{name}`") } else { format!("the header `{name}`") };
+    let mut diagnostic = Diagnostic::new(
+        codes::ENVOY_PSEUDO_HEADER_MUTATION,
+        span,
+        format!("{what} cannot be {done} by a header mutation"),
+    )
+    .with_label_message(format!("cannot be {done}"))
+    .with_note("Envoy refuses to let header mutations touch `:`-prefixed headers and `host`");
+    // An added path or host has a field of the route made for it.
+    let lower = name.to_ascii_lowercase();
+    if done == "added" && lower == ":path" {
+        diagnostic = diagnostic.with_help("rewrite the path with the route's `prefix_rewrite` or `regex_rewrite`");
+    } else if done == "added" && (lower == ":authority" || lower == "host") {
+        diagnostic = diagnostic.with_help("rewrite the host with the route's `host_rewrite_literal`");
+    }
+    diagnostic
+}
+
 #[cfg(test)]
 mod tests {
     use crate::diagnostic::codes;
@@ -511,6 +604,20 @@ CLUSTER";
         assert_eq!(
             found(&route("{ name: backend, weight: 4294967295 }, { name: backend, weight: 1 }")),
             one(codes::ENVOY_WEIGHTED_CLUSTERS_WEIGHT, "clusters")
+        );
+    }
+
+    #[test]
+    fn pseudo_headers_and_host_are_not_mutated() {
+        let route = |mutation: &str| bootstrap(&format!("{{ cluster: backend }}\n                {mutation}"), "");
+        assert_eq!(found(&route("request_headers_to_add: [{ header: { key: x-path, value: v } }]")), vec![]);
+        assert_eq!(
+            found(&route("request_headers_to_add: [{ header: { key: \":path\", value: v } }]")),
+            one(codes::ENVOY_PSEUDO_HEADER_MUTATION, "\":path\"")
+        );
+        assert_eq!(
+            found(&route("response_headers_to_remove: [x-a, Host]")),
+            one(codes::ENVOY_PSEUDO_HEADER_MUTATION, "Host")
         );
     }
 }
