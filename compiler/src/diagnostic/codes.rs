@@ -418,6 +418,21 @@ HTTP health checks, the header mutation filter's `append`, the local rate limit'
 the configuration (`:-prefixed or host headers may not be modified`). Rewrite the path or
 the host with the route's own fields instead (`prefix_rewrite`, `regex_rewrite`,
 `host_rewrite_literal`).";
+    ENVOY_TRANSPORT_API_V2 = "E0536", "the V2 xDS transport protocol",
+"Envoy no longer speaks version 2 of the xDS transport protocol. An xDS config source
+(`api_config_source`, `ads_config`), the gRPC ext_authz filters, the rate limit service,
+the metrics service sink and the gRPC access loggers refuse `transport_api_version: V2`
+when Envoy builds them (`V2 xDS transport protocol version is deprecated`), although the
+schema only marks the value deprecated. Use V3; the default, AUTO, means V3. An ext_authz
+filter that calls an HTTP service, a `self` config source and `resource_api_version`
+are not checked by Envoy.";
+    ENVOY_GRPC_HEALTH_CHECK_WITHOUT_HTTP2 = "E0537", "a gRPC health check on a cluster without HTTP/2",
+"gRPC runs over HTTP/2, so a cluster with a `grpc_health_check` must speak HTTP/2 to its
+endpoints: Envoy rejects the cluster otherwise (`cluster must support HTTP/2 for gRPC
+healthchecking`). A cluster speaks HTTP/2 when its `HttpProtocolOptions` (under
+`typed_extension_protocol_options`) set `explicit_http_config` or
+`use_downstream_protocol_config` with `http2_protocol_options`, or `auto_config`, or when
+it sets the deprecated `http2_protocol_options`. Without options it speaks HTTP/1.1.";
 
     // The raw Envoy target and smoke scenarios: E06xx.
     UNKNOWN_PROXY = "E0600", "unknown proxy",

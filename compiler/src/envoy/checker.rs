@@ -261,6 +261,8 @@ impl<'s> MessageChecker<'s> {
         // Headers a mutation adds stay in any config it is merged into, so a part is
         // judged as well as a whole.
         self.diagnostics.extend(cross_field::header_mutations(message, entries));
+        // A merged part that sets V2 leaves V2 in the config it is merged into.
+        self.diagnostics.extend(cross_field::transport_api_version(message, entries));
         match message {
             // Envoy takes `inline_code` when it is not empty, and refuses it beside
             // `default_source_code`.

@@ -1,7 +1,8 @@
 //! Rules that Envoy's code enforces across the fields of one message, beyond its
 //! schema: a static cluster's endpoints are IP addresses, a cluster's load balancer
-//! suits its type, weighted clusters weigh more than nothing, and pseudo-headers and
-//! `host` are never added or removed by a header mutation.
+//! suits its type and its gRPC health checks have HTTP/2, weighted clusters weigh
+//! more than nothing, pseudo-headers and `host` are never added or removed by a
+//! header mutation, and the V2 transport protocol is gone.
 //!
 //! Envoy checks these when it builds the running configuration, which `--mode
 //! validate` does too. Each rule says only what every pinned build was seen to
@@ -129,6 +130,9 @@ pub(super) fn cluster(entries: &[Member], anchor: Span, registry: Option<&Regist
     }
     if let Some(diagnostic) = load_balancer(entries, &kind, anchor) {
         diagnostics.push(diagnostic);
+    }
+    if let ClusterKind::Discovery { .. } = kind {
+        diagnostics.extend(grpc_health_checks(entries));
     }
     diagnostics
 }
@@ -455,6 +459,99 @@ fn header_mutation(span: Span, name: &str, done: &str) -> Diagnostic {
     diagnostic
 }
 
+/// The name under which a cluster's HTTP protocol options are given.
+const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/// Whether a cluster speaks HTTP/2 to its endpoints, if its options say for certain:
+/// the deprecated `http2_protocol_options`, or `HttpProtocolOptions` with HTTP/2 given
+/// explicitly, offered beside the downstream protocol, or left to ALPN (`auto_config`,
+/// which always offers it).
+fn speaks_http2(entries: &[Member]) -> Option<bool> {
+    if member(entries, "http2_protocol_options").is_some() {
+        return Some(true);
+    }
+    let Some(options) = member(entries, "typed_extension_protocol_options") else { return Some(false) };
+    let Some(http) = field(&options.value, HTTP_PROTOCOL_OPTIONS) else { return Some(false) };
+    if let Some(explicit) = field(http, "explicit_http_config") {
+        // HTTP/3 has checks of its own, which are left to Envoy.
+        if field(explicit, "http3_protocol_options").is_some() {
+            return None;
+        }
+        return Some(field(explicit, "http2_protocol_options").is_some());
+    }
+    if let Some(downstream) = field(http, "use_downstream_protocol_config") {
+        return Some(field(downstream, "http2_protocol_options").is_some());
+    }
+    if field(http, "auto_config").is_some() {
+        return Some(true);
+    }
+    // Options that choose no protocol are the schema's to report.
+    None
+}
+
+/// A gRPC health check speaks HTTP/2, so Envoy refuses one on a cluster that does
+/// not (`cluster must support HTTP/2 for gRPC healthchecking`), whatever its type.
+fn grpc_health_checks(entries: &[Member]) -> Vec<Diagnostic> {
+    let Some(checks) = member(entries, "health_checks") else { return Vec::new() };
+    let grpc: Vec<&Member> =
+        items(Some(&checks.value)).filter_map(|check| member(check.members()?, "grpc_health_check")).collect();
+    if grpc.is_empty() || speaks_http2(entries) != Some(false) {
+        return Vec::new();
+    }
+    grpc.into_iter()
+        .map(|check| {
+            Diagnostic::new(
+                codes::ENVOY_GRPC_HEALTH_CHECK_WITHOUT_HTTP2,
+                check.key_span,
+                "a gRPC health check needs a cluster that speaks HTTP/2, and this one speaks HTTP/1.1",
+            )
+            .with_label_message("gRPC over HTTP/1.1")
+            .with_help(format!(
+                "give the cluster `typed_extension_protocol_options` with `{HTTP_PROTOCOL_OPTIONS}` and `explicit_http_config: {{ http2_protocol_options: {{}} }}`"
+            ))
+        })
+        .collect()
+}
+
+/// `envoy.config.core.v3.ApiVersion`.
+const API_VERSIONS: &[(&str, i32)] = &[("AUTO", 0), ("V2", 1), ("V3", 2)];
+const API_V2: i32 = 1;
+
+/// The messages whose `transport_api_version` Envoy checks when it builds them, and
+/// whether only a gRPC service is (the HTTP ext_authz filter checks it only for one).
+const TRANSPORT_API_VERSIONS: &[(&str, bool)] = &[
+    ("envoy.config.core.v3.ApiConfigSource", false),
+    ("envoy.config.metrics.v3.MetricsServiceConfig", false),
+    ("envoy.config.ratelimit.v3.RateLimitServiceConfig", false),
+    ("envoy.extensions.access_loggers.grpc.v3.CommonGrpcAccessLogConfig", false),
+    ("envoy.extensions.filters.network.ext_authz.v3.ExtAuthz", false),
+    ("envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", true),
+];
+
+/// Envoy no longer speaks version 2 of the xDS transport protocol, and refuses a
+/// service configured for it (`V2 xDS transport protocol version is deprecated`);
+/// `AUTO`, the default, is taken as V3. The schema only marks the value deprecated.
+pub(super) fn transport_api_version(message: &str, entries: &[Member]) -> Option<Diagnostic> {
+    let (_, grpc_only) = TRANSPORT_API_VERSIONS.iter().find(|(m, _)| *m == message)?;
+    if *grpc_only && member(entries, "grpc_service").is_none() {
+        return None;
+    }
+    let version = member(entries, "transport_api_version")?;
+    if enum_number(&version.value, API_VERSIONS)? != API_V2 {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            codes::ENVOY_TRANSPORT_API_V2,
+            version.value.span,
+            "Envoy no longer speaks version 2 of the xDS transport protocol",
+        )
+        .with_label_message("V2 is gone")
+        .with_did_you_mean(version.value.span, "V3")
+        .with_note("Envoy rejects the configuration; the default, AUTO, means V3"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use crate::diagnostic::codes;
@@ -618,6 +715,61 @@ CLUSTER";
         assert_eq!(
             found(&route("response_headers_to_remove: [x-a, Host]")),
             one(codes::ENVOY_PSEUDO_HEADER_MUTATION, "Host")
+        );
+    }
+
+    #[test]
+    fn a_grpc_health_check_needs_http2() {
+        let check = "    health_checks:
+    - { timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 2, grpc_health_check: {} }
+";
+        let plain = format!("{check}{}", endpoint("127.0.0.1"));
+        assert_eq!(
+            found(&with_cluster(&plain)),
+            one(codes::ENVOY_GRPC_HEALTH_CHECK_WITHOUT_HTTP2, "grpc_health_check")
+        );
+        let options = |config: &str| {
+            format!(
+                "{plain}    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        {config}
+"
+            )
+        };
+        assert_eq!(found(&with_cluster(&options("explicit_http_config: { http2_protocol_options: {} }"))), vec![]);
+        assert_eq!(
+            found(&with_cluster(&options("use_downstream_protocol_config: { http_protocol_options: {} }"))),
+            one(codes::ENVOY_GRPC_HEALTH_CHECK_WITHOUT_HTTP2, "grpc_health_check")
+        );
+    }
+
+    /// A bootstrap whose router is preceded by the HTTP filter `filter`.
+    fn with_http_filter(filter: &str) -> String {
+        let router = "          - name: envoy.filters.http.router\n";
+        bootstrap("{ cluster: backend }", "").replace(router, &format!("{filter}{router}"))
+    }
+
+    #[test]
+    fn transport_api_version_v2_is_refused_where_envoy_checks_it() {
+        let ext_authz = |service: &str| {
+            with_http_filter(&format!(
+                "          - name: authz
+            typed_config:
+              \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+              transport_api_version: V2
+              {service}
+"
+            ))
+        };
+        assert_eq!(
+            found(&ext_authz("grpc_service: { envoy_grpc: { cluster_name: backend } }")),
+            one(codes::ENVOY_TRANSPORT_API_V2, "V2")
+        );
+        // An HTTP authorization service is not checked.
+        assert_eq!(
+            found(&ext_authz("http_service: { server_uri: { uri: http://authz, cluster: backend, timeout: 1s } }")),
+            vec![]
         );
     }
 }
