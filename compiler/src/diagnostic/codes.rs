@@ -433,6 +433,19 @@ healthchecking`). A cluster speaks HTTP/2 when its `HttpProtocolOptions` (under
 `typed_extension_protocol_options`) set `explicit_http_config` or
 `use_downstream_protocol_config` with `http2_protocol_options`, or `auto_config`, or when
 it sets the deprecated `http2_protocol_options`. Without options it speaks HTTP/1.1.";
+    ENVOY_JWT_UNDEFINED_NAME = "E0538", "a JWT requirement naming what the filter does not define",
+"A JWT filter's requirements refer to its providers and requirements by name, and Envoy
+resolves the names when it builds the filter: every `provider_name` (in `rules`,
+`requirement_map` and `filter_state_rules`, however deeply nested in `requires_any` and
+`requires_all`, even in a requirement no rule uses) must be a key of `providers`
+(`Required provider ['NAME'] is not configured`), and every rule's `requirement_name` a
+key of `requirement_map`. Names are compared exactly, case included.";
+    ENVOY_OVERLOAD_UNKNOWN_TRIGGER = "E0539", "an overload trigger naming no resource monitor",
+"The triggers of the overload manager's actions and load-shed points name the resource
+they watch, which must be one of its `resource_monitors` (`Unknown trigger resource
+NAME`). The one resource Envoy tracks by itself,
+`envoy.resource_monitors.global_downstream_max_connections`, may be named without a
+monitor of that name.";
 
     // The raw Envoy target and smoke scenarios: E06xx.
     UNKNOWN_PROXY = "E0600", "unknown proxy",

@@ -318,6 +318,15 @@ impl<'s> MessageChecker<'s> {
             "envoy.config.route.v3.WeightedCluster" if self.completeness == Completeness::Whole => {
                 self.diagnostics.extend(cross_field::weighted_clusters(entries));
             }
+            // A merged part may name what the config it is merged into defines.
+            "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+                if self.completeness == Completeness::Whole =>
+            {
+                self.diagnostics.extend(cross_field::jwt_authentication(entries));
+            }
+            "envoy.config.overload.v3.OverloadManager" if self.completeness == Completeness::Whole => {
+                self.diagnostics.extend(cross_field::overload_manager(entries));
+            }
             "envoy.config.listener.v3.Listener" if self.completeness == Completeness::Whole => {
                 if set("address").is_none() && set("internal_listener").is_none() && set("api_listener").is_none() {
                     self.diagnostics.push(

@@ -2,7 +2,8 @@
 //! schema: a static cluster's endpoints are IP addresses, a cluster's load balancer
 //! suits its type and its gRPC health checks have HTTP/2, weighted clusters weigh
 //! more than nothing, pseudo-headers and `host` are never added or removed by a
-//! header mutation, and the V2 transport protocol is gone.
+//! header mutation, the V2 transport protocol is gone, and the names that a JWT
+//! filter's rules and the overload manager's triggers use are defined beside them.
 //!
 //! Envoy checks these when it builds the running configuration, which `--mode
 //! validate` does too. Each rule says only what every pinned build was seen to
@@ -552,6 +553,113 @@ pub(super) fn transport_api_version(message: &str, entries: &[Member]) -> Option
     )
 }
 
+/// The names a JWT filter's requirements use must be defined in the filter: every
+/// `provider_name` (in `rules`, `requirement_map` and `filter_state_rules`, at any
+/// depth of `requires_any` and `requires_all`) a key of `providers`, every rule's
+/// `requirement_name` a key of `requirement_map`. Envoy resolves them when it builds
+/// the filter (`Required provider ['NAME'] is not configured`).
+pub(super) fn jwt_authentication(entries: &[Member]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let keys = |name: &str| -> Vec<&str> {
+        member(entries, name)
+            .and_then(|m| m.value.members())
+            .map_or(Vec::new(), |members| members.iter().map(|m| m.key.as_str()).collect())
+    };
+    let providers = keys("providers");
+    let requirement_names = keys("requirement_map");
+    let mut requirements: Vec<&Node> = Vec::new();
+    for rule in items(member(entries, "rules").map(|m| &m.value)) {
+        requirements.extend(field(rule, "requires"));
+        if let Some(name) = field(rule, "requirement_name")
+            && let Some(text) = name.as_str()
+            && !requirement_names.contains(&text)
+        {
+            diagnostics.push(unknown_name(name, text, "requirement", "`requirement_map`", &requirement_names));
+        }
+    }
+    // The requirements named in `requirement_map`, and those chosen by filter state.
+    let named = member(entries, "requirement_map").map(|m| &m.value);
+    let by_filter_state = member(entries, "filter_state_rules").and_then(|m| field(&m.value, "requires"));
+    for map in [named, by_filter_state] {
+        requirements.extend(map.and_then(Node::members).into_iter().flatten().map(|m| &m.value));
+    }
+    while let Some(requirement) = requirements.pop() {
+        let named = field(requirement, "provider_name")
+            .or_else(|| field(requirement, "provider_and_audiences").and_then(|p| field(p, "provider_name")));
+        if let Some(name) = named
+            && let Some(text) = name.as_str()
+            && !providers.contains(&text)
+        {
+            diagnostics.push(unknown_name(name, text, "provider", "`providers`", &providers));
+        }
+        for group in ["requires_any", "requires_all"] {
+            requirements.extend(items(field(requirement, group).and_then(|g| field(g, "requirements"))));
+        }
+    }
+    diagnostics.sort_by_key(|d| d.primary_span().start);
+    diagnostics
+}
+
+fn unknown_name(name: &Node, text: &str, what: &str, place: &str, known: &[&str]) -> Diagnostic {
+    let mut diagnostic = Diagnostic::new(
+        codes::ENVOY_JWT_UNDEFINED_NAME,
+        name.span,
+        format!("the {what} `{text}` is not defined in {place}"),
+    )
+    .with_label_message(format!("no such {what}"));
+    diagnostic = if known.is_empty() {
+        diagnostic.with_note(format!("{place} defines none"))
+    } else {
+        diagnostic.with_note(format!("{place} defines: {}", known.join(", ")))
+    };
+    if let Some(suggestion) = crate::diagnostic::did_you_mean(text, known.iter().copied()) {
+        diagnostic = diagnostic.with_did_you_mean(name.span, suggestion);
+    }
+    diagnostic
+}
+
+/// The resource Envoy's overload manager tracks by itself, which a trigger may name
+/// without a resource monitor of that name.
+const PROACTIVE_RESOURCES: &[&str] = &["envoy.resource_monitors.global_downstream_max_connections"];
+
+/// The triggers of overload actions and load-shed points name resource monitors of
+/// the overload manager (`Unknown trigger resource NAME`). An overload manager
+/// without resource monitors breaks the schema's rules, which say so.
+pub(super) fn overload_manager(entries: &[Member]) -> Vec<Diagnostic> {
+    let monitors: Vec<&str> = items(member(entries, "resource_monitors").map(|m| &m.value))
+        .filter_map(|monitor| field(monitor, "name")?.as_str())
+        .collect();
+    if monitors.is_empty() {
+        return Vec::new();
+    }
+    let mut diagnostics = Vec::new();
+    for (list, what) in [("actions", "overload action"), ("loadshed_points", "load-shed point")] {
+        for entry in items(member(entries, list).map(|m| &m.value)) {
+            for trigger in items(field(entry, "triggers")) {
+                let Some(name) = field(trigger, "name") else { continue };
+                let Some(text) = name.as_str() else { continue };
+                if monitors.contains(&text) || PROACTIVE_RESOURCES.contains(&text) {
+                    continue;
+                }
+                let mut diagnostic = Diagnostic::new(
+                    codes::ENVOY_OVERLOAD_UNKNOWN_TRIGGER,
+                    name.span,
+                    format!(
+                        "this {what} is triggered by `{text}`, which is not a resource monitor of the overload manager"
+                    ),
+                )
+                .with_label_message("no such resource monitor")
+                .with_note(format!("the resource monitors are: {}", monitors.join(", ")));
+                if let Some(suggestion) = crate::diagnostic::did_you_mean(text, monitors.iter().copied()) {
+                    diagnostic = diagnostic.with_did_you_mean(name.span, suggestion);
+                }
+                diagnostics.push(diagnostic);
+            }
+        }
+    }
+    diagnostics
+}
+
 #[cfg(test)]
 mod tests {
     use crate::diagnostic::codes;
@@ -771,5 +879,54 @@ CLUSTER";
             found(&ext_authz("http_service: { server_uri: { uri: http://authz, cluster: backend, timeout: 1s } }")),
             vec![]
         );
+    }
+
+    #[test]
+    fn jwt_requirements_name_providers_and_requirements_of_the_filter() {
+        let jwt = |rules: &str| {
+            with_http_filter(&format!(
+                "          - name: jwt
+            typed_config:
+              \"@type\": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+              providers:
+                issuer: {{ issuer: https://issuer, local_jwks: {{ inline_string: \"{{}}\" }} }}
+              requirement_map:
+                strict: {{ provider_name: issuer }}
+              rules:
+              {rules}
+"
+            ))
+        };
+        assert_eq!(found(&jwt("- { match: { prefix: / }, requirement_name: strict }")), vec![]);
+        assert_eq!(
+            found(&jwt("- { match: { prefix: / }, requirement_name: lenient }")),
+            one(codes::ENVOY_JWT_UNDEFINED_NAME, "lenient")
+        );
+        assert_eq!(
+            found(&jwt(
+                "- { match: { prefix: / }, requires: { requires_any: { requirements: [{ provider_name: isuer }, { allow_missing: {} }] } } }"
+            )),
+            one(codes::ENVOY_JWT_UNDEFINED_NAME, "isuer")
+        );
+    }
+
+    #[test]
+    fn overload_triggers_name_resource_monitors() {
+        let overload = |trigger: &str| {
+            format!(
+                "overload_manager:
+  resource_monitors:
+  - name: heap
+    typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig, max_heap_size_bytes: 1000000 }}
+  actions:
+  - name: envoy.overload_actions.stop_accepting_requests
+    triggers: [{{ name: {trigger}, threshold: {{ value: 0.9 }} }}]
+{}",
+                bootstrap("{ cluster: backend }", "")
+            )
+        };
+        assert_eq!(found(&overload("heap")), vec![]);
+        assert_eq!(found(&overload("envoy.resource_monitors.global_downstream_max_connections")), vec![]);
+        assert_eq!(found(&overload("heep")), one(codes::ENVOY_OVERLOAD_UNKNOWN_TRIGGER, "heep"));
     }
 }
