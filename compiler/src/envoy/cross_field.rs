@@ -121,8 +121,8 @@ fn cluster_kind(entries: &[Member], registry: Option<&Registry>) -> Option<Clust
     }
 }
 
-/// The rules of a whole `envoy.config.cluster.v3.Cluster`: its endpoints' addresses
-/// and its load balancer.
+/// The rules of a whole `envoy.config.cluster.v3.Cluster`: its endpoints' addresses,
+/// its load balancer and the protocol its gRPC health checks need.
 pub(super) fn cluster(entries: &[Member], anchor: Span, registry: Option<&Registry>) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let Some(kind) = cluster_kind(entries, registry) else { return diagnostics };
@@ -206,7 +206,8 @@ enum Balancer {
 /// `lb_policy: CLUSTER_PROVIDED` and nothing else; a cluster type with its own balancer
 /// needs the cluster's balancer, the others one of Envoy's; `LOAD_BALANCING_POLICY_CONFIG`
 /// needs `load_balancing_policy`; `CLUSTER_PROVIDED` cannot be combined with
-/// `lb_subset_config`. Envoy checks them in this order, and stops at the first.
+/// `lb_subset_config`. They are checked in the order Envoy was seen to report them, and
+/// only the first is reported.
 fn load_balancer(entries: &[Member], kind: &ClusterKind, anchor: Span) -> Option<Diagnostic> {
     let lb_policy = member(entries, "lb_policy");
     // An unreadable policy is the schema's to report.
@@ -312,7 +313,9 @@ pub(super) fn weighted_clusters(entries: &[Member]) -> Vec<Diagnostic> {
     for cluster in items(Some(&clusters.value)) {
         count += 1;
         match field(cluster, "weight") {
-            Some(weight) => total = total.zip(weight_value(weight)).map(|(sum, weight)| sum + weight),
+            // A weight beyond any integer's range is the schema's to report; the sum
+            // only has to stay above the limit.
+            Some(weight) => total = total.zip(weight_value(weight)).map(|(sum, weight)| sum.saturating_add(weight)),
             None => {
                 let at = field(cluster, "name")
                     .or_else(|| field(cluster, "cluster_header"))
