@@ -135,8 +135,11 @@ pub fn mutation_candidates(text: &str) -> Vec<Mutation> {
     static KEY: LazyLock<regex::Regex> = LazyLock::new(|| {
         regex::Regex::new(r#"(?:^\s*(?:-\s+)*|[{,]\s*)"?([A-Za-z_@][A-Za-z0-9_@]{2,})"?:(?:\s|$)"#).expect("regex")
     });
+    // A number after a mapping's colon: YAML's, followed by a space, or JSON's, after a
+    // quoted key. A colon inside a plain scalar (the port of `http://host:9002`) is not
+    // one, and replacing what follows it leaves a valid string.
     static NUMBER: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r":\s*([0-9][0-9.]*s?)(?:[\s,}\]]|$)").expect("regex"));
+        LazyLock::new(|| regex::Regex::new(r#"(?:":\s*|:\s+)([0-9][0-9.]*s?)(?:[\s,}\]]|$)"#).expect("regex"));
     static ENUMERATION: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r#"([a-z_]+)"?:\s*"?([A-Z][A-Z0-9_]+)"?(?:[\s,}]|$)"#).expect("regex"));
     static STRING: LazyLock<regex::Regex> = LazyLock::new(|| {

@@ -386,6 +386,66 @@ Envoy refuses to add such a listener (`address is necessary`).";
 official builds have `envoy.wasm.runtime.v8` (and `envoy.wasm.runtime.null`, for plugins
 compiled into Envoy); WAMR, Wasmtime and WAVM are build options they leave out, so Envoy
 cannot create the plugin and rejects the configuration.";
+    ENVOY_STATIC_CLUSTER_NOT_IP = "E0532", "a STATIC cluster endpoint that is not an IP address",
+"A cluster of `type: STATIC` (the default when a cluster sets no type) reads the address
+of each endpoint, of its `additional_addresses` and of its `health_check_config` as an
+IP address and a port number; it does not resolve names. Envoy rejects a host name
+(`malformed IP address: NAME`), an address with brackets or a port in it, and a
+`named_port`. Write the IP address, or make the cluster `STRICT_DNS` or `LOGICAL_DNS`
+so that Envoy resolves the name. IPv6 addresses with a zone (`fe80::1%eth0`) depend on
+the machine's interfaces and are left to Envoy.";
+    ENVOY_LB_POLICY_FOR_CLUSTER = "E0533", "a load balancer that does not suit the cluster",
+"Envoy's code pairs a cluster's type with its load balancer. An `ORIGINAL_DST` cluster
+takes `lb_policy: CLUSTER_PROVIDED` and nothing else, even the default ROUND_ROBIN;
+custom cluster types that balance by themselves (`envoy.clusters.aggregate`,
+`envoy.clusters.dynamic_forward_proxy`) need the cluster's balancer too, from
+`CLUSTER_PROVIDED` or a `ClusterProvided` entry of `load_balancing_policy`. The other
+types (STATIC, STRICT_DNS, LOGICAL_DNS, EDS) have no balancer of their own, so they
+cannot ask for one. `LOAD_BALANCING_POLICY_CONFIG` needs a `load_balancing_policy`, and
+`CLUSTER_PROVIDED` cannot be combined with `lb_subset_config`. When
+`load_balancing_policy` is set, its first policy decides over `lb_policy`.";
+    ENVOY_WEIGHTED_CLUSTERS_WEIGHT = "E0534", "weighted clusters whose weights Envoy refuses",
+"Every cluster of a route's `weighted_clusters` needs a `weight` (0 is allowed and keeps
+it out of the split), and the weights must add up to more than 0 and at most
+4,294,967,295. Envoy rejects the route configuration otherwise (`Sum of weights in the
+weighted_cluster must be greater than 0`). The deprecated `total_weight` plays no part:
+Envoy ignores it.";
+    ENVOY_PSEUDO_HEADER_MUTATION = "E0535", "a pseudo-header or `host` added or removed",
+"The header mutations of route configurations, virtual hosts, routes, weighted clusters,
+HTTP health checks, the header mutation filter's `append`, the local rate limit's
+`response_headers_to_add` and local reply mappers cannot add or remove a pseudo-header
+(`:path`, `:authority`, `:method`, `:status`...) or `host`, in any case: Envoy rejects
+the configuration (`:-prefixed or host headers may not be modified`). Rewrite the path or
+the host with the route's own fields instead (`prefix_rewrite`, `regex_rewrite`,
+`host_rewrite_literal`).";
+    ENVOY_TRANSPORT_API_V2 = "E0536", "the V2 xDS transport protocol",
+"Envoy no longer speaks version 2 of the xDS transport protocol. An xDS config source
+(`api_config_source`, `ads_config`), the gRPC ext_authz filters, the rate limit service,
+the metrics service sink and the gRPC access loggers refuse `transport_api_version: V2`
+when Envoy builds them (`V2 xDS transport protocol version is deprecated`), although the
+schema only marks the value deprecated. Use V3; the default, AUTO, means V3. An ext_authz
+filter that calls an HTTP service, a `self` config source and `resource_api_version`
+are not checked by Envoy.";
+    ENVOY_GRPC_HEALTH_CHECK_WITHOUT_HTTP2 = "E0537", "a gRPC health check on a cluster without HTTP/2",
+"gRPC runs over HTTP/2, so a cluster with a `grpc_health_check` must speak HTTP/2 to its
+endpoints: Envoy rejects the cluster otherwise (`cluster must support HTTP/2 for gRPC
+healthchecking`). A cluster speaks HTTP/2 when its `HttpProtocolOptions` (under
+`typed_extension_protocol_options`) set `explicit_http_config` or
+`use_downstream_protocol_config` with `http2_protocol_options`, or `auto_config`, or when
+it sets the deprecated `http2_protocol_options`. Without options it speaks HTTP/1.1.";
+    ENVOY_JWT_UNDEFINED_NAME = "E0538", "a JWT requirement naming what the filter does not define",
+"A JWT filter's requirements refer to its providers and requirements by name, and Envoy
+resolves the names when it builds the filter: every `provider_name` (in `rules`,
+`requirement_map` and `filter_state_rules`, however deeply nested in `requires_any` and
+`requires_all`, even in a requirement no rule uses) must be a key of `providers`
+(`Required provider ['NAME'] is not configured`), and every rule's `requirement_name` a
+key of `requirement_map`. Names are compared exactly, case included.";
+    ENVOY_OVERLOAD_UNKNOWN_TRIGGER = "E0539", "an overload trigger naming no resource monitor",
+"The triggers of the overload manager's actions and load-shed points name the resource
+they watch, which must be one of its `resource_monitors` (`Unknown trigger resource
+NAME`). The one resource Envoy tracks by itself,
+`envoy.resource_monitors.global_downstream_max_connections`, may be named without a
+monitor of that name.";
 
     // The raw Envoy target and smoke scenarios: E06xx.
     UNKNOWN_PROXY = "E0600", "unknown proxy",

@@ -1,6 +1,7 @@
 //! One Envoy version's check of a message value: fields, kinds, enums, oneofs,
 //! validation rules and annotations, down through `Any` values by their type.
 
+use super::cross_field;
 use super::extensions::{Registry, describe_category};
 use super::lua::{lua_sources, lua_syntax};
 use super::proto::{self, Enum, EnumValue, Field, Kind, annotation};
@@ -257,6 +258,11 @@ impl<'s> MessageChecker<'s> {
             let camel = proto::json_name(key);
             entries.iter().find(|e| (e.key == key || e.key == camel) && !is_null(&e.value))
         };
+        // Headers a mutation adds stay in any config it is merged into, so a part is
+        // judged as well as a whole.
+        self.diagnostics.extend(cross_field::header_mutations(message, entries));
+        // A merged part that sets V2 leaves V2 in the config it is merged into.
+        self.diagnostics.extend(cross_field::transport_api_version(message, entries));
         match message {
             // Envoy takes `inline_code` when it is not empty, and refuses it beside
             // `default_source_code`.
@@ -301,6 +307,25 @@ impl<'s> MessageChecker<'s> {
                     }
                     self.diagnostics.push(diagnostic);
                 }
+            }
+            // A part merged into a cluster (an EnvoyFilter MERGE) may take its type and
+            // endpoints from the cluster it is merged into, so only a whole one is judged.
+            "envoy.config.cluster.v3.Cluster" if self.completeness == Completeness::Whole => {
+                self.diagnostics.extend(cross_field::cluster(entries, anchor, self.registry));
+            }
+            // The weighted clusters of a part merged into a route are added to those it
+            // has, so only a whole list is judged.
+            "envoy.config.route.v3.WeightedCluster" if self.completeness == Completeness::Whole => {
+                self.diagnostics.extend(cross_field::weighted_clusters(entries));
+            }
+            // A merged part may name what the config it is merged into defines.
+            "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+                if self.completeness == Completeness::Whole =>
+            {
+                self.diagnostics.extend(cross_field::jwt_authentication(entries));
+            }
+            "envoy.config.overload.v3.OverloadManager" if self.completeness == Completeness::Whole => {
+                self.diagnostics.extend(cross_field::overload_manager(entries));
             }
             "envoy.config.listener.v3.Listener" if self.completeness == Completeness::Whole => {
                 if set("address").is_none() && set("internal_listener").is_none() && set("api_listener").is_none() {

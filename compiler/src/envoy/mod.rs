@@ -17,6 +17,7 @@
 //! values into nodes before asking.
 
 mod checker;
+mod cross_field;
 pub mod descriptors;
 pub mod extensions;
 mod lua;

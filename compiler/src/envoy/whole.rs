@@ -300,7 +300,7 @@ impl Rules<'_> {
 }
 
 /// The value of a field by its proto name or its JSON name (`null` is unset).
-fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
+pub(super) fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
     let members = node.members()?;
     let camel = json_name(name);
     members
@@ -311,7 +311,7 @@ fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
 }
 
 /// The items of a list (a single value stands for a list of one, as Envoy reads it).
-fn items(node: Option<&Node>) -> impl Iterator<Item = &Node> {
+pub(super) fn items(node: Option<&Node>) -> impl Iterator<Item = &Node> {
     let list: &[Node] = match node.map(|n| &n.kind) {
         Some(NodeKind::List(items)) => items,
         _ => &[],
@@ -324,7 +324,7 @@ fn items(node: Option<&Node>) -> impl Iterator<Item = &Node> {
 }
 
 /// The config type of an `Any` (a `TypedStruct` stands for the type it names).
-fn config_type(config: &Node) -> Option<(&str, Span)> {
+pub(super) fn config_type(config: &Node) -> Option<(&str, Span)> {
     let (url, span) = match &config.kind {
         NodeKind::Message { type_name, type_span, .. } => (type_name.as_str(), *type_span),
         _ => {
