@@ -9,6 +9,7 @@ use super::re2::re2_syntax;
 use super::replacements::replacement;
 use super::rules::{FieldRules, Rules, Scalar, count_problems, parse_duration};
 use super::schema::{FieldInfo, MessageInfo, Schema};
+use super::whole;
 use super::{Completeness, Strictness};
 use crate::diagnostic::{Diagnostic, Severity, codes, did_you_mean};
 use crate::model::node::{Member, Node, NodeKind};
@@ -254,10 +255,7 @@ impl<'s> MessageChecker<'s> {
 
     /// Rules that Envoy's code enforces on one message, beyond its schema.
     fn code_rules(&mut self, message: &str, entries: &[Member], anchor: Span) {
-        let set = |key: &str| {
-            let camel = proto::json_name(key);
-            entries.iter().find(|e| (e.key == key || e.key == camel) && !is_null(&e.value))
-        };
+        let set = |key: &str| whole::member(entries, key);
         // Headers a mutation adds stay in any config it is merged into, so a part is
         // judged as well as a whole.
         self.diagnostics.extend(cross_field::header_mutations(message, entries));

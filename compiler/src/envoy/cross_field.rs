@@ -12,17 +12,11 @@
 //! not known) is left to Envoy.
 
 use super::extensions::Registry;
-use super::whole::{config_type, field, items};
+use super::whole::{config_type, field, items, member};
 use crate::diagnostic::{Diagnostic, codes};
 use crate::model::node::{Member, Node, NodeKind};
 use crate::span::Span;
 use std::net::{Ipv4Addr, Ipv6Addr};
-
-/// The value of a message's field, by its proto or JSON name (`null` is unset).
-fn member<'e>(entries: &'e [Member], name: &str) -> Option<&'e Member> {
-    let camel = super::proto::json_name(name);
-    entries.iter().find(|e| (e.key == name || e.key == camel) && !matches!(e.value.kind, NodeKind::Null))
-}
 
 /// An enum value's number as Envoy's loader reads it, its name in any case or its
 /// number, if it is one of `names` (each name with its number). A number the enum

@@ -13,7 +13,7 @@ use super::checker::bool_word;
 use super::extensions::Registry;
 use super::proto::json_name;
 use crate::diagnostic::{Diagnostic, codes};
-use crate::model::node::{Node, NodeKind};
+use crate::model::node::{Member, Node, NodeKind};
 use crate::span::Span;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -299,15 +299,15 @@ impl Rules<'_> {
     }
 }
 
+/// The member that sets a field, by its proto name or its JSON name (`null` is unset).
+pub(super) fn member<'m>(members: &'m [Member], name: &str) -> Option<&'m Member> {
+    let camel = json_name(name);
+    members.iter().find(|m| m.key == name || m.key == camel).filter(|m| !matches!(m.value.kind, NodeKind::Null))
+}
+
 /// The value of a field by its proto name or its JSON name (`null` is unset).
 pub(super) fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
-    let members = node.members()?;
-    let camel = json_name(name);
-    members
-        .iter()
-        .find(|m| m.key == name || m.key == camel)
-        .map(|m| &m.value)
-        .filter(|v| !matches!(v.kind, NodeKind::Null))
+    member(node.members()?, name).map(|m| &m.value)
 }
 
 /// The items of a list (a single value stands for a list of one, as Envoy reads it).
